@@ -1,0 +1,37 @@
+"""quaykey: simulate, operate and use a trusted-relay QKD network for ports and customs.
+
+Layers, in data-path order: :mod:`quaykey.physics` (links) → :mod:`quaykey.postproc`
+(keys) → :mod:`quaykey.network` (pools, relay) → :mod:`quaykey.kms` (ETSI GS QKD 014)
+→ :mod:`quaykey.logistics` (applications). See ``docs/architecture.md``.
+"""
+
+from __future__ import annotations
+
+from quaykey.errors import (
+    AuthenticationError,
+    InsufficientKeyError,
+    KmsError,
+    NetworkError,
+    PhysicsError,
+    PostprocError,
+    QuaykeyError,
+    SecurityAbort,
+)
+from quaykey.records import AliceRecord, BobRecord, PublicProtocol
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "AliceRecord",
+    "AuthenticationError",
+    "BobRecord",
+    "InsufficientKeyError",
+    "KmsError",
+    "NetworkError",
+    "PhysicsError",
+    "PostprocError",
+    "PublicProtocol",
+    "QuaykeyError",
+    "SecurityAbort",
+    "__version__",
+]
