@@ -22,7 +22,9 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/mypy
-	$(BIN)/python -m pytest -n 2 --timeout 600 -q
+	@url=$$(bash scripts/pg-test-server.sh start) || exit 1; \
+	QUAYKEY_TEST_POSTGRES_URL=$$url $(BIN)/python -m pytest -n 2 --timeout 600 -q; rc=$$?; \
+	bash scripts/pg-test-server.sh stop; exit $$rc
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/link.py
