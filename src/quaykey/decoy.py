@@ -1,0 +1,511 @@
+"""Decoy-state estimation: finite-key (Lim et al. 2014) and asymptotic (Ma et al. 2005) bounds.
+
+Pure mathematics on counts, gains and error rates. Both the analytic key-rate models
+(:mod:`quaykey.physics.keyrate`, fed with *expected* counts) and post-processing
+(fed with *observed* counts) use these functions, so this foundation module imports
+neither layer.
+
+Conventions follow Lim, Curty, Walenta, Xu, Zbinden, PRA 89, 022307 (2014): the key basis
+is X, the test basis Z, and there are three intensities ``mu1 > mu2 + mu3``,
+``mu2 > mu3 >= 0`` (signal, decoy, vacuum or weak vacuum).
+
+Two small deviations from the paper's formulas, both conservative or limits of them:
+
+* lower bounds (``s_x0``, ``s_x1``, ``s_z0``, ``s_z1``) are clipped at 0 and the upper
+  bound ``v_z1`` at 0 (every count is non-negative);
+* the phase-error bound ``phi_x`` is capped at 1/2 (``h`` is largest there), and set to 1/2
+  when no single-photon events can be certified (``s_x1 = 0`` or ``s_z1 = 0``).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+from quaykey.units import binary_entropy
+
+__all__ = [
+    "DecoyCounts",
+    "FiniteKeyBound",
+    "SinglePhotonBounds",
+    "gllp_key_rate",
+    "lim2014_gamma",
+    "lim2014_key_length",
+    "vacuum_weak_bounds",
+]
+
+_SPLIT = 21.0  # Lim et al. 2014 split epsilon_sec into 21 equal parts
+
+
+def _as_counts(name: str, value: ArrayLike) -> NDArray[np.float64]:
+    arr = np.asarray(value, dtype=np.float64)
+    if arr.ndim != 1:
+        raise ValueError(f"{name} must be a one-dimensional sequence of counts per intensity")
+    if not np.all(np.isfinite(arr)) or np.any(arr < 0):
+        raise ValueError(f"{name} must hold finite counts >= 0, got {arr.tolist()}")
+    return arr
+
+
+@dataclass(frozen=True, eq=False)
+class DecoyCounts:
+    """Sifted detections and errors per intensity, in each basis.
+
+    Counts may be observed integers or expected (real) values; both are accepted.
+
+    Parameters
+    ----------
+    n_x, n_z
+        Sifted detections in the key basis X and the test basis Z, one entry per intensity
+        (same order as the intensities).
+    m_x, m_z
+        Bit errors among those detections (``m_x <= n_x``, ``m_z <= n_z``).
+
+    Raises
+    ------
+    ValueError
+        If the four arrays differ in length, hold negative or non-finite values, or an
+        error count exceeds its detection count.
+    """
+
+    n_x: NDArray[np.float64]
+    n_z: NDArray[np.float64]
+    m_x: NDArray[np.float64]
+    m_z: NDArray[np.float64]
+
+    def __post_init__(self) -> None:
+        for name in ("n_x", "n_z", "m_x", "m_z"):
+            object.__setattr__(self, name, _as_counts(name, getattr(self, name)))
+        sizes = {self.n_x.size, self.n_z.size, self.m_x.size, self.m_z.size}
+        if len(sizes) != 1:
+            raise ValueError(
+                "n_x, n_z, m_x and m_z must have one entry per intensity each, got lengths "
+                f"{self.n_x.size}, {self.n_z.size}, {self.m_x.size}, {self.m_z.size}"
+            )
+        if np.any(self.m_x > self.n_x):
+            raise ValueError("m_x (X-basis errors) cannot exceed n_x (X-basis detections)")
+        if np.any(self.m_z > self.n_z):
+            raise ValueError("m_z (Z-basis errors) cannot exceed n_z (Z-basis detections)")
+
+    @property
+    def qber_x(self) -> float:
+        """Observed error rate in the key basis X over all intensities (0 if no detection)."""
+        total = float(self.n_x.sum())
+        return float(self.m_x.sum()) / total if total > 0 else 0.0
+
+
+@dataclass(frozen=True)
+class FiniteKeyBound:
+    """Every intermediate of the Lim et al. (2014) key-length bound.
+
+    Attributes
+    ----------
+    s_x0, s_x1
+        Lower bounds on vacuum and single-photon events in the X basis (Eqs. 2, 3).
+    s_z0, s_z1
+        The same bounds in the Z basis.
+    v_z1
+        Upper bound on bit errors of single-photon events in the Z basis (Eq. 4).
+    phi_x
+        Upper bound on the single-photon phase-error rate in the X basis (Eq. 5), <= 1/2.
+    n_x
+        Total sifted X detections (the post-processing block size).
+    leak_ec_bits
+        Information revealed by error correction.
+    key_length_real
+        The bracket of Eq. (1) before rounding down (may be negative; smooth, so
+        optimisers use it).
+    key_length_bits
+        ``floor(key_length_real)`` when positive, else 0.
+    positive
+        Whether a key of at least one bit can be extracted.
+    """
+
+    s_x0: float
+    s_x1: float
+    s_z0: float
+    s_z1: float
+    v_z1: float
+    phi_x: float
+    n_x: float
+    leak_ec_bits: float
+    key_length_real: float
+    key_length_bits: int
+    positive: bool
+
+
+@dataclass(frozen=True)
+class SinglePhotonBounds:
+    """Asymptotic decoy-state estimates of the single-photon contribution.
+
+    Attributes
+    ----------
+    y0
+        Background (vacuum) yield used.
+    y1_lower
+        Lower bound on the single-photon yield ``Y1``.
+    q1_lower
+        Lower bound on the single-photon gain of the signal, ``Y1 mu exp(-mu)``.
+    e1_upper
+        Upper bound on the single-photon error rate (capped at 1/2).
+    """
+
+    y0: float
+    y1_lower: float
+    q1_lower: float
+    e1_upper: float
+
+
+def _check_intensities(
+    intensities: Sequence[float], probabilities: Sequence[float]
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    mu = np.asarray(intensities, dtype=np.float64)
+    p = np.asarray(probabilities, dtype=np.float64)
+    if mu.shape != (3,):
+        raise ValueError(
+            f"intensities must hold exactly three values (mu1, mu2, mu3), got {mu.tolist()}"
+        )
+    if p.shape != (3,):
+        raise ValueError(f"probabilities must hold one value per intensity, got {p.tolist()}")
+    if not np.all(np.isfinite(mu)):
+        raise ValueError(f"intensities must be finite, got {mu.tolist()}")
+    mu1, mu2, mu3 = (float(x) for x in mu)
+    if not (mu1 > mu2 + mu3 and mu2 > mu3 >= 0.0):
+        raise ValueError(
+            "intensities in an order the model cannot use: need mu1 > mu2 + mu3 and "
+            f"mu2 > mu3 >= 0 (signal, decoy, vacuum), got {mu.tolist()}"
+        )
+    if not np.all(np.isfinite(p)) or np.any(p <= 0.0) or np.any(p > 1.0):
+        raise ValueError(f"probabilities must each be in (0, 1], got {p.tolist()}")
+    if abs(float(p.sum()) - 1.0) > 1e-9:
+        raise ValueError(f"probabilities must sum to 1, got {float(p.sum())!r}")
+    return mu, p
+
+
+def lim2014_gamma(a: float, b: float, c: float, d: float) -> float:
+    """Statistical correction of the phase-error rate, gamma(a, b, c, d) of Lim et al. 2014.
+
+    ``gamma = sqrt((c+d)(1-b)b / (c d ln 2) * log2((c+d) / (c d (1-b) b) * 21**2 / a**2))``.
+
+    Parameters
+    ----------
+    a
+        Secrecy parameter epsilon_sec.
+    b
+        Observed single-photon error rate in the test basis (``v_z1 / s_z1``).
+    c, d
+        Single-photon events in the test (``s_z1``) and key (``s_x1``) bases, > 0.
+
+    Returns
+    -------
+    float
+        The correction, >= 0. At ``b = 0`` or ``b = 1`` it is the formula's limit, 0; a
+        negative logarithm (tiny blocks with huge ``c``, ``d``) is clipped to 0.
+
+    Example
+    -------
+    >>> round(lim2014_gamma(1e-10, 0.01, 1e6, 1e7), 6)
+    0.000988
+
+    References
+    ----------
+    Lim, Curty, Walenta, Xu, Zbinden, PRA 89, 022307 (2014), Eq. (5) and the definition of
+    gamma below it.
+    """
+    if c <= 0 or d <= 0:
+        raise ValueError(f"c and d (single-photon counts) must be > 0, got c={c!r}, d={d!r}")
+    if not 0.0 < a < 1.0:
+        raise ValueError(f"a (epsilon_sec) must be in (0, 1), got {a!r}")
+    bb = (1.0 - b) * b
+    if bb <= 0.0:
+        return 0.0
+    inner = (c + d) / (c * d * bb) * (_SPLIT**2) / (a**2)
+    log_term = math.log2(inner)
+    if log_term <= 0.0:
+        return 0.0
+    return math.sqrt((c + d) * bb / (c * d * math.log(2.0)) * log_term)
+
+
+def _bounds_one_basis(
+    n_k: NDArray[np.float64],
+    mu: NDArray[np.float64],
+    p: NDArray[np.float64],
+    delta: float,
+    tau0: float,
+    tau1: float,
+) -> tuple[float, float]:
+    """Vacuum and single-photon lower bounds (Eqs. 2 and 3) for one basis."""
+    mu1, mu2, mu3 = float(mu[0]), float(mu[1]), float(mu[2])
+    scale = np.exp(mu) / p
+    n_minus = scale * (n_k - delta)
+    n_plus = scale * (n_k + delta)
+    s0 = tau0 * (mu2 * n_minus[2] - mu3 * n_plus[1]) / (mu2 - mu3)
+    s0 = max(float(s0), 0.0)
+    s1 = (
+        tau1
+        * mu1
+        * (n_minus[1] - n_plus[2] - (mu2**2 - mu3**2) / mu1**2 * (n_plus[0] - s0 / tau0))
+        / (mu1 * (mu2 - mu3) - mu2**2 + mu3**2)
+    )
+    return s0, max(float(s1), 0.0)
+
+
+def lim2014_key_length(
+    counts: DecoyCounts,
+    intensities: Sequence[float],
+    probabilities: Sequence[float],
+    *,
+    leak_ec_bits: float,
+    epsilon_sec: float,
+    epsilon_cor: float,
+) -> FiniteKeyBound:
+    """Secret-key length of one block of three-intensity decoy BB84 (Lim et al. 2014).
+
+    ``l = floor(s_x0 + s_x1 - s_x1 h(phi_x) - leak_ec - 6 log2(21/eps_sec) - log2(2/eps_cor))``
+    with Hoeffding-corrected counts ``n^±_k = exp(mu_k)/p_k (n_k ± sqrt(n/2 ln(21/eps_sec)))``
+    (``n`` the basis total), ``tau_n = sum_k p_k exp(-mu_k) mu_k^n / n!``, and
+
+    * ``s_0 >= tau0 (mu2 n^-_3 - mu3 n^+_2) / (mu2 - mu3)``
+    * ``s_1 >= tau1 mu1 [n^-_2 - n^+_3 - (mu2^2 - mu3^2)/mu1^2 (n^+_1 - s_0/tau0)]
+      / (mu1 (mu2 - mu3) - mu2^2 + mu3^2)``
+    * ``v_z1 <= tau1 (m^+_z2 - m^-_z3) / (mu2 - mu3)``
+    * ``phi_x <= v_z1/s_z1 + gamma(eps_sec, v_z1/s_z1, s_z1, s_x1)``
+
+    Parameters
+    ----------
+    counts
+        Detections and errors per intensity in both bases.
+    intensities
+        ``(mu1, mu2, mu3)``, with ``mu1 > mu2 + mu3`` and ``mu2 > mu3 >= 0``.
+    probabilities
+        Probability ``p_k`` with which each intensity was sent; each > 0, summing to 1.
+    leak_ec_bits
+        Bits revealed by error correction (the actual leakage, or ``f h(e) n_x`` in a model).
+    epsilon_sec, epsilon_cor
+        Secrecy and correctness parameters, each in (0, 1).
+
+    Returns
+    -------
+    FiniteKeyBound
+        Every intermediate bound and the key length (0 when no key can be extracted).
+
+    Raises
+    ------
+    ValueError
+        For intensities in an order the model cannot use, counts not matching three
+        intensities, probabilities outside (0, 1] or not summing to 1, a negative
+        ``leak_ec_bits`` or an epsilon outside (0, 1).
+
+    Example
+    -------
+    >>> counts = DecoyCounts(n_x=[14669190, 1226840, 1470], n_z=[2694340, 225340, 270],
+    ...                      m_x=[149570, 13470, 730], m_z=[27470, 2470, 140])
+    >>> bound = lim2014_key_length(counts, (0.5, 0.1, 0.0), (0.6, 0.25, 0.15),
+    ...                            leak_ec_bits=1.53e6, epsilon_sec=1e-10, epsilon_cor=1e-15)
+    >>> bound.positive, round(bound.phi_x, 4), bound.key_length_bits
+    (True, 0.0227, 6323942)
+
+    References
+    ----------
+    Lim, Curty, Walenta, Xu, Zbinden, "Concise security bounds for practical decoy-state
+    quantum key distribution", PRA 89, 022307 (2014), Eqs. (1)-(5).
+    """
+    mu, p = _check_intensities(intensities, probabilities)
+    if counts.n_x.size != 3:
+        raise ValueError(f"counts must hold three intensities, got {counts.n_x.size}")
+    if not (math.isfinite(leak_ec_bits) and leak_ec_bits >= 0.0):
+        raise ValueError(f"leak_ec_bits must be a finite number >= 0, got {leak_ec_bits!r}")
+    for name, eps in (("epsilon_sec", epsilon_sec), ("epsilon_cor", epsilon_cor)):
+        if not 0.0 < eps < 1.0:
+            raise ValueError(f"{name} must be in (0, 1), got {eps!r}")
+
+    log_term = math.log(_SPLIT / epsilon_sec)
+    em = np.exp(-mu)
+    tau0 = float(np.sum(p * em))
+    tau1 = float(np.sum(p * em * mu))
+
+    n_x_total = float(counts.n_x.sum())
+    n_z_total = float(counts.n_z.sum())
+    m_z_total = float(counts.m_z.sum())
+    delta_x = math.sqrt(n_x_total / 2.0 * log_term)
+    delta_z = math.sqrt(n_z_total / 2.0 * log_term)
+    delta_mz = math.sqrt(m_z_total / 2.0 * log_term)
+
+    s_x0, s_x1 = _bounds_one_basis(counts.n_x, mu, p, delta_x, tau0, tau1)
+    s_z0, s_z1 = _bounds_one_basis(counts.n_z, mu, p, delta_z, tau0, tau1)
+
+    scale = np.exp(mu) / p
+    m_plus = scale * (counts.m_z + delta_mz)
+    m_minus = scale * (counts.m_z - delta_mz)
+    mu2, mu3 = float(mu[1]), float(mu[2])
+    v_z1 = max(float(tau1 * (m_plus[1] - m_minus[2]) / (mu2 - mu3)), 0.0)
+
+    if s_x1 > 0.0 and s_z1 > 0.0:
+        ratio = min(v_z1 / s_z1, 0.5)
+        phi_x = min(ratio + lim2014_gamma(epsilon_sec, ratio, s_z1, s_x1), 0.5)
+    else:
+        phi_x = 0.5
+
+    h_phi = float(binary_entropy(phi_x))
+    length = (
+        s_x0
+        + s_x1
+        - s_x1 * h_phi
+        - leak_ec_bits
+        - 6.0 * math.log2(_SPLIT / epsilon_sec)
+        - math.log2(2.0 / epsilon_cor)
+    )
+    bits = math.floor(length) if length >= 1.0 else 0
+    return FiniteKeyBound(
+        s_x0=s_x0,
+        s_x1=s_x1,
+        s_z0=s_z0,
+        s_z1=s_z1,
+        v_z1=v_z1,
+        phi_x=phi_x,
+        n_x=n_x_total,
+        leak_ec_bits=float(leak_ec_bits),
+        key_length_real=float(length),
+        key_length_bits=int(bits),
+        positive=bits > 0,
+    )
+
+
+def vacuum_weak_bounds(
+    gains: Sequence[float],
+    qbers: Sequence[float],
+    mu: float,
+    nu: float,
+    y0: float,
+    *,
+    e0: float = 0.5,
+) -> SinglePhotonBounds:
+    """Asymptotic vacuum + weak decoy bounds on ``Y1``, ``Q1`` and ``e1`` (Ma et al. 2005).
+
+    * ``Y1 >= Y1^L = mu / (mu nu - nu^2) [Q_nu e^nu - Q_mu e^mu nu^2/mu^2
+      - (mu^2 - nu^2)/mu^2 Y0]``
+    * ``Q1 >= Y1^L mu e^{-mu}``
+    * ``e1 <= (E_nu Q_nu e^nu - e0 Y0) / (Y1^L nu)``
+
+    Works on expected values (a model) or observed gains and QBERs (a measurement); with
+    a vacuum decoy, ``y0`` is its observed gain.
+
+    Parameters
+    ----------
+    gains
+        ``(Q_mu, Q_nu)``: gains (detections per pulse) of the signal and the weak decoy.
+    qbers
+        ``(E_mu, E_nu)``: their error rates.
+    mu, nu
+        Signal and weak-decoy intensities, ``0 < nu < mu``.
+    y0
+        Background yield (vacuum gain), >= 0.
+    e0
+        Error rate of background counts (1/2 for random dark counts).
+
+    Returns
+    -------
+    SinglePhotonBounds
+        ``y1_lower`` and ``q1_lower`` clipped at 0; ``e1_upper`` capped at 1/2 (1/2 when
+        ``Y1^L = 0``).
+
+    Raises
+    ------
+    ValueError
+        If ``nu >= mu``, ``nu <= 0``, a gain is outside [0, 1], a QBER outside [0, 1] or
+        ``y0`` negative.
+
+    Example
+    -------
+    >>> b = vacuum_weak_bounds((1.0e-2, 1.1e-3), (0.03, 0.04), mu=0.5, nu=0.05, y0=1e-5)
+    >>> round(b.y1_lower, 4), round(b.e1_upper, 4)
+    (0.0218, 0.0378)
+
+    References
+    ----------
+    Ma, Qi, Zhao, Lo, "Practical decoy state for quantum key distribution",
+    PRA 72, 012326 (2005), Eqs. (34) and (37) (vacuum + weak decoy).
+    """
+    if len(gains) != 2 or len(qbers) != 2:
+        raise ValueError("gains and qbers must each hold two values: (signal, weak decoy)")
+    q_mu, q_nu = (float(x) for x in gains)
+    e_mu, e_nu = (float(x) for x in qbers)
+    for name, value in (("gains", q_mu), ("gains", q_nu), ("qbers", e_mu), ("qbers", e_nu)):
+        if not (math.isfinite(value) and 0.0 <= value <= 1.0):
+            raise ValueError(f"{name} must hold values in [0, 1], got {value!r}")
+    if not (math.isfinite(mu) and math.isfinite(nu) and 0.0 < nu < mu):
+        raise ValueError(f"need 0 < nu < mu (weak decoy below the signal), got mu={mu}, nu={nu}")
+    if not (math.isfinite(y0) and y0 >= 0.0):
+        raise ValueError(f"y0 must be a finite number >= 0, got {y0!r}")
+    y1 = (
+        mu
+        / (mu * nu - nu**2)
+        * (q_nu * math.exp(nu) - q_mu * math.exp(mu) * nu**2 / mu**2 - (mu**2 - nu**2) / mu**2 * y0)
+    )
+    y1 = max(y1, 0.0)
+    q1 = y1 * mu * math.exp(-mu)
+    if y1 > 0.0:
+        e1 = (e_nu * q_nu * math.exp(nu) - e0 * y0) / (y1 * nu)
+        e1 = min(max(e1, 0.0), 0.5)
+    else:
+        e1 = 0.5
+    return SinglePhotonBounds(y0=float(y0), y1_lower=y1, q1_lower=q1, e1_upper=e1)
+
+
+def gllp_key_rate(
+    gain: float,
+    qber: float,
+    single_photon_gain: float,
+    single_photon_error: float,
+    *,
+    error_correction_efficiency: float,
+    sifting_factor: float = 0.5,
+) -> float:
+    """GLLP secret-key rate per pulse, ``q {-Q f h(E) + Q1 [1 - h(e1)]}``.
+
+    Parameters
+    ----------
+    gain, qber
+        Gain ``Q_mu`` and error rate ``E_mu`` of the signal.
+    single_photon_gain, single_photon_error
+        ``Q1`` (lower bound) and ``e1`` (upper bound) of the signal.
+    error_correction_efficiency
+        ``f(E) >= 1``.
+    sifting_factor
+        ``q``: 1/2 for BB84 with equal bases, ``q_x^2`` for efficient BB84.
+
+    Returns
+    -------
+    float
+        The rate in bits per pulse. Negative means that no key can be extracted; callers
+        clip at zero (optimisers use the sign).
+
+    Raises
+    ------
+    ValueError
+        For an efficiency below 1 or a sifting factor outside (0, 1].
+
+    Example
+    -------
+    >>> round(gllp_key_rate(1e-2, 0.03, 5e-3, 0.035, error_correction_efficiency=1.22), 7)
+    0.000767
+
+    References
+    ----------
+    Gottesman, Lo, Lütkenhaus, Preskill, QIC 4, 325 (2004); in the form of Ma, Qi, Zhao,
+    Lo, PRA 72, 012326 (2005), Eq. (1).
+    """
+    if not (math.isfinite(error_correction_efficiency) and error_correction_efficiency >= 1.0):
+        raise ValueError(
+            f"error_correction_efficiency must be >= 1, got {error_correction_efficiency!r}"
+        )
+    if not 0.0 < sifting_factor <= 1.0:
+        raise ValueError(f"sifting_factor must be in (0, 1], got {sifting_factor!r}")
+    h_e = float(binary_entropy(qber))
+    h_e1 = float(binary_entropy(min(single_photon_error, 0.5)))
+    return sifting_factor * (
+        -gain * error_correction_efficiency * h_e + single_photon_gain * (1.0 - h_e1)
+    )
