@@ -1,0 +1,117 @@
+"""Preset topologies shipped as package data, and the loaders that read them.
+
+This is the edge where network data files are read (the network layer itself reads no
+files): :func:`load_preset_topology` and :func:`load_satellite_preset` read the YAML files
+in this folder with :mod:`importlib.resources`; :func:`load_topology_file` reads a user's
+own YAML file. The CLI calls these and passes the resulting objects inward.
+
+Presets
+-------
+``beijing-shanghai``
+    The 32-node trusted trunk, metro networks and port/customs users.
+``micius``
+    The Micius satellite, six ground stations and the fibre from Xinglong into the Beijing
+    metro; it extends ``beijing-shanghai``.
+"""
+
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from quaykey.errors import TopologyError
+from quaykey.network.topology import Topology, topology_from_dict
+
+__all__ = [
+    "PRESET_NAMES",
+    "load_preset_topology",
+    "load_satellite_preset",
+    "load_topology_file",
+    "read_preset_yaml",
+]
+
+PRESET_NAMES: tuple[str, ...] = ("beijing-shanghai", "micius")
+
+
+def read_preset_yaml(name: str) -> dict[str, Any]:
+    """The parsed YAML of a preset (``beijing-shanghai`` or ``micius``)."""
+    if name not in PRESET_NAMES:
+        raise ValueError(f"unknown preset {name!r}; choose one of: {', '.join(PRESET_NAMES)}")
+    text = resources.files(__package__).joinpath(f"{name}.yaml").read_text(encoding="utf-8")
+    data = yaml.safe_load(text)
+    if not isinstance(data, dict):
+        raise TopologyError(f"preset {name!r} is not a mapping")
+    return data
+
+
+def _merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "name": f"{base.get('name')}+{extra.get('name')}",
+        "defaults": base.get("defaults") or {},
+        "nodes": list(base.get("nodes") or []) + list(extra.get("nodes") or []),
+        "links": list(base.get("links") or []) + list(extra.get("links") or []),
+    }
+
+
+def load_preset_topology(name: str, with_micius: bool = False) -> Topology:
+    """Load a preset topology, optionally joined with the Micius satellite preset.
+
+    Parameters
+    ----------
+    name
+        ``beijing-shanghai`` or ``micius`` (``micius`` implies the backbone it extends).
+    with_micius
+        Add the satellite, its ground stations and the Xinglong fibre.
+
+    Returns
+    -------
+    Topology
+
+    Example
+    -------
+    >>> t = load_preset_topology("beijing-shanghai")
+    >>> sum(n.note.startswith("trunk") for n in t.nodes)  # trusted trunk nodes
+    32
+    """
+    if name == "micius":
+        name, with_micius = "beijing-shanghai", True
+    data = read_preset_yaml(name)
+    if with_micius:
+        data = _merge(data, read_preset_yaml("micius"))
+    return topology_from_dict(data)
+
+
+def load_satellite_preset() -> dict[str, Any]:
+    """The satellite section and ground-station entries of the ``micius`` preset.
+
+    Returns
+    -------
+    dict
+        ``{"satellite": {...,"tle": [...]}, "stations": {name: node-entry}}``.
+    """
+    data = read_preset_yaml("micius")
+    stations = {str(n["name"]): n for n in data["nodes"] if n.get("kind") == "ground-station"}
+    return {"satellite": data["satellite"], "stations": stations}
+
+
+def load_topology_file(path: str | Path) -> Topology:
+    """Read and validate a user topology YAML file (format: :mod:`quaykey.network.topology`).
+
+    A file with ``requires: beijing-shanghai`` is merged onto that preset first.
+    """
+    p = Path(path)
+    if not p.is_file():
+        raise FileNotFoundError(f"topology file not found: {p}")
+    try:
+        data = yaml.safe_load(p.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise TopologyError(f"{p}: not valid YAML ({exc})") from None
+    if not isinstance(data, dict):
+        raise TopologyError(f"{p}: a topology file must be a mapping")
+    req = data.get("requires")
+    if req:
+        data = _merge(read_preset_yaml(str(req)), data)
+    return topology_from_dict(data)

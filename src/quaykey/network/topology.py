@@ -1,0 +1,395 @@
+"""Network topology: trusted nodes, user nodes, ground stations, satellites and their links.
+
+A topology is plain data (frozen dataclasses) with a :mod:`networkx` graph underneath. It is
+built from a mapping (what a YAML file parses to) by :func:`topology_from_dict`, which
+validates everything and raises :class:`~quaykey.errors.TopologyError` naming the problem.
+This module reads no files: the CLI (or :func:`quaykey.network.presets.load_preset_topology`)
+reads YAML and passes the mapping in.
+
+File format (YAML)::
+
+    name: rotterdam-feasibility          # free text
+    defaults:                            # optional, apply to every fibre link
+      preset: backbone                   # a quaykey.physics.params preset name
+      attenuation_db_per_km: 0.25
+      fixed_loss_db: 2.0
+      route_factor: 1.2                  # fibre length = route_factor x great circle
+    nodes:
+      - {name: maasvlakte, lat_deg: 51.96, lon_deg: 4.03, kind: user}
+      - {name: botlek, lat_deg: 51.88, lon_deg: 4.28, kind: trusted}
+    links:
+      - {a: maasvlakte, b: botlek}                 # length from the coordinates
+      - {a: botlek, b: customs, length_km: 21.5}   # or given explicitly
+
+Node ``kind`` is one of ``trusted`` (a relay), ``user`` (an end point that does not relay),
+``ground-station`` and ``satellite``. Link ``kind`` is ``fibre`` (default) or ``free-space``
+(satellite to ground; such a link yields key only during passes).
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any, Literal
+
+import networkx as nx
+
+from quaykey.errors import TopologyError
+from quaykey.physics.params import FibreChannel, LinkParams, load_preset
+from quaykey.units import EARTH_RADIUS_KM
+
+__all__ = [
+    "NODE_KINDS",
+    "Link",
+    "Node",
+    "Topology",
+    "great_circle_km",
+    "topology_from_dict",
+]
+
+NodeKind = Literal["trusted", "user", "ground-station", "satellite"]
+LinkKind = Literal["fibre", "free-space"]
+NODE_KINDS: tuple[str, ...] = ("trusted", "user", "ground-station", "satellite")
+_LINK_KINDS: tuple[str, ...] = ("fibre", "free-space")
+
+
+def great_circle_km(lat1_deg: float, lon1_deg: float, lat2_deg: float, lon2_deg: float) -> float:
+    """Great-circle distance on a sphere of radius ``EARTH_RADIUS_KM`` (haversine).
+
+    Examples
+    --------
+    >>> round(great_circle_km(39.904, 116.407, 31.230, 121.474))
+    1067
+    """
+    p1, l1, p2, l2 = map(math.radians, (lat1_deg, lon1_deg, lat2_deg, lon2_deg))
+    h = math.sin((p2 - p1) / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin((l2 - l1) / 2) ** 2
+    return 2.0 * EARTH_RADIUS_KM * math.asin(min(1.0, math.sqrt(h)))
+
+
+@dataclass(frozen=True)
+class Node:
+    """A node of the network.
+
+    Parameters
+    ----------
+    name
+        Unique identifier (lower case, no spaces by convention).
+    lat_deg, lon_deg
+        Geodetic latitude and longitude (WGS84), degrees. ``nan`` for a satellite.
+    kind
+        ``trusted``, ``user``, ``ground-station`` or ``satellite``.
+    label
+        Human-readable name for maps and reports.
+    altitude_m
+        Height above the ellipsoid (ground stations), metres.
+    note
+        Provenance of the coordinates (e.g. "exact site not public; city centre").
+    """
+
+    name: str
+    lat_deg: float
+    lon_deg: float
+    kind: NodeKind = "trusted"
+    label: str = ""
+    altitude_m: float = 0.0
+    note: str = ""
+
+    @property
+    def relays(self) -> bool:
+        """Whether this node may act as a trusted relay for other nodes' keys."""
+        return self.kind in ("trusted", "satellite", "ground-station")
+
+
+@dataclass(frozen=True)
+class Link:
+    """A QKD link between two nodes (undirected; ``a`` is Alice's end, ``b`` Bob's).
+
+    Parameters
+    ----------
+    name
+        Unique identifier; defaults to ``"a--b"``.
+    a, b
+        Node names.
+    length_km
+        Fibre length (fibre links) or nominal slant range (free-space links).
+    kind
+        ``fibre`` or ``free-space``.
+    preset
+        Name of the :mod:`quaykey.physics.params` preset for the link hardware.
+    attenuation_db_per_km, fixed_loss_db
+        Fibre loss model (fibre links only).
+    """
+
+    name: str
+    a: str
+    b: str
+    length_km: float
+    kind: LinkKind = "fibre"
+    preset: str = "backbone"
+    attenuation_db_per_km: float = 0.25
+    fixed_loss_db: float = 2.0
+
+    @property
+    def loss_db(self) -> float:
+        """Channel loss of a fibre link in dB (0 for free-space links, set per pass)."""
+        if self.kind != "fibre":
+            return 0.0
+        return self.attenuation_db_per_km * self.length_km + self.fixed_loss_db
+
+    def other(self, node: str) -> str:
+        """The node at the other end from ``node``."""
+        if node == self.a:
+            return self.b
+        if node == self.b:
+            return self.a
+        raise ValueError(f"node {node!r} is not an end of link {self.name!r}")
+
+    def params(self) -> LinkParams:
+        """The physics parameters of this link (fibre: length and loss applied)."""
+        if self.kind == "free-space":
+            return load_preset(self.preset, loss_db=30.0)
+        p = load_preset(self.preset, distance_km=self.length_km)
+        if not isinstance(p.channel, FibreChannel):
+            raise TopologyError(f"link {self.name!r}: preset {self.preset!r} is not a fibre link")
+        return replace(
+            p,
+            name=f"{self.preset}:{self.name}",
+            channel=replace(
+                p.channel,
+                attenuation_db_per_km=self.attenuation_db_per_km,
+                fixed_loss_db=self.fixed_loss_db,
+            ),
+        )
+
+
+@dataclass(frozen=True)
+class Topology:
+    """A validated network: nodes, links and an undirected networkx graph.
+
+    Build one with :func:`topology_from_dict`; construct directly only with
+    already-validated parts (the constructor re-validates).
+    """
+
+    name: str
+    nodes: tuple[Node, ...]
+    links: tuple[Link, ...]
+    graph: nx.Graph = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        _validate(self.nodes, self.links)
+        g: nx.Graph = nx.Graph()
+        for n in self.nodes:
+            g.add_node(n.name, node=n)
+        for link in self.links:
+            g.add_edge(link.a, link.b, link=link, name=link.name)
+        if g.number_of_nodes() > 1 and not nx.is_connected(g):
+            parts = sorted((sorted(c) for c in nx.connected_components(g)), key=len)
+            raise TopologyError(
+                f"topology {self.name!r} is disconnected: {parts[0]} cannot reach the rest"
+            )
+        object.__setattr__(self, "graph", g)
+
+    def node(self, name: str) -> Node:
+        """The node called ``name`` (ValueError naming it if unknown)."""
+        if name not in self.graph:
+            raise ValueError(f"unknown node {name!r} in topology {self.name!r}")
+        node: Node = self.graph.nodes[name]["node"]
+        return node
+
+    def link(self, name: str) -> Link:
+        """The link called ``name``; ``"a--b"`` and ``"b--a"`` also find it."""
+        for link in self.links:
+            if link.name == name:
+                return link
+        if "--" in name:
+            a, b = name.split("--", 1)
+            if self.graph.has_edge(a, b):
+                found: Link = self.graph.edges[a, b]["link"]
+                return found
+        raise ValueError(f"unknown link {name!r} in topology {self.name!r}")
+
+    def link_between(self, a: str, b: str) -> Link:
+        """The link joining nodes ``a`` and ``b``."""
+        if not self.graph.has_edge(a, b):
+            raise ValueError(f"no link between {a!r} and {b!r}")
+        found: Link = self.graph.edges[a, b]["link"]
+        return found
+
+    def path_links(self, path: Iterable[str]) -> list[Link]:
+        """The links along a node path."""
+        p = list(path)
+        return [self.link_between(u, v) for u, v in itertools.pairwise(p)]
+
+    def merged(self, other: Topology, name: str | None = None) -> Topology:
+        """Union of two topologies; nodes of the same name must be identical."""
+        nodes = {n.name: n for n in self.nodes}
+        for n in other.nodes:
+            if n.name in nodes and nodes[n.name] != n:
+                raise TopologyError(f"node {n.name!r} differs between {self.name} and {other.name}")
+            nodes[n.name] = n
+        return Topology(
+            name=name or f"{self.name}+{other.name}",
+            nodes=tuple(nodes.values()),
+            links=self.links + other.links,
+        )
+
+    @property
+    def fibre_km(self) -> float:
+        """Total fibre length."""
+        return sum(link.length_km for link in self.links if link.kind == "fibre")
+
+
+def _validate(nodes: tuple[Node, ...], links: tuple[Link, ...]) -> None:
+    names: set[str] = set()
+    for n in nodes:
+        if not n.name or not isinstance(n.name, str):
+            raise TopologyError(f"node name must be a non-empty string, got {n.name!r}")
+        if n.name in names:
+            raise TopologyError(f"duplicate node {n.name!r}")
+        if n.kind not in NODE_KINDS:
+            raise TopologyError(
+                f"node {n.name!r}: kind must be one of {NODE_KINDS}, got {n.kind!r}"
+            )
+        if n.kind != "satellite" and not (
+            -90.0 <= n.lat_deg <= 90.0 and -180.0 <= n.lon_deg <= 180.0
+        ):
+            raise TopologyError(
+                f"node {n.name!r}: latitude/longitude out of range ({n.lat_deg}, {n.lon_deg})"
+            )
+        names.add(n.name)
+    link_names: set[str] = set()
+    pairs: set[frozenset[str]] = set()
+    for link in links:
+        for end in (link.a, link.b):
+            if end not in names:
+                raise TopologyError(f"link {link.name!r} refers to unknown node {end!r}")
+        if link.a == link.b:
+            raise TopologyError(f"link {link.name!r} joins node {link.a!r} to itself")
+        if link.name in link_names:
+            raise TopologyError(f"duplicate link name {link.name!r}")
+        pair = frozenset((link.a, link.b))
+        if pair in pairs:
+            raise TopologyError(f"duplicate link between {link.a!r} and {link.b!r}")
+        if not (math.isfinite(link.length_km) and link.length_km >= 0.0):
+            raise TopologyError(f"link {link.name!r}: length_km must be >= 0, got {link.length_km}")
+        if link.kind not in _LINK_KINDS:
+            raise TopologyError(f"link {link.name!r}: kind must be fibre or free-space")
+        if link.attenuation_db_per_km < 0 or link.fixed_loss_db < 0:
+            raise TopologyError(f"link {link.name!r}: losses must be >= 0")
+        link_names.add(link.name)
+        pairs.add(pair)
+
+
+def _num(entry: Mapping[str, Any], key: str, where: str, default: float | None = None) -> float:
+    if key not in entry:
+        if default is None:
+            raise TopologyError(f"{where}: missing {key!r}")
+        return default
+    try:
+        return float(entry[key])
+    except (TypeError, ValueError):
+        raise TopologyError(f"{where}: {key!r} must be a number, got {entry[key]!r}") from None
+
+
+def topology_from_dict(data: Mapping[str, Any]) -> Topology:
+    """Build and validate a topology from a parsed YAML mapping (format in the module doc).
+
+    Parameters
+    ----------
+    data
+        Mapping with ``name``, optional ``defaults``, ``nodes`` and ``links``.
+
+    Returns
+    -------
+    Topology
+
+    Raises
+    ------
+    TopologyError
+        Unknown node, duplicate node or link, negative length, disconnected graph, a
+        missing or malformed field.
+
+    Example
+    -------
+    >>> t = topology_from_dict({"name": "toy", "nodes": [
+    ...     {"name": "a", "lat_deg": 51.9, "lon_deg": 4.0},
+    ...     {"name": "b", "lat_deg": 51.9, "lon_deg": 4.5}],
+    ...     "links": [{"a": "a", "b": "b", "length_km": 40}]})
+    >>> t.link("a--b").loss_db
+    12.0
+    """
+    if not isinstance(data, Mapping):
+        raise TopologyError("a topology must be a mapping with 'nodes' and 'links'")
+    name = str(data.get("name", "custom"))
+    defaults = data.get("defaults") or {}
+    if not isinstance(defaults, Mapping):
+        raise TopologyError("'defaults' must be a mapping")
+    raw_nodes = data.get("nodes")
+    raw_links = data.get("links") or []
+    if not isinstance(raw_nodes, list) or not raw_nodes:
+        raise TopologyError(f"topology {name!r}: 'nodes' must be a non-empty list")
+    if not isinstance(raw_links, list):
+        raise TopologyError(f"topology {name!r}: 'links' must be a list")
+    nodes: list[Node] = []
+    for i, entry in enumerate(raw_nodes):
+        if not isinstance(entry, Mapping) or "name" not in entry:
+            raise TopologyError(f"nodes[{i}] must be a mapping with a 'name'")
+        where = f"node {entry['name']!r}"
+        kind = str(entry.get("kind", "trusted"))
+        nan = math.nan if kind == "satellite" else None
+        nodes.append(
+            Node(
+                name=str(entry["name"]),
+                lat_deg=_num(entry, "lat_deg", where, nan),
+                lon_deg=_num(entry, "lon_deg", where, nan),
+                kind=kind,  # type: ignore[arg-type]
+                label=str(entry.get("label", "")),
+                altitude_m=_num(entry, "altitude_m", where, 0.0),
+                note=str(entry.get("note", "")),
+            )
+        )
+    by_name = {n.name: n for n in nodes}
+    route_factor = float(defaults.get("route_factor", 1.2))
+    links: list[Link] = []
+    for i, entry in enumerate(raw_links):
+        if not isinstance(entry, Mapping) or "a" not in entry or "b" not in entry:
+            raise TopologyError(f"links[{i}] must be a mapping with 'a' and 'b'")
+        a, b = str(entry["a"]), str(entry["b"])
+        lname = str(entry.get("name", f"{a}--{b}"))
+        where = f"link {lname!r}"
+        for end in (a, b):
+            if end not in by_name:
+                raise TopologyError(f"{where} refers to unknown node {end!r}")
+        kind = str(entry.get("kind", "fibre"))
+        if "length_km" in entry:
+            length = _num(entry, "length_km", where)
+        elif kind == "fibre":
+            na, nb = by_name[a], by_name[b]
+            factor = _num(entry, "route_factor", where, route_factor)
+            length = round(
+                factor * great_circle_km(na.lat_deg, na.lon_deg, nb.lat_deg, nb.lon_deg), 1
+            )
+        else:
+            length = 0.0
+        links.append(
+            Link(
+                name=lname,
+                a=a,
+                b=b,
+                length_km=length,
+                kind=kind,  # type: ignore[arg-type]
+                preset=str(entry.get("preset", defaults.get("preset", "backbone"))),
+                attenuation_db_per_km=_num(
+                    entry,
+                    "attenuation_db_per_km",
+                    where,
+                    float(defaults.get("attenuation_db_per_km", 0.25)),
+                ),
+                fixed_loss_db=_num(
+                    entry, "fixed_loss_db", where, float(defaults.get("fixed_loss_db", 2.0))
+                ),
+            )
+        )
+    return Topology(name=name, nodes=tuple(nodes), links=tuple(links))
