@@ -1,0 +1,374 @@
+"""numba kernels behind :mod:`quaykey.postproc.reconcile.cascade`.
+
+Private module: the public wrappers in ``cascade.py`` validate every input; these kernels
+trust their arguments. Each kernel has a slow pure-Python twin in
+``tests/reference/cascade_reference.py`` and a test that the two agree.
+
+Layout shared by the kernels (all frames of one reconciliation run at once):
+
+* A *frame* ``f`` occupies ``bits[fstart[f] : fstart[f] + flen[f]]``.
+* Pass ``p`` of frame ``f`` reads the frame in the public order
+  ``perm_flat[perm_off[f, p] : perm_off[f, p] + flen[f]]`` (``inv_flat`` holds the inverse
+  permutation at the same offsets) and cuts it into ``NB[f, p]`` blocks of ``K[f, p]`` bits
+  (the last block may be shorter).
+* Each block owns a binary tree of sub-blocks in heap order (root 1, children ``2h`` and
+  ``2h + 1``; a node of ``L`` bits has a left child of ``(L + 1) // 2`` bits). The tree of
+  block ``b`` starts at ``T_off[f, p] + b * S[f, p]`` in ``tree``. A tree entry is ``-1``
+  while Alice's parity of that sub-block is unknown, otherwise ``A | (M << 1)`` with ``A``
+  Alice's parity and ``M`` whether Bob's current parity differs from it.
+* ``blk_off[f, p] + b`` indexes per-block flags (``in_list``); the candidate list of frame
+  ``f`` (blocks whose root is odd) lives in ``cand_p``/``cand_b`` from ``blk_off[f, 0]``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+from numpy.typing import NDArray
+
+__all__ = ["bob_absorb", "bob_plan", "range_parities"]
+
+
+@njit(cache=True)
+def range_parities(
+    bits: NDArray[np.uint8],
+    fstart: NDArray[np.int64],
+    perm_flat: NDArray[np.int64],
+    perm_off: NDArray[np.int64],
+    req: NDArray[np.int64],
+) -> NDArray[np.uint8]:
+    """Parity of ``bits`` over each requested range of a pass's public order.
+
+    ``req`` has rows ``(frame, pass, start, stop)``; row ``r`` of the result is the XOR of
+    ``bits[fstart[frame] + perm_flat[perm_off[frame, pass] + i]]`` for ``start <= i < stop``.
+    """
+    n_req = req.shape[0]
+    out = np.empty(n_req, np.uint8)
+    for r in range(n_req):
+        f = req[r, 0]
+        base = fstart[f]
+        po = perm_off[f, req[r, 1]]
+        acc = 0
+        for i in range(po + req[r, 2], po + req[r, 3]):
+            acc ^= bits[base + perm_flat[i]]
+        out[r] = acc
+    return out
+
+
+@njit(cache=True)
+def _parity(
+    bits: NDArray[np.uint8], base: int, perm_flat: NDArray[np.int64], lo: int, hi: int
+) -> int:
+    acc = 0
+    for i in range(lo, hi):
+        acc ^= bits[base + perm_flat[i]]
+    return acc
+
+
+@njit(cache=True)
+def _push(
+    f: int,
+    q: int,
+    b: int,
+    blk_off: NDArray[np.int64],
+    cand_p: NDArray[np.int64],
+    cand_b: NDArray[np.int64],
+    cand_cnt: NDArray[np.int64],
+    in_list: NDArray[np.uint8],
+) -> None:
+    slot = blk_off[f, q] + b
+    if in_list[slot] == 0:
+        in_list[slot] = 1
+        c = blk_off[f, 0] + cand_cnt[f]
+        cand_p[c] = q
+        cand_b[c] = b
+        cand_cnt[f] += 1
+
+
+@njit(cache=True)
+def _flip(
+    f: int,
+    x: int,
+    bits: NDArray[np.uint8],
+    fstart: NDArray[np.int64],
+    flen: NDArray[np.int64],
+    cur_pass: NDArray[np.int64],
+    perm_off: NDArray[np.int64],
+    inv_flat: NDArray[np.int64],
+    K: NDArray[np.int64],
+    S: NDArray[np.int64],
+    T_off: NDArray[np.int64],
+    blk_off: NDArray[np.int64],
+    tree: NDArray[np.int8],
+    cand_p: NDArray[np.int64],
+    cand_b: NDArray[np.int64],
+    cand_cnt: NDArray[np.int64],
+    in_list: NDArray[np.uint8],
+) -> None:
+    """Flip Bob's bit ``x`` of frame ``f`` and toggle every known sub-block containing it.
+
+    This is the cascade effect: blocks of every started pass that contain ``x`` change
+    parity; a block whose root turns odd joins the candidate list.
+    """
+    bits[fstart[f] + x] ^= 1
+    m = flen[f]
+    for q in range(cur_pass[f] + 1):
+        pos = inv_flat[perm_off[f, q] + x]
+        k = K[f, q]
+        b = pos // k
+        toff = T_off[f, q] + b * S[f, q]
+        start = b * k
+        length = min(k, m - start)
+        h = 1
+        while True:
+            st = tree[toff + h]
+            if st < 0:
+                break  # deeper nodes are unknown too: parities are learnt top-down
+            st ^= 2
+            tree[toff + h] = st
+            if h == 1 and (st >> 1) == 1:
+                _push(f, q, b, blk_off, cand_p, cand_b, cand_cnt, in_list)
+            if length == 1:
+                break
+            half = (length + 1) // 2
+            if pos < start + half:
+                h = 2 * h
+                length = half
+            else:
+                h = 2 * h + 1
+                start += half
+                length -= half
+
+
+@njit(cache=True)
+def bob_plan(
+    bits: NDArray[np.uint8],
+    fstart: NDArray[np.int64],
+    flen: NDArray[np.int64],
+    perm_flat: NDArray[np.int64],
+    inv_flat: NDArray[np.int64],
+    perm_off: NDArray[np.int64],
+    K: NDArray[np.int64],
+    NB: NDArray[np.int64],
+    S: NDArray[np.int64],
+    T_off: NDArray[np.int64],
+    blk_off: NDArray[np.int64],
+    tree: NDArray[np.int8],
+    cur_pass: NDArray[np.int64],
+    done: NDArray[np.uint8],
+    starting: NDArray[np.uint8],
+    total_parity: NDArray[np.uint8],
+    cand_p: NDArray[np.int64],
+    cand_b: NDArray[np.int64],
+    cand_cnt: NDArray[np.int64],
+    in_list: NDArray[np.uint8],
+    eff_h: NDArray[np.int64],
+    eff_s: NDArray[np.int64],
+    eff_l: NDArray[np.int64],
+    req: NDArray[np.int64],
+    pend: NDArray[np.int64],
+) -> int:
+    """Correct what the known parities already locate, then write the next requests.
+
+    For every unfinished frame: walk each odd block down through sub-blocks whose parity is
+    already known (sub-block reuse) and flip the bits this pins down (with the cascade
+    effect), repeating until nothing changes. Then, if odd blocks remain, ask for the left
+    half of the current odd sub-block of every odd block of the one pass that holds the
+    smallest such sub-block (blocks of one pass are disjoint, so these searches never chase
+    the same error). Otherwise start the next pass, asking every block parity except the
+    last one, which follows from the frame parity learnt in pass 0; or mark the frame done.
+
+    Writes rows ``(frame, pass, start, stop)`` into ``req`` and ``(kind, block, node)`` into
+    ``pend`` (kind 0: block parity, 1: left child of ``node``); returns the row count.
+    """
+    n_frames = fstart.shape[0]
+    n_passes = K.shape[1]
+    R = 0
+    for f in range(n_frames):
+        if done[f]:
+            continue
+        m = flen[f]
+        base = fstart[f]
+        base_c = blk_off[f, 0]
+        while True:
+            # Phase A: resolve everything the known parities decide, until stable.
+            while True:
+                any_flip = False
+                j = 0
+                w = 0
+                while j < cand_cnt[f]:
+                    c = base_c + j
+                    q = cand_p[c]
+                    b = cand_b[c]
+                    j += 1
+                    slot = blk_off[f, q] + b
+                    toff = T_off[f, q] + b * S[f, q]
+                    k = K[f, q]
+                    start = b * k
+                    length = min(k, m - start)
+                    h = 1
+                    if (tree[toff + 1] >> 1) == 0:
+                        in_list[slot] = 0  # turned even: its error was found elsewhere
+                        continue
+                    leaf = False
+                    while True:
+                        if length == 1:
+                            leaf = True
+                            break
+                        half = (length + 1) // 2
+                        sl = tree[toff + 2 * h]
+                        if sl < 0:
+                            break
+                        if (sl >> 1) == 1:
+                            h = 2 * h
+                            length = half
+                        else:
+                            h = 2 * h + 1
+                            start += half
+                            length -= half
+                    if leaf:
+                        in_list[slot] = 0
+                        x = perm_flat[perm_off[f, q] + start]
+                        _flip(
+                            f, x, bits, fstart, flen, cur_pass, perm_off, inv_flat, K, S,
+                            T_off, blk_off, tree, cand_p, cand_b, cand_cnt, in_list,
+                        )  # fmt: skip
+                        any_flip = True
+                        continue
+                    cw = base_c + w
+                    cand_p[cw] = q
+                    cand_b[cw] = b
+                    eff_h[cw] = h
+                    eff_s[cw] = start
+                    eff_l[cw] = length
+                    w += 1
+                cand_cnt[f] = w
+                if not any_flip:
+                    break
+            # Phase B: ask for left halves in one pass, or start the next pass.
+            if cand_cnt[f] > 0:
+                best = base_c
+                for c in range(base_c + 1, base_c + cand_cnt[f]):
+                    if eff_l[c] < eff_l[best] or (
+                        eff_l[c] == eff_l[best] and cand_p[c] < cand_p[best]
+                    ):
+                        best = c
+                pstar = cand_p[best]
+                for c in range(base_c, base_c + cand_cnt[f]):
+                    if cand_p[c] == pstar:
+                        req[R, 0] = f
+                        req[R, 1] = pstar
+                        req[R, 2] = eff_s[c]
+                        req[R, 3] = eff_s[c] + (eff_l[c] + 1) // 2
+                        pend[R, 0] = 1
+                        pend[R, 1] = cand_b[c]
+                        pend[R, 2] = eff_h[c]
+                        R += 1
+                break
+            if cur_pass[f] == n_passes - 1:
+                done[f] = 1
+                break
+            cur_pass[f] += 1
+            p = cur_pass[f]
+            nb = NB[f, p]
+            k = K[f, p]
+            n_ask = nb if p == 0 else nb - 1
+            if n_ask == 0:
+                # A single block: its parity is the frame parity, already known.
+                toff = T_off[f, p]
+                a = total_parity[f]
+                bp = _parity(bits, base, perm_flat, perm_off[f, p], perm_off[f, p] + m)
+                tree[toff + 1] = np.int8(a | ((a ^ bp) << 1))
+                if a != bp:
+                    _push(f, p, 0, blk_off, cand_p, cand_b, cand_cnt, in_list)
+                continue
+            for b in range(n_ask):
+                req[R, 0] = f
+                req[R, 1] = p
+                req[R, 2] = b * k
+                req[R, 3] = min((b + 1) * k, m)
+                pend[R, 0] = 0
+                pend[R, 1] = b
+                pend[R, 2] = 1
+                R += 1
+            starting[f] = 1
+            break
+    return R
+
+
+@njit(cache=True)
+def bob_absorb(
+    bits: NDArray[np.uint8],
+    fstart: NDArray[np.int64],
+    flen: NDArray[np.int64],
+    perm_flat: NDArray[np.int64],
+    perm_off: NDArray[np.int64],
+    K: NDArray[np.int64],
+    NB: NDArray[np.int64],
+    S: NDArray[np.int64],
+    T_off: NDArray[np.int64],
+    blk_off: NDArray[np.int64],
+    tree: NDArray[np.int8],
+    cur_pass: NDArray[np.int64],
+    starting: NDArray[np.uint8],
+    total_parity: NDArray[np.uint8],
+    cand_p: NDArray[np.int64],
+    cand_b: NDArray[np.int64],
+    cand_cnt: NDArray[np.int64],
+    in_list: NDArray[np.uint8],
+    req: NDArray[np.int64],
+    pend: NDArray[np.int64],
+    n_req: int,
+    reply: NDArray[np.uint8],
+) -> None:
+    """Store Alice's parities from ``reply`` in the sub-block trees.
+
+    A left-child parity also gives the right child's (the parent's is known), and Bob's own
+    parities give both children's mismatch flags. After a pass's block parities arrive, the
+    last block's parity is inferred from the frame parity (pass 0 records the frame parity),
+    and the odd blocks become candidates.
+    """
+    for r in range(n_req):
+        f = req[r, 0]
+        p = req[r, 1]
+        b = pend[r, 1]
+        toff = T_off[f, p] + b * S[f, p]
+        a = reply[r]
+        if pend[r, 0] == 0:
+            tree[toff + 1] = np.int8(a)
+        else:
+            h = pend[r, 2]
+            po = perm_off[f, p]
+            bl = _parity(bits, fstart[f], perm_flat, po + req[r, 2], po + req[r, 3])
+            st = tree[toff + h]
+            a_h = st & 1
+            m_h = st >> 1
+            m_l = a ^ bl
+            tree[toff + 2 * h] = np.int8(a | (m_l << 1))
+            tree[toff + 2 * h + 1] = np.int8((a_h ^ a) | ((m_h ^ m_l) << 1))
+    for f in range(fstart.shape[0]):
+        if starting[f] == 0:
+            continue
+        starting[f] = 0
+        p = cur_pass[f]
+        nb = NB[f, p]
+        k = K[f, p]
+        m = flen[f]
+        t0 = T_off[f, p]
+        s = S[f, p]
+        acc = 0
+        n_asked = nb if p == 0 else nb - 1
+        for b in range(n_asked):
+            acc ^= tree[t0 + b * s + 1]
+        if p == 0:
+            total_parity[f] = acc
+        else:
+            tree[t0 + (nb - 1) * s + 1] = np.int8(total_parity[f] ^ acc)
+        po = perm_off[f, p]
+        for b in range(nb):
+            a = tree[t0 + b * s + 1]
+            bp = _parity(bits, fstart[f], perm_flat, po + b * k, po + min((b + 1) * k, m))
+            mm = a ^ bp
+            tree[t0 + b * s + 1] = np.int8(a | (mm << 1))
+            if mm:
+                _push(f, p, b, blk_off, cand_p, cand_b, cand_cnt, in_list)
