@@ -1,0 +1,212 @@
+"""The KME web application and its uvicorn server (HTTPS with mutual TLS).
+
+:func:`create_app` builds the FastAPI app for one node's settings; :func:`server_config`
+builds the uvicorn configuration (client certificate required, trusted CA from the
+settings, :class:`~quaykey.kms.tls.TlsH11Protocol` so routes see the client certificate).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import ssl
+from collections.abc import AsyncIterator
+from typing import Any
+
+import uvicorn
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.utils import get_openapi
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from quaykey.kms.config import KmeSettings
+from quaykey.kms.errors import _KmsHttpError
+from quaykey.kms.service import KmeService
+from quaykey.kms.tls import TlsH11Protocol
+
+__all__ = ["ThreadedKme", "create_app", "server_config"]
+
+log = logging.getLogger("quaykey.kms")
+
+
+def _error(status: int, message: str, details: list[dict[str, Any]] | None = None) -> JSONResponse:
+    body: dict[str, Any] = {"message": message}
+    if details:
+        body["details"] = details
+    return JSONResponse(status_code=status, content=body)
+
+
+def create_app(settings: KmeSettings, service: KmeService | None = None) -> FastAPI:
+    """Build the KME app for one node.
+
+    Parameters
+    ----------
+    settings : KmeSettings
+        This node's settings.
+    service : KmeService or None
+        An already-open service (default: opened from ``settings``; fails closed if the
+        master key does not open the database).
+
+    Returns
+    -------
+    FastAPI
+    """
+    svc = service or KmeService.from_settings(settings)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async def expiry_loop() -> None:
+            while True:
+                await asyncio.sleep(settings.limits.expiry_interval_s)
+                try:
+                    await asyncio.to_thread(svc.expire)
+                except Exception:
+                    log.exception("expiry pass failed")
+
+        task = asyncio.create_task(expiry_loop())
+        try:
+            yield
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+            svc.close()
+
+    app = FastAPI(
+        title=f"quaykey KME {settings.kme_id}",
+        version="1.1.1",
+        description=(
+            "ETSI GS QKD 014 V1.1.1 key delivery API. The caller's SAE ID is taken from its "
+            "TLS client certificate. Sizes are in bits; keys are base64."
+        ),
+        lifespan=lifespan,
+    )
+    app.state.service = svc
+    app.state.settings = settings
+
+    from quaykey.kms.api import etsi, relay
+
+    app.include_router(etsi.router)
+    app.include_router(relay.router)
+
+    @app.exception_handler(_KmsHttpError)
+    async def _kms_error(_request: Request, exc: _KmsHttpError) -> JSONResponse:
+        return _error(exc.status_code, exc.message, exc.details)
+
+    @app.exception_handler(RequestValidationError)
+    async def _bad_request(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        details = [
+            {"loc": ".".join(str(p) for p in e.get("loc", ())), "error": str(e.get("msg", ""))}
+            for e in exc.errors()[:10]
+        ]
+        return _error(400, "bad request format", details)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        status = exc.status_code if exc.status_code in (400, 401, 404, 405) else 503
+        return _error(status, str(exc.detail))
+
+    @app.exception_handler(Exception)
+    async def _unexpected(_request: Request, exc: Exception) -> JSONResponse:
+        log.error("unexpected %s while serving a request", type(exc).__name__)
+        return _error(503, "error on server side")
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema:
+            return app.openapi_schema
+        schema = get_openapi(
+            title=app.title, version=app.version, description=app.description, routes=app.routes
+        )
+        for item in schema.get("paths", {}).values():
+            for op in item.values():
+                op.get("responses", {}).pop("422", None)
+        comps = schema.get("components", {}).get("schemas", {})
+        comps.pop("HTTPValidationError", None)
+        comps.pop("ValidationError", None)
+        app.openapi_schema = schema
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+    return app
+
+
+def server_config(
+    app: FastAPI, settings: KmeSettings, *, log_level: str = "warning", access_log: bool = False
+) -> uvicorn.Config:
+    """uvicorn configuration serving ``app`` over HTTPS with a required client certificate.
+
+    Parameters
+    ----------
+    app : FastAPI
+        From :func:`create_app`.
+    settings : KmeSettings
+        Supplies address and TLS files.
+    log_level : str
+        uvicorn log level.
+    access_log : bool
+        Whether to log each request line (paths carry SAE and key IDs, never keys).
+
+    Returns
+    -------
+    uvicorn.Config
+    """
+    return uvicorn.Config(
+        app,
+        host=settings.host,
+        port=settings.port,
+        ssl_certfile=str(settings.tls.server_cert),
+        ssl_keyfile=str(settings.tls.server_key),
+        ssl_ca_certs=str(settings.tls.ca),
+        ssl_cert_reqs=ssl.CERT_REQUIRED,
+        http=TlsH11Protocol,
+        log_level=log_level,
+        access_log=access_log,
+        lifespan="on",
+        timeout_keep_alive=30,
+    )
+
+
+class ThreadedKme:
+    """A KME served by uvicorn on a background thread (tests, benchmarks, demos).
+
+    Parameters
+    ----------
+    settings : KmeSettings
+        This node's settings; ``settings.port`` is ignored when ``sock`` is given.
+    sock : socket.socket or None
+        An already-bound listening socket (lets callers pick ephemeral ports first).
+    service : KmeService or None
+        An already-open service.
+    """
+
+    def __init__(self, settings: KmeSettings, sock: Any = None, service: KmeService | None = None):
+        import threading
+
+        self.settings = settings
+        self.app = create_app(settings, service)
+        self.service: KmeService = self.app.state.service
+        self.server = uvicorn.Server(server_config(self.app, settings))
+        self._sock = sock
+        self._thread = threading.Thread(target=self._run, name=f"kme-{settings.node}", daemon=True)
+
+    def _run(self) -> None:
+        self.server.run(sockets=[self._sock] if self._sock is not None else None)
+
+    def start(self, timeout_s: float = 20.0) -> ThreadedKme:
+        """Start serving; returns once the server accepts connections."""
+        import time
+
+        self._thread.start()
+        deadline = time.monotonic() + timeout_s
+        while not self.server.started:
+            if not self._thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError(f"KME {self.settings.node} did not start")
+            time.sleep(0.02)
+        return self
+
+    def stop(self, timeout_s: float = 20.0) -> None:
+        """Stop serving and wait for the thread."""
+        self.server.should_exit = True
+        self._thread.join(timeout_s)

@@ -1,0 +1,55 @@
+"""Expose the verified client certificate to the ASGI app when served by uvicorn.
+
+uvicorn does not fill the ASGI TLS extension, so :class:`TlsH11Protocol` reads the peer
+certificate from the SSL transport once per connection (asyncio calls ``connection_made``
+only after the handshake, when the certificate has been verified) and adds
+``scope["extensions"]["tls"]`` with ``client_cert_chain`` (PEM strings, per the ASGI TLS
+extension) and ``quaykey_client_cert_der``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+from typing import Any
+
+from uvicorn.protocols.http.h11_impl import H11Protocol
+
+__all__ = ["TlsH11Protocol", "tls_extension"]
+
+
+def tls_extension(transport: asyncio.BaseTransport) -> dict[str, Any] | None:
+    """Build the ASGI TLS extension dict for a connection, or ``None`` without TLS."""
+    obj = transport.get_extra_info("ssl_object")
+    if obj is None:
+        return None
+    der = obj.getpeercert(binary_form=True)
+    version = obj.version()
+    cipher = obj.cipher()
+    return {
+        "server_cert": None,
+        "client_cert_chain": [ssl.DER_cert_to_PEM_cert(der)] if der else [],
+        "client_cert_name": None,
+        "client_cert_error": None,
+        "tls_version": version,
+        "cipher_suite": cipher[0] if cipher else None,
+        "quaykey_client_cert_der": der,
+    }
+
+
+class TlsH11Protocol(H11Protocol):
+    """uvicorn's h11 protocol plus the ASGI TLS extension in every request scope."""
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        ext = tls_extension(transport)
+        if ext is None:
+            return
+        inner = self.app
+
+        async def app(scope: Any, receive: Any, send: Any) -> None:
+            scope.setdefault("extensions", {})
+            scope["extensions"]["tls"] = ext
+            await inner(scope, receive, send)
+
+        self.app = app
