@@ -1,0 +1,272 @@
+"""numba kernels of the link sampler (private; the public wrappers validate their inputs).
+
+Each kernel has a slow, obviously-correct twin in ``tests/reference/per_pulse_sampler.py``
+and a test that the two agree.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit
+from numpy.typing import NDArray
+
+__all__ = ["detector_timeline", "sorted_random_subset"]
+
+
+@njit(cache=True)
+def _dense_subset(rng: np.random.Generator, n: int, d: int) -> NDArray[np.int64]:
+    # selection sampling (Knuth, TAOCP vol. 2, Algorithm S): O(n), exact
+    out = np.empty(d, dtype=np.int64)
+    chosen = 0
+    for i in range(n):
+        if chosen == d:
+            break
+        if (n - i) * rng.random() < d - chosen:
+            out[chosen] = i
+            chosen += 1
+    return out
+
+
+@njit(cache=True)
+def _sparse_subset(rng: np.random.Generator, n: int, d: int) -> NDArray[np.int64]:
+    # A Bernoulli(p) subset of [0, n), via geometric gaps, has a uniformly random position
+    # set given its size M. With p a little above d/n, M >= d almost always; dropping M - d
+    # uniformly chosen members leaves a uniformly random d-subset. If M < d (or the buffer
+    # overflows) we draw again: conditioning on M alone keeps the positions uniform.
+    p = min(1.0, (d + 8.0 * math.sqrt(d) + 16.0) / n)
+    log_q = math.log1p(-p) if p < 1.0 else -math.inf
+    cap = int(p * n + 10.0 * math.sqrt(p * n + 1.0) + 64.0)
+    buf = np.empty(cap, dtype=np.int64)
+    while True:
+        m = 0
+        pos = -1
+        ok = True
+        while True:
+            if p >= 1.0:
+                gap = 1
+            else:
+                u = rng.random()
+                # 1 - u is in (0, 1]; geometric number of trials to the next success
+                gap = int(math.floor(math.log1p(-u) / log_q)) + 1 if u > 0.0 else 1
+            pos += gap
+            if pos >= n:
+                break
+            if m == cap:
+                ok = False
+                break
+            buf[m] = pos
+            m += 1
+        if ok and m >= d:
+            break
+    extra = m - d
+    if extra == 0:
+        return buf[:m].copy()
+    drop = np.zeros(m, dtype=np.bool_)
+    removed = 0
+    while removed < extra:
+        j = rng.integers(0, m)
+        if not drop[j]:
+            drop[j] = True
+            removed += 1
+    out = np.empty(d, dtype=np.int64)
+    k = 0
+    for i in range(m):
+        if not drop[i]:
+            out[k] = buf[i]
+            k += 1
+    return out
+
+
+@njit(cache=True)
+def _sorted_random_subset(rng: np.random.Generator, n: int, d: int) -> NDArray[np.int64]:
+    if d == 0:
+        return np.empty(0, dtype=np.int64)
+    if 4 * d >= n:
+        return _dense_subset(rng, n, d)
+    return _sparse_subset(rng, n, d)
+
+
+def sorted_random_subset(rng: np.random.Generator, n: int, d: int) -> NDArray[np.int64]:
+    """A uniformly random ``d``-subset of ``[0, n)``, sorted (int64), in O(d) for ``d << n``.
+
+    Parameters
+    ----------
+    rng
+        Random generator.
+    n
+        Size of the range, >= 0 (may be 10**12 or more).
+    d
+        Subset size, ``0 <= d <= n``.
+
+    Returns
+    -------
+    numpy.ndarray
+        Sorted unique int64 indices.
+
+    Raises
+    ------
+    ValueError
+        If ``d`` is not in ``[0, n]``.
+
+    Example
+    -------
+    >>> s = sorted_random_subset(np.random.default_rng(1), 10**12, 5)
+    >>> s.size, bool(np.all(np.diff(s) > 0))
+    (5, True)
+    """
+    n = int(n)
+    d = int(d)
+    if not 0 <= d <= n:
+        raise ValueError(f"d must be in [0, n], got d={d}, n={n}")
+    return _sorted_random_subset(rng, n, d)
+
+
+@njit(cache=True)
+def _detector_timeline(
+    rng: np.random.Generator,
+    slots: NDArray[np.int64],
+    fire0: NDArray[np.uint8],
+    fire1: NDArray[np.uint8],
+    n_pulses: int,
+    dead_gates: int,
+    afterpulse_probability: float,
+) -> tuple[NDArray[np.int64], NDArray[np.uint8], NDArray[np.uint8], NDArray[np.int64]]:
+    n_in = slots.size
+    cap = n_in + n_in // 8 + 16
+    out_slot = np.empty(cap, dtype=np.int64)
+    out_f0 = np.empty(cap, dtype=np.uint8)
+    out_f1 = np.empty(cap, dtype=np.uint8)
+    out_src = np.empty(cap, dtype=np.int64)
+    dead_until = np.full(2, -1, dtype=np.int64)
+    pending = np.full(2, -1, dtype=np.int64)  # slot of a scheduled afterpulse per detector
+    fired = np.zeros(2, dtype=np.bool_)
+    ap_only = np.zeros(2, dtype=np.bool_)
+    i = 0
+    m = 0
+    while True:
+        # next gate to look at: the next input click or the earliest pending afterpulse
+        s = n_pulses
+        if i < n_in:
+            s = slots[i]
+        for c in range(2):
+            if pending[c] >= 0 and pending[c] < s:
+                s = pending[c]
+        if s >= n_pulses:
+            break
+        src = -1
+        fired[0] = False
+        fired[1] = False
+        if i < n_in and slots[i] == s:
+            src = i
+            fired[0] = fire0[i] != 0
+            fired[1] = fire1[i] != 0
+            i += 1
+        ap_only[0] = False
+        ap_only[1] = False
+        for c in range(2):
+            if pending[c] == s:
+                if not fired[c]:
+                    ap_only[c] = True
+                fired[c] = True
+                pending[c] = -1
+            if fired[c] and s <= dead_until[c]:
+                fired[c] = False
+        any_fired = False
+        for c in range(2):
+            if fired[c]:
+                any_fired = True
+                dead_until[c] = s + dead_gates
+                # afterpulses are first order: an afterpulse click triggers none
+                if not ap_only[c] and afterpulse_probability > 0.0:
+                    if rng.random() < afterpulse_probability:
+                        nxt = s + dead_gates + 1
+                        if nxt < n_pulses:
+                            pending[c] = nxt
+        if any_fired:
+            if m == cap:
+                cap = 2 * cap
+                tmp_s = np.empty(cap, dtype=np.int64)
+                tmp_0 = np.empty(cap, dtype=np.uint8)
+                tmp_1 = np.empty(cap, dtype=np.uint8)
+                tmp_r = np.empty(cap, dtype=np.int64)
+                tmp_s[:m] = out_slot[:m]
+                tmp_0[:m] = out_f0[:m]
+                tmp_1[:m] = out_f1[:m]
+                tmp_r[:m] = out_src[:m]
+                out_slot, out_f0, out_f1, out_src = tmp_s, tmp_0, tmp_1, tmp_r
+            out_slot[m] = s
+            out_f0[m] = 1 if fired[0] else 0
+            out_f1[m] = 1 if fired[1] else 0
+            out_src[m] = src
+            m += 1
+    return out_slot[:m].copy(), out_f0[:m].copy(), out_f1[:m].copy(), out_src[:m].copy()
+
+
+def detector_timeline(
+    rng: np.random.Generator,
+    slots: NDArray[np.int64],
+    fire0: NDArray[np.uint8],
+    fire1: NDArray[np.uint8],
+    n_pulses: int,
+    dead_gates: int,
+    afterpulse_probability: float,
+) -> tuple[NDArray[np.int64], NDArray[np.uint8], NDArray[np.uint8], NDArray[np.int64]]:
+    """Apply per-detector dead time and afterpulsing to a sorted list of gates with clicks.
+
+    The model is in :mod:`quaykey.physics.detectors`: after a click a detector is blind for
+    ``dead_gates`` gates; each click not itself an afterpulse schedules, with probability
+    ``afterpulse_probability``, a click of the same detector in the first gate after the
+    dead time (dropped past ``n_pulses``).
+
+    Parameters
+    ----------
+    rng
+        Random generator (afterpulse draws).
+    slots
+        Sorted unique gates in which at least one detector would fire without these
+        effects (int64).
+    fire0, fire1
+        Whether the bit-0 / bit-1 detector would fire in each of those gates (uint8).
+    n_pulses
+        Gates in the block.
+    dead_gates
+        Blind gates after each click, >= 0.
+    afterpulse_probability
+        In [0, 1].
+
+    Returns
+    -------
+    slots, fire0, fire1, source
+        The gates with at least one click after the effects, which detectors clicked, and
+        the index of the input gate each comes from (-1 for a gate with only an afterpulse).
+
+    Raises
+    ------
+    ValueError
+        For arrays of different lengths, unsorted slots or parameters out of range.
+
+    Example
+    -------
+    >>> s, f0, f1, src = detector_timeline(np.random.default_rng(0), np.array([3, 4]),
+    ...     np.array([1, 1], np.uint8), np.array([0, 0], np.uint8), 10, 1, 0.0)
+    >>> s.tolist(), src.tolist()  # gate 4 is blind after the click in gate 3
+    ([3], [0])
+    """
+    slots = np.ascontiguousarray(slots, dtype=np.int64)
+    fire0 = np.ascontiguousarray(fire0, dtype=np.uint8)
+    fire1 = np.ascontiguousarray(fire1, dtype=np.uint8)
+    if not (slots.shape == fire0.shape == fire1.shape and slots.ndim == 1):
+        raise ValueError("slots, fire0 and fire1 must be one-dimensional and of equal length")
+    if slots.size > 1 and np.any(np.diff(slots) <= 0):
+        raise ValueError("slots must be sorted and unique")
+    if dead_gates < 0:
+        raise ValueError(f"dead_gates must be >= 0, got {dead_gates!r}")
+    if not 0.0 <= afterpulse_probability <= 1.0:
+        raise ValueError(
+            f"afterpulse_probability must be in [0, 1], got {afterpulse_probability!r}"
+        )
+    return _detector_timeline(
+        rng, slots, fire0, fire1, int(n_pulses), int(dead_gates), float(afterpulse_probability)
+    )
