@@ -1,0 +1,247 @@
+"""Link processes: where physics (counts or bits) and post-processing (keys) meet.
+
+A :class:`LinkProcess` runs one QKD link in blocks inside the discrete-event engine and
+deposits each block's key into the key pools at both ends. Two fidelities:
+
+``statistical``
+    No bits. Each block draws its detection and error counts per intensity and basis
+    (Poisson / binomial around the expected counts of :func:`expected_counts`) and takes
+    the Lim et al. (2014) finite-key length of those counts
+    (:func:`quaykey.decoy.lim2014_key_length`). The pools receive bit *counts*.
+``exact``
+    Real bits: :func:`quaykey.physics.sampler.simulate_link` produces Alice's and Bob's
+    records, :func:`quaykey.postproc.pipeline.run_block` turns them into two keys; Alice's
+    key goes to the pool at end ``a``, Bob's to the pool at end ``b``. Needs those modules.
+
+The link-rate model is behind :func:`expected_counts` and :func:`analytic_key_rate_bps`
+so that a physics key-rate module can replace it in one place.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+
+from quaykey.decoy import DecoyCounts, lim2014_key_length
+from quaykey.physics.params import DecoySource, LinkParams
+from quaykey.units import binary_entropy, db_to_transmittance
+
+__all__ = [
+    "Attack",
+    "analytic_key_rate_bps",
+    "block_key_bits",
+    "expected_counts",
+    "parse_attack",
+    "plob_bound_bps",
+    "sample_counts",
+]
+
+Fidelity = Literal["statistical", "exact"]
+
+
+@dataclass(frozen=True)
+class Attack:
+    """An eavesdropping attack on a link, as the statistical model sees it.
+
+    Parameters
+    ----------
+    kind
+        Only ``"intercept-resend"`` is modelled statistically.
+    fraction
+        Fraction of pulses Eve intercepts, measures in a random basis and resends;
+        it adds ``fraction / 4`` to the error rate of the detections it touches.
+    spec
+        The original text (``"intercept-resend:0.3"``), passed to the physics attack
+        parser in exact fidelity.
+    """
+
+    kind: str
+    fraction: float
+    spec: str = ""
+
+    def __post_init__(self) -> None:
+        if self.kind != "intercept-resend":
+            raise ValueError(f"unknown attack {self.kind!r}; use intercept-resend:FRACTION")
+        if not 0.0 <= self.fraction <= 1.0:
+            raise ValueError(f"attack fraction must be in [0, 1], got {self.fraction!r}")
+
+
+def parse_attack(spec: str) -> Attack:
+    """Parse ``"intercept-resend:0.3"`` into an :class:`Attack`.
+
+    Example
+    -------
+    >>> parse_attack("intercept-resend:0.3").fraction
+    0.3
+    """
+    kind, _, value = spec.partition(":")
+    try:
+        fraction = float(value) if value else 1.0
+    except ValueError:
+        raise ValueError(
+            f"attack {spec!r}: fraction must be a number, e.g. intercept-resend:0.3"
+        ) from None
+    return Attack(kind=kind.strip(), fraction=fraction, spec=spec)
+
+
+def _decoy_source(params: LinkParams) -> DecoySource:
+    if not isinstance(params.source, DecoySource) or len(params.source.intensities) != 3:
+        raise ValueError(
+            f"link {params.name!r}: the network link model needs a three-intensity decoy source"
+        )
+    return params.source
+
+
+def _channel_loss_db(params: LinkParams, loss_db: float | None) -> float:
+    if loss_db is not None:
+        return float(loss_db)
+    return float(getattr(params.channel, "loss_db", 0.0))
+
+
+def expected_counts(
+    params: LinkParams,
+    n_pulses: float,
+    loss_db: float | None = None,
+    attack: Attack | None = None,
+) -> DecoyCounts:
+    """Expected sifted detections and errors per intensity and basis for ``n_pulses``.
+
+    The standard decoy-BB84 model of Lim et al. (2014), Sec. IV: with
+    ``eta = 10**(-loss/10) * eta_det``, the click probability of intensity ``mu_k`` is
+    ``D_k = 1 - (1 - p_d) exp(-eta mu_k)`` (``p_d`` the dark-count probability of the two
+    detectors together), afterpulses scale it to ``R_k = D_k (1 + p_ap)``, and the error
+    probability is ``e_k R_k = p_d/2 + e_mis (1 - exp(-eta mu_k)) + p_ap D_k / 2``.
+    Detections in basis X are ``N p_k p_x^2 R_k``, in Z ``N p_k (1-p_x)^2 R_k``.
+    An intercept-resend attack on a fraction ``f`` of pulses adds ``f/4`` to each
+    detection's error probability.
+
+    Parameters
+    ----------
+    params
+        Link parameters (three-intensity decoy source).
+    n_pulses
+        Pulses sent (may be a real number: expected counts).
+    loss_db
+        Channel loss; defaults to the channel's own loss (fibre length x attenuation).
+    attack
+        Optional intercept-resend attack.
+
+    Returns
+    -------
+    DecoyCounts
+        Expected (real-valued) counts.
+
+    References
+    ----------
+    Lim, Curty, Walenta, Xu, Zbinden, PRA 89, 022307 (2014), Sec. IV (simulation model).
+    """
+    if not n_pulses >= 0:
+        raise ValueError(f"n_pulses must be >= 0, got {n_pulses!r}")
+    src = _decoy_source(params)
+    det = params.detector
+    eta = db_to_transmittance(_channel_loss_db(params, loss_db)) * det.efficiency
+    mu = np.asarray(src.intensities, dtype=np.float64)
+    p = np.asarray(src.probabilities, dtype=np.float64)
+    p_d = 1.0 - (1.0 - det.dark_count_probability) ** 2
+    signal = 1.0 - np.exp(-eta * mu)
+    d_k = 1.0 - (1.0 - p_d) * np.exp(-eta * mu)
+    r_k = d_k * (1.0 + det.afterpulse_probability)
+    err = p_d / 2.0 + det.misalignment_error * signal + det.afterpulse_probability * d_k / 2.0
+    e_k = np.clip(err / r_k, 0.0, 0.5)
+    if attack is not None and attack.fraction > 0:
+        e_k = np.clip(e_k + attack.fraction * 0.25, 0.0, 0.5)
+    px = src.basis_probability_x
+    n_x = n_pulses * p * px * px * r_k
+    n_z = n_pulses * p * (1.0 - px) ** 2 * r_k
+    return DecoyCounts(n_x=n_x, n_z=n_z, m_x=n_x * e_k, m_z=n_z * e_k)
+
+
+def sample_counts(expected: DecoyCounts, rng: np.random.Generator) -> DecoyCounts:
+    """Draw observed counts around expected ones (Poisson detections, binomial errors).
+
+    Example
+    -------
+    >>> from quaykey.physics.params import load_preset
+    >>> e = expected_counts(load_preset("backbone", distance_km=50), 1e9)
+    >>> o = sample_counts(e, np.random.default_rng(1))
+    >>> bool(abs(o.n_x.sum() / e.n_x.sum() - 1) < 0.01)
+    True
+    """
+    n_x = rng.poisson(expected.n_x)
+    n_z = rng.poisson(expected.n_z)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        ex = np.where(expected.n_x > 0, expected.m_x / np.maximum(expected.n_x, 1e-300), 0.0)
+        ez = np.where(expected.n_z > 0, expected.m_z / np.maximum(expected.n_z, 1e-300), 0.0)
+    m_x = rng.binomial(n_x, np.clip(ex, 0.0, 1.0))
+    m_z = rng.binomial(n_z, np.clip(ez, 0.0, 1.0))
+    return DecoyCounts(
+        n_x=n_x.astype(np.float64),
+        n_z=n_z.astype(np.float64),
+        m_x=m_x.astype(np.float64),
+        m_z=m_z.astype(np.float64),
+    )
+
+
+def block_key_bits(params: LinkParams, counts: DecoyCounts) -> tuple[int, float]:
+    """Finite-key length (Lim et al. 2014) of one block and its key-basis QBER.
+
+    Error correction leaks ``f h(E_X) n_X`` bits (``f`` the reconciliation efficiency).
+
+    Returns
+    -------
+    (key_bits, qber_x)
+    """
+    src = _decoy_source(params)
+    qber = counts.qber_x
+    n_x = float(counts.n_x.sum())
+    leak = params.security.error_correction_efficiency * float(binary_entropy(qber)) * n_x
+    bound = lim2014_key_length(
+        counts,
+        src.intensities,
+        src.probabilities,
+        leak_ec_bits=leak,
+        epsilon_sec=params.security.epsilon_sec,
+        epsilon_cor=params.security.epsilon_cor,
+    )
+    return bound.key_length_bits, qber
+
+
+def analytic_key_rate_bps(
+    params: LinkParams,
+    block_duration_s: float,
+    loss_db: float | None = None,
+    attack: Attack | None = None,
+) -> float:
+    """Finite-key secret key rate (bit/s) at the *expected* counts of one block.
+
+    This is the one call that a physics key-rate module can replace.
+
+    Example
+    -------
+    >>> from quaykey.physics.params import load_preset
+    >>> r = analytic_key_rate_bps(load_preset("backbone", distance_km=60), 60.0)
+    >>> 1e3 < r < 1e5
+    True
+    """
+    if block_duration_s <= 0:
+        raise ValueError(f"block_duration_s must be > 0, got {block_duration_s!r}")
+    n = params.source.repetition_rate_hz * block_duration_s
+    bits, _ = block_key_bits(params, expected_counts(params, n, loss_db, attack))
+    return bits / block_duration_s
+
+
+def plob_bound_bps(params: LinkParams, loss_db: float | None = None) -> float:
+    """The PLOB bound ``-log2(1 - eta)`` bits per pulse times the pulse rate (bit/s).
+
+    ``eta`` is the channel transmittance (detector efficiency excluded, which only
+    makes the bound looser).
+
+    References
+    ----------
+    Pirandola, Laurenza, Ottaviani, Banchi, Nat. Commun. 8, 15043 (2017), Eq. (4).
+    """
+    eta = db_to_transmittance(_channel_loss_db(params, loss_db))
+    return -math.log2(1.0 - eta) * params.source.repetition_rate_hz if eta < 1 else math.inf
