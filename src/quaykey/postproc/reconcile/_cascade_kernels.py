@@ -15,7 +15,10 @@ Layout shared by the kernels (all frames of one reconciliation run at once):
   ``2h + 1``; a node of ``L`` bits has a left child of ``(L + 1) // 2`` bits). The tree of
   block ``b`` starts at ``T_off[f, p] + b * S[f, p]`` in ``tree``. A tree entry is ``-1``
   while Alice's parity of that sub-block is unknown, otherwise ``A | (M << 1)`` with ``A``
-  Alice's parity and ``M`` whether Bob's current parity differs from it.
+  Alice's parity and ``M`` whether Bob's current parity differs from it. Single bits are
+  not stored (except a one-bit block's root): a two-bit node keeps its left bit's state in
+  bit 2 (known) and bit 3 (mismatch), which is all a search needs, because a bit whose
+  parity Alice disclosed is correct after the search and is never flipped again.
 * ``blk_off[f, p] + b`` indexes per-block flags (``in_list``); the candidate list of frame
   ``f`` (blocks whose root is odd) lives in ``cand_p``/``cand_b`` from ``blk_off[f, 0]``.
 """
@@ -33,7 +36,7 @@ __all__ = ["bob_absorb", "bob_plan", "range_parities"]
 def range_parities(
     bits: NDArray[np.uint8],
     fstart: NDArray[np.int64],
-    perm_flat: NDArray[np.int64],
+    perm_flat: NDArray[np.int32],
     perm_off: NDArray[np.int64],
     req: NDArray[np.int64],
 ) -> NDArray[np.uint8]:
@@ -57,7 +60,7 @@ def range_parities(
 
 @njit(cache=True)
 def _parity(
-    bits: NDArray[np.uint8], base: int, perm_flat: NDArray[np.int64], lo: int, hi: int
+    bits: NDArray[np.uint8], base: int, perm_flat: NDArray[np.int32], lo: int, hi: int
 ) -> int:
     acc = 0
     for i in range(lo, hi):
@@ -92,14 +95,15 @@ def _flip(
     bits: NDArray[np.uint8],
     fstart: NDArray[np.int64],
     flen: NDArray[np.int64],
-    cur_pass: NDArray[np.int64],
+    cur_pass: NDArray[np.int32],
     perm_off: NDArray[np.int64],
-    inv_flat: NDArray[np.int64],
+    inv_flat: NDArray[np.int32],
     K: NDArray[np.int64],
     S: NDArray[np.int64],
     T_off: NDArray[np.int64],
     blk_off: NDArray[np.int64],
     tree: NDArray[np.int8],
+    bob_total: NDArray[np.uint8],
     cand_p: NDArray[np.int64],
     cand_b: NDArray[np.int64],
     cand_cnt: NDArray[np.int64],
@@ -111,6 +115,7 @@ def _flip(
     parity; a block whose root turns odd joins the candidate list.
     """
     bits[fstart[f] + x] ^= 1
+    bob_total[f] ^= 1
     m = flen[f]
     for q in range(cur_pass[f] + 1):
         pos = inv_flat[perm_off[f, q] + x]
@@ -125,10 +130,12 @@ def _flip(
             if st < 0:
                 break  # deeper nodes are unknown too: parities are learnt top-down
             st ^= 2
+            if length == 2 and (st & 4) != 0 and pos == start:
+                st ^= 8
             tree[toff + h] = st
-            if h == 1 and (st >> 1) == 1:
+            if h == 1 and (st & 2) != 0:
                 _push(f, q, b, blk_off, cand_p, cand_b, cand_cnt, in_list)
-            if length == 1:
+            if length <= 2:
                 break
             half = (length + 1) // 2
             if pos < start + half:
@@ -138,6 +145,8 @@ def _flip(
                 h = 2 * h + 1
                 start += half
                 length -= half
+            if length == 1:
+                break
 
 
 @njit(cache=True)
@@ -145,8 +154,8 @@ def bob_plan(
     bits: NDArray[np.uint8],
     fstart: NDArray[np.int64],
     flen: NDArray[np.int64],
-    perm_flat: NDArray[np.int64],
-    inv_flat: NDArray[np.int64],
+    perm_flat: NDArray[np.int32],
+    inv_flat: NDArray[np.int32],
     perm_off: NDArray[np.int64],
     K: NDArray[np.int64],
     NB: NDArray[np.int64],
@@ -158,6 +167,7 @@ def bob_plan(
     done: NDArray[np.uint8],
     starting: NDArray[np.uint8],
     total_parity: NDArray[np.uint8],
+    bob_total: NDArray[np.uint8],
     cand_p: NDArray[np.int64],
     cand_b: NDArray[np.int64],
     cand_cnt: NDArray[np.int64],
@@ -178,8 +188,9 @@ def bob_plan(
     the same error). Otherwise start the next pass, asking every block parity except the
     last one, which follows from the frame parity learnt in pass 0; or mark the frame done.
 
-    Writes rows ``(frame, pass, start, stop)`` into ``req`` and ``(kind, block, node)`` into
-    ``pend`` (kind 0: block parity, 1: left child of ``node``); returns the row count.
+    Writes rows ``(frame, pass, start, stop)`` into ``req`` and ``(kind, block, node,
+    node_bits)`` into ``pend`` (kind 0: block parity, 1: left child of ``node``); returns the
+    row count.
     """
     n_frames = fstart.shape[0]
     n_passes = K.shape[1]
@@ -188,7 +199,6 @@ def bob_plan(
         if done[f]:
             continue
         m = flen[f]
-        base = fstart[f]
         base_c = blk_off[f, 0]
         while True:
             # Phase A: resolve everything the known parities decide, until stable.
@@ -207,7 +217,7 @@ def bob_plan(
                     start = b * k
                     length = min(k, m - start)
                     h = 1
-                    if (tree[toff + 1] >> 1) == 0:
+                    if (tree[toff + 1] & 2) == 0:
                         in_list[slot] = 0  # turned even: its error was found elsewhere
                         continue
                     leaf = False
@@ -216,10 +226,17 @@ def bob_plan(
                             leaf = True
                             break
                         half = (length + 1) // 2
-                        sl = tree[toff + 2 * h]
-                        if sl < 0:
-                            break
-                        if (sl >> 1) == 1:
+                        if half == 1:
+                            st = tree[toff + h]
+                            if (st & 4) == 0:
+                                break
+                            m_left = (st >> 3) & 1
+                        else:
+                            sl = tree[toff + 2 * h]
+                            if sl < 0:
+                                break
+                            m_left = (sl >> 1) & 1
+                        if m_left == 1:
                             h = 2 * h
                             length = half
                         else:
@@ -231,7 +248,7 @@ def bob_plan(
                         x = perm_flat[perm_off[f, q] + start]
                         _flip(
                             f, x, bits, fstart, flen, cur_pass, perm_off, inv_flat, K, S,
-                            T_off, blk_off, tree, cand_p, cand_b, cand_cnt, in_list,
+                            T_off, blk_off, tree, bob_total, cand_p, cand_b, cand_cnt, in_list,
                         )  # fmt: skip
                         any_flip = True
                         continue
@@ -263,6 +280,7 @@ def bob_plan(
                         pend[R, 0] = 1
                         pend[R, 1] = cand_b[c]
                         pend[R, 2] = eff_h[c]
+                        pend[R, 3] = eff_l[c]
                         R += 1
                 break
             if cur_pass[f] == n_passes - 1:
@@ -277,7 +295,7 @@ def bob_plan(
                 # A single block: its parity is the frame parity, already known.
                 toff = T_off[f, p]
                 a = total_parity[f]
-                bp = _parity(bits, base, perm_flat, perm_off[f, p], perm_off[f, p] + m)
+                bp = bob_total[f]
                 tree[toff + 1] = np.int8(a | ((a ^ bp) << 1))
                 if a != bp:
                     _push(f, p, 0, blk_off, cand_p, cand_b, cand_cnt, in_list)
@@ -290,6 +308,7 @@ def bob_plan(
                 pend[R, 0] = 0
                 pend[R, 1] = b
                 pend[R, 2] = 1
+                pend[R, 3] = min(k, m - b * k)
                 R += 1
             starting[f] = 1
             break
@@ -301,7 +320,7 @@ def bob_absorb(
     bits: NDArray[np.uint8],
     fstart: NDArray[np.int64],
     flen: NDArray[np.int64],
-    perm_flat: NDArray[np.int64],
+    perm_flat: NDArray[np.int32],
     perm_off: NDArray[np.int64],
     K: NDArray[np.int64],
     NB: NDArray[np.int64],
@@ -312,6 +331,7 @@ def bob_absorb(
     cur_pass: NDArray[np.int64],
     starting: NDArray[np.uint8],
     total_parity: NDArray[np.uint8],
+    bob_total: NDArray[np.uint8],
     cand_p: NDArray[np.int64],
     cand_b: NDArray[np.int64],
     cand_cnt: NDArray[np.int64],
@@ -338,14 +358,20 @@ def bob_absorb(
             tree[toff + 1] = np.int8(a)
         else:
             h = pend[r, 2]
+            length = pend[r, 3]
+            half = req[r, 3] - req[r, 2]
             po = perm_off[f, p]
             bl = _parity(bits, fstart[f], perm_flat, po + req[r, 2], po + req[r, 3])
             st = tree[toff + h]
             a_h = st & 1
-            m_h = st >> 1
+            m_h = (st >> 1) & 1
             m_l = a ^ bl
-            tree[toff + 2 * h] = np.int8(a | (m_l << 1))
-            tree[toff + 2 * h + 1] = np.int8((a_h ^ a) | ((m_h ^ m_l) << 1))
+            if half == 1:
+                tree[toff + h] = np.int8(st | 4 | (m_l << 3))
+            else:
+                tree[toff + 2 * h] = np.int8(a | (m_l << 1))
+                if length - half >= 2:
+                    tree[toff + 2 * h + 1] = np.int8((a_h ^ a) | ((m_h ^ m_l) << 1))
     for f in range(fstart.shape[0]):
         if starting[f] == 0:
             continue
@@ -356,18 +382,27 @@ def bob_absorb(
         m = flen[f]
         t0 = T_off[f, p]
         s = S[f, p]
+        po = perm_off[f, p]
         acc = 0
-        n_asked = nb if p == 0 else nb - 1
-        for b in range(n_asked):
+        for b in range(nb - 1):
             acc ^= tree[t0 + b * s + 1]
         if p == 0:
+            acc ^= tree[t0 + (nb - 1) * s + 1]
             total_parity[f] = acc
+            tot = 0
+            for i in range(fstart[f], fstart[f] + m):
+                tot ^= bits[i]
+            bob_total[f] = tot
         else:
             tree[t0 + (nb - 1) * s + 1] = np.int8(total_parity[f] ^ acc)
-        po = perm_off[f, p]
+        bacc = 0
         for b in range(nb):
             a = tree[t0 + b * s + 1]
-            bp = _parity(bits, fstart[f], perm_flat, po + b * k, po + min((b + 1) * k, m))
+            if b < nb - 1:
+                bp = _parity(bits, fstart[f], perm_flat, po + b * k, po + min((b + 1) * k, m))
+                bacc ^= bp
+            else:
+                bp = bob_total[f] ^ bacc  # Bob's last block parity from his frame parity
             mm = a ^ bp
             tree[t0 + b * s + 1] = np.int8(a | (mm << 1))
             if mm:

@@ -135,8 +135,8 @@ class _Layout:
 
     fstart: NDArray[np.int64]
     flen: NDArray[np.int64]
-    perm_flat: NDArray[np.int64]
-    inv_flat: NDArray[np.int64]
+    perm_flat: NDArray[np.int32]
+    inv_flat: NDArray[np.int32]
     perm_off: NDArray[np.int64]  # (frames, passes)
 
     @property
@@ -144,9 +144,9 @@ class _Layout:
         return tuple((int(s), int(s + n)) for s, n in zip(self.fstart, self.flen, strict=True))
 
 
-def _public_permutation(seed: int, length: int, pass_index: int) -> NDArray[np.int64]:
+def _public_permutation(seed: int, length: int, pass_index: int) -> NDArray[np.int32]:
     rng = np.random.default_rng([seed, length, pass_index])
-    return rng.permutation(length).astype(np.int64)
+    return rng.permutation(length).astype(np.int32)
 
 
 def _layout(seed: int, frame_bits_len: int, total_bits: int, n_passes: int) -> _Layout:
@@ -154,15 +154,15 @@ def _layout(seed: int, frame_bits_len: int, total_bits: int, n_passes: int) -> _
     lengths = [frame_bits_len] * n_full + ([rest] if rest else [])
     flen = np.asarray(lengths, dtype=np.int64)
     fstart = np.concatenate(([0], np.cumsum(flen)[:-1])).astype(np.int64)
-    perms: list[NDArray[np.int64]] = []
-    invs: list[NDArray[np.int64]] = []
+    perms: list[NDArray[np.int32]] = []
+    invs: list[NDArray[np.int32]] = []
     offset_of: dict[tuple[int, int], int] = {}
     cursor = 0
     for length in sorted(set(lengths)):
         for p in range(n_passes):
             perm = _public_permutation(seed, length, p)
             inv = np.empty_like(perm)
-            inv[perm] = np.arange(length, dtype=np.int64)
+            inv[perm] = np.arange(length, dtype=np.int32)
             perms.append(perm)
             invs.append(inv)
             offset_of[(length, p)] = cursor
@@ -388,7 +388,8 @@ class CascadeBob:
             cap = max(1, (int(m) + 1) // 2)
             K[f] = [min(k, cap) for k in self._block_sizes]
         NB = -(-lay.flen[:, None] // K)
-        S = 2 * (2 ** np.ceil(np.log2(K)).astype(np.int64))
+        # Heap slots per block: internal nodes only (single bits live in their parent).
+        S = np.maximum(2, 2 ** np.ceil(np.log2(K)).astype(np.int64))
         sizes = (NB * S).ravel()
         T_off = np.concatenate(([0], np.cumsum(sizes)[:-1])).reshape(n_frames, n_passes)
         blk = NB.ravel()
@@ -400,6 +401,7 @@ class CascadeBob:
         done = np.zeros(n_frames, dtype=np.uint8)
         starting = np.zeros(n_frames, dtype=np.uint8)
         total_parity = np.zeros(n_frames, dtype=np.uint8)
+        bob_total = np.zeros(n_frames, dtype=np.uint8)
         cand_p = np.zeros(n_blocks, dtype=np.int64)
         cand_b = np.zeros(n_blocks, dtype=np.int64)
         cand_cnt = np.zeros(n_frames, dtype=np.int64)
@@ -408,29 +410,29 @@ class CascadeBob:
         eff_s = np.zeros(n_blocks, dtype=np.int64)
         eff_l = np.zeros(n_blocks, dtype=np.int64)
         req = np.zeros((n_blocks, 4), dtype=np.int64)
-        pend = np.zeros((n_blocks, 3), dtype=np.int64)
+        pend = np.zeros((n_blocks, 4), dtype=np.int64)
         leaked = 0
         while True:
             n_req = _k.bob_plan(
                 bits, lay.fstart, lay.flen, lay.perm_flat, lay.inv_flat, lay.perm_off,
-                K, NB, S, T_off, blk_off, tree, cur_pass, done, starting, total_parity,
+                K, NB, S, T_off, blk_off, tree, cur_pass, done, starting, total_parity, bob_total,
                 cand_p, cand_b, cand_cnt, in_list, eff_h, eff_s, eff_l, req, pend,
             )  # fmt: skip
             if n_req == 0:
                 break
-            reply = np.asarray(ask("parities", req[:n_req].ravel()))
+            reply: NDArray[np.uint8] = np.asarray(ask("parities", req[:n_req].ravel()))
             round_trips += 1
             if reply.shape != (n_req,):
                 raise ValueError(f"Alice replied {reply.size} parities to {n_req} requests")
             if reply.dtype != np.uint8:
                 reply = reply.astype(np.uint8)
-            if n_req and reply.max() > 1:
+            if reply.max() > 1:
                 raise ValueError("Alice's parity reply holds values other than 0/1")
             leaked += n_req
             _k.bob_absorb(
                 bits, lay.fstart, lay.flen, lay.perm_flat, lay.perm_off, K, NB, S, T_off,
-                blk_off, tree, cur_pass, starting, total_parity, cand_p, cand_b, cand_cnt,
-                in_list, req, pend, n_req, reply,
+                blk_off, tree, cur_pass, starting, total_parity, bob_total, cand_p, cand_b,
+                cand_cnt, in_list, req, pend, n_req, reply,
             )  # fmt: skip
         return ReconcileResult(
             corrected=bits,
