@@ -95,7 +95,7 @@ def _flip(
     bits: NDArray[np.uint8],
     fstart: NDArray[np.int64],
     flen: NDArray[np.int64],
-    cur_pass: NDArray[np.int32],
+    cur_pass: NDArray[np.int64],
     perm_off: NDArray[np.int64],
     inv_flat: NDArray[np.int32],
     K: NDArray[np.int64],
