@@ -35,17 +35,23 @@ __all__ = [
     "gllp_key_rate",
     "lim2014_gamma",
     "lim2014_key_length",
+    "three_intensity_bounds",
     "vacuum_weak_bounds",
 ]
 
-_SPLIT = 21.0  # Lim et al. 2014 split epsilon_sec into 21 equal parts
+_SPLIT = 21.0
+
+FloatSequence = (
+    Sequence[float] | NDArray[np.float64]
+)  # Lim et al. 2014 split epsilon_sec into 21 equal parts
 
 
 def _as_counts(name: str, value: ArrayLike) -> NDArray[np.float64]:
     arr = np.asarray(value, dtype=np.float64)
     if arr.ndim != 1:
         raise ValueError(f"{name} must be a one-dimensional sequence of counts per intensity")
-    if not np.all(np.isfinite(arr)) or np.any(arr < 0):
+    low = float(arr.min()) if arr.size else 0.0
+    if not (low >= 0.0 and math.isfinite(float(arr.sum()))):
         raise ValueError(f"{name} must hold finite counts >= 0, got {arr.tolist()}")
     return arr
 
@@ -160,29 +166,35 @@ class SinglePhotonBounds:
 
 
 def _check_intensities(
-    intensities: Sequence[float], probabilities: Sequence[float]
-) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
-    mu = np.asarray(intensities, dtype=np.float64)
-    p = np.asarray(probabilities, dtype=np.float64)
-    if mu.shape != (3,):
+    intensities: FloatSequence, probabilities: FloatSequence
+) -> tuple[tuple[float, float, float], tuple[float, float, float]]:
+    mu = tuple(float(x) for x in intensities)
+    p = tuple(float(x) for x in probabilities)
+    if len(mu) != 3:
         raise ValueError(
-            f"intensities must hold exactly three values (mu1, mu2, mu3), got {mu.tolist()}"
+            f"intensities must hold exactly three values (mu1, mu2, mu3), got {list(mu)}"
         )
-    if p.shape != (3,):
-        raise ValueError(f"probabilities must hold one value per intensity, got {p.tolist()}")
-    if not np.all(np.isfinite(mu)):
-        raise ValueError(f"intensities must be finite, got {mu.tolist()}")
-    mu1, mu2, mu3 = (float(x) for x in mu)
+    if len(p) != 3:
+        raise ValueError(f"probabilities must hold one value per intensity, got {list(p)}")
+    mu1, mu2, mu3 = mu
+    if not all(math.isfinite(x) for x in mu):
+        raise ValueError(f"intensities must be finite, got {list(mu)}")
     if not (mu1 > mu2 + mu3 and mu2 > mu3 >= 0.0):
         raise ValueError(
             "intensities in an order the model cannot use: need mu1 > mu2 + mu3 and "
-            f"mu2 > mu3 >= 0 (signal, decoy, vacuum), got {mu.tolist()}"
+            f"mu2 > mu3 >= 0 (signal, decoy, vacuum), got {list(mu)}"
         )
-    if not np.all(np.isfinite(p)) or np.any(p <= 0.0) or np.any(p > 1.0):
-        raise ValueError(f"probabilities must each be in (0, 1], got {p.tolist()}")
-    if abs(float(p.sum()) - 1.0) > 1e-9:
-        raise ValueError(f"probabilities must sum to 1, got {float(p.sum())!r}")
-    return mu, p
+    if not all(0.0 < x <= 1.0 for x in p):
+        raise ValueError(f"probabilities must each be in (0, 1], got {list(p)}")
+    if abs(sum(p) - 1.0) > 1e-9:
+        raise ValueError(f"probabilities must sum to 1, got {sum(p)!r}")
+    return (mu1, mu2, mu3), (p[0], p[1], p[2])
+
+
+def _h(x: float) -> float:
+    if x <= 0.0 or x >= 1.0:
+        return 0.0
+    return -x * math.log2(x) - (1.0 - x) * math.log2(1.0 - x)
 
 
 def lim2014_gamma(a: float, b: float, c: float, d: float) -> float:
@@ -230,33 +242,35 @@ def lim2014_gamma(a: float, b: float, c: float, d: float) -> float:
 
 
 def _bounds_one_basis(
-    n_k: NDArray[np.float64],
-    mu: NDArray[np.float64],
-    p: NDArray[np.float64],
+    n_k: list[float],
+    mu: tuple[float, float, float],
+    p: tuple[float, float, float],
     delta: float,
     tau0: float,
     tau1: float,
 ) -> tuple[float, float]:
     """Vacuum and single-photon lower bounds (Eqs. 2 and 3) for one basis."""
-    mu1, mu2, mu3 = float(mu[0]), float(mu[1]), float(mu[2])
-    scale = np.exp(mu) / p
-    n_minus = scale * (n_k - delta)
-    n_plus = scale * (n_k + delta)
-    s0 = tau0 * (mu2 * n_minus[2] - mu3 * n_plus[1]) / (mu2 - mu3)
-    s0 = max(float(s0), 0.0)
+    mu1, mu2, mu3 = mu
+    scale = [math.exp(m) / q for m, q in zip(mu, p, strict=True)]
+    n1_plus = scale[0] * (n_k[0] + delta)
+    n2_minus = scale[1] * (n_k[1] - delta)
+    n2_plus = scale[1] * (n_k[1] + delta)
+    n3_minus = scale[2] * (n_k[2] - delta)
+    n3_plus = scale[2] * (n_k[2] + delta)
+    s0 = max(tau0 * (mu2 * n3_minus - mu3 * n2_plus) / (mu2 - mu3), 0.0)
     s1 = (
         tau1
         * mu1
-        * (n_minus[1] - n_plus[2] - (mu2**2 - mu3**2) / mu1**2 * (n_plus[0] - s0 / tau0))
+        * (n2_minus - n3_plus - (mu2**2 - mu3**2) / mu1**2 * (n1_plus - s0 / tau0))
         / (mu1 * (mu2 - mu3) - mu2**2 + mu3**2)
     )
-    return s0, max(float(s1), 0.0)
+    return s0, max(s1, 0.0)
 
 
 def lim2014_key_length(
     counts: DecoyCounts,
-    intensities: Sequence[float],
-    probabilities: Sequence[float],
+    intensities: FloatSequence,
+    probabilities: FloatSequence,
     *,
     leak_ec_bits: float,
     epsilon_sec: float,
@@ -323,25 +337,25 @@ def lim2014_key_length(
             raise ValueError(f"{name} must be in (0, 1), got {eps!r}")
 
     log_term = math.log(_SPLIT / epsilon_sec)
-    em = np.exp(-mu)
-    tau0 = float(np.sum(p * em))
-    tau1 = float(np.sum(p * em * mu))
+    weights = [q * math.exp(-m) for m, q in zip(mu, p, strict=True)]
+    tau0 = sum(weights)
+    tau1 = sum(w * m for w, m in zip(weights, mu, strict=True))
 
-    n_x_total = float(counts.n_x.sum())
-    n_z_total = float(counts.n_z.sum())
-    m_z_total = float(counts.m_z.sum())
+    n_x = counts.n_x.tolist()
+    n_z = counts.n_z.tolist()
+    m_z = counts.m_z.tolist()
+    n_x_total = sum(n_x)
     delta_x = math.sqrt(n_x_total / 2.0 * log_term)
-    delta_z = math.sqrt(n_z_total / 2.0 * log_term)
-    delta_mz = math.sqrt(m_z_total / 2.0 * log_term)
+    delta_z = math.sqrt(sum(n_z) / 2.0 * log_term)
+    delta_mz = math.sqrt(sum(m_z) / 2.0 * log_term)
 
-    s_x0, s_x1 = _bounds_one_basis(counts.n_x, mu, p, delta_x, tau0, tau1)
-    s_z0, s_z1 = _bounds_one_basis(counts.n_z, mu, p, delta_z, tau0, tau1)
+    s_x0, s_x1 = _bounds_one_basis(n_x, mu, p, delta_x, tau0, tau1)
+    s_z0, s_z1 = _bounds_one_basis(n_z, mu, p, delta_z, tau0, tau1)
 
-    scale = np.exp(mu) / p
-    m_plus = scale * (counts.m_z + delta_mz)
-    m_minus = scale * (counts.m_z - delta_mz)
-    mu2, mu3 = float(mu[1]), float(mu[2])
-    v_z1 = max(float(tau1 * (m_plus[1] - m_minus[2]) / (mu2 - mu3)), 0.0)
+    mu2, mu3 = mu[1], mu[2]
+    m2_plus = math.exp(mu2) / p[1] * (m_z[1] + delta_mz)
+    m3_minus = math.exp(mu3) / p[2] * (m_z[2] - delta_mz)
+    v_z1 = max(tau1 * (m2_plus - m3_minus) / (mu2 - mu3), 0.0)
 
     if s_x1 > 0.0 and s_z1 > 0.0:
         ratio = min(v_z1 / s_z1, 0.5)
@@ -349,7 +363,7 @@ def lim2014_key_length(
     else:
         phi_x = 0.5
 
-    h_phi = float(binary_entropy(phi_x))
+    h_phi = _h(phi_x)
     length = (
         s_x0
         + s_x1
@@ -375,8 +389,8 @@ def lim2014_key_length(
 
 
 def vacuum_weak_bounds(
-    gains: Sequence[float],
-    qbers: Sequence[float],
+    gains: FloatSequence,
+    qbers: FloatSequence,
     mu: float,
     nu: float,
     y0: float,
@@ -453,6 +467,78 @@ def vacuum_weak_bounds(
     else:
         e1 = 0.5
     return SinglePhotonBounds(y0=float(y0), y1_lower=y1, q1_lower=q1, e1_upper=e1)
+
+
+def three_intensity_bounds(
+    gains: FloatSequence,
+    qbers: FloatSequence,
+    intensities: FloatSequence,
+) -> SinglePhotonBounds:
+    """Asymptotic three-intensity bounds: Lim et al. (2014) Eqs. (2)-(4) without fluctuations.
+
+    The limit of :func:`lim2014_key_length` for infinitely many pulses, written per pulse
+    with ``y_k = exp(mu_k) Q_k`` (the statistical terms vanish and the intensity
+    probabilities cancel):
+
+    * ``Y0 >= (mu2 y_3 - mu3 y_2) / (mu2 - mu3)``
+    * ``Y1 >= mu1 [y_2 - y_3 - (mu2^2 - mu3^2)/mu1^2 (y_1 - Y0)]
+      / (mu1 (mu2 - mu3) - mu2^2 + mu3^2)``
+    * ``e1 Y1 <= (exp(mu2) E_2 Q_2 - exp(mu3) E_3 Q_3) / (mu2 - mu3)``
+
+    Parameters
+    ----------
+    gains, qbers
+        Gain ``Q_k`` and error rate ``E_k`` of each of the three intensities.
+    intensities
+        ``(mu1, mu2, mu3)`` with ``mu1 > mu2 + mu3`` and ``mu2 > mu3 >= 0``.
+
+    Returns
+    -------
+    SinglePhotonBounds
+        ``y0`` is the lower bound on the vacuum yield; ``q1_lower`` refers to ``mu1``.
+
+    Raises
+    ------
+    ValueError
+        For intensities in an order the model cannot use or gains/QBERs outside [0, 1].
+
+    Example
+    -------
+    >>> q = [1 - math.exp(-0.01 * m) + 2e-6 for m in (0.5, 0.1, 0.0)]
+    >>> e = [(1e-6 + 0.01 * (1 - math.exp(-0.01 * m))) / g for m, g in zip((0.5, 0.1, 0.0), q)]
+    >>> round(three_intensity_bounds(q, e, (0.5, 0.1, 0.0)).y1_lower, 5)
+    0.0097
+
+    References
+    ----------
+    Lim, Curty, Walenta, Xu, Zbinden, PRA 89, 022307 (2014), Eqs. (2)-(4) with
+    ``n^±_k -> n_k``.
+    """
+    mu = np.asarray(_check_intensities(intensities, (1 / 3, 1 / 3, 1 / 3))[0])
+    q = np.asarray(gains, dtype=np.float64)
+    e = np.asarray(qbers, dtype=np.float64)
+    if q.shape != (3,) or e.shape != (3,):
+        raise ValueError("gains and qbers must hold one value per intensity (three each)")
+    if not (np.all(np.isfinite(q)) and np.all((q >= 0) & (q <= 1))):
+        raise ValueError(f"gains must hold values in [0, 1], got {q.tolist()}")
+    if not (np.all(np.isfinite(e)) and np.all((e >= 0) & (e <= 1))):
+        raise ValueError(f"qbers must hold values in [0, 1], got {e.tolist()}")
+    mu1, mu2, mu3 = (float(x) for x in mu)
+    y = np.exp(mu) * q
+    y0 = max(float((mu2 * y[2] - mu3 * y[1]) / (mu2 - mu3)), 0.0)
+    y1 = float(
+        mu1
+        * (y[1] - y[2] - (mu2**2 - mu3**2) / mu1**2 * (y[0] - y0))
+        / (mu1 * (mu2 - mu3) - mu2**2 + mu3**2)
+    )
+    y1 = max(y1, 0.0)
+    err = np.exp(mu) * q * e
+    if y1 > 0.0:
+        e1 = float((err[1] - err[2]) / (mu2 - mu3)) / y1
+        e1 = min(max(e1, 0.0), 0.5)
+    else:
+        e1 = 0.5
+    return SinglePhotonBounds(y0=y0, y1_lower=y1, q1_lower=y1 * mu1 * math.exp(-mu1), e1_upper=e1)
 
 
 def gllp_key_rate(

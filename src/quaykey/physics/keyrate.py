@@ -1,0 +1,929 @@
+"""Analytic secret-key rates of a QKD link and the repeaterless bounds (PLOB, TGW).
+
+Models (``model=``):
+
+``asymptotic``
+    GLLP with infinitely many decoys: the single-photon yield and error rate are known
+    exactly. Rate ``q {-Q_mu f h(E_mu) + Q_1 [1 - h(e_1)]}`` with ``Q_1 = Y_1 mu e^{-mu}``,
+    optimised over the signal intensity ``mu`` (Ma, Qi, Zhao, Lo, PRA 72, 012326 (2005),
+    Eqs. (1), (5)-(8)).
+``vacuum-weak``
+    The same rate with ``Y_1`` and ``e_1`` bounded from a vacuum and one weak decoy of the
+    source's second intensity ``nu`` (Ma et al. 2005, Eqs. (34), (37)); ``mu`` optimised.
+``three-intensity``
+    The asymptotic limit of ``finite``: Lim et al. (2014) bounds without fluctuations,
+    ``q_x -> 1`` and ``p_mu1 -> 1``, optimised over ``mu1`` and ``mu2`` (``mu3`` fixed).
+``finite``
+    Lim, Curty, Walenta, Xu, Zbinden, PRA 89, 022307 (2014): three intensities, a block
+    of ``block_bits`` sifted X detections, optimised over ``{q_x, p_mu1, p_mu2, mu1, mu2}``
+    (``mu3`` fixed, as in the paper).
+``bbm92``
+    Entanglement-based BBM92 with a thermal SPDC source in the middle of the link (each arm
+    carries half the channel loss), Ma, Fung, Lo, PRA 76, 012307 (2007), Eqs. (9)-(13);
+    the mean pair number is optimised.
+
+Detection model shared by every model (``expected_gains_and_qbers``): two threshold
+detectors, one per bit value, each with dark-count probability ``p_d`` per gate; photons
+reach the detector side with total transmittance ``eta = eta_channel * eta_detector`` and
+hit the wrong detector with probability ``e_d``; a double click is squashed to a random bit;
+afterpulses follow Lim et al. (2014): detections ``D (1 + p_ap)``, errors ``+ p_ap D / 2``.
+Dead time is not modelled.
+
+Sifting factor of the asymptotic BB84 models: ``q = q_x^2 + (1 - q_x)^2`` (both bases kept,
+1/2 for the standard protocol). The finite and three-intensity models keep the X basis only.
+
+The bounds ``plob_bound`` and ``tgw_bound`` take the transmittance of the *channel only*
+(fibre or free space, without Bob's detector efficiency): that is the quantity the
+repeaterless bounds are about, and every model here stays below it.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Literal
+
+import numpy as np
+from numpy.typing import NDArray
+from scipy import optimize
+
+from quaykey.decoy import (
+    DecoyCounts,
+    gllp_key_rate,
+    lim2014_key_length,
+    three_intensity_bounds,
+    vacuum_weak_bounds,
+)
+from quaykey.physics.params import DecoySource, Detector, FibreChannel, LinkParams, SPDCSource
+from quaykey.units import binary_entropy
+
+__all__ = [
+    "MODELS",
+    "KeyRateResult",
+    "ModelName",
+    "click_probabilities",
+    "cutoff_distance_km",
+    "expected_gains_and_qbers",
+    "key_rate",
+    "key_rate_curve",
+    "plob_bound",
+    "single_photon_yield_and_error",
+    "system_transmittance",
+    "tgw_bound",
+]
+
+ModelName = Literal["asymptotic", "vacuum-weak", "three-intensity", "finite", "bbm92"]
+MODELS: tuple[str, ...] = ("asymptotic", "vacuum-weak", "three-intensity", "finite", "bbm92")
+
+_MU_MAX = 1.5  # largest signal intensity any optimiser may try
+
+
+@dataclass(frozen=True)
+class KeyRateResult:
+    """Secret-key rate of one link under one model.
+
+    Attributes
+    ----------
+    model
+        The model name (see :data:`MODELS`).
+    distance_km
+        Fibre length (0 for a free-space channel given only by loss).
+    secret_key_rate_per_pulse
+        Secret bits per pulse sent (per pair-generation attempt for ``bbm92``), >= 0.
+    secret_key_rate_bps
+        ``secret_key_rate_per_pulse * repetition_rate_hz``.
+    optimal_signal_intensity
+        The signal intensity ``mu`` (mean pairs per pulse for ``bbm92``) that maximises the
+        rate, or the source's own when not optimised.
+    optimal_parameters
+        Every optimised parameter by name (e.g. ``q_x``, ``p_mu1``, ``mu2``).
+    plob_bound_per_pulse, tgw_bound_per_pulse
+        Repeaterless bounds for the channel transmittance (detector efficiency excluded).
+    qber
+        Error rate of the key (signal) detections at the optimum.
+    gain
+        Detection probability per signal pulse at the optimum (coincidence probability for
+        ``bbm92``).
+    channel_transmittance
+        The channel's power transmittance (detector excluded).
+    block_bits
+        The block size ``n_X`` of the ``finite`` model (``None`` otherwise).
+    """
+
+    model: str
+    distance_km: float
+    secret_key_rate_per_pulse: float
+    secret_key_rate_bps: float
+    optimal_signal_intensity: float
+    optimal_parameters: dict[str, float] = field(compare=False)
+    plob_bound_per_pulse: float
+    tgw_bound_per_pulse: float
+    qber: float
+    gain: float
+    channel_transmittance: float
+    block_bits: float | None = None
+
+    def to_dict(self) -> dict[str, object]:
+        """The result as a JSON-ready mapping whose keys carry units."""
+        return {
+            "model": self.model,
+            "distance_km": self.distance_km,
+            "secret_key_rate_per_pulse": self.secret_key_rate_per_pulse,
+            "secret_key_rate_bps": self.secret_key_rate_bps,
+            "optimal_signal_intensity": self.optimal_signal_intensity,
+            "optimal_parameters": dict(self.optimal_parameters),
+            "plob_bound_per_pulse": self.plob_bound_per_pulse,
+            "tgw_bound_per_pulse": self.tgw_bound_per_pulse,
+            "qber": self.qber,
+            "gain_per_pulse": self.gain,
+            "channel_transmittance": self.channel_transmittance,
+            "block_bits": self.block_bits,
+        }
+
+
+# --------------------------------------------------------------------------- bounds
+
+
+def _check_transmittance(transmittance: float) -> float:
+    t = float(transmittance)
+    if not (math.isfinite(t) and 0.0 <= t <= 1.0):
+        raise ValueError(f"transmittance must be in [0, 1], got {transmittance!r}")
+    return t
+
+
+def plob_bound(transmittance: float) -> float:
+    """PLOB repeaterless bound ``-log2(1 - eta)`` in secret bits per channel use.
+
+    Parameters
+    ----------
+    transmittance
+        Channel transmittance ``eta`` in [0, 1] (``inf`` at 1).
+
+    Returns
+    -------
+    float
+        The secret-key capacity of the pure-loss channel.
+
+    Raises
+    ------
+    ValueError
+        If ``transmittance`` is outside [0, 1].
+
+    Example
+    -------
+    >>> round(plob_bound(0.01), 6)
+    0.0145
+
+    References
+    ----------
+    Pirandola, Laurenza, Ottaviani, Banchi, Nat. Commun. 8, 15043 (2017), Eq. (19).
+    """
+    t = _check_transmittance(transmittance)
+    return math.inf if t == 1.0 else -math.log2(1.0 - t)
+
+
+def tgw_bound(transmittance: float) -> float:
+    """TGW bound ``log2((1 + eta) / (1 - eta))`` in secret bits per channel use.
+
+    Parameters
+    ----------
+    transmittance
+        Channel transmittance ``eta`` in [0, 1] (``inf`` at 1).
+
+    Returns
+    -------
+    float
+        The squashed-entanglement bound of the pure-loss channel (about twice PLOB at
+        low ``eta``).
+
+    Raises
+    ------
+    ValueError
+        If ``transmittance`` is outside [0, 1].
+
+    Example
+    -------
+    >>> round(tgw_bound(0.01), 6)
+    0.028855
+
+    References
+    ----------
+    Takeoka, Guha, Wilde, Nat. Commun. 5, 5235 (2014), Eq. (4).
+    """
+    t = _check_transmittance(transmittance)
+    return math.inf if t == 1.0 else math.log2((1.0 + t) / (1.0 - t))
+
+
+# --------------------------------------------------------------------------- detection
+
+
+def system_transmittance(params: LinkParams) -> float:
+    """``eta = eta_channel * eta_detector``: probability that a sent photon reaches a click.
+
+    Example
+    -------
+    >>> from quaykey.physics.params import load_preset
+    >>> round(system_transmittance(load_preset("gys", distance_km=0)), 3)
+    0.045
+    """
+    return float(params.channel.transmittance()) * float(params.detector.efficiency)
+
+
+def click_probabilities(
+    transmittance: float, intensities: Sequence[float] | NDArray[np.float64], detector: Detector
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """Detection and error probabilities per pulse of coherent states, same basis.
+
+    The exact two-detector model: with ``a_c = (1 - p_d) exp(-eta k (1 - e_d))`` and
+    ``a_w = (1 - p_d) exp(-eta k e_d)`` the no-click probabilities of the right and the
+    wrong detector (Poisson splitting makes them independent),
+
+    * ``D_k = 1 - a_c a_w``
+    * ``error_k = a_c (1 - a_w) + (1 - a_c)(1 - a_w) / 2`` (double clicks squashed to a
+      random bit)
+
+    and afterpulses as in Lim et al. (2014): ``gain_k = D_k (1 + p_ap)``,
+    ``error_k += p_ap D_k / 2``. To first order this is Ma et al.'s
+    ``Q_k = Y0 + 1 - e^{-eta k}``, ``E_k Q_k = e0 Y0 + e_d (1 - e^{-eta k})`` with
+    ``Y0 = 2 p_d``.
+
+    Parameters
+    ----------
+    transmittance
+        ``eta``: channel transmittance times detector efficiency, in [0, 1].
+    intensities
+        Mean photon numbers ``k`` (>= 0).
+    detector
+        Dark counts, misalignment and afterpulses.
+
+    Returns
+    -------
+    gain, error_probability
+        Arrays per intensity; the QBER is ``error_probability / gain``.
+
+    Example
+    -------
+    >>> g, e = click_probabilities(0.01, [0.5], Detector(dark_count_probability=0.0,
+    ...                           misalignment_error=0.02))
+    >>> round(float(e[0] / g[0]), 6)
+    0.02
+
+    References
+    ----------
+    Ma, Qi, Zhao, Lo, PRA 72, 012326 (2005), Eqs. (5)-(8); Lim et al., PRA 89, 022307
+    (2014), Appendix (detection and error model with afterpulsing).
+    """
+    eta = _check_transmittance(transmittance)
+    k = np.asarray(intensities, dtype=np.float64)
+    pd = detector.dark_count_probability
+    ed = detector.misalignment_error
+    pap = detector.afterpulse_probability
+    a_c = (1.0 - pd) * np.exp(-eta * k * (1.0 - ed))
+    a_w = (1.0 - pd) * np.exp(-eta * k * ed)
+    d = 1.0 - a_c * a_w
+    err = a_c * (1.0 - a_w) + 0.5 * (1.0 - a_c) * (1.0 - a_w)
+    return d * (1.0 + pap), err + 0.5 * pap * d
+
+
+def single_photon_yield_and_error(transmittance: float, detector: Detector) -> tuple[float, float]:
+    """Exact yield ``Y1`` and error rate ``e1`` of single-photon pulses (same two detectors).
+
+    The photon is lost (``1 - eta``), hits the right detector (``eta (1 - e_d)``) or the
+    wrong one (``eta e_d``); dark counts add independently; double clicks give a random bit;
+    afterpulses as in :func:`click_probabilities`.
+
+    Returns
+    -------
+    y1, e1
+        ``Y1 ~ Y0 + eta`` and ``e1 ~ (e0 Y0 + e_d eta) / Y1`` to first order (Ma et al.
+        2005, Eqs. (6) and (8)).
+
+    Example
+    -------
+    >>> y1, e1 = single_photon_yield_and_error(0.1, Detector(dark_count_probability=0.0,
+    ...                                        misalignment_error=0.03))
+    >>> round(y1, 6), round(e1, 6)
+    (0.1, 0.03)
+    """
+    eta = _check_transmittance(transmittance)
+    pd = detector.dark_count_probability
+    ed = detector.misalignment_error
+    pap = detector.afterpulse_probability
+    y = 1.0 - (1.0 - eta) * (1.0 - pd) ** 2
+    err = (
+        (1.0 - eta) * (pd * (1.0 - pd) + 0.5 * pd * pd)
+        + eta * (1.0 - ed) * 0.5 * pd
+        + eta * ed * ((1.0 - pd) + 0.5 * pd)
+    )
+    y_ap = y * (1.0 + pap)
+    err_ap = err + 0.5 * pap * y
+    return y_ap, (err_ap / y_ap if y_ap > 0 else 0.5)
+
+
+def _decoy_source(params: LinkParams) -> DecoySource:
+    if not isinstance(params.source, DecoySource):
+        raise ValueError(
+            "source must be a DecoySource (weak coherent pulses) for this model; "
+            "use model='bbm92' for an SPDC source"
+        )
+    return params.source
+
+
+def expected_gains_and_qbers(params: LinkParams) -> dict[str, tuple[float, float]]:
+    """Expected gain and QBER of each of the source's intensities (matching bases).
+
+    The gain is the probability that Bob registers a click (after squashing double clicks)
+    when Alice sends a pulse of that intensity and both chose the same basis; the QBER is
+    the fraction of those clicks with the wrong bit. The exact model is documented in
+    :func:`click_probabilities` (two detectors, dark counts ``p_d`` per detector,
+    misalignment ``e_d``, double clicks to a random bit, Lim et al. afterpulses; no dead
+    time) with ``eta = channel transmittance * detector efficiency``.
+
+    For an SPDC source the single entry ``"pair"`` holds the coincidence probability and
+    QBER of the ``bbm92`` model.
+
+    Parameters
+    ----------
+    params
+        The link.
+
+    Returns
+    -------
+    dict
+        ``{intensity name: (gain_per_pulse, qber)}``.
+
+    Example
+    -------
+    >>> from quaykey.physics.params import load_preset
+    >>> out = expected_gains_and_qbers(load_preset("gys", distance_km=50))
+    >>> sorted(out), round(out["vacuum"][1], 3)
+    (['decoy', 'signal', 'vacuum'], 0.5)
+    """
+    if isinstance(params.source, SPDCSource):
+        gain, qber = _bbm92_gain_qber(params, params.source.mean_pairs_per_pulse)
+        return {"pair": (gain, qber)}
+    source = _decoy_source(params)
+    gains, errs = click_probabilities(
+        system_transmittance(params), source.intensities, params.detector
+    )
+    return {
+        name: (float(g), float(e / g) if g > 0 else 0.0)
+        for name, g, e in zip(source.names, gains.tolist(), errs.tolist(), strict=True)
+    }
+
+
+# --------------------------------------------------------------------------- models
+
+
+def _sifting_factor(qx: float) -> float:
+    return qx * qx + (1.0 - qx) ** 2
+
+
+def _asymptotic_rate(params: LinkParams, mu: float) -> tuple[float, float, float]:
+    """GLLP rate with exact single-photon quantities; returns (rate, gain, qber)."""
+    eta = system_transmittance(params)
+    gain, err = click_probabilities(eta, [mu], params.detector)
+    g, qber = float(gain[0]), float(err[0] / gain[0])
+    y1, e1 = single_photon_yield_and_error(eta, params.detector)
+    rate = gllp_key_rate(
+        g,
+        qber,
+        y1 * mu * math.exp(-mu),
+        e1,
+        error_correction_efficiency=params.security.error_correction_efficiency,
+        sifting_factor=_sifting_factor(_decoy_source(params).basis_probability_x),
+    )
+    return rate, g, qber
+
+
+def _vacuum_weak_rate(params: LinkParams, mu: float, nu: float) -> tuple[float, float, float]:
+    eta = system_transmittance(params)
+    gain, err = click_probabilities(eta, [mu, nu, 0.0], params.detector)
+    qber = err / gain
+    bounds = vacuum_weak_bounds(
+        (float(gain[0]), float(gain[1])),
+        (float(qber[0]), float(qber[1])),
+        mu=mu,
+        nu=nu,
+        y0=float(gain[2]),
+    )
+    rate = gllp_key_rate(
+        float(gain[0]),
+        float(qber[0]),
+        bounds.q1_lower,
+        bounds.e1_upper,
+        error_correction_efficiency=params.security.error_correction_efficiency,
+        sifting_factor=_sifting_factor(_decoy_source(params).basis_probability_x),
+    )
+    return rate, float(gain[0]), float(qber[0])
+
+
+def _three_intensity_rate(params: LinkParams, mu: Sequence[float]) -> tuple[float, float, float]:
+    """Asymptotic Lim et al. rate per pulse with q_x -> 1 and p_mu1 -> 1."""
+    eta = system_transmittance(params)
+    gain, err = click_probabilities(eta, mu, params.detector)
+    qber = err / gain
+    b = three_intensity_bounds(gain, qber, mu)
+    mu1 = float(mu[0])
+    f = params.security.error_correction_efficiency
+    rate = (
+        math.exp(-mu1) * b.y0
+        + b.q1_lower * (1.0 - float(binary_entropy(b.e1_upper)))
+        - f * float(gain[0]) * float(binary_entropy(float(qber[0])))
+    )
+    return rate, float(gain[0]), float(qber[0])
+
+
+def _finite_rate(
+    params: LinkParams,
+    block_bits: float,
+    qx: float,
+    p: NDArray[np.float64],
+    mu: NDArray[np.float64],
+) -> tuple[float, float, float, int]:
+    """Lim et al. key per pulse from expected counts; returns (rate, gain, qber, bits)."""
+    eta = system_transmittance(params)
+    gain, err = click_probabilities(eta, mu, params.detector)
+    detect_x = qx * qx * p * gain
+    n_pulses = block_bits / float(detect_x.sum())
+    qz2 = (1.0 - qx) ** 2
+    counts = DecoyCounts(
+        n_x=n_pulses * detect_x,
+        n_z=n_pulses * qz2 * p * gain,
+        m_x=n_pulses * qx * qx * p * err,
+        m_z=n_pulses * qz2 * p * err,
+    )
+    e_x = counts.qber_x
+    leak = params.security.error_correction_efficiency * float(binary_entropy(e_x)) * block_bits
+    bound = lim2014_key_length(
+        counts,
+        mu,
+        p,
+        leak_ec_bits=leak,
+        epsilon_sec=params.security.epsilon_sec,
+        epsilon_cor=params.security.epsilon_cor,
+    )
+    return bound.key_length_real / n_pulses, float(gain[0]), e_x, bound.key_length_bits
+
+
+# --------------------------------------------------------------------------- bbm92
+
+
+def _bbm92_gain_qber(params: LinkParams, mean_pairs: float) -> tuple[float, float]:
+    """Ma-Fung-Lo thermal-source coincidence gain and QBER, source in the middle."""
+    eta_arm = math.sqrt(float(params.channel.transmittance())) * params.detector.efficiency
+    y0 = 1.0 - (1.0 - params.detector.dark_count_probability) ** 2
+    e_d = params.detector.misalignment_error
+    lam = mean_pairs / 2.0  # MFL: lambda is half the expected pair number
+    ea = eb = eta_arm
+    denom_ab = 1.0 + ea * lam + eb * lam - ea * eb * lam
+    gain = (
+        1.0
+        - (1.0 - y0) / (1.0 + ea * lam) ** 2
+        - (1.0 - y0) / (1.0 + eb * lam) ** 2
+        + (1.0 - y0) ** 2 / denom_ab**2
+    )
+    e0 = 0.5
+    err = e0 * gain - 2.0 * (e0 - e_d) * lam * (1.0 + lam) * ea * eb / (
+        (1.0 + ea * lam) * (1.0 + eb * lam) * denom_ab
+    )
+    gain *= 1.0 + params.detector.afterpulse_probability
+    qber = min(max(err / gain, 0.0), 0.5) if gain > 0 else 0.5
+    return gain, qber
+
+
+def _bbm92_rate(params: LinkParams, mean_pairs: float) -> tuple[float, float, float]:
+    gain, qber = _bbm92_gain_qber(params, mean_pairs)
+    f = params.security.error_correction_efficiency
+    qx = params.source.basis_probability_x
+    h = float(binary_entropy(qber))
+    return _sifting_factor(qx) * gain * (1.0 - f * h - h), gain, qber
+
+
+# --------------------------------------------------------------------------- optimisers
+
+
+def _maximise_scalar(f: Callable[[float], float], lo: float, hi: float) -> float:
+    """Bounded maximiser of a smooth unimodal function on [lo, hi] (grid + Brent)."""
+    grid = np.geomspace(lo, hi, 24)
+    values = [f(float(x)) for x in grid]
+    i = int(np.argmax(values))
+    a = grid[max(i - 1, 0)]
+    b = grid[min(i + 1, grid.size - 1)]
+    if b <= a:
+        return float(grid[i])
+    res = optimize.minimize_scalar(
+        lambda x: -f(x), bounds=(a, b), method="bounded", options={"xatol": 1e-5 * b}
+    )
+    best = float(res.x) if -float(res.fun) >= values[i] else float(grid[i])
+    return best
+
+
+# finite model: x = [q_x, p_mu1, s, mu1, t], p_mu2 = s (1 - p_mu1), mu2 = mu3 + t (mu1 - 2 mu3)
+def _finite_unpack(
+    x: NDArray[np.float64], mu3: float
+) -> tuple[float, NDArray[np.float64], NDArray[np.float64]]:
+    qx, p1, s, mu1, t = (float(v) for v in x)
+    p = np.array([p1, s * (1.0 - p1), (1.0 - s) * (1.0 - p1)])
+    mu2 = mu3 + t * (mu1 - 2.0 * mu3)
+    return qx, p, np.array([mu1, mu2, mu3])
+
+
+def _finite_bounds(mu3: float) -> list[tuple[float, float]]:
+    return [
+        (0.01, 0.9999),
+        (0.01, 0.999),
+        (0.01, 0.99),
+        (max(3.0 * mu3, 0.02), 1.2),
+        (0.01, 0.95),
+    ]
+
+
+def _finite_start(source: DecoySource) -> NDArray[np.float64]:
+    mu1, mu2, mu3 = source.intensities
+    p1, p2, _ = source.probabilities
+    t = (mu2 - mu3) / max(mu1 - 2.0 * mu3, 1e-12)
+    x0 = np.array(
+        [source.basis_probability_x, p1, p2 / max(1.0 - p1, 1e-12), mu1, t], dtype=np.float64
+    )
+    lo, hi = np.array(_finite_bounds(mu3)).T
+    return np.clip(x0, lo, hi)
+
+
+# Starting points that cover small blocks (balanced bases, many decoys) and large ones.
+_FINITE_EXTRA_STARTS = [
+    np.array([0.5, 0.08, 0.5, 0.48, 0.2]),
+    np.array([0.75, 0.3, 0.6, 0.45, 0.4]),
+]
+
+
+def _optimise_finite(
+    params: LinkParams, block_bits: float, starts: list[NDArray[np.float64]]
+) -> NDArray[np.float64]:
+    source = _decoy_source(params)
+    mu3 = source.intensities[2]
+    scale = max(system_transmittance(params), 1e-300)
+    bounds = _finite_bounds(mu3)
+
+    def objective(x: NDArray[np.float64]) -> float:
+        qx, p, mu = _finite_unpack(x, mu3)
+        try:
+            rate = _finite_rate(params, block_bits, qx, p, mu)[0]
+        except ValueError:
+            return 1e3
+        return -rate / scale
+
+    best_x, best_f = starts[0], objective(starts[0])
+    for x0 in starts:
+        res = optimize.minimize(
+            objective,
+            x0,
+            method="Nelder-Mead",
+            bounds=bounds,
+            options={"xatol": 1e-4, "fatol": 1e-7, "maxfev": 1500, "adaptive": True},
+        )
+        if res.fun < best_f:
+            best_x, best_f = np.asarray(res.x), float(res.fun)
+    return best_x
+
+
+def _optimise_three_intensity(
+    params: LinkParams, start: NDArray[np.float64]
+) -> NDArray[np.float64]:
+    source = _decoy_source(params)
+    mu3 = source.intensities[2]
+    scale = max(system_transmittance(params), 1e-300)
+    bounds = [(max(3.0 * mu3, 0.02), 1.2), (0.005, 0.95)]
+
+    def objective(x: NDArray[np.float64]) -> float:
+        mu1, t = float(x[0]), float(x[1])
+        mu = [mu1, mu3 + t * (mu1 - 2.0 * mu3), mu3]
+        return -_three_intensity_rate(params, mu)[0] / scale
+
+    res = optimize.minimize(
+        objective,
+        start,
+        method="Nelder-Mead",
+        bounds=bounds,
+        options={"xatol": 1e-5, "fatol": 1e-9, "maxfev": 800},
+    )
+    return np.asarray(res.x)
+
+
+# --------------------------------------------------------------------------- public
+
+
+def _check_model(model: str) -> None:
+    if model not in MODELS:
+        raise ValueError(f"unknown model {model!r}; choose one of: {', '.join(MODELS)}")
+
+
+def _check_block_bits(model: str, block_bits: float | None) -> float | None:
+    if model != "finite":
+        return None
+    if block_bits is None:
+        raise ValueError("block_bits (the block size n_X) is required for the finite model")
+    if not (isinstance(block_bits, int | float) and math.isfinite(block_bits) and block_bits >= 10):
+        raise ValueError(f"block_bits must be a number >= 10, got {block_bits!r}")
+    return float(block_bits)
+
+
+def _result(
+    params: LinkParams,
+    model: str,
+    rate: float,
+    mu: float,
+    opt: dict[str, float],
+    qber: float,
+    gain: float,
+    block_bits: float | None,
+) -> KeyRateResult:
+    rate = max(float(rate), 0.0)
+    t = float(params.channel.transmittance())
+    return KeyRateResult(
+        model=model,
+        distance_km=params.distance_km,
+        secret_key_rate_per_pulse=rate,
+        secret_key_rate_bps=rate * params.source.repetition_rate_hz,
+        optimal_signal_intensity=float(mu),
+        optimal_parameters=opt,
+        plob_bound_per_pulse=plob_bound(t),
+        tgw_bound_per_pulse=tgw_bound(t),
+        qber=float(qber),
+        gain=float(gain),
+        channel_transmittance=t,
+        block_bits=block_bits,
+    )
+
+
+def _key_rate(
+    params: LinkParams,
+    model: str,
+    block_bits: float | None,
+    optimise: bool,
+    warm: NDArray[np.float64] | None,
+) -> tuple[KeyRateResult, NDArray[np.float64] | None]:
+    if model == "bbm92":
+        if isinstance(params.source, SPDCSource):
+            bsrc = params.source
+        else:
+            bsrc = SPDCSource(
+                basis_probability_x=params.source.basis_probability_x,
+                repetition_rate_hz=params.source.repetition_rate_hz,
+            )
+        if bsrc.statistics != "thermal":
+            raise ValueError("the bbm92 model needs source.statistics = 'thermal'")
+        pairs = replace(params, source=bsrc)
+        lam = (
+            _maximise_scalar(lambda x: _bbm92_rate(pairs, x)[0], 1e-5, 2.0)
+            if optimise
+            else bsrc.mean_pairs_per_pulse
+        )
+        rate, gain, qber = _bbm92_rate(pairs, lam)
+        opt = {"mean_pairs_per_pulse": lam}
+        return _result(pairs, model, rate, lam, opt, qber, gain, None), None
+
+    source = _decoy_source(params)
+    if model == "asymptotic":
+        mu = (
+            _maximise_scalar(lambda x: _asymptotic_rate(params, x)[0], 1e-3, _MU_MAX)
+            if optimise
+            else source.intensities[0]
+        )
+        rate, gain, qber = _asymptotic_rate(params, mu)
+        return _result(params, model, rate, mu, {"mu": mu}, qber, gain, None), None
+
+    if model == "vacuum-weak":
+        if len(source.intensities) < 2:
+            raise ValueError("the vacuum-weak model needs a source with a weak decoy intensity")
+        nu = source.intensities[1]
+        if not nu > 0:
+            raise ValueError(f"the weak decoy intensity (intensities[1]) must be > 0, got {nu}")
+        mu = (
+            _maximise_scalar(lambda x: _vacuum_weak_rate(params, x, nu)[0], 1.05 * nu, _MU_MAX)
+            if optimise
+            else source.intensities[0]
+        )
+        rate, gain, qber = _vacuum_weak_rate(params, mu, nu)
+        return _result(params, model, rate, mu, {"mu": mu, "nu": nu}, qber, gain, None), None
+
+    if len(source.intensities) != 3:
+        raise ValueError(
+            f"the {model} model needs exactly three intensities, got {source.intensities}"
+        )
+    mu3 = source.intensities[2]
+    if model == "three-intensity":
+        start = (
+            warm if warm is not None and warm.size == 2 else np.array([source.intensities[0], 0.2])
+        )
+        if optimise:
+            x = _optimise_three_intensity(params, start)
+        else:
+            mu1, mu2, _ = source.intensities
+            x = np.array([mu1, (mu2 - mu3) / (mu1 - 2 * mu3)])
+        mus = [float(x[0]), mu3 + float(x[1]) * (float(x[0]) - 2 * mu3), mu3]
+        rate, gain, qber = _three_intensity_rate(params, mus)
+        opt = {"q_x": 1.0, "p_mu1": 1.0, "mu1": mus[0], "mu2": mus[1], "mu3": mu3}
+        return _result(params, model, rate, mus[0], opt, qber, gain, None), x
+
+    assert block_bits is not None
+    default = _finite_start(source)
+    if optimise:
+        starts = [default, *_FINITE_EXTRA_STARTS]
+        if warm is not None and warm.size == 5:
+            starts.insert(0, warm)
+        x = _optimise_finite(params, block_bits, starts)
+    else:
+        x = default
+    qx, probs, mu_arr = _finite_unpack(x, mu3)
+    rate, gain, qber, _bits = _finite_rate(params, block_bits, qx, probs, mu_arr)
+    opt = {
+        "q_x": qx,
+        "p_mu1": float(probs[0]),
+        "p_mu2": float(probs[1]),
+        "p_mu3": float(probs[2]),
+        "mu1": float(mu_arr[0]),
+        "mu2": float(mu_arr[1]),
+        "mu3": mu3,
+    }
+    return _result(params, model, rate, mu_arr[0], opt, qber, gain, block_bits), x
+
+
+def key_rate(
+    params: LinkParams,
+    model: str = "asymptotic",
+    *,
+    block_bits: float | None = None,
+    optimise: bool = True,
+) -> KeyRateResult:
+    """Secret-key rate of a link under one model, with the parameters optimised.
+
+    Parameters
+    ----------
+    params
+        The link (any preset, any distance or loss).
+    model
+        One of :data:`MODELS`: ``asymptotic``, ``vacuum-weak``, ``three-intensity``,
+        ``finite`` or ``bbm92`` (see the module docstring for each model's equations).
+    block_bits
+        Block size ``n_X`` (sifted X detections per block); required for ``finite``.
+    optimise
+        Optimise the source settings (default) or use those in ``params``.
+
+    Returns
+    -------
+    KeyRateResult
+        Rate per pulse and per second, optimal settings, PLOB and TGW bounds.
+
+    Raises
+    ------
+    ValueError
+        For an unknown ``model``, a missing or bad ``block_bits``, a source that the model
+        cannot use, or intensities in an order the model cannot use.
+
+    Example
+    -------
+    >>> from quaykey.physics.params import load_preset
+    >>> r = key_rate(load_preset("gys", distance_km=50), "asymptotic")
+    >>> r.secret_key_rate_per_pulse < r.plob_bound_per_pulse
+    True
+
+    References
+    ----------
+    Ma, Qi, Zhao, Lo, PRA 72, 012326 (2005); Lim, Curty, Walenta, Xu, Zbinden,
+    PRA 89, 022307 (2014); Ma, Fung, Lo, PRA 76, 012307 (2007).
+    """
+    _check_model(model)
+    bb = _check_block_bits(model, block_bits)
+    return _key_rate(params, model, bb, optimise, None)[0]
+
+
+def key_rate_curve(
+    params: LinkParams,
+    model: str,
+    distances_km: Sequence[float],
+    *,
+    block_bits: float | None = None,
+) -> list[KeyRateResult]:
+    """Optimised key rates over fibre lengths (each optimum warm-starts the next).
+
+    Parameters
+    ----------
+    params
+        A fibre link; its length is replaced by each distance.
+    model, block_bits
+        As in :func:`key_rate`.
+    distances_km
+        Fibre lengths, each >= 0.
+
+    Returns
+    -------
+    list of KeyRateResult
+        One per distance, in the given order.
+
+    Raises
+    ------
+    ValueError
+        As :func:`key_rate`, and for a free-space channel or a negative distance.
+
+    Example
+    -------
+    >>> from quaykey.physics.params import load_preset
+    >>> curve = key_rate_curve(load_preset("gys"), "asymptotic", [0, 50, 100])
+    >>> [r.distance_km for r in curve]
+    [0.0, 50.0, 100.0]
+    """
+    _check_model(model)
+    bb = _check_block_bits(model, block_bits)
+    if not isinstance(params.channel, FibreChannel):
+        raise ValueError("key_rate_curve needs a fibre channel (distances in km)")
+    out: list[KeyRateResult] = []
+    warm: NDArray[np.float64] | None = None
+    for d in distances_km:
+        if not (math.isfinite(d) and d >= 0):
+            raise ValueError(f"distances_km must hold lengths >= 0, got {d!r}")
+        res, x = _key_rate(params.with_distance(d), model, bb, True, warm)
+        if res.secret_key_rate_per_pulse > 0:
+            warm = x
+        out.append(res)
+    return out
+
+
+def cutoff_distance_km(
+    params: LinkParams,
+    model: str = "asymptotic",
+    *,
+    block_bits: float | None = None,
+    max_distance_km: float = 400.0,
+    tolerance_km: float = 0.05,
+) -> float:
+    """Largest fibre length at which the optimised key rate is still positive.
+
+    Parameters
+    ----------
+    params
+        A fibre link (its length is ignored).
+    model, block_bits
+        As in :func:`key_rate`.
+    max_distance_km
+        Search limit; returned when the rate is still positive there.
+    tolerance_km
+        Bisection tolerance.
+
+    Returns
+    -------
+    float
+        The cutoff distance in km (0 when no key is possible even at 0 km).
+
+    Raises
+    ------
+    ValueError
+        As :func:`key_rate`, and for a free-space channel or a non-positive limit.
+
+    Example
+    -------
+    >>> from quaykey.physics.params import load_preset
+    >>> 140 < cutoff_distance_km(load_preset("gys"), "asymptotic") < 145
+    True
+    """
+    _check_model(model)
+    bb = _check_block_bits(model, block_bits)
+    if not isinstance(params.channel, FibreChannel):
+        raise ValueError("cutoff_distance_km needs a fibre channel (distances in km)")
+    if not (math.isfinite(max_distance_km) and max_distance_km > 0):
+        raise ValueError(f"max_distance_km must be > 0, got {max_distance_km!r}")
+    if not tolerance_km > 0:
+        raise ValueError(f"tolerance_km must be > 0, got {tolerance_km!r}")
+
+    warm: list[NDArray[np.float64] | None] = [None]
+
+    def positive(d: float) -> bool:
+        res, x = _key_rate(params.with_distance(d), model, bb, True, warm[0])
+        if res.secret_key_rate_per_pulse > 0:
+            warm[0] = x
+            return True
+        return False
+
+    if not positive(0.0):
+        return 0.0
+    if positive(max_distance_km):
+        return float(max_distance_km)
+    lo, hi = 0.0, float(max_distance_km)
+    # Coarse scan first so that warm starts follow the curve outwards.
+    step = max_distance_km / 16.0
+    d = step
+    while d < hi:
+        if positive(d):
+            lo = d
+            d += step
+        else:
+            hi = d
+            break
+    while hi - lo > tolerance_km:
+        mid = 0.5 * (lo + hi)
+        if positive(mid):
+            lo = mid
+        else:
+            hi = mid
+    return lo
