@@ -473,7 +473,7 @@ class Endpoint:
         pad = self.pool.draw_int(TAG_BITS, purpose)
         return (self._hash.digest(data) ^ pad).to_bytes(16, "big")
 
-    def _segment(self, stage: str, number: int, direction: str, body: bytes) -> bytes:
+    def _segment(self, stage: str, number: int, direction: str, body: bytes | bytearray) -> bytes:
         header = f"checkpoint {number} {stage} {direction}".encode()
         return struct.pack(">H", len(header)) + header + bytes(body)
 

@@ -163,7 +163,12 @@ def bb84_key_length(
             "the Lim et al. 2014 finite-key bound needs exactly three intensities "
             f"(signal, decoy, vacuum); the protocol has {len(protocol.intensities)}"
         )
-    counts = DecoyCounts(n_x=estimate.n_x, n_z=estimate.n_z, m_x=m_x, m_z=estimate.m_z)
+    counts = DecoyCounts(
+        n_x=estimate.n_x.astype(np.float64),
+        n_z=estimate.n_z.astype(np.float64),
+        m_x=np.asarray(m_x, dtype=np.float64),
+        m_z=estimate.m_z.astype(np.float64),
+    )
     return lim2014_key_length(
         counts,
         protocol.intensities,

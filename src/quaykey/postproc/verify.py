@@ -38,7 +38,7 @@ _REDUCTION = 0x87
 
 
 def gf128_mul(a: int, b: int) -> int:
-    """Product in GF(2^128) (modulus ``x^128 + x^7 + x^2 + x + 1``), bit ``t`` = coefficient of ``x^t``."""
+    """Product in GF(2^128) modulo ``x^128 + x^7 + x^2 + x + 1`` (bit t: coefficient of x^t)."""
     result = 0
     while b:
         if b & 1:
