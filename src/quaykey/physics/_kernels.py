@@ -12,7 +12,7 @@ import numpy as np
 from numba import njit
 from numpy.typing import NDArray
 
-__all__ = ["detector_timeline", "sorted_random_subset"]
+__all__ = ["detector_timeline", "fill_bb84_events", "sorted_random_subset", "tally_bb84"]
 
 
 @njit(cache=True)
@@ -49,7 +49,7 @@ def _sparse_subset(rng: np.random.Generator, n: int, d: int) -> NDArray[np.int64
             else:
                 u = rng.random()
                 # 1 - u is in (0, 1]; geometric number of trials to the next success
-                gap = int(math.floor(math.log1p(-u) / log_q)) + 1 if u > 0.0 else 1
+                gap = int(math.log1p(-u) / log_q) + 1 if u > 0.0 else 1
             pos += gap
             if pos >= n:
                 break
@@ -62,7 +62,7 @@ def _sparse_subset(rng: np.random.Generator, n: int, d: int) -> NDArray[np.int64
             break
     extra = m - d
     if extra == 0:
-        return buf[:m].copy()
+        return buf[:m]
     drop = np.zeros(m, dtype=np.bool_)
     removed = 0
     while removed < extra:
@@ -70,13 +70,12 @@ def _sparse_subset(rng: np.random.Generator, n: int, d: int) -> NDArray[np.int64
         if not drop[j]:
             drop[j] = True
             removed += 1
-    out = np.empty(d, dtype=np.int64)
     k = 0
     for i in range(m):
         if not drop[i]:
-            out[k] = buf[i]
+            buf[k] = buf[i]
             k += 1
-    return out
+    return buf[:d]
 
 
 @njit(cache=True)
@@ -179,11 +178,14 @@ def _detector_timeline(
                 any_fired = True
                 dead_until[c] = s + dead_gates
                 # afterpulses are first order: an afterpulse click triggers none
-                if not ap_only[c] and afterpulse_probability > 0.0:
-                    if rng.random() < afterpulse_probability:
-                        nxt = s + dead_gates + 1
-                        if nxt < n_pulses:
-                            pending[c] = nxt
+                if (
+                    not ap_only[c]
+                    and afterpulse_probability > 0.0
+                    and rng.random() < afterpulse_probability
+                ):
+                    nxt = s + dead_gates + 1
+                    if nxt < n_pulses:
+                        pending[c] = nxt
         if any_fired:
             if m == cap:
                 cap = 2 * cap
@@ -270,3 +272,214 @@ def detector_timeline(
     return _detector_timeline(
         rng, slots, fire0, fire1, int(n_pulses), int(dead_gates), float(afterpulse_probability)
     )
+
+
+@njit(cache=True)
+def _fill_bb84_events(
+    rng: np.random.Generator,
+    counts: NDArray[np.int64],
+    cell_k: NDArray[np.uint8],
+    cell_a: NDArray[np.uint8],
+    cell_b: NDArray[np.uint8],
+    cell_outcome: NDArray[np.uint8],
+) -> tuple[
+    NDArray[np.uint8],
+    NDArray[np.uint8],
+    NDArray[np.uint8],
+    NDArray[np.uint8],
+    NDArray[np.uint8],
+    NDArray[np.uint8],
+]:
+    n_cells = counts.size
+    size = 1
+    while size < n_cells:
+        size *= 2
+    # complete binary tree of remaining counts: leaves at [size, 2 size)
+    tree = np.zeros(2 * size, dtype=np.int64)
+    for c in range(n_cells):
+        tree[size + c] = counts[c]
+    for j in range(size - 1, 0, -1):
+        tree[j] = tree[2 * j] + tree[2 * j + 1]
+    n = tree[1]
+    k = np.empty(n, dtype=np.uint8)
+    a = np.empty(n, dtype=np.uint8)
+    b = np.empty(n, dtype=np.uint8)
+    alice_bit = np.empty(n, dtype=np.uint8)
+    bob_bit = np.empty(n, dtype=np.uint8)
+    flags = np.empty(n, dtype=np.uint8)
+    word = np.uint64(0)
+    left = 0
+    for i in range(n):
+        # draw one of the remaining labelled items uniformly (sampling without replacement:
+        # the click classes end up in a uniformly random order)
+        r = rng.integers(0, tree[1])
+        j = 1
+        while j < size:
+            j *= 2
+            if r >= tree[j]:
+                r -= tree[j]
+                j += 1
+        c = j - size
+        while j >= 1:
+            tree[j] -= 1
+            j //= 2
+        k[i] = cell_k[c]
+        a[i] = cell_a[c]
+        b[i] = cell_b[c]
+        o = cell_outcome[c]
+        if left < 2:
+            word = np.uint64(rng.integers(0, 1 << 62))
+            left = 62
+        bit = np.uint8(word & np.uint64(1))
+        alice_bit[i] = bit
+        if o == 0 or o == 2:  # only the detector of Alice's bit fired
+            bob_bit[i] = bit
+        elif o == 1 or o == 3:  # only the other detector fired
+            bob_bit[i] = 1 - bit
+        else:  # double click, squashed to a random bit
+            bob_bit[i] = np.uint8((word >> np.uint64(1)) & np.uint64(1))
+        word = word >> np.uint64(2)
+        left -= 2
+        f = 0
+        if o == 4:
+            f |= 1
+        if o == 2 or o == 3:
+            f |= 2
+        flags[i] = f
+    return k, a, b, alice_bit, bob_bit, flags
+
+
+def fill_bb84_events(
+    rng: np.random.Generator,
+    counts: NDArray[np.int64],
+    cell_k: NDArray[np.uint8],
+    cell_a: NDArray[np.uint8],
+    cell_b: NDArray[np.uint8],
+    cell_outcome: NDArray[np.uint8],
+) -> tuple[
+    NDArray[np.uint8],
+    NDArray[np.uint8],
+    NDArray[np.uint8],
+    NDArray[np.uint8],
+    NDArray[np.uint8],
+    NDArray[np.uint8],
+]:
+    """Put the clicks of each class in a uniformly random order and fill their records.
+
+    Equivalent to repeating each cell index ``counts[c]`` times, shuffling, and looking up
+    each click's class, but in one pass without the label array: each click draws its class
+    from the remaining counts (sampling without replacement through a binary tree, O(log C)).
+
+    Parameters
+    ----------
+    rng
+        Random generator.
+    counts
+        Clicks per class (cell), int64 >= 0 (cells that cannot click have 0).
+    cell_k, cell_a, cell_b, cell_outcome
+        Per-cell intensity, Alice's basis, Bob's basis and outcome (``OUTCOME_*`` of
+        :mod:`quaykey.physics.detectors`; uint8 tables).
+
+    Returns
+    -------
+    k, a, b, alice_bit, bob_bit, flags
+        uint8 arrays, one entry per click in time order. Alice's bit is uniform; Bob's
+        equals it for a click on the detector of her bit, differs for the other detector and
+        is uniform for a double click. ``flags``: bit 0 double click, bit 1 dark-only click.
+
+    Raises
+    ------
+    ValueError
+        For negative counts or tables shorter than ``counts``.
+
+    Example
+    -------
+    >>> t = np.array([0, 1], np.uint8)  # cell 0: right detector, cell 1: wrong detector
+    >>> k, a, b, alice, bob, flags = fill_bb84_events(
+    ...     np.random.default_rng(0), np.array([1, 2]), t, t, t, t)
+    >>> sorted(k.tolist()), bool(np.all((alice != bob) == (k == 1)))
+    ([0, 1, 1], True)
+    """
+    counts = np.ascontiguousarray(counts, dtype=np.int64)
+    tables = [
+        np.ascontiguousarray(t, dtype=np.uint8) for t in (cell_k, cell_a, cell_b, cell_outcome)
+    ]
+    if counts.ndim != 1 or (counts.size and counts.min() < 0):
+        raise ValueError("counts must be a one-dimensional array of counts >= 0")
+    if any(t.size < counts.size for t in tables):
+        raise ValueError("the cell tables must have an entry per count")
+    return _fill_bb84_events(rng, counts, *tables)
+
+
+@njit(cache=True)
+def _tally_bb84(
+    k: NDArray[np.uint8],
+    a: NDArray[np.uint8],
+    b: NDArray[np.uint8],
+    alice_bit: NDArray[np.uint8],
+    bob_bit: NDArray[np.uint8],
+    flags: NDArray[np.uint8],
+    n_k: int,
+) -> NDArray[np.int64]:
+    out = np.zeros((n_k, 8), dtype=np.int64)
+    for i in range(k.size):
+        row = k[i]
+        out[row, 0] += 1
+        if a[i] == b[i]:
+            err = 1 if alice_bit[i] != bob_bit[i] else 0
+            if a[i] == 0:
+                out[row, 1] += 1
+                out[row, 2] += err
+            else:
+                out[row, 3] += 1
+                out[row, 4] += err
+        f = flags[i]
+        out[row, 5] += f & 1
+        out[row, 6] += (f >> 1) & 1
+        out[row, 7] += (f >> 2) & 1
+    return out
+
+
+def tally_bb84(
+    k: NDArray[np.uint8],
+    a: NDArray[np.uint8],
+    b: NDArray[np.uint8],
+    alice_bit: NDArray[np.uint8],
+    bob_bit: NDArray[np.uint8],
+    flags: NDArray[np.uint8],
+    n_k: int,
+) -> NDArray[np.int64]:
+    """Per-intensity counts of a BB84 sample in one pass.
+
+    Parameters
+    ----------
+    k, a, b, alice_bit, bob_bit
+        Intensity index, bases and bits of each click (uint8).
+    flags
+        Bit 0: double click; bit 1: dark-only click; bit 2: afterpulse-only click.
+    n_k
+        Number of intensities.
+
+    Returns
+    -------
+    numpy.ndarray
+        Shape ``(n_k, 8)``: detections, sifted X, errors X, sifted Z, errors Z, double,
+        dark-only, afterpulse-only.
+
+    Raises
+    ------
+    ValueError
+        For arrays of different lengths or an intensity index >= ``n_k``.
+
+    Example
+    -------
+    >>> z = np.zeros(2, np.uint8)
+    >>> tally_bb84(z, z, z, z, np.array([0, 1], np.uint8), z, 1).tolist()
+    [[2, 2, 1, 0, 0, 0, 0, 0]]
+    """
+    arrs = [np.ascontiguousarray(x, dtype=np.uint8) for x in (k, a, b, alice_bit, bob_bit, flags)]
+    if len({x.shape for x in arrs}) != 1:
+        raise ValueError("k, a, b, alice_bit, bob_bit and flags must have equal lengths")
+    if arrs[0].size and int(arrs[0].max()) >= n_k:
+        raise ValueError(f"intensity index out of range for n_k={n_k}")
+    return _tally_bb84(*arrs, int(n_k))

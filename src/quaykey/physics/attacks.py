@@ -274,10 +274,7 @@ class PhotonNumberSplitting:
         multi_silent = float(np.sum(multi * (1.0 - eta_d) ** (n[2:] - 1)))
         multi_total = float(multi.sum())
         # s_m = 1: silent = p0 + p1 (1 - s1 eta_d) + multi_silent
-        if p1 > 0:
-            s1 = (p0 + p1 + multi_silent - target_silent) / (p1 * eta_d)
-        else:
-            s1 = 0.0
+        s1 = (p0 + p1 + multi_silent - target_silent) / (p1 * eta_d) if p1 > 0 else 0.0
         if s1 > 1.0:
             return PnsStrategy(1.0, 1.0, False)
         if s1 >= 0.0:

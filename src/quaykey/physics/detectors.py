@@ -115,9 +115,7 @@ def outcome_probabilities(
     return out
 
 
-def fire_patterns(
-    silence: dict[tuple[int, ...], float], n_detectors: int
-) -> NDArray[np.float64]:
+def fire_patterns(silence: dict[tuple[int, ...], float], n_detectors: int) -> NDArray[np.float64]:
     """Probability of each exact firing pattern from the probabilities of silent subsets.
 
     Parameters
@@ -176,4 +174,4 @@ def dead_time_gates(detector: Detector, repetition_rate_hz: float) -> int:
     """
     gates = detector.dead_time_s * repetition_rate_hz
     # guard against 9.999999 -> 9 from floating point
-    return int(math.floor(gates + 1e-9))
+    return math.floor(gates + 1e-9)

@@ -51,11 +51,17 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from itertools import combinations
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
-from quaykey.physics._kernels import detector_timeline, sorted_random_subset
+from quaykey.physics._kernels import (
+    detector_timeline,
+    fill_bb84_events,
+    sorted_random_subset,
+    tally_bb84,
+)
 from quaykey.physics.attacks import Attack, honest_scenarios
 from quaykey.physics.channels import ChannelSegment, transmittance_segments
 from quaykey.physics.detectors import (
@@ -82,12 +88,14 @@ __all__ = [
     "simulate_link",
 ]
 
-_CORRECT = np.zeros(N_OUTCOMES, dtype=bool)
-_CORRECT[[OUTCOME_PHOTON_CORRECT, OUTCOME_DARK_CORRECT]] = True
-_WRONG = np.zeros(N_OUTCOMES, dtype=bool)
-_WRONG[[OUTCOME_PHOTON_WRONG, OUTCOME_DARK_WRONG]] = True
-_DARK = np.zeros(N_OUTCOMES, dtype=bool)
-_DARK[[OUTCOME_DARK_CORRECT, OUTCOME_DARK_WRONG]] = True
+# fill_bb84_events hard-codes this numbering of the outcomes
+assert (
+    OUTCOME_PHOTON_CORRECT,
+    OUTCOME_PHOTON_WRONG,
+    OUTCOME_DARK_CORRECT,
+    OUTCOME_DARK_WRONG,
+    OUTCOME_DOUBLE,
+) == (0, 1, 2, 3, 4)
 
 
 @dataclass(frozen=True)
@@ -254,7 +262,9 @@ def bb84_class_probabilities(
                 scen = attack.scenarios(params, k, eta_channel, match)
             probs = np.zeros(N_OUTCOMES)
             for s in scen:
-                probs += s.weight * outcome_probabilities(s.photons, s.correct_routing, params.detector)
+                probs += s.weight * outcome_probabilities(
+                    s.photons, s.correct_routing, params.detector
+                )
             for a in (0, 1):
                 for b in (0, 1):
                     if (a == b) == match:
@@ -334,16 +344,25 @@ def _multinomial(rng: np.random.Generator, n: int, probs: NDArray[np.float64]) -
 
 
 def _segment_events(
-    rng: np.random.Generator, seg: ChannelSegment, cell_probs: NDArray[np.float64], quiet: NDArray[np.bool_]
-) -> tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.int64]]:
-    """Counts per cell, sorted click slots (absolute) and the cell of each click."""
+    rng: np.random.Generator,
+    seg: ChannelSegment,
+    cell_probs: NDArray[np.float64],
+    quiet: NDArray[np.bool_],
+) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+    """Counts per cell and the sorted (absolute) click slots of one segment."""
     counts = _multinomial(rng, seg.n_pulses, cell_probs)
-    click_counts = np.where(quiet, 0, counts)
-    n_clicks = int(click_counts.sum())
-    slots = sorted_random_subset(rng, seg.n_pulses, n_clicks) + seg.first_pulse
-    labels = np.repeat(np.arange(cell_probs.size, dtype=np.int64), click_counts)
-    rng.shuffle(labels)
-    return counts, slots, labels
+    n_clicks = int(counts[~quiet].sum())
+    slots = sorted_random_subset(rng, seg.n_pulses, n_clicks)
+    if seg.first_pulse:
+        slots += seg.first_pulse
+    return counts, slots
+
+
+def _join(parts: list[tuple[NDArray[Any], ...]]) -> tuple[NDArray[Any], ...]:
+    """Concatenate per-segment arrays (no copy for a single segment)."""
+    if len(parts) == 1:
+        return parts[0]
+    return tuple(np.concatenate(col) for col in zip(*parts, strict=True))
 
 
 def _conditional_quiet_cells(
@@ -437,34 +456,22 @@ def _simulate_bb84(
     cell_k, cell_a, cell_b, cell_o = (x.ravel() for x in np.indices(shape))
     quiet = cell_o == OUTCOME_NONE
     all_counts = np.zeros(int(np.prod(shape)), dtype=np.int64)
-    slot_parts, label_parts, quiet_probs = [], [], []
+    tables = [x.astype(np.uint8) for x in (cell_k, cell_a, cell_b, cell_o)]
+    parts: list[tuple[NDArray[Any], ...]] = []
+    quiet_probs = []
     for seg in segments:
         probs = bb84_class_probabilities(params, seg.transmittance, attack).ravel()
-        counts, slots, labels = _segment_events(rng, seg, probs, quiet)
+        counts, seg_slots = _segment_events(rng, seg, probs, quiet)
         all_counts += counts
-        slot_parts.append(slots)
-        label_parts.append(labels)
+        parts.append((seg_slots, *fill_bb84_events(rng, np.where(quiet, 0, counts), *tables)))
         quiet_probs.append(probs[quiet])
-    slots = np.concatenate(slot_parts) if slot_parts else np.empty(0, np.int64)
-    labels = np.concatenate(label_parts) if label_parts else np.empty(0, np.int64)
-    n_ev = slots.size
-    alice_bit = rng.integers(0, 2, size=n_ev, dtype=np.uint8)
-    o = cell_o[labels]
-    correct = _CORRECT[o]
-    wrong = _WRONG[o]
-    double = o == OUTCOME_DOUBLE
-    dark = _DARK[o]
-    intensity = cell_k[labels].astype(np.uint8)
-    a_basis = cell_a[labels].astype(np.uint8)
-    b_basis = cell_b[labels].astype(np.uint8)
-    afterpulse_only = np.zeros(n_ev, dtype=bool)
-
+    slots, intensity, a_basis, b_basis, alice_bit, bob_bit, flags = _join(parts)
     dead = dead_time_gates(params.detector, rate)
     p_ap = params.detector.afterpulse_probability
     if dead > 0 or p_ap > 0.0:
-        # which detector fires: the one of Alice's bit (correct), the other (wrong), or both
-        fire1 = np.where(double, 1, np.where(correct, alice_bit, 1 - alice_bit)).astype(np.uint8)
-        fire0 = np.where(double, 1, 1 - fire1).astype(np.uint8)
+        double = (flags & 1).astype(bool)
+        fire1 = np.where(double, 1, bob_bit).astype(np.uint8)
+        fire0 = np.where(double, 1, 1 - bob_bit).astype(np.uint8)
         slots, f0, f1, src = detector_timeline(rng, slots, fire0, fire1, n, dead, p_ap)
         from_input = src >= 0
         srcs = src[from_input]
@@ -473,33 +480,31 @@ def _simulate_bb84(
         new_a = np.empty(n_ev, np.uint8)
         new_b = np.empty(n_ev, np.uint8)
         new_bit = np.empty(n_ev, np.uint8)
-        new_dark = np.zeros(n_ev, bool)
+        new_flags = np.zeros(n_ev, np.uint8)
         new_k[from_input] = intensity[srcs]
         new_a[from_input] = a_basis[srcs]
         new_b[from_input] = b_basis[srcs]
         new_bit[from_input] = alice_bit[srcs]
-        new_dark[from_input] = dark[srcs]
+        new_flags[from_input] = flags[srcs] & 2  # dark-only truth; double is recomputed
         lonely = ~from_input
-        if lonely.any():
+        n_lonely = int(lonely.sum())
+        if n_lonely:
             qcells = np.flatnonzero(quiet)[
                 _conditional_quiet_cells(rng, slots[lonely], segments, quiet_probs)
             ]
             new_k[lonely] = cell_k[qcells]
             new_a[lonely] = cell_a[qcells]
             new_b[lonely] = cell_b[qcells]
-            new_bit[lonely] = rng.integers(0, 2, size=int(lonely.sum()), dtype=np.uint8)
-        intensity, a_basis, b_basis, alice_bit, dark = new_k, new_a, new_b, new_bit, new_dark
-        # a gate whose clicks are all afterpulses is not "dark only" in the truth counts
-        afterpulse_only = lonely
+            new_bit[lonely] = rng.integers(0, 2, size=n_lonely, dtype=np.uint8)
+            new_flags[lonely] = 4
+        # dead time may have removed one side of a double click, an afterpulse may add one
         double = (f0 & f1).astype(bool)
+        new_flags |= double.astype(np.uint8)
         bob_bit = f1.copy()
-        # an input double click may have lost one detector to dead time: not double any more
-        # (and an afterpulse may have turned a single click into a double one)
-    else:
-        bob_bit = np.where(wrong, 1 - alice_bit, alice_bit).astype(np.uint8)
-    n_double = int(double.sum())
-    if n_double:
-        bob_bit[double] = rng.integers(0, 2, size=n_double, dtype=np.uint8)
+        n_double = int(double.sum())
+        if n_double:
+            bob_bit[double] = rng.integers(0, 2, size=n_double, dtype=np.uint8)
+        intensity, a_basis, b_basis, alice_bit, flags = new_k, new_a, new_b, new_bit, new_flags
 
     protocol = source.protocol()
     pulses_per_k = all_counts.reshape(shape).sum(axis=(1, 2, 3))
@@ -512,37 +517,39 @@ def _simulate_bb84(
         bases=a_basis,
         intensity=intensity,
     )
+    slots.flags.writeable = False  # public slot list, shared read-only by both records
     bob = BobRecord(
         protocol=protocol,
         n_pulses=n,
-        slots=slots.copy(),
+        slots=slots,
         bases=b_basis,
         bits=bob_bit,
-        double_clicks=n_double,
+        double_clicks=int(np.count_nonzero(flags & 1)),
     )
-    stats = _bb84_stats(
-        source.names,
-        n,
-        rate,
-        pulses_per_k,
-        intensity,
-        a_basis,
-        b_basis,
-        alice_bit,
-        bob_bit,
-        double,
-        dark & ~afterpulse_only,
-        afterpulse_only,
-        segments,
-        attack,
+    table = tally_bb84(intensity, a_basis, b_basis, alice_bit, bob_bit, flags, n_k)
+
+    def per_k(arr: NDArray[np.int64]) -> dict[str, int]:
+        return {name: int(v) for name, v in zip(source.names, arr, strict=True)}
+
+    stats = SampleStats(
+        n_pulses=n,
+        duration_s=n / rate,
+        intensity_names=tuple(source.names),
+        pulses=per_k(pulses_per_k),
+        detections=per_k(table[:, 0]),
+        sifted_x=per_k(table[:, 1]),
+        errors_x=per_k(table[:, 2]),
+        sifted_z=per_k(table[:, 3]),
+        errors_z=per_k(table[:, 4]),
+        double_clicks=per_k(table[:, 5]),
+        dark_only_detections=per_k(table[:, 6]),
+        afterpulse_only_detections=per_k(table[:, 7]),
+        mean_transmittance=_mean_eta(segments),
+        attack=None if attack is None else attack.spec,
+        alice_clicks=0,
+        bob_clicks=int(slots.size),
     )
     return LinkSample(alice=alice, bob=bob, stats=stats)
-
-
-def _per_k(values: NDArray[np.bool_] | None, k: NDArray[np.uint8], n_k: int) -> NDArray[np.int64]:
-    if values is None:
-        return np.bincount(k, minlength=n_k).astype(np.int64)
-    return np.bincount(k, weights=values.astype(np.float64), minlength=n_k).astype(np.int64)
 
 
 def _mean_eta(segments: tuple[ChannelSegment, ...]) -> float:
@@ -550,51 +557,6 @@ def _mean_eta(segments: tuple[ChannelSegment, ...]) -> float:
     if total == 0:
         return segments[0].transmittance if segments else 0.0
     return float(sum(s.n_pulses * s.transmittance for s in segments) / total)
-
-
-def _bb84_stats(
-    names: tuple[str, ...],
-    n: int,
-    rate: float,
-    pulses_per_k: NDArray[np.int64],
-    k: NDArray[np.uint8],
-    a: NDArray[np.uint8],
-    b: NDArray[np.uint8],
-    alice_bit: NDArray[np.uint8],
-    bob_bit: NDArray[np.uint8],
-    double: NDArray[np.bool_],
-    dark: NDArray[np.bool_],
-    afterpulse_only: NDArray[np.bool_],
-    segments: tuple[ChannelSegment, ...],
-    attack: Attack | None,
-) -> SampleStats:
-    n_k = len(names)
-    match = a == b
-    err = alice_bit != bob_bit
-    sx = match & (a == 0)
-    sz = match & (a == 1)
-
-    def d(arr: NDArray[np.int64]) -> dict[str, int]:
-        return {name: int(v) for name, v in zip(names, arr, strict=True)}
-
-    return SampleStats(
-        n_pulses=n,
-        duration_s=n / rate,
-        intensity_names=tuple(names),
-        pulses=d(pulses_per_k),
-        detections=d(_per_k(None, k, n_k)),
-        sifted_x=d(_per_k(sx, k, n_k)),
-        errors_x=d(_per_k(sx & err, k, n_k)),
-        sifted_z=d(_per_k(sz, k, n_k)),
-        errors_z=d(_per_k(sz & err, k, n_k)),
-        double_clicks=d(_per_k(double, k, n_k)),
-        dark_only_detections=d(_per_k(dark, k, n_k)),
-        afterpulse_only_detections=d(_per_k(afterpulse_only, k, n_k)),
-        mean_transmittance=_mean_eta(segments),
-        attack=None if attack is None else attack.spec,
-        alice_clicks=0,
-        bob_clicks=int(k.size),
-    )
 
 
 def _simulate_bbm92(
@@ -613,26 +575,25 @@ def _simulate_bbm92(
     shape = (2, 2, 16)
     cell_a, cell_b, cell_m = (x.ravel() for x in np.indices(shape))
     quiet = cell_m == 0
-    slot_parts, label_parts, quiet_probs = [], [], []
+    tables = [x.astype(np.uint8) for x in (cell_m, cell_a, cell_b)]
+    no_outcome = np.full(cell_m.size, OUTCOME_NONE, dtype=np.uint8)
+    parts: list[tuple[NDArray[Any], ...]] = []
+    quiet_probs = []
     for seg in segments:
         probs = bbm92_pattern_probabilities(params, seg.transmittance).ravel()
-        _, slots, labels = _segment_events(rng, seg, probs, quiet)
-        slot_parts.append(slots)
-        label_parts.append(labels)
+        counts, seg_slots = _segment_events(rng, seg, probs, quiet)
+        filled = fill_bb84_events(rng, np.where(quiet, 0, counts), *tables, no_outcome)
+        parts.append((seg_slots, *filled[:3]))
         quiet_probs.append(probs[quiet])
-    union = np.concatenate(slot_parts) if slot_parts else np.empty(0, np.int64)
-    labels = np.concatenate(label_parts) if label_parts else np.empty(0, np.int64)
-    mask = cell_m[labels]
-    union_a = cell_a[labels].astype(np.uint8)
-    union_b = cell_b[labels].astype(np.uint8)
+    union, mask, union_a, union_b = _join(parts)
     dead = dead_time_gates(params.detector, rate)
     p_ap = params.detector.afterpulse_probability
     protocol = source.protocol()
     qcell_index = np.flatnonzero(quiet)
 
-    def party(shift: int, own_basis: NDArray[np.uint8], use_a: bool) -> tuple[
-        NDArray[np.int64], NDArray[np.uint8], NDArray[np.uint8], NDArray[np.bool_]
-    ]:
+    def party(
+        shift: int, own_basis: NDArray[np.uint8], use_a: bool
+    ) -> tuple[NDArray[np.int64], NDArray[np.uint8], NDArray[np.uint8], NDArray[np.bool_]]:
         f0 = ((mask >> shift) & 1).astype(np.uint8)
         f1 = ((mask >> (shift + 1)) & 1).astype(np.uint8)
         mine = (f0 | f1).astype(bool)
@@ -662,7 +623,7 @@ def _simulate_bbm92(
             bits[double] = rng.integers(0, 2, size=nd, dtype=np.uint8)
         return slots, basis, bits, double
 
-    a_slots, a_bases, a_bits, a_double = party(0, union_a, True)
+    a_slots, a_bases, a_bits, _a_double = party(0, union_a, True)
     b_slots, b_bases, b_bits, b_double = party(2, union_b, False)
     alice = AliceRecord(
         protocol=protocol,

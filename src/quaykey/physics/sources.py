@@ -118,10 +118,7 @@ class PhotonDistribution:
         assert self.pmf is not None
         p = np.asarray(self.pmf)
         m = np.arange(p.size, dtype=np.float64)
-        if z <= 0.0:
-            terms = np.where(m > 0, 1.0, 0.0)
-        else:
-            terms = -np.expm1(m * math.log(z))
+        terms = np.where(m > 0, 1.0, 0.0) if z <= 0.0 else -np.expm1(m * math.log(z))
         return float(np.sum(p * terms))
 
     def mean(self) -> float:
