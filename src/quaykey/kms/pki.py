@@ -14,6 +14,7 @@ import ipaddress
 import ssl
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import quote
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -173,8 +174,9 @@ class PkiLayout:
         return self.root / f"kme-{node}-client.pem", self.root / f"kme-{node}-client.key"
 
     def sae(self, sae_id: str) -> tuple[Path, Path]:
-        """Client certificate and key of one SAE."""
-        return self.root / f"sae-{sae_id}.pem", self.root / f"sae-{sae_id}.key"
+        """Client certificate and key of one SAE (ID percent-encoded in the file name)."""
+        safe = quote(sae_id, safe="-_.@")
+        return self.root / f"sae-{safe}.pem", self.root / f"sae-{safe}.key"
 
 
 def init_dev_pki(out: Path, nodes: list[str], saes: list[str]) -> PkiLayout:

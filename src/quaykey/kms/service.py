@@ -22,6 +22,7 @@ as the state change, so a KME that cannot audit delivers nothing (503).
 from __future__ import annotations
 
 import base64
+import json
 import logging
 import secrets
 import threading
@@ -434,6 +435,7 @@ class KmeService:
                         keys_t.c.master_sae,
                         keys_t.c.size_bits,
                         keys_t.c.blob,
+                        keys_t.c.slaves,
                     ).where(
                         keys_t.c.key_id.in_(key_ids),
                         keys_t.c.state == "ready",
@@ -441,8 +443,8 @@ class KmeService:
                     )
                 ).all()
                 mine = {r.key_id: r for r in rows if r.slave_sae == slave}
-                others = {r.key_id for r in rows if r.slave_sae != slave}
-                if any(k not in mine and k in others for k in key_ids):
+                not_for_caller = {r.key_id for r in rows if slave not in json.loads(r.slaves)}
+                if any(k in not_for_caller for k in key_ids):
                     denied = True
                     raise KmsUnauthorized("unauthorized")
                 if any(k not in mine or mine[k].master_sae != master for k in key_ids):

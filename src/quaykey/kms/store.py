@@ -103,6 +103,7 @@ keys_t = Table(
     Column("blob", LargeBinary, nullable=False),
     Column("state", String(16), nullable=False),
     Column("relay_id", String(36), nullable=True),
+    Column("slaves", Text, nullable=False),
     Column("expires_at", Float, nullable=False),
     Column("created_at", Float, nullable=False),
     Index("ix_keys_relay", "relay_id"),
@@ -580,6 +581,7 @@ class Store:
                     "blob": self.sealer.seal(f"key|{key_id}|{s}", key),
                     "state": state,
                     "relay_id": relay_id,
+                    "slaves": json.dumps(sorted(slaves)),
                     "expires_at": expires_at,
                     "created_at": now,
                 }
