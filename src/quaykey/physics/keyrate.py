@@ -712,7 +712,12 @@ def _key_rate(
         raise ValueError(
             f"the {model} model needs exactly three intensities, got {source.intensities}"
         )
-    mu3 = source.intensities[2]
+    mu1_src, mu2_src, mu3 = source.intensities
+    if not (mu1_src > mu2_src + mu3 and mu2_src > mu3 >= 0.0):
+        raise ValueError(
+            "intensities in an order the model cannot use: the "
+            f"{model} model needs mu1 > mu2 + mu3 and mu2 > mu3 >= 0, got {source.intensities}"
+        )
     if model == "three-intensity":
         start = (
             warm if warm is not None and warm.size == 2 else np.array([source.intensities[0], 0.2])
