@@ -1,0 +1,618 @@
+"""Rate-adaptive (blind) LDPC syndrome reconciliation over a binary symmetric channel.
+
+Bob drives the protocol; Alice answers from her own frame only.
+
+Protocol
+--------
+Both sides agree (through Bob's first request, which is public) on a mother code
+``H`` (``m x n``, from :func:`~quaykey.postproc.reconcile.codes.build_code`), on ``d``
+rate-adaptation positions ``D`` (the first ``d`` entries of the code's untainted puncturing
+order) and on the key positions (the other ``n - d`` columns). The input is cut into frames
+of ``k = n - d`` key bits; the last, shorter frame fills only its first key columns and pads
+the rest with known zeros (i.e. shortens them).
+
+1. **Syndrome.** For each frame Bob chooses ``p0`` punctured positions (``D[:p0]``) so that
+   the first attempt leaks ``m - p0 ~ f_start * k * h(Q)``; the other ``d - p0`` positions of
+   ``D`` are shortened (known zeros). Alice fills the punctured positions with private random
+   bits, computes the syndrome of her extended word and sends it (``m`` bits per frame).
+2. **Decode.** Bob runs layered belief propagation with the syndrome as constraint: LLR
+   ``+-log((1-Q)/Q)`` on his key bits, 0 on punctured positions, +-100 on known ones.
+3. **Reveal** (blind rounds, Martinez-Mateo, Elkouss, Martin 2012). For each frame that did
+   not converge, Bob asks Alice to reveal the next ``step ~ f_step * k * h(Q)`` positions in
+   the frame's public reveal order: first the punctured positions (last punctured first,
+   turning them into shortened ones), then key positions in a public pseudo-random order.
+   Bob fixes those bits and decodes again. After ``max_rounds`` reveal rounds a frame that
+   still fails is reported in ``failed_frames`` and Bob keeps his own bits for it.
+
+Leak accounting
+---------------
+A frame leaks ``m - p0 + t`` bits, where ``t`` is the number of bits Alice revealed for it.
+Reason: given Alice's key ``x``, the syndrome ``s = H_K x + H_P u`` depends on her ``p0``
+private random punctured bits ``u`` only through ``H_P u``; untainted puncturing gives the
+columns of ``H_P`` disjoint supports, so ``H_P`` has full column rank and
+``H(s | x) = p0``; hence ``I(x; s) <= m - p0``. Revealing ``t`` further bits (punctured or
+key) adds at most ``t``: ``I(x; s, revealed) <= m + t - (p0 - t_p) - t_p = m - p0 + t``
+where ``t_p`` of the ``t`` are punctured bits (``H(s, u_revealed | x) = p0``). So
+``leaked_bits = (syndrome bits sent) + (revealed bits sent) - sum(p0)``; this is what
+Elkouss, Martinez-Mateo, Lancho, Martin (2010) call ``m - p`` for the rate-compatible code
+plus the revealed symbols of blind reconciliation. Shortened positions carry known zeros
+and leak nothing.
+
+References
+----------
+D. Elkouss, A. Leverrier, R. Alléaume, J. J. Boutros, "Efficient reconciliation protocol for
+discrete-variable quantum key distribution", ISIT 2009, arXiv:0901.2140.
+D. Elkouss, J. Martinez-Mateo, D. Lancho, V. Martin, "Rate compatible protocol for
+information reconciliation: an application to QKD", ITW 2010, arXiv:1006.2660.
+J. Martinez-Mateo, D. Elkouss, V. Martin, "Blind reconciliation", QIC 12(9&10):791-812, 2012.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from quaykey.postproc.reconcile._ldpc_kernels import layered_decode
+from quaykey.postproc.reconcile.base import Ask, ReconcileResult
+from quaykey.postproc.reconcile.codes import RATES, LdpcCode, build_code
+
+__all__ = ["LdpcAlice", "LdpcBob", "binary_entropy", "choose_rate", "decode_syndrome"]
+
+_VERSION = 1
+_HEADER = 8  # version, n, rate (percent), seed, d, total bits, n_frames, k
+#: LLR given to a bit both sides know (shortened, padded or revealed).
+KNOWN_LLR = 100.0
+#: Planning QBER floor: rates and step sizes are chosen as if Q were at least this.
+_Q_FLOOR = 0.005
+
+
+def binary_entropy(p: float) -> float:
+    """Binary entropy ``h(p) = -p log2 p - (1-p) log2 (1-p)`` in bits.
+
+    Parameters
+    ----------
+    p
+        Probability in ``[0, 1]``.
+
+    Returns
+    -------
+    float
+        ``h(p)``; 0 at the end points.
+
+    Raises
+    ------
+    ValueError
+        If ``p`` is outside ``[0, 1]``.
+
+    Example
+    -------
+    >>> round(binary_entropy(0.11), 3)
+    0.5
+    """
+    if not 0.0 <= p <= 1.0:
+        raise ValueError(f"p must be in [0, 1], got {p!r}")
+    if p in (0.0, 1.0):
+        return 0.0
+    return -p * math.log2(p) - (1 - p) * math.log2(1 - p)
+
+
+def choose_rate(qber: float, f_ceiling: float, adapt_fraction: float) -> float:
+    """Pick the mother-code rate for a QBER: the highest rate that can still reach ``f_ceiling``.
+
+    A full frame of ``k = n - d`` key bits leaks between ``m - p_max`` (every adaptation
+    position punctured) and ``m`` (every one shortened, i.e. all punctured bits revealed).
+    Blind rounds climb from the first attempt towards ``m``; the rate chosen is the highest
+    one with ``m >= f_ceiling * k * h(Q)``, so that reveals can reach efficiency
+    ``f_ceiling`` before the punctured bits run out.
+
+    Parameters
+    ----------
+    qber
+        Expected QBER (planning value), in ``(0, 0.5)``.
+    f_ceiling
+        Efficiency the adaptation window must reach.
+    adapt_fraction
+        ``d / n``.
+
+    Returns
+    -------
+    float
+        One of :data:`~quaykey.postproc.reconcile.codes.RATES` (the lowest, 0.5, if none
+        reaches ``f_ceiling``).
+
+    Example
+    -------
+    >>> choose_rate(0.05, 1.2, 0.1)
+    0.65
+    """
+    need = f_ceiling * (1 - adapt_fraction) * binary_entropy(qber)
+    fitting = [r for r in RATES if (1 - r) >= need]
+    return max(fitting) if fitting else RATES[0]
+
+
+@dataclass(frozen=True)
+class _Layout:
+    """Public layout of one frame in the mother code."""
+
+    key_cols: NDArray[np.int64]  # columns carrying this frame's key bits, in key order
+    punctured: NDArray[np.int64]  # D[:p0]
+    known: NDArray[np.int64]  # shortened D[p0:] and padding columns (value 0)
+    reveal_order: NDArray[np.int64]  # columns Alice may be asked to reveal, in order
+
+
+def _layout(code: LdpcCode, d: int, k_frame: int, p0: int, seed: int) -> _Layout:
+    adapt = code.puncture_order[:d]
+    mask = np.ones(code.length, dtype=bool)
+    mask[adapt] = False
+    all_key = np.flatnonzero(mask).astype(np.int64)
+    key_cols = all_key[:k_frame]
+    pad = all_key[k_frame:]
+    punctured = adapt[:p0]
+    known = np.concatenate([adapt[p0:], pad])
+    perm = np.random.default_rng([int(seed), 0x5EED, k_frame]).permutation(k_frame)
+    reveal_order = np.concatenate([punctured[::-1], key_cols[perm]])
+    return _Layout(key_cols, punctured, known, reveal_order)
+
+
+def _as_bits(bits: NDArray[Any], name: str) -> NDArray[np.uint8]:
+    arr = np.asarray(bits)
+    if arr.ndim != 1:
+        raise ValueError(f"{name} must be a 1-D array of bits")
+    if arr.size and (arr.min() < 0 or arr.max() > 1):
+        raise ValueError(f"{name} must contain only 0 and 1")
+    return arr.astype(np.uint8, copy=True)
+
+
+def decode_syndrome(
+    code: LdpcCode,
+    llr: NDArray[np.float64],
+    syndromes: NDArray[np.uint8],
+    *,
+    max_iter: int = 60,
+    decoder: str = "sum-product",
+    alpha: float = 0.8,
+) -> tuple[NDArray[np.uint8], NDArray[np.bool_], NDArray[np.int64]]:
+    """Layered belief-propagation decoding of a batch of words given their syndromes.
+
+    Parameters
+    ----------
+    code
+        The LDPC code.
+    llr
+        float64 ``(n_words, length)``: prior LLRs ``log P(0)/P(1)`` of each bit.
+    syndromes
+        uint8 ``(n_words, n_checks)``: the target syndromes.
+    max_iter
+        Maximum layered iterations per word (each visits every check once).
+    decoder
+        ``"sum-product"`` (default) or ``"min-sum"`` (normalised by ``alpha``).
+    alpha
+        Min-sum normalisation factor in ``(0, 1]``.
+
+    Returns
+    -------
+    tuple
+        ``(bits, converged, iterations)``: hard decisions ``(n_words, length)`` uint8,
+        whether each word's decision satisfies its syndrome, and iterations used.
+
+    Raises
+    ------
+    ValueError
+        If shapes disagree with the code, ``max_iter < 1``, ``decoder`` is unknown or
+        ``alpha`` is out of range.
+
+    Example
+    -------
+    >>> code = build_code(256, 0.5, seed=3)
+    >>> x = np.zeros((1, 256), dtype=np.uint8); x[0, 7] = 1
+    >>> llr = np.where(np.zeros((1, 256)) == 0, 3.0, 0.0)
+    >>> bits, ok, _ = decode_syndrome(code, llr, code.syndrome(x))
+    >>> bool(ok[0]), int(bits[0, 7])
+    (True, 1)
+
+    References
+    ----------
+    Hocevar, IEEE SiPS 2004 (layered schedule); Chen and Fossorier, IEEE Trans. Commun.
+    50(3), 2002 (normalised min-sum).
+    """
+    if decoder not in ("sum-product", "min-sum"):
+        raise ValueError(f"decoder must be 'sum-product' or 'min-sum', got {decoder!r}")
+    if not 0.0 < alpha <= 1.0:
+        raise ValueError(f"alpha must be in (0, 1], got {alpha!r}")
+    if max_iter < 1:
+        raise ValueError(f"max_iter must be >= 1, got {max_iter!r}")
+    llr2 = np.ascontiguousarray(np.atleast_2d(llr), dtype=np.float64)
+    syn2 = np.ascontiguousarray(np.atleast_2d(syndromes), dtype=np.uint8)
+    if llr2.shape[1] != code.length or syn2.shape[1] != code.n_checks:
+        raise ValueError("llr must have code.length columns and syndromes code.n_checks")
+    if llr2.shape[0] != syn2.shape[0]:
+        raise ValueError("llr and syndromes must have the same number of rows")
+    msg = np.zeros((llr2.shape[0], code.n_edges), dtype=np.float64)
+    bits, converged, iterations = layered_decode(
+        code.check_ptr,
+        code.check_var,
+        llr2.copy(),
+        msg,
+        syn2,
+        int(max_iter),
+        decoder == "min-sum",
+        float(alpha),
+        True,
+    )
+    return bits, converged, iterations
+
+
+class LdpcAlice:
+    """Alice's side: answers ``"syndrome"`` and ``"reveal"`` requests from her own bits.
+
+    Parameters
+    ----------
+    frame_bits
+        Alice's sifted key bits (1-D, 0/1).
+    rng
+        Generator (or seed) for the private random bits put in punctured positions; default
+        fresh OS entropy.
+
+    Raises
+    ------
+    ValueError
+        If ``frame_bits`` is not a 1-D 0/1 array; from :meth:`respond`, if a request is
+        malformed, asks for an unknown kind, or is out of order.
+
+    Example
+    -------
+    >>> rng = np.random.default_rng(1)
+    >>> a = rng.integers(0, 2, 3000, dtype=np.uint8)
+    >>> b = a ^ (rng.random(3000) < 0.03).astype(np.uint8)
+    >>> alice = LdpcAlice(a, rng=2)
+    >>> res = LdpcBob(b, 0.03, seed=5, code_length=1024).run(alice.respond)
+    >>> res.failed_frames, bool(np.array_equal(res.corrected, a))
+    ((), True)
+    """
+
+    def __init__(
+        self,
+        frame_bits: NDArray[np.uint8],
+        *,
+        rng: np.random.Generator | int | None = None,
+    ) -> None:
+        self._bits = _as_bits(frame_bits, "frame_bits")
+        self._rng = np.random.default_rng(rng)
+        self._words: NDArray[np.uint8] | None = None
+        self._layouts: list[_Layout] = []
+        self._revealed: NDArray[np.int64] = np.zeros(0, dtype=np.int64)
+
+    def __repr__(self) -> str:
+        return f"LdpcAlice(bits={self._bits.size}, frames={len(self._layouts)})"
+
+    def respond(
+        self, kind: str, payload: NDArray[np.int64] | NDArray[np.uint8]
+    ) -> NDArray[np.int64] | NDArray[np.uint8]:
+        """Answer one request.
+
+        Parameters
+        ----------
+        kind
+            ``"syndrome"`` (payload: the public header and ``p0`` per frame, see
+            :class:`LdpcBob`) or ``"reveal"`` (payload: pairs ``frame, count``).
+        payload
+            int64 request parameters.
+
+        Returns
+        -------
+        NDArray[np.uint8]
+            The syndromes of all frames, concatenated; or the revealed bits, concatenated
+            in request order.
+
+        Raises
+        ------
+        ValueError
+            For an unknown kind, a malformed or inconsistent payload, or a reveal before
+            the syndrome request.
+        """
+        p = np.asarray(payload, dtype=np.int64)
+        if p.ndim != 1:
+            raise ValueError("payload must be a 1-D int64 array")
+        if kind == "syndrome":
+            return self._syndrome(p)
+        if kind == "reveal":
+            return self._reveal(p)
+        raise ValueError(f"unknown request kind {kind!r}; expected 'syndrome' or 'reveal'")
+
+    def _syndrome(self, p: NDArray[np.int64]) -> NDArray[np.uint8]:
+        if p.size < _HEADER or int(p[0]) != _VERSION:
+            raise ValueError("syndrome request header is malformed")
+        n, rate_pct, seed, d, total, n_frames, k = (int(x) for x in p[1:_HEADER])
+        p0s = p[_HEADER:]
+        if total != self._bits.size:
+            raise ValueError(f"request is for {total} bits but Alice holds {self._bits.size}")
+        if not 0 < k <= n or not 0 <= d < n or k > n - d:
+            raise ValueError("syndrome request has inconsistent n, d, k")
+        if n_frames != -(-total // k) or p0s.size != n_frames:
+            raise ValueError("syndrome request has the wrong number of frames")
+        code = build_code(n, rate_pct / 100.0, seed)
+        if np.any(p0s < 0) or np.any(p0s > min(d, code.n_untainted)):
+            raise ValueError("punctured counts must be in [0, min(d, untainted)]")
+        words = np.zeros((n_frames, n), dtype=np.uint8)
+        layouts = []
+        for f in range(n_frames):
+            lo, hi = f * k, min((f + 1) * k, total)
+            lay = _layout(code, d, hi - lo, int(p0s[f]), seed)
+            words[f, lay.key_cols] = self._bits[lo:hi]
+            words[f, lay.punctured] = self._rng.integers(
+                0, 2, lay.punctured.size, dtype=np.uint8
+            )
+            layouts.append(lay)
+        self._words = words
+        self._layouts = layouts
+        self._revealed = np.zeros(n_frames, dtype=np.int64)
+        return code.syndrome(words).reshape(-1)
+
+    def _reveal(self, p: NDArray[np.int64]) -> NDArray[np.uint8]:
+        if self._words is None:
+            raise ValueError("a reveal request must follow a syndrome request")
+        if p.size % 2:
+            raise ValueError("reveal payload must be (frame, count) pairs")
+        out = []
+        for f, count in p.reshape(-1, 2).tolist():
+            if not 0 <= f < len(self._layouts):
+                raise ValueError(f"reveal asks for frame {f}, which does not exist")
+            order = self._layouts[f].reveal_order
+            start = int(self._revealed[f])
+            if count < 1 or start + count > order.size:
+                raise ValueError(f"reveal count {count} is out of range for frame {f}")
+            out.append(self._words[f, order[start : start + count]])
+            self._revealed[f] = start + count
+        if not out:
+            return np.zeros(0, dtype=np.uint8)
+        return np.concatenate(out).astype(np.uint8)
+
+
+class LdpcBob:
+    """Bob's side of blind rate-adaptive LDPC reconciliation (see the module docstring).
+
+    Parameters
+    ----------
+    frame_bits
+        Bob's sifted key bits (1-D, 0/1), any length.
+    qber
+        Bob's estimate of the QBER, in ``[0, 0.5)``; sets the LLRs, the mother-code rate
+        and the step sizes (planned with ``max(qber, 0.005)``).
+    seed
+        Public seed: selects the code construction and the public reveal order.
+    code_length
+        Mother-code length ``n``.
+    rate
+        Mother-code rate; default chosen by :func:`choose_rate`.
+    adapt_fraction
+        ``d / n``, the share of each frame used for puncturing/shortening.
+    f_start
+        Efficiency aimed at by the first decoding attempt.
+    f_step
+        Extra efficiency revealed per blind round (``step = ceil(f_step * k * h(Q))``).
+    f_ceiling
+        Efficiency that revealing all punctured bits must reach; sets the default rate.
+    max_rounds
+        Maximum number of reveal rounds after the syndrome.
+    max_iter
+        Maximum BP iterations of the first decoding attempt.
+    round_iter
+        Maximum BP iterations after each reveal; the decoder continues from its state
+        (posteriors and messages) rather than restarting.
+    restart_every
+        Every this many rounds a still-failing frame is decoded afresh (``max_iter``
+        iterations from the priors), which frees a decoder stuck in a trapping set.
+    decoder
+        ``"sum-product"`` or ``"min-sum"``.
+
+    Raises
+    ------
+    ValueError
+        For bits that are not 0/1, a QBER outside ``[0, 0.5)`` or parameters out of range.
+
+    Example
+    -------
+    >>> rng = np.random.default_rng(1)
+    >>> a = rng.integers(0, 2, 2000, dtype=np.uint8)
+    >>> b = a ^ (rng.random(2000) < 0.05).astype(np.uint8)
+    >>> res = LdpcBob(b, 0.05, seed=9, code_length=1024).run(LdpcAlice(a, rng=3).respond)
+    >>> bool(np.array_equal(res.corrected, a)), len(res.frame_bounds)
+    (True, 3)
+
+    References
+    ----------
+    Elkouss, Martinez-Mateo, Lancho, Martin, arXiv:1006.2660 (puncturing and shortening);
+    Martinez-Mateo, Elkouss, Martin, QIC 12:791 (2012) (blind reconciliation).
+    """
+
+    def __init__(
+        self,
+        frame_bits: NDArray[np.uint8],
+        qber: float,
+        seed: int,
+        *,
+        code_length: int = 2**14,
+        rate: float | None = None,
+        adapt_fraction: float = 0.1,
+        f_start: float = 1.0,
+        f_step: float = 0.025,
+        f_ceiling: float = 1.2,
+        max_rounds: int = 16,
+        max_iter: int = 60,
+        round_iter: int = 20,
+        restart_every: int = 4,
+        decoder: str = "sum-product",
+    ) -> None:
+        self._bits = _as_bits(frame_bits, "frame_bits")
+        if not 0.0 <= qber < 0.5:
+            raise ValueError(f"qber must be in [0, 0.5), got {qber!r}")
+        if not 64 <= code_length <= 2**20:
+            raise ValueError(f"code_length must be in [64, 2**20], got {code_length!r}")
+        if not 0.0 < adapt_fraction < 0.5:
+            raise ValueError(f"adapt_fraction must be in (0, 0.5), got {adapt_fraction!r}")
+        if f_start <= 0 or f_step <= 0 or f_ceiling < f_start:
+            raise ValueError("f_start and f_step must be positive and f_ceiling >= f_start")
+        if max_rounds < 0 or min(max_iter, round_iter, restart_every) < 1:
+            raise ValueError(
+                "max_rounds must be >= 0; max_iter, round_iter and restart_every >= 1"
+            )
+        if decoder not in ("sum-product", "min-sum"):
+            raise ValueError(f"decoder must be 'sum-product' or 'min-sum', got {decoder!r}")
+        self._qber = float(qber)
+        self._seed = int(seed)
+        self._n = int(code_length)
+        self._delta = float(adapt_fraction)
+        self._f_start = float(f_start)
+        self._f_step = float(f_step)
+        self._f_ceiling = float(f_ceiling)
+        self._max_rounds = int(max_rounds)
+        self._max_iter = int(max_iter)
+        self._round_iter = int(round_iter)
+        self._restart_every = int(restart_every)
+        self._decoder = decoder
+        q_plan = max(self._qber, _Q_FLOOR)
+        self._rate = (
+            choose_rate(q_plan, self._f_ceiling, self._delta) if rate is None else float(rate)
+        )
+        if round(self._rate, 2) not in RATES:
+            raise ValueError(f"rate must be one of {RATES}, got {rate!r}")
+
+    def __repr__(self) -> str:
+        return (
+            f"LdpcBob(bits={self._bits.size}, qber={self._qber:.4f}, n={self._n}, "
+            f"rate={self._rate:.2f})"
+        )
+
+    def run(self, ask: Ask) -> ReconcileResult:
+        """Reconcile with Alice through ``ask``.
+
+        Parameters
+        ----------
+        ask
+            ``reply = ask(kind, payload)``, delivering requests to :meth:`LdpcAlice.respond`.
+
+        Returns
+        -------
+        ReconcileResult
+            Corrected bits, exact leak (see the module docstring), round trips, frames and
+            the frames that failed after every reveal round.
+
+        Raises
+        ------
+        ValueError
+            If Alice's replies have the wrong size or are not bits.
+        """
+        total = self._bits.size
+        if total == 0:
+            return ReconcileResult(np.zeros(0, dtype=np.uint8), 0, 0, ())
+        n = self._n
+        code = build_code(n, self._rate, self._seed)
+        m = code.n_checks
+        d = round(self._delta * n)
+        k = n - d
+        n_frames = -(-total // k)
+        h = binary_entropy(max(self._qber, _Q_FLOOR))
+        p_cap = min(d, code.n_untainted)
+        bounds = tuple((f * k, min((f + 1) * k, total)) for f in range(n_frames))
+        p0s = np.empty(n_frames, dtype=np.int64)
+        steps = np.empty(n_frames, dtype=np.int64)
+        for f, (lo, hi) in enumerate(bounds):
+            kf = hi - lo
+            p0s[f] = min(max(round(m - self._f_start * kf * h), 0), p_cap)
+            steps[f] = max(1, math.ceil(self._f_step * kf * h))
+
+        header = np.array(
+            [_VERSION, n, round(self._rate * 100), self._seed, d, total, n_frames, k],
+            dtype=np.int64,
+        )
+        reply = np.asarray(ask("syndrome", np.concatenate([header, p0s])))
+        round_trips = 1
+        if reply.size != n_frames * m:
+            raise ValueError(f"syndrome reply has {reply.size} bits, expected {n_frames * m}")
+        syndromes = _as_bits(reply, "syndrome reply").reshape(n_frames, m)
+        leaked = int(reply.size) - int(p0s.sum())
+
+        l_q = math.log((1 - max(self._qber, 1e-6)) / max(self._qber, 1e-6))
+        llr = np.empty((n_frames, n), dtype=np.float64)
+        layouts = []
+        for f, (lo, hi) in enumerate(bounds):
+            lay = _layout(code, d, hi - lo, int(p0s[f]), self._seed)
+            row = llr[f]
+            row[:] = KNOWN_LLR  # known zeros unless overwritten
+            row[lay.punctured] = 0.0
+            row[lay.key_cols] = l_q * (1.0 - 2.0 * self._bits[lo:hi])
+            layouts.append(lay)
+
+        corrected = self._bits.copy()
+        revealed = np.zeros(n_frames, dtype=np.int64)
+        pending = np.arange(n_frames)
+        failed: list[int] = []
+        # Decoder state of every pending frame, kept across rounds (warm start): after a
+        # reveal only the prior of the revealed bits changes.
+        post = llr.copy()
+        msg = np.zeros((n_frames, code.n_edges), dtype=np.float64)
+        for round_no in range(self._max_rounds + 1):
+            fresh = round_no % self._restart_every == 0
+            iters = self._max_iter if fresh else self._round_iter
+            if fresh and round_no:
+                # A warm state can sit in a trapping set; start these frames afresh.
+                post[pending] = llr[pending]
+                msg[pending] = 0.0
+            sub_post = post[pending]
+            sub_msg = msg[pending]
+            bits, ok, _ = layered_decode(
+                code.check_ptr,
+                code.check_var,
+                sub_post,
+                sub_msg,
+                syndromes[pending],
+                iters,
+                self._decoder == "min-sum",
+                0.8,
+                True,
+            )
+            post[pending] = sub_post
+            msg[pending] = sub_msg
+            for i, f in enumerate(pending.tolist()):
+                if ok[i]:
+                    lo, hi = bounds[f]
+                    corrected[lo:hi] = bits[i, layouts[f].key_cols]
+            pending = pending[~ok]
+            if pending.size == 0:
+                break
+            if round_no == self._max_rounds:
+                failed = pending.tolist()
+                break
+            room = np.array([layouts[f].reveal_order.size for f in pending]) - revealed[pending]
+            counts = np.minimum(steps[pending], room)
+            exhausted = counts <= 0
+            failed.extend(pending[exhausted].tolist())
+            pending, counts = pending[~exhausted], counts[~exhausted]
+            if pending.size == 0:
+                break
+            req = np.column_stack([pending, counts]).reshape(-1).astype(np.int64)
+            reply = np.asarray(ask("reveal", req))
+            round_trips += 1
+            if reply.size != int(counts.sum()):
+                raise ValueError(f"reveal reply has {reply.size} bits, expected {counts.sum()}")
+            values = _as_bits(reply, "reveal reply")
+            leaked += int(values.size)
+            pos = 0
+            for f, c in zip(pending.tolist(), counts.tolist(), strict=True):
+                cols = layouts[f].reveal_order[revealed[f] : revealed[f] + c]
+                new = KNOWN_LLR * (1.0 - 2.0 * values[pos : pos + c])
+                post[f, cols] += new - llr[f, cols]
+                llr[f, cols] = new
+                revealed[f] += c
+                pos += c
+        return ReconcileResult(
+            corrected=corrected,
+            leaked_bits=leaked,
+            round_trips=round_trips,
+            frame_bounds=bounds,
+            failed_frames=tuple(sorted(failed)),
+        )
