@@ -376,6 +376,13 @@ def expected_gains_and_qbers(params: LinkParams) -> dict[str, tuple[float, float
 # --------------------------------------------------------------------------- models
 
 
+def _qber(gain: NDArray[np.float64], err: NDArray[np.float64]) -> NDArray[np.float64]:
+    """Error rate per intensity; 0 where nothing is detected (no clicks, no errors)."""
+    out = np.zeros_like(gain)
+    np.divide(err, gain, out=out, where=gain > 0)
+    return out
+
+
 def _sifting_factor(qx: float) -> float:
     return qx * qx + (1.0 - qx) ** 2
 
@@ -384,7 +391,7 @@ def _asymptotic_rate(params: LinkParams, mu: float) -> tuple[float, float, float
     """GLLP rate with exact single-photon quantities; returns (rate, gain, qber)."""
     eta = system_transmittance(params)
     gain, err = click_probabilities(eta, [mu], params.detector)
-    g, qber = float(gain[0]), float(err[0] / gain[0])
+    g, qber = float(gain[0]), float(_qber(gain, err)[0])
     y1, e1 = single_photon_yield_and_error(eta, params.detector)
     rate = gllp_key_rate(
         g,
@@ -400,7 +407,7 @@ def _asymptotic_rate(params: LinkParams, mu: float) -> tuple[float, float, float
 def _vacuum_weak_rate(params: LinkParams, mu: float, nu: float) -> tuple[float, float, float]:
     eta = system_transmittance(params)
     gain, err = click_probabilities(eta, [mu, nu, 0.0], params.detector)
-    qber = err / gain
+    qber = _qber(gain, err)
     bounds = vacuum_weak_bounds(
         (float(gain[0]), float(gain[1])),
         (float(qber[0]), float(qber[1])),
@@ -423,7 +430,7 @@ def _three_intensity_rate(params: LinkParams, mu: Sequence[float]) -> tuple[floa
     """Asymptotic Lim et al. rate per pulse with q_x -> 1 and p_mu1 -> 1."""
     eta = system_transmittance(params)
     gain, err = click_probabilities(eta, mu, params.detector)
-    qber = err / gain
+    qber = _qber(gain, err)
     b = three_intensity_bounds(gain, qber, mu)
     mu1 = float(mu[0])
     f = params.security.error_correction_efficiency
