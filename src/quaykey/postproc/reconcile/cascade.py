@@ -99,11 +99,11 @@ def cascade_block_sizes(
     n = int(frame_bits_len)
     if variant == "opt8":
         alpha = math.log2(1.0 / qber) - 0.5
-        sizes = [2 ** math.ceil(alpha), 2 ** math.ceil((alpha + 12.0) / 2.0), n // 4]
-        sizes += [n // 2] * (14 - len(sizes))
+        sizes = [2 ** math.ceil(alpha), 2 ** math.ceil((alpha + 12.0) / 2.0), -(-n // 4)]
+        sizes += [-(-n // 2)] * (14 - len(sizes))
     elif variant == "opt7":
         k1 = 2 ** math.ceil(math.log2(1.0 / qber))
-        sizes = [k1, 4 * k1] + [n // 2] * 12
+        sizes = [k1, 4 * k1] + [-(-n // 2)] * 12
     elif variant == "original":
         k1 = math.ceil(0.73 / qber)
         sizes = [k1, 2 * k1, 4 * k1, 8 * k1]
