@@ -14,6 +14,7 @@ import logging
 import os
 import secrets
 import time
+import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -39,6 +40,7 @@ from sqlalchemy import (
     event,
     insert,
     select,
+    text,
     update,
 )
 from sqlalchemy.pool import NullPool
@@ -258,6 +260,7 @@ class Store:
         self.sealer = sealer
         self.kme_id = kme_id
         self.is_sqlite = url.startswith("sqlite")
+        self._lock_key = zlib.crc32(kme_id.encode())
         if self.is_sqlite:
             self.engine = create_engine(url, poolclass=NullPool if ":memory:" in url else None)
             _sqlite_setup(self.engine)
@@ -289,11 +292,18 @@ class Store:
 
     @contextmanager
     def write(self) -> Iterator[Connection]:
-        """A serialisable write transaction, committed (durably) on normal exit."""
+        """A write transaction, serialised per KME, committed (durably) on normal exit.
+
+        SQLite takes the database write lock at ``BEGIN IMMEDIATE``; PostgreSQL takes a
+        transaction-scoped advisory lock keyed by the KME ID before any read.
+        """
         with self.engine.connect() as conn:
             if not self.is_sqlite:
                 conn = conn.execution_options(isolation_level="READ COMMITTED")
             with conn.begin():
+                if not self.is_sqlite:
+                    # one writer at a time per KME, like SQLite's BEGIN IMMEDIATE
+                    conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": self._lock_key})
                 yield conn
 
     @contextmanager
