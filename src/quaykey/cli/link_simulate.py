@@ -1,10 +1,209 @@
-"""`quaykey link` commands (being written)."""
+"""``quaykey link simulate``: sample one block of a link and report gains, QBERs and key rate."""
 
 from __future__ import annotations
 
+import math
+import time
+from typing import Any
+
+import numpy as np
 import typer
+import yaml
+from rich.table import Table
+
+from quaykey.cli._common import console, print_json, user_errors
+from quaykey.physics.attacks import parse_attack
+from quaykey.physics.params import DecoySource, LinkParams, load_preset
+from quaykey.physics.sampler import (
+    LinkSample,
+    asymptotic_key_rate_estimate,
+    bb84_class_probabilities,
+    bbm92_pattern_probabilities,
+    estimate_secret_key_rate,
+    simulate_link,
+)
+
+# a guard against asking for more detections than memory holds (about 12 bytes each)
+MAX_EXPECTED_DETECTIONS = 300_000_000
 
 
-def simulate() -> None:
-    """Not available yet."""
-    raise typer.Exit(code=1)
+def parse_overrides(items: list[str] | None) -> dict[str, Any]:
+    """Read ``--param key=value`` items; values are YAML scalars or lists.
+
+    Raises
+    ------
+    ValueError
+        Naming ``--param`` for an item without ``=``.
+    """
+    out: dict[str, Any] = {}
+    for item in items or []:
+        key, sep, raw = item.partition("=")
+        if not sep or not key.strip():
+            raise ValueError(f"--param must look like detector.efficiency=0.2, got {item!r}")
+        try:
+            value = yaml.safe_load(raw)
+        except yaml.YAMLError:
+            raise ValueError(f"--param {key}: cannot read value {raw!r}") from None
+        out[key.strip()] = value
+    return out
+
+
+def build_params(
+    preset: str,
+    distance_km: float | None,
+    loss_db: float | None,
+    overrides: dict[str, Any],
+) -> LinkParams:
+    """Preset at a distance or loss, with overrides; ValueError names the bad option."""
+    if distance_km is not None and not (math.isfinite(distance_km) and distance_km >= 0):
+        raise ValueError(f"--distance-km must be a number >= 0, got {distance_km!r}")
+    if loss_db is not None and not (math.isfinite(loss_db) and loss_db >= 0):
+        raise ValueError(f"--loss-db must be a number >= 0, got {loss_db!r}")
+    if preset == "micius" and distance_km is not None:
+        raise ValueError("--distance-km: the micius preset is free space; give --loss-db")
+    if preset != "micius" and loss_db is not None and preset in ("gys", "lim2014", "backbone"):
+        raise ValueError(f"--loss-db: preset {preset!r} is a fibre link; give --distance-km")
+    try:
+        params = load_preset(preset, distance_km=distance_km, loss_db=loss_db)
+    except ValueError as exc:
+        raise ValueError(f"--preset: {exc}") from None
+    try:
+        return params.with_overrides(overrides)
+    except (ValueError, TypeError) as exc:
+        raise ValueError(f"--param: {exc}") from None
+
+
+def _expected_detections(params: LinkParams, n_pulses: int) -> float:
+    eta = params.channel.transmittance(0.0)
+    if isinstance(params.source, DecoySource):
+        p = bb84_class_probabilities(params, eta)
+        return n_pulses * float(1.0 - p[..., -1].sum())
+    q = bbm92_pattern_probabilities(params, eta)
+    return n_pulses * float(1.0 - q[..., 0].sum())
+
+
+def _clean(x: float | None) -> float | None:
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return None
+    return float(x)
+
+
+def summarise(
+    sample: LinkSample, params: LinkParams, wall_s: float, cpu_s: float, seed: int
+) -> dict[str, Any]:
+    """The JSON payload of ``link simulate``."""
+    st = sample.stats
+    expected: dict[str, Any] = {}
+    try:
+        from quaykey.physics.keyrate import expected_gains_and_qbers
+
+        expected = {
+            k: {"gain": g, "qber": e} for k, (g, e) in expected_gains_and_qbers(params).items()
+        }
+    except (ImportError, ValueError):  # the analytic model is optional here
+        expected = {}
+    return {
+        "preset": params.name,
+        "distance_km": params.distance_km,
+        "channel_transmittance": st.mean_transmittance,
+        "seed": seed,
+        "attack": st.attack,
+        "n_pulses": st.n_pulses,
+        "duration_s": st.duration_s,
+        "pulses": st.pulses,
+        "detections": st.detections,
+        "gain": {k: _clean(v) for k, v in st.gain.items()},
+        "qber": {k: _clean(v) for k, v in st.qber.items()},
+        "qber_x": {k: _clean(v) for k, v in st.qber_x.items()},
+        "qber_z": {k: _clean(v) for k, v in st.qber_z.items()},
+        "double_clicks": st.double_clicks,
+        "alice_clicks": st.alice_clicks,
+        "bob_clicks": st.bob_clicks,
+        "expected": expected,
+        "estimated_secret_key_rate_per_pulse": _clean(estimate_secret_key_rate(sample, params)),
+        "asymptotic_key_rate_per_pulse": _clean(asymptotic_key_rate_estimate(sample, params)),
+        "wall_s": wall_s,
+        "cpu_s": cpu_s,
+        "effective_pulses_per_s": st.n_pulses / wall_s if wall_s > 0 else None,
+    }
+
+
+def _table(payload: dict[str, Any]) -> Table:
+    table = Table(
+        title=(
+            f"{payload['preset']}: {payload['n_pulses']:.3g} pulses, "
+            f"eta_channel {payload['channel_transmittance']:.3g}"
+            + (f", eve {payload['attack']}" if payload["attack"] else "")
+        )
+    )
+    for col in ("intensity", "pulses", "detections", "gain", "QBER", "QBER X", "QBER Z"):
+        table.add_column(col, justify="right")
+    table.add_column("expected gain / QBER", justify="right")
+
+    def fmt(x: float | None, spec: str) -> str:
+        return "-" if x is None else format(x, spec)
+
+    for name in payload["pulses"]:
+        exp = payload["expected"].get(name)
+        table.add_row(
+            name,
+            f"{payload['pulses'][name]:,}",
+            f"{payload['detections'][name]:,}",
+            fmt(payload["gain"][name], ".4g"),
+            fmt(payload["qber"][name], ".4f"),
+            fmt(payload["qber_x"][name], ".4f"),
+            fmt(payload["qber_z"][name], ".4f"),
+            "-" if exp is None else f"{exp['gain']:.4g} / {exp['qber']:.4f}",
+        )
+    return table
+
+
+def simulate(
+    preset: str = typer.Option("gys", "--preset", help="gys, lim2014, micius or backbone."),
+    distance_km: float | None = typer.Option(None, "--distance-km", help="Fibre length."),
+    loss_db: float | None = typer.Option(None, "--loss-db", help="Free-space loss (micius)."),
+    duration_s: float = typer.Option(1.0, "--duration-s", help="Block length in seconds."),
+    seed: int = typer.Option(1, "--seed", help="Random seed (same seed, same result)."),
+    eve: str | None = typer.Option(
+        None, "--eve", help="Attack, e.g. intercept-resend:0.3 or pns:1.0."
+    ),
+    param: list[str] | None = typer.Option(
+        None, "--param", help="Override, e.g. detector.efficiency=0.2 (repeatable)."
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
+) -> None:
+    """Simulate one block of a link (fast sampler) and report gains, QBERs and key rate."""
+    with user_errors():
+        if not (math.isfinite(duration_s) and duration_s > 0):
+            raise ValueError(f"--duration-s must be a number > 0, got {duration_s!r}")
+        params = build_params(preset, distance_km, loss_db, parse_overrides(param))
+        attack = parse_attack(eve) if eve is not None else None
+        n_pulses = round(duration_s * params.source.repetition_rate_hz)
+        expected = _expected_detections(params, n_pulses)
+        if expected > MAX_EXPECTED_DETECTIONS:
+            raise ValueError(
+                f"--duration-s {duration_s:g} gives about {expected:.3g} detections, more than "
+                f"{MAX_EXPECTED_DETECTIONS:.0e} fit in memory; simulate a shorter block"
+            )
+        if attack is not None and params.source.protocol().kind != "bb84-decoy":
+            raise ValueError("--eve: attacks are modelled for decoy BB84 presets only")
+        rng = np.random.default_rng(seed)
+        t0, c0 = time.perf_counter(), time.process_time()
+        sample = simulate_link(params, n_pulses, rng, attack=attack)
+        wall_s, cpu_s = time.perf_counter() - t0, time.process_time() - c0
+        payload = summarise(sample, params, wall_s, cpu_s, seed)
+    if as_json:
+        print_json(payload)
+        return
+    console.print(_table(payload))
+    rate = payload["estimated_secret_key_rate_per_pulse"]
+    asym = payload["asymptotic_key_rate_per_pulse"]
+    console.print(
+        f"estimated secret key rate (Lim 2014 finite key, this block): "
+        f"{'-' if rate is None else format(rate, '.4g')} bits/pulse; "
+        f"asymptotic GLLP from observed counts: {'-' if asym is None else format(asym, '.4g')}"
+    )
+    console.print(
+        f"{payload['n_pulses']:.3g} pulses in {wall_s:.3f} s wall "
+        f"({payload['effective_pulses_per_s']:.3g} effective pulses/s)"
+    )

@@ -131,13 +131,16 @@ def _detector_timeline(
     n_pulses: int,
     dead_gates: int,
     afterpulse_probability: float,
-) -> tuple[NDArray[np.int64], NDArray[np.uint8], NDArray[np.uint8], NDArray[np.int64]]:
+) -> tuple[
+    NDArray[np.int64], NDArray[np.uint8], NDArray[np.uint8], NDArray[np.int64], NDArray[np.uint8]
+]:
     n_in = slots.size
     cap = n_in + n_in // 8 + 16
     out_slot = np.empty(cap, dtype=np.int64)
     out_f0 = np.empty(cap, dtype=np.uint8)
     out_f1 = np.empty(cap, dtype=np.uint8)
     out_src = np.empty(cap, dtype=np.int64)
+    out_ap = np.empty(cap, dtype=np.uint8)
     dead_until = np.full(2, -1, dtype=np.int64)
     pending = np.full(2, -1, dtype=np.int64)  # slot of a scheduled afterpulse per detector
     fired = np.zeros(2, dtype=np.bool_)
@@ -193,6 +196,9 @@ def _detector_timeline(
                 tmp_0 = np.empty(cap, dtype=np.uint8)
                 tmp_1 = np.empty(cap, dtype=np.uint8)
                 tmp_r = np.empty(cap, dtype=np.int64)
+                tmp_a = np.empty(cap, dtype=np.uint8)
+                tmp_a[:m] = out_ap[:m]
+                out_ap = tmp_a
                 tmp_s[:m] = out_slot[:m]
                 tmp_0[:m] = out_f0[:m]
                 tmp_1[:m] = out_f1[:m]
@@ -202,8 +208,20 @@ def _detector_timeline(
             out_f0[m] = 1 if fired[0] else 0
             out_f1[m] = 1 if fired[1] else 0
             out_src[m] = src
+            # 1 when every detector that clicked in this gate clicked only by afterpulse
+            all_ap = True
+            for c in range(2):
+                if fired[c] and not ap_only[c]:
+                    all_ap = False
+            out_ap[m] = 1 if all_ap else 0
             m += 1
-    return out_slot[:m].copy(), out_f0[:m].copy(), out_f1[:m].copy(), out_src[:m].copy()
+    return (
+        out_slot[:m].copy(),
+        out_f0[:m].copy(),
+        out_f1[:m].copy(),
+        out_src[:m].copy(),
+        out_ap[:m].copy(),
+    )
 
 
 def detector_timeline(
@@ -214,7 +232,9 @@ def detector_timeline(
     n_pulses: int,
     dead_gates: int,
     afterpulse_probability: float,
-) -> tuple[NDArray[np.int64], NDArray[np.uint8], NDArray[np.uint8], NDArray[np.int64]]:
+) -> tuple[
+    NDArray[np.int64], NDArray[np.uint8], NDArray[np.uint8], NDArray[np.int64], NDArray[np.uint8]
+]:
     """Apply per-detector dead time and afterpulsing to a sorted list of gates with clicks.
 
     The model is in :mod:`quaykey.physics.detectors`: after a click a detector is blind for
@@ -240,9 +260,10 @@ def detector_timeline(
 
     Returns
     -------
-    slots, fire0, fire1, source
-        The gates with at least one click after the effects, which detectors clicked, and
-        the index of the input gate each comes from (-1 for a gate with only an afterpulse).
+    slots, fire0, fire1, source, afterpulse_only
+        The gates with at least one click after the effects, which detectors clicked, the
+        index of the input gate each comes from (-1 for a gate that had no input click), and
+        whether every click in the gate is an afterpulse.
 
     Raises
     ------
@@ -251,7 +272,7 @@ def detector_timeline(
 
     Example
     -------
-    >>> s, f0, f1, src = detector_timeline(np.random.default_rng(0), np.array([3, 4]),
+    >>> s, f0, f1, src, ap = detector_timeline(np.random.default_rng(0), np.array([3, 4]),
     ...     np.array([1, 1], np.uint8), np.array([0, 0], np.uint8), 10, 1, 0.0)
     >>> s.tolist(), src.tolist()  # gate 4 is blind after the click in gate 3
     ([3], [0])

@@ -31,10 +31,11 @@ with the slots of each class a uniformly random, disjoint set of pulse indices.
 
 BBM92 (``SPDCSource``)
 ----------------------
-The pair source sits at Alice's end: her photon reaches her detectors without channel loss;
-Bob's photon crosses the channel. Each of ``N`` pairs (thermal or Poisson ``N``) carries a
-fresh random bit ``x``; Alice's photon is absorbed with the detector efficiency in the
-detector of ``x``; Bob's is absorbed with ``eta_channel * efficiency``, in the detector of
+The pair source sits in the middle of the channel (as in Ma, Fung, Lo 2007 and the Micius
+entanglement downlinks): each photon of a pair crosses half of the loss, transmittance
+``sqrt(eta_channel)``. Each of ``N`` pairs (thermal or Poisson ``N``) carries a
+fresh random bit ``x``; Alice's photon is absorbed with ``sqrt(eta_channel) * efficiency``
+in the detector of ``x``; Bob's is absorbed with the same probability, in the detector of
 ``x`` (or the other one with the misalignment error) when the bases match and in a random
 one otherwise. Classes are (a, b, which of the four detectors fired); each party's record
 holds *its own* click slots, the intensity index is always 0, and ``SampleStats`` counts
@@ -83,8 +84,10 @@ from quaykey.records import AliceRecord, BobRecord
 __all__ = [
     "LinkSample",
     "SampleStats",
+    "asymptotic_key_rate_estimate",
     "bb84_class_probabilities",
     "bbm92_pattern_probabilities",
+    "estimate_secret_key_rate",
     "simulate_link",
 ]
 
@@ -288,7 +291,7 @@ def bbm92_pattern_probabilities(params: LinkParams, eta_channel: float) -> NDArr
     params
         Link parameters with an :class:`~quaykey.physics.params.SPDCSource`.
     eta_channel
-        Transmittance of Bob's arm in [0, 1].
+        Transmittance of the whole channel in [0, 1]; each arm gets its square root.
 
     Returns
     -------
@@ -313,8 +316,9 @@ def bbm92_pattern_probabilities(params: LinkParams, eta_channel: float) -> NDArr
     if not isinstance(source, SPDCSource):
         raise ValueError("bbm92_pattern_probabilities needs an SPDCSource")
     det = params.detector
-    eta_a = det.efficiency
-    eta_b = det.efficiency * eta_channel
+    # source in the middle: each arm crosses half the loss (sqrt of the transmittance)
+    eta_a = det.efficiency * math.sqrt(eta_channel)
+    eta_b = det.efficiency * math.sqrt(eta_channel)
     p_dark = det.dark_count_probability
     qx = source.basis_probability_x
     q = (qx, 1.0 - qx)
@@ -472,7 +476,7 @@ def _simulate_bb84(
         double = (flags & 1).astype(bool)
         fire1 = np.where(double, 1, bob_bit).astype(np.uint8)
         fire0 = np.where(double, 1, 1 - bob_bit).astype(np.uint8)
-        slots, f0, f1, src = detector_timeline(rng, slots, fire0, fire1, n, dead, p_ap)
+        slots, f0, f1, src, ap = detector_timeline(rng, slots, fire0, fire1, n, dead, p_ap)
         from_input = src >= 0
         srcs = src[from_input]
         n_ev = slots.size
@@ -496,7 +500,7 @@ def _simulate_bb84(
             new_a[lonely] = cell_a[qcells]
             new_b[lonely] = cell_b[qcells]
             new_bit[lonely] = rng.integers(0, 2, size=n_lonely, dtype=np.uint8)
-            new_flags[lonely] = 4
+        new_flags[ap.astype(bool)] = 4  # every click of the gate is an afterpulse
         # dead time may have removed one side of a double click, an afterpulse may add one
         double = (f0 & f1).astype(bool)
         new_flags |= double.astype(np.uint8)
@@ -599,7 +603,7 @@ def _simulate_bbm92(
         mine = (f0 | f1).astype(bool)
         slots, f0, f1, basis = union[mine], f0[mine], f1[mine], own_basis[mine]
         if dead > 0 or p_ap > 0.0:
-            slots, f0, f1, src = detector_timeline(rng, slots, f0, f1, n, dead, p_ap)
+            slots, f0, f1, src, _ = detector_timeline(rng, slots, f0, f1, n, dead, p_ap)
             new_basis = np.empty(slots.size, np.uint8)
             ok = src >= 0
             new_basis[ok] = basis[src[ok]]
@@ -667,3 +671,147 @@ def _simulate_bbm92(
         bob_clicks=int(b_slots.size),
     )
     return LinkSample(alice=alice, bob=bob, stats=stats)
+
+
+def estimate_secret_key_rate(sample: LinkSample, params: LinkParams) -> float | None:
+    """Secret-key rate per pulse estimated from a sample's *observed* counts.
+
+    Decoy BB84 with three intensities ``mu1 > mu2 + mu3``: the finite-key bound of Lim et
+    al. (2014) (:func:`quaykey.decoy.lim2014_key_length`) on the sifted X-basis counts per
+    intensity (key from the X basis, Z basis for testing), with error-correction leakage
+    ``f h(E_X) n_X``, divided by ``n_pulses``. BBM92: the asymptotic rate
+    ``q Q (1 - f h(E) - h(E))`` with ``q = q_x^2 + q_z^2`` (Ma, Fung, Lo 2007, Eq. 6; no
+    finite-size correction). Negative values are clipped to 0.
+
+    Parameters
+    ----------
+    sample
+        A sample from :func:`simulate_link` with these ``params``.
+    params
+        The link parameters (intensities, probabilities, security settings).
+
+    Returns
+    -------
+    float or None
+        Bits per pulse, or ``None`` when the source's intensities are not a decoy
+        configuration the bound can use.
+
+    Example
+    -------
+    >>> from quaykey.physics.params import load_preset
+    >>> p = load_preset("gys", 25)
+    >>> r = estimate_secret_key_rate(simulate_link(p, 10**10, np.random.default_rng(2)), p)
+    >>> 1e-5 < r < 1e-4
+    True
+
+    References
+    ----------
+    Lim, Curty, Walenta, Xu, Zbinden, PRA 89, 022307 (2014), Eq. (1); Ma, Fung, Lo,
+    PRA 76, 012307 (2007).
+    """
+    from quaykey.decoy import DecoyCounts, lim2014_key_length
+    from quaykey.units import binary_entropy
+
+    st = sample.stats
+    if st.n_pulses == 0:
+        return 0.0
+    f = params.security.error_correction_efficiency
+    names = st.intensity_names
+    if isinstance(params.source, SPDCSource):
+        name = names[0]
+        sifted = st.sifted_x[name] + st.sifted_z[name]
+        if sifted == 0:
+            return 0.0
+        e = (st.errors_x[name] + st.errors_z[name]) / sifted
+        rate = sifted / st.n_pulses * (1.0 - (1.0 + f) * float(binary_entropy(e)))
+        return max(rate, 0.0)
+    source = params.source
+    mu = source.intensities
+    if len(mu) != 3 or not (mu[0] > mu[1] + mu[2] and mu[1] > mu[2] >= 0.0):
+        return None
+    if min(source.probabilities) <= 0.0:
+        return None
+    n_x = [st.sifted_x[k] for k in names]
+    m_x = [st.errors_x[k] for k in names]
+    counts = DecoyCounts(
+        n_x=n_x, n_z=[st.sifted_z[k] for k in names], m_x=m_x, m_z=[st.errors_z[k] for k in names]
+    )
+    total_x = float(sum(n_x))
+    e_x = sum(m_x) / total_x if total_x else 0.5
+    bound = lim2014_key_length(
+        counts,
+        mu,
+        source.probabilities,
+        leak_ec_bits=f * float(binary_entropy(e_x)) * total_x,
+        epsilon_sec=params.security.epsilon_sec,
+        epsilon_cor=params.security.epsilon_cor,
+    )
+    return bound.key_length_bits / st.n_pulses
+
+
+def asymptotic_key_rate_estimate(sample: LinkSample, params: LinkParams) -> float | None:
+    """GLLP rate per pulse from the observed gains and QBERs, no finite-size correction.
+
+    Vacuum + weak decoy bounds of Ma et al. (2005) (:func:`quaykey.decoy.vacuum_weak_bounds`)
+    with the signal (first intensity) and the weak decoy (second); ``Y0`` is the observed
+    gain of the lowest intensity (an upper bound on ``Y0`` for a weak vacuum, which only
+    lowers ``Y1^L``). Sifting factor ``q_x^2 + q_z^2``. Statistical fluctuations are
+    ignored, so on small samples this is *not* a secure bound; use
+    :func:`estimate_secret_key_rate` for that. Negative rates are clipped to 0.
+
+    Parameters
+    ----------
+    sample
+        A BB84 sample.
+    params
+        Its parameters.
+
+    Returns
+    -------
+    float or None
+        Bits per pulse, or ``None`` without at least two non-vacuum intensities, or for
+        BBM92.
+
+    Example
+    -------
+    >>> from quaykey.physics.params import load_preset
+    >>> p = load_preset("gys", 50)
+    >>> r = asymptotic_key_rate_estimate(simulate_link(p, 10**10, np.random.default_rng(2)), p)
+    >>> 1e-4 < r < 3e-4
+    True
+
+    References
+    ----------
+    Ma, Qi, Zhao, Lo, PRA 72, 012326 (2005), Eqs. (1), (34), (37).
+    """
+    from quaykey.decoy import gllp_key_rate, vacuum_weak_bounds
+
+    source = params.source
+    if not isinstance(source, DecoySource) or len(source.intensities) < 3:
+        return None
+    st = sample.stats
+    names = st.intensity_names
+    mu, nu = source.intensities[0], source.intensities[1]
+    if not 0.0 < nu < mu:
+        return None
+    gains = st.gain
+    qbers = st.qber
+    if any(math.isnan(gains[n]) for n in names) or any(math.isnan(qbers[n]) for n in names[:2]):
+        return 0.0
+    bounds = vacuum_weak_bounds(
+        (gains[names[0]], gains[names[1]]),
+        (qbers[names[0]], qbers[names[1]]),
+        mu=mu,
+        nu=nu,
+        y0=gains[names[-1]],
+    )
+    qx = source.basis_probability_x
+    rate = gllp_key_rate(
+        gains[names[0]],
+        qbers[names[0]],
+        bounds.q1_lower,
+        bounds.e1_upper,
+        error_correction_efficiency=params.security.error_correction_efficiency,
+        sifting_factor=qx * qx + (1.0 - qx) ** 2,
+    )
+    return max(rate * source.probabilities[0], 0.0)
