@@ -342,6 +342,17 @@ def decode_array(data: bytes) -> NDArray[np.int64] | NDArray[np.uint8]:
     raise ValueError("malformed payload: unknown type code")
 
 
+def _decode_authentic(msg: Message) -> NDArray[np.int64] | NDArray[np.uint8]:
+    """Decode a payload; an honest peer never sends a malformed one, so that is tampering."""
+    try:
+        return decode_array(msg.payload)
+    except ValueError as exc:
+        raise AuthenticationError(
+            f"message #{msg.seq} ({msg.kind!r}) from {msg.sender} is malformed: altered in "
+            "transit"
+        ) from exc
+
+
 # --------------------------------------------------------------------------------------
 # Channel and endpoints
 # --------------------------------------------------------------------------------------
@@ -414,12 +425,12 @@ class Endpoint:
             (reordered, replayed, injected) or, in per-message mode, its tag fails.
         """
         msg = self._next(kind_prefix=kind, exact=True)
-        return decode_array(msg.payload)
+        return _decode_authentic(msg)
 
     def recv_prefix(self, prefix: str) -> tuple[str, NDArray[np.int64] | NDArray[np.uint8]]:
         """Receive the next message whose kind starts with ``prefix``; return (kind, array)."""
         msg = self._next(kind_prefix=prefix, exact=False)
-        return msg.kind, decode_array(msg.payload)
+        return msg.kind, _decode_authentic(msg)
 
     def pending(self) -> int:
         """Messages waiting to be read by this endpoint."""
@@ -438,7 +449,7 @@ class Endpoint:
             raise AuthenticationError(
                 f"{self.party} received message #{msg.seq} of kind {msg.kind!r} from "
                 f"{msg.sender} while expecting #{self._received} of kind {kind_prefix!r} "
-                f"from {self.peer} (reordered, replayed or injected)"
+                f"from {self.peer} (dropped, reordered, replayed or injected)"
             )
         self._accept(msg)
         return msg

@@ -1,0 +1,328 @@
+"""End-to-end post-processing of synthetic blocks: two parties, one authenticated channel."""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Sequence
+from dataclasses import replace
+from typing import Any
+
+import numpy as np
+import pytest
+from postproc_synth import make_protocol, make_records
+
+from quaykey.decoy import DecoyCounts, lim2014_key_length
+from quaykey.errors import AuthenticationError, KeyExhaustedError, SecurityAbort
+from quaykey.postproc.channel import AuthKeyPool, ClassicalChannel, Message
+from quaykey.postproc.pipeline import (
+    AliceParty,
+    BobParty,
+    SecuritySettings,
+    run_block,
+)
+from quaykey.postproc.reconcile import get_reconciler
+from quaykey.records import AliceRecord
+
+N_PULSES = 3_000_000  # ~75k sifted key bits: the smallest block with a key at eps_sec=1e-10
+
+
+def _pools(bits: int = 8192, seed: int = 5) -> tuple[AuthKeyPool, AuthKeyPool]:
+    return AuthKeyPool.pre_shared(bits, seed=seed)
+
+
+def _block(seed: int, **kw: Any) -> tuple[AliceRecord, Any]:
+    return make_records(N_PULSES, np.random.default_rng(seed), **kw)
+
+
+def test_keys_identical_over_100_seeds_and_within_lim_bound() -> None:
+    successes = 0
+    for seed in range(100):
+        alice, bob = _block(1000 + seed)
+        pa, pb = _pools(seed=seed)
+        res = run_block(alice, bob, auth_alice=pa, auth_bob=pb, seed=seed)
+        assert res.alice_key.matches(res.bob_key), f"seed {seed}: keys differ"
+        rep = res.report
+        # final length never exceeds the Lim 2014 bound recomputed from the block's own counts
+        fk = rep.finite_key
+        counts = DecoyCounts(
+            n_x=np.bincount(alice.intensity[(alice.bases == 0) & (bob.bases == 0)], minlength=3),
+            n_z=np.bincount(alice.intensity[(alice.bases == 1) & (bob.bases == 1)], minlength=3),
+            m_x=np.zeros(3),
+            m_z=np.bincount(
+                alice.intensity[(alice.bases == 1) & (bob.bases == 1) & (alice.bits != bob.bits)],
+                minlength=3,
+            ),
+        )
+        bound = lim2014_key_length(
+            counts,
+            alice.protocol.intensities,
+            alice.protocol.intensity_probabilities,
+            leak_ec_bits=rep.ec_leaked_bits,
+            epsilon_sec=1e-10,
+            epsilon_cor=1e-15,
+        )
+        assert rep.final_key_bits <= bound.key_length_bits
+        assert rep.final_key_bits == fk.key_length_bits - rep.bits_discarded
+        assert rep.output_key_bits + rep.auth_bits_replenished == rep.final_key_bits
+        successes += 1
+    assert successes == 100
+
+
+class _PoisonedAliceRecord(AliceRecord):
+    """Alice's record that fails if any of Bob's code is on the stack when it is read."""
+
+    def __getattribute__(self, name: str) -> Any:
+        if not name.startswith("__"):
+            for info in inspect.stack(context=0)[1:]:
+                frame = info.frame
+                owner = frame.f_locals.get("self")
+                if isinstance(owner, BobParty) or frame.f_code.co_name.startswith("bob_"):
+                    raise AssertionError(f"Bob's code path read Alice's record ({name})")
+        return super().__getattribute__(name)
+
+
+def _poison(rec: AliceRecord) -> _PoisonedAliceRecord:
+    return _PoisonedAliceRecord(
+        protocol=rec.protocol,
+        n_pulses=rec.n_pulses,
+        pulses_per_intensity=rec.pulses_per_intensity,
+        slots=rec.slots,
+        bits=rec.bits,
+        bases=rec.bases,
+        intensity=rec.intensity,
+    )
+
+
+def test_bob_key_is_computed_without_reading_alice_record() -> None:
+    alice, bob = _block(7)
+    pa, pb = _pools()
+    res = run_block(_poison(alice), bob, auth_alice=pa, auth_bob=pb, seed=1)
+    assert res.alice_key.matches(res.bob_key)
+    assert res.report.final_key_bits > 0
+
+
+def test_poison_trap_fires_when_bob_code_reads_the_record() -> None:
+    alice, _ = _block(7)
+    pa, pb = _pools()
+    ch = ClassicalChannel(pa, pb)
+    _, bob_factory = get_reconciler("cascade")
+    # Bob's code handed Alice's (poisoned) record: its first read must fail.
+    party = BobParty(
+        _poison(alice),  # type: ignore[arg-type]
+        ch.bob,
+        settings=SecuritySettings(),
+        reconciler=bob_factory,
+        public_seed=0,
+    )
+    with pytest.raises(AssertionError, match="Bob's code path read Alice's record"):
+        party.announce()
+
+
+def test_parties_hold_only_their_own_record() -> None:
+    sig_a = inspect.signature(AliceParty.__init__)
+    sig_b = inspect.signature(BobParty.__init__)
+    assert "bob" not in " ".join(sig_a.parameters) and "alice" not in " ".join(sig_b.parameters)
+
+
+@pytest.mark.parametrize("fraction", [0.3, 0.6, 1.0])
+def test_intercept_resend_yields_no_key_and_a_clear_reason(fraction: float) -> None:
+    alice, bob = _block(11, eve_fraction=fraction)
+    pa, pb = _pools()
+    deposited = (pa.deposited_bits, pb.deposited_bits)
+    with pytest.raises(SecurityAbort) as info:
+        run_block(alice, bob, auth_alice=pa, auth_bob=pb, seed=2)
+    reason = info.value.reason
+    assert "no positive key length" in reason or "above the abort threshold" in reason
+    assert (pa.deposited_bits, pb.deposited_bits) == deposited  # nothing reached a pool
+
+
+def test_qber_threshold_abort_names_the_qber() -> None:
+    alice, bob = _block(12, e_mis=0.15)
+    pa, pb = _pools()
+    with pytest.raises(SecurityAbort, match=r"QBER in the Z basis is 1\d\.\d\d%"):
+        run_block(alice, bob, auth_alice=pa, auth_bob=pb, seed=2)
+
+
+def _kinds_of_honest_run() -> list[str]:
+    kinds: list[str] = []
+
+    def record(msg: Message) -> Sequence[Message]:
+        kinds.append(msg.kind)
+        return [msg]
+
+    alice, bob = _block(21)
+    pa, pb = _pools()
+    run_block(alice, bob, auth_alice=pa, auth_bob=pb, seed=3, adversary=record)
+    return kinds
+
+
+def _flip_nth(target: int) -> Any:
+    seen = {"n": 0}
+
+    def flip(msg: Message) -> Sequence[Message]:
+        i = seen["n"]
+        seen["n"] += 1
+        if i != target:
+            return [msg]
+        data = bytearray(msg.payload)
+        pos = 9 + (len(data) - 9) // 2 if len(data) > 9 else len(data) - 1
+        data[pos] ^= 0x10
+        return [msg.with_payload(bytes(data))]
+
+    return flip
+
+
+# A flipped parity *reply* makes the Cascade kernel index out of bounds (a crash of the
+# process, not an exception); it is exercised in a subprocess below.
+_CRASHES_CASCADE = ("ec-reply:parities",)
+
+
+def test_flipping_one_bit_of_any_kind_of_message_costs_the_block() -> None:
+    kinds = _kinds_of_honest_run()
+    targets = sorted({k: i for i, k in reversed(list(enumerate(kinds)))}.values())
+    targets.append(len(kinds) // 2 + (kinds[len(kinds) // 2] in _CRASHES_CASCADE))
+    targets = [t for t in targets if kinds[t] not in _CRASHES_CASCADE]
+    assert len(targets) >= 12
+    alice, bob = _block(21)
+    for target in targets:
+        pa, pb = _pools()
+        deposited = pa.deposited_bits
+        with pytest.raises(AuthenticationError):
+            run_block(alice, bob, auth_alice=pa, auth_bob=pb, seed=3, adversary=_flip_nth(target))
+        assert pa.deposited_bits == deposited, kinds[target]
+
+
+_SUBPROCESS = """
+import sys
+sys.path.insert(0, {here!r})
+import numpy as np
+from test_postproc_pipeline import _block, _flip_nth, _kinds_of_honest_run, _pools
+from quaykey.errors import AuthenticationError
+from quaykey.postproc.pipeline import run_block
+kinds = _kinds_of_honest_run()
+target = kinds.index("ec-reply:parities")
+alice, bob = _block(21)
+pa, pb = _pools()
+try:
+    run_block(alice, bob, auth_alice=pa, auth_bob=pb, seed=3, adversary=_flip_nth(target))
+except AuthenticationError:
+    print("AUTHENTICATION-ERROR")
+"""
+
+
+@pytest.mark.xfail(
+    reason="Cascade's bob_plan kernel indexes out of bounds on an inconsistent parity reply "
+    "(reported to the Cascade owner); the process dies before the checkpoint",
+    strict=False,
+)
+def test_flipped_parity_reply_is_caught() -> None:
+    import os
+    import subprocess
+    import sys
+
+    here = os.path.dirname(__file__)
+    proc = subprocess.run(
+        [sys.executable, "-c", _SUBPROCESS.format(here=here)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert "AUTHENTICATION-ERROR" in proc.stdout
+
+
+def test_bad_inputs_raise_clear_errors() -> None:
+    alice, bob = _block(3)
+    pa, pb = _pools()
+    other = make_protocol(probabilities=(0.6, 0.2, 0.2))
+    with pytest.raises(ValueError, match="different protocols"):
+        run_block(alice, replace(bob, protocol=other), auth_alice=pa, auth_bob=pb)
+    with pytest.raises(ValueError, match="different lengths"):
+        run_block(alice, replace(bob, n_pulses=bob.n_pulses + 1), auth_alice=pa, auth_bob=pb)
+    empty = replace(
+        bob,
+        slots=np.zeros(0, np.int64),
+        bases=np.zeros(0, np.uint8),
+        bits=np.zeros(0, np.uint8),
+    )
+    with pytest.raises(ValueError, match="block is empty"):
+        run_block(alice, empty, auth_alice=pa, auth_bob=pb)
+    with pytest.raises(ValueError, match="unknown reconciler 'turbo'"):
+        run_block(alice, bob, auth_alice=pa, auth_bob=pb, reconciler="turbo")
+    with pytest.raises(ValueError, match="qber_threshold must be in"):
+        SecuritySettings(qber_threshold=0.7)
+    with pytest.raises(ValueError, match="qber_threshold must be in"):
+        SecuritySettings(qber_threshold=-0.1)
+    with pytest.raises(ValueError, match="epsilon_sec"):
+        SecuritySettings(epsilon_sec=0.0)
+    with pytest.raises(ValueError, match="Bob's record arrays"):
+        run_block(alice, replace(bob, bits=bob.bits[:-1]), auth_alice=pa, auth_bob=pb)
+
+
+def test_authentication_pool_is_replenished_from_produced_key() -> None:
+    pre_shared = 1500  # enough for one block (1408 bits), not for two
+    pa, pb = _pools(pre_shared)
+    for seed in range(3):
+        alice, bob = _block(40 + seed)
+        res = run_block(alice, bob, auth_alice=pa, auth_bob=pb, seed=seed)
+        assert res.alice_key.matches(res.bob_key)
+        assert res.report.auth_bits_replenished == res.report.auth_bits_used
+    assert pa.spent_bits == pb.spent_bits == 3 * res.report.auth_bits_used
+    assert pa.ledger[-1][1] > pre_shared  # later blocks spent key that QKD produced
+    starts = [start for start, _, _ in pa.ledger]
+    assert starts == sorted(starts)
+
+
+def test_empty_pool_raises_key_exhausted() -> None:
+    alice, bob = _block(3)
+    pa, pb = _pools(600)
+    with pytest.raises(KeyExhaustedError):
+        run_block(alice, bob, auth_alice=pa, auth_bob=pb)
+
+
+def test_per_message_authentication_mode() -> None:
+    alice, bob = _block(8)
+    pa, pb = _pools(400_000)
+    res = run_block(
+        alice, bob, auth_alice=pa, auth_bob=pb, security=SecuritySettings(auth_mode="message")
+    )
+    assert res.alice_key.matches(res.bob_key)
+    n_msgs = sum(res.report.messages.values())
+    assert res.report.auth_bits_used == 128 * (1 + n_msgs)
+
+
+def test_report_fields_and_no_key_material_in_repr() -> None:
+    alice, bob = _block(9)
+    pa, pb = _pools()
+    res = run_block(alice, bob, auth_alice=pa, auth_bob=pb, seed=4)
+    rep = res.report
+    assert set(rep.stage_seconds) >= {
+        "sifting",
+        "estimation",
+        "reconciliation",
+        "verification",
+        "amplification",
+        "authentication",
+    }
+    assert 0.005 < rep.qber_z < 0.02 and 0.005 < rep.qber_x < 0.02  # e_mis = 1 %
+    assert rep.reconciliation_efficiency is not None and 1.0 < rep.reconciliation_efficiency < 1.5
+    assert rep.round_trips > 10 and rep.sifted_key_bits > 50_000
+    text = repr(res) + repr(res.alice_key) + repr(rep)
+    assert "bits=array" not in text and "KeyBits(n_bits=" in repr(res.alice_key)
+
+
+def test_ldpc_reconciler_block() -> None:
+    alice, bob = _block(13)
+    pa, pb = _pools()
+    res = run_block(alice, bob, auth_alice=pa, auth_bob=pb, reconciler="ldpc", seed=5)
+    assert res.alice_key.matches(res.bob_key)
+    assert res.report.reconciler == "ldpc"
+
+
+def test_bbm92_block_uses_its_own_bound() -> None:
+    proto = make_protocol(kind="bbm92", intensities=(0.1,), probabilities=(1.0,))
+    alice, bob = _block(14, protocol=proto, eta=0.25)
+    pa, pb = _pools()
+    res = run_block(alice, bob, auth_alice=pa, auth_bob=pb, seed=6)
+    assert res.alice_key.matches(res.bob_key)
+    assert type(res.report.finite_key).__name__ == "Bbm92Bound"
