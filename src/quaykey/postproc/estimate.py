@@ -23,7 +23,7 @@ from quaykey.postproc.channel import Endpoint
 from quaykey.postproc.sifting import SiftedBlock
 
 __all__ = [
-    "TestEstimate",
+    "ParameterEstimate",
     "alice_disclose",
     "bob_complete",
     "bob_disclose",
@@ -33,7 +33,7 @@ __all__ = [
 
 
 @dataclass(frozen=True)
-class TestEstimate:
+class ParameterEstimate:
     """Public counts per intensity after the test-basis disclosure.
 
     Attributes
@@ -65,7 +65,7 @@ def estimate_counts(
     test_intensity: NDArray[np.uint8],
     key_intensity: NDArray[np.uint8],
     n_intensities: int,
-) -> TestEstimate:
+) -> ParameterEstimate:
     """Count detections and errors per intensity.
 
     Raises
@@ -97,7 +97,7 @@ def estimate_counts(
     n_x = np.bincount(key_intensity, minlength=n_intensities).astype(np.int64)
     total = int(n_z.sum())
     qber = float(m_z.sum()) / total if total else 0.0
-    return TestEstimate(n_x=n_x, n_z=n_z, m_z=m_z, qber_z=qber)
+    return ParameterEstimate(n_x=n_x, n_z=n_z, m_z=m_z, qber_z=qber)
 
 
 def bob_disclose(endpoint: Endpoint, sifted: SiftedBlock) -> None:
@@ -105,7 +105,7 @@ def bob_disclose(endpoint: Endpoint, sifted: SiftedBlock) -> None:
     endpoint.send("est-bob-z", sifted.test_bits)
 
 
-def alice_disclose(endpoint: Endpoint, sifted: SiftedBlock) -> TestEstimate:
+def alice_disclose(endpoint: Endpoint, sifted: SiftedBlock) -> ParameterEstimate:
     """Alice reads Bob's test bits, discloses hers, and counts."""
     peer = np.asarray(endpoint.recv("est-bob-z"), dtype=np.uint8)
     endpoint.send("est-alice-z", sifted.test_bits)
@@ -118,7 +118,7 @@ def alice_disclose(endpoint: Endpoint, sifted: SiftedBlock) -> TestEstimate:
     )
 
 
-def bob_complete(endpoint: Endpoint, sifted: SiftedBlock) -> TestEstimate:
+def bob_complete(endpoint: Endpoint, sifted: SiftedBlock) -> ParameterEstimate:
     """Bob reads Alice's test bits and counts."""
     peer = np.asarray(endpoint.recv("est-alice-z"), dtype=np.uint8)
     return estimate_counts(

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from quaykey.decoy import DecoyCounts, FiniteKeyBound, lim2014_key_length
-from quaykey.postproc.estimate import TestEstimate
+from quaykey.postproc.estimate import ParameterEstimate
 from quaykey.records import PublicProtocol
 from quaykey.units import binary_entropy
 
@@ -143,7 +143,7 @@ def bbm92_key_length(
 
 
 def bb84_key_length(
-    estimate: TestEstimate,
+    estimate: ParameterEstimate,
     m_x: np.ndarray,
     protocol: PublicProtocol,
     *,
@@ -180,7 +180,7 @@ def bb84_key_length(
 
 
 def block_key_length(
-    estimate: TestEstimate,
+    estimate: ParameterEstimate,
     m_x: np.ndarray,
     protocol: PublicProtocol,
     *,

@@ -279,7 +279,7 @@ def _check_frames(bounds: tuple[tuple[int, int], ...], failed: tuple[int, ...], 
 
 
 def _key_length(
-    estimate: est.TestEstimate,
+    estimate: est.ParameterEstimate,
     m_x: NDArray[np.int64],
     record_protocol: object,
     leak: float,
@@ -308,7 +308,10 @@ def _kept_bits(
 
 
 def _early_abort(
-    estimate: est.TestEstimate, m_x: NDArray[np.int64], protocol: object, settings: SecuritySettings
+    estimate: est.ParameterEstimate,
+    m_x: NDArray[np.int64],
+    protocol: object,
+    settings: SecuritySettings,
 ) -> None:
     """Abort before reconciliation if not even a leak-free block would give a key."""
     bound = _key_length(estimate, m_x, protocol, 0.0, settings)
@@ -357,7 +360,7 @@ class AliceParty:
         self._factory = reconciler
         self._public = np.random.default_rng([public_seed, 0xA11CE])
         self._sifted: sift.SiftedBlock | None = None
-        self.estimate: est.TestEstimate | None = None
+        self.estimate: est.ParameterEstimate | None = None
         self._rec: AliceReconciler | None = None
         self._disclosed_bits = 0
         self._summary: _EcSummary | None = None
@@ -377,7 +380,7 @@ class AliceParty:
         """Answer Bob's announcement and sift."""
         self._sifted = sift.alice_answer(self._ep, self._record)
 
-    def disclose(self) -> est.TestEstimate:
+    def disclose(self) -> est.ParameterEstimate:
         """Exchange test-basis bits and count; returns her estimate."""
         assert self._sifted is not None
         self.estimate = est.alice_disclose(self._ep, self._sifted)
@@ -511,7 +514,7 @@ class BobParty:
         self._factory = reconciler
         self._reconciler_seed = int(np.random.default_rng([public_seed, 0xB0B]).integers(2**31))
         self._sifted: sift.SiftedBlock | None = None
-        self.estimate: est.TestEstimate | None = None
+        self.estimate: est.ParameterEstimate | None = None
         self.result: ReconcileResult | None = None
         self.m_x: NDArray[np.int64] | None = None
         self._checked: list[int] = []
@@ -543,7 +546,7 @@ class BobParty:
         assert self._sifted is not None
         est.bob_disclose(self._ep, self._sifted)
 
-    def complete_estimate(self) -> est.TestEstimate:
+    def complete_estimate(self) -> est.ParameterEstimate:
         """Read Alice's test bits and count."""
         assert self._sifted is not None
         self.estimate = est.bob_complete(self._ep, self._sifted)
