@@ -116,11 +116,12 @@ def detector_timeline_reference(
     dead_until = [-1, -1]
     pending = [-1, -1]
     slots, fired_out, ap_out = [], [], []
+    fire_rows = fire.tolist()
     for s in range(n):
         clicked = [False, False]
         ap = [False, False]
         for c in (0, 1):
-            hit = bool(fire[s, c])
+            hit = bool(fire_rows[s][c])
             if pending[c] == s:
                 ap[c] = not hit
                 hit = True
@@ -221,7 +222,7 @@ def simulate_bb84_per_pulse(
         alice_bit=bit[slots],
         bob_bit=bob_bit,
         double=double,
-        dark_only=no_photon & ~ap_only,
+        dark_only=no_photon & ~ap_only & ~double,  # dark-only *single* clicks
         afterpulse_only=ap_only,
     )
 

@@ -198,11 +198,18 @@ class LinkSample:
         The two parties' private records (see :mod:`quaykey.records`).
     stats
         Counts and ground truth.
+    bob_flags
+        Truth per Bob click (diagnostics and tests): bit 0 double click, bit 1 dark-only
+        click, bit 2 afterpulse-only click.
+    alice_flags
+        The same per Alice click (BBM92 only; ``None`` for BB84).
     """
 
     alice: AliceRecord
     bob: BobRecord
     stats: SampleStats = field(repr=False)
+    bob_flags: NDArray[np.uint8] = field(repr=False, default_factory=lambda: np.zeros(0, np.uint8))
+    alice_flags: NDArray[np.uint8] | None = field(repr=False, default=None)
 
 
 def _check_inputs(params: LinkParams, n_pulses: int, rng: np.random.Generator) -> int:
@@ -553,7 +560,7 @@ def _simulate_bb84(
         alice_clicks=0,
         bob_clicks=int(slots.size),
     )
-    return LinkSample(alice=alice, bob=bob, stats=stats)
+    return LinkSample(alice=alice, bob=bob, stats=stats, bob_flags=flags)
 
 
 def _mean_eta(segments: tuple[ChannelSegment, ...]) -> float:
@@ -597,13 +604,14 @@ def _simulate_bbm92(
 
     def party(
         shift: int, own_basis: NDArray[np.uint8], use_a: bool
-    ) -> tuple[NDArray[np.int64], NDArray[np.uint8], NDArray[np.uint8], NDArray[np.bool_]]:
+    ) -> tuple[NDArray[np.int64], NDArray[np.uint8], NDArray[np.uint8], NDArray[np.uint8]]:
         f0 = ((mask >> shift) & 1).astype(np.uint8)
         f1 = ((mask >> (shift + 1)) & 1).astype(np.uint8)
         mine = (f0 | f1).astype(bool)
         slots, f0, f1, basis = union[mine], f0[mine], f1[mine], own_basis[mine]
+        ap = np.zeros(slots.size, np.uint8)
         if dead > 0 or p_ap > 0.0:
-            slots, f0, f1, src, _ = detector_timeline(rng, slots, f0, f1, n, dead, p_ap)
+            slots, f0, f1, src, ap = detector_timeline(rng, slots, f0, f1, n, dead, p_ap)
             new_basis = np.empty(slots.size, np.uint8)
             ok = src >= 0
             new_basis[ok] = basis[src[ok]]
@@ -625,10 +633,11 @@ def _simulate_bbm92(
         nd = int(double.sum())
         if nd:
             bits[double] = rng.integers(0, 2, size=nd, dtype=np.uint8)
-        return slots, basis, bits, double
+        return slots, basis, bits, double.astype(np.uint8) | (ap << 2)
 
-    a_slots, a_bases, a_bits, _a_double = party(0, union_a, True)
-    b_slots, b_bases, b_bits, b_double = party(2, union_b, False)
+    a_slots, a_bases, a_bits, a_flags = party(0, union_a, True)
+    b_slots, b_bases, b_bits, b_flags = party(2, union_b, False)
+    b_double = (b_flags & 1).astype(bool)
     alice = AliceRecord(
         protocol=protocol,
         n_pulses=n,
@@ -664,13 +673,13 @@ def _simulate_bbm92(
         errors_z={name: int((sz & err).sum())},
         double_clicks={name: int(b_double[ib].sum())},
         dark_only_detections={name: 0},
-        afterpulse_only_detections={name: 0},
+        afterpulse_only_detections={name: int(((b_flags[ib] >> 2) & 1).sum())},
         mean_transmittance=_mean_eta(segments),
         attack=None,
         alice_clicks=int(a_slots.size),
         bob_clicks=int(b_slots.size),
     )
-    return LinkSample(alice=alice, bob=bob, stats=stats)
+    return LinkSample(alice=alice, bob=bob, stats=stats, bob_flags=b_flags, alice_flags=a_flags)
 
 
 def estimate_secret_key_rate(sample: LinkSample, params: LinkParams) -> float | None:
