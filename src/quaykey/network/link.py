@@ -20,18 +20,23 @@ so that a physics key-rate module can replace it in one place.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
-from typing import Literal
+from dataclasses import dataclass, field
+from typing import Any, Literal
 
 import numpy as np
 
 from quaykey.decoy import DecoyCounts, lim2014_key_length
+from quaykey.errors import SecurityAbort
 from quaykey.physics.params import DecoySource, LinkParams
 from quaykey.units import binary_entropy, db_to_transmittance
 
 __all__ = [
     "Attack",
+    "BlockOutcome",
+    "Fidelity",
+    "LinkRunner",
     "analytic_key_rate_bps",
+    "analytic_link_summary",
     "block_key_bits",
     "expected_counts",
     "parse_attack",
@@ -243,5 +248,173 @@ def plob_bound_bps(params: LinkParams, loss_db: float | None = None) -> float:
     ----------
     Pirandola, Laurenza, Ottaviani, Banchi, Nat. Commun. 8, 15043 (2017), Eq. (4).
     """
+    from quaykey.physics.keyrate import plob_bound
+
     eta = db_to_transmittance(_channel_loss_db(params, loss_db))
-    return -math.log2(1.0 - eta) * params.source.repetition_rate_hz if eta < 1 else math.inf
+    if eta >= 1.0:
+        return math.inf
+    return float(plob_bound(eta)) * params.source.repetition_rate_hz
+
+
+# --------------------------------------------------------------------------- link blocks
+
+
+@dataclass(frozen=True)
+class BlockOutcome:
+    """Public account of one block of one link (no key material).
+
+    Attributes
+    ----------
+    link
+        Link name.
+    end_s
+        Simulation time at which the block finished.
+    duration_s
+        Block duration.
+    key_bits
+        Key bits added to each end's pool (0 when aborted).
+    qber
+        Key-basis error rate observed.
+    sifted_bits
+        Sifted detections (both bases).
+    aborted
+        Whether the block was discarded (no positive key, QBER too high, attack detected).
+    reason
+        Why it was aborted ("" otherwise).
+    """
+
+    link: str
+    end_s: float
+    duration_s: float
+    key_bits: int
+    qber: float
+    sifted_bits: float
+    aborted: bool = False
+    reason: str = ""
+
+
+@dataclass
+class LinkRunner:
+    """Runs blocks of one fibre link in one fidelity and deposits the keys.
+
+    Parameters
+    ----------
+    name
+        Link name (pools are looked up under it).
+    params
+        The link's physics parameters.
+    fidelity
+        ``statistical`` or ``exact``.
+    block_duration_s
+        Simulated time per block.
+    rng
+        Randomness for the counts (statistical) or the sampler (exact).
+    reconciler
+        Reconciler name for the exact pipeline.
+    auth_preshared_bits
+        Size of the pre-shared authentication key of the exact pipeline.
+    qber_threshold
+        Blocks whose key-basis QBER exceeds this abort (both fidelities).
+    """
+
+    name: str
+    params: LinkParams
+    fidelity: Fidelity = "statistical"
+    block_duration_s: float = 600.0
+    rng: np.random.Generator = field(default_factory=lambda: np.random.default_rng(0))
+    reconciler: str = "cascade"
+    auth_preshared_bits: int = 200_000
+    qber_threshold: float = 0.11
+    _auth: tuple[Any, Any] | None = field(default=None, repr=False)
+    _blocks: int = 0
+
+    def __post_init__(self) -> None:
+        if self.fidelity not in ("statistical", "exact"):
+            raise ValueError(f"fidelity must be 'statistical' or 'exact', got {self.fidelity!r}")
+        if self.block_duration_s <= 0:
+            raise ValueError("block_duration_s must be > 0")
+
+    @property
+    def n_pulses(self) -> int:
+        """Pulses per block."""
+        return round(self.params.source.repetition_rate_hz * self.block_duration_s)
+
+    def run_block(self, end_s: float, attack: Attack | None = None) -> tuple[BlockOutcome, Any]:
+        """Run one block; returns the outcome and the keys (``None`` or ``(alice, bob)``).
+
+        Statistical fidelity returns ``None`` for the keys; exact returns two bit arrays,
+        produced separately by the two parties of the post-processing pipeline.
+        """
+        self._blocks += 1
+        if self.fidelity == "statistical":
+            counts = sample_counts(
+                expected_counts(self.params, self.n_pulses, attack=attack), self.rng
+            )
+            bits, qber = block_key_bits(self.params, counts)
+            sifted = float(counts.n_x.sum() + counts.n_z.sum())
+            z_total = float(counts.n_z.sum())
+            qber_z = float(counts.m_z.sum()) / z_total if z_total else 0.0
+            if qber_z > self.qber_threshold:
+                return BlockOutcome(
+                    self.name, end_s, self.block_duration_s, 0, qber, sifted, True, "qber"
+                ), None
+            if bits <= 0:
+                return BlockOutcome(
+                    self.name, end_s, self.block_duration_s, 0, qber, sifted, True, "no key"
+                ), None
+            return BlockOutcome(self.name, end_s, self.block_duration_s, bits, qber, sifted), None
+        return self._exact_block(end_s, attack)
+
+    def _exact_block(self, end_s: float, attack: Attack | None) -> tuple[BlockOutcome, Any]:
+        from quaykey.physics.attacks import parse_attack as physics_attack
+        from quaykey.physics.sampler import simulate_link
+        from quaykey.postproc.channel import AuthKeyPool
+        from quaykey.postproc.pipeline import SecuritySettings, run_block
+
+        if self._auth is None:
+            seed = int(self.rng.integers(0, 2**31))
+            self._auth = AuthKeyPool.pre_shared(self.auth_preshared_bits, seed=seed)
+        phys = (
+            physics_attack(attack.spec or f"intercept-resend:{attack.fraction}") if attack else None
+        )
+        sample = simulate_link(self.params, self.n_pulses, self.rng, attack=phys)
+        st = sample.stats
+        sifted = float(sum(st.sifted_x.values()) + sum(st.sifted_z.values()))
+        sx = sum(st.sifted_x.values())
+        qber = float(sum(st.errors_x.values())) / sx if sx else 0.0
+        settings = SecuritySettings(
+            epsilon_sec=self.params.security.epsilon_sec,
+            epsilon_cor=self.params.security.epsilon_cor,
+            qber_threshold=self.qber_threshold,
+        )
+        try:
+            res = run_block(
+                sample.alice,
+                sample.bob,
+                auth_alice=self._auth[0],
+                auth_bob=self._auth[1],
+                reconciler=self.reconciler,
+                security=settings,
+                seed=int(self.rng.integers(0, 2**31)),
+            )
+        except SecurityAbort as exc:
+            return BlockOutcome(
+                self.name, end_s, self.block_duration_s, 0, qber, sifted, True, exc.reason[:80]
+            ), None
+        alice_bits = res.alice_key.bits
+        bob_bits = res.bob_key.bits
+        return BlockOutcome(
+            self.name, end_s, self.block_duration_s, int(alice_bits.size), qber, sifted
+        ), (alice_bits, bob_bits)
+
+
+def analytic_link_summary(params: LinkParams, block_duration_s: float) -> dict[str, float]:
+    """Model key rate, QBER and PLOB bound of a fibre link (for reports and checks)."""
+    counts = expected_counts(params, params.source.repetition_rate_hz * block_duration_s)
+    bits, qber = block_key_bits(params, counts)
+    return {
+        "analytic_key_rate_bps": bits / block_duration_s,
+        "analytic_qber": qber,
+        "plob_bound_bps": plob_bound_bps(params),
+        "loss_db": _channel_loss_db(params, None),
+    }

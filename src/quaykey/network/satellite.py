@@ -55,11 +55,16 @@ __all__ = [
     "GroundStation",
     "LinkBudget",
     "Pass",
+    "PassProfile",
     "Satellite",
     "find_passes",
     "key_per_pass",
+    "pass_profile",
+    "passes_for_topology",
     "relay_xor",
+    "station_from_entry",
     "sun_elevation_deg",
+    "utc",
 ]
 
 _WGS84_A_KM = 6378.137
@@ -483,7 +488,9 @@ def pass_profile(
     if p.qkd_start_utc is None or p.qkd_end_utc is None:
         z = np.zeros(0)
         return PassProfile(z, z, z, z, z, z)
-    budget = budget or LinkBudget.calibrated(receiver_aperture_m=station.receiver_aperture_m)
+    budget = budget or replace(
+        LinkBudget.calibrated(), receiver_aperture_m=station.receiver_aperture_m
+    )
     params = params or load_preset("micius", loss_db=30.0)
     j0, j1 = _jd(p.qkd_start_utc), _jd(p.qkd_end_utc)
     n = max(2, int((j1 - j0) * 86400.0 / step_s) + 1)
@@ -527,7 +534,9 @@ def key_per_pass(
     if (require_night and not p.night) or p.qkd_start_utc is None:
         return p
     params = params or load_preset("micius", loss_db=30.0)
-    budget = budget or LinkBudget.calibrated(receiver_aperture_m=station.receiver_aperture_m)
+    budget = budget or replace(
+        LinkBudget.calibrated(), receiver_aperture_m=station.receiver_aperture_m
+    )
     if p.qkd_end_utc is None:
         return p
     j0, j1 = _jd(p.qkd_start_utc), _jd(p.qkd_end_utc)
@@ -582,3 +591,48 @@ def station_from_entry(entry: dict[str, object]) -> GroundStation:
 def utc(year: int, month: int, day: int, hours: float = 0.0) -> datetime:
     """A UTC datetime (convenience for examples and tests)."""
     return datetime(year, month, day, tzinfo=UTC) + timedelta(hours=hours)
+
+
+def passes_for_topology(
+    topology_links: Sequence[tuple[str, str, str]],
+    stations: dict[str, dict[str, object]],
+    satellite: Satellite,
+    start_utc: datetime,
+    duration_s: float,
+    min_elevation_deg: float = 10.0,
+    budget: LinkBudget | None = None,
+) -> dict[str, list[Pass]]:
+    """Passes with their key for every satellite-to-ground link of a topology.
+
+    Parameters
+    ----------
+    topology_links
+        ``(link name, satellite node, ground node)`` for each free-space link.
+    stations
+        Ground-station entries by node name (``lat_deg``, ``lon_deg``, ``altitude_m``,
+        ``receiver_aperture_m``), as the ``micius`` preset gives them.
+    satellite
+        The propagated satellite.
+    start_utc, duration_s
+        The window.
+    min_elevation_deg
+        QKD minimum elevation.
+    budget
+        Link budget (default :meth:`LinkBudget.calibrated`, i.e. calibrated for Xinglong's
+        1 m telescope); each station's own aperture replaces the receiver aperture.
+
+    Returns
+    -------
+    dict
+        Link name -> passes (with ``key_bits``) in time order.
+    """
+    out: dict[str, list[Pass]] = {}
+    end = start_utc + timedelta(seconds=duration_s)
+    for name, _sat_node, ground in topology_links:
+        if ground not in stations:
+            raise ValueError(f"no ground-station entry for node {ground!r}")
+        gs = station_from_entry(stations[ground])
+        b = replace(budget or LinkBudget.calibrated(), receiver_aperture_m=gs.receiver_aperture_m)
+        found = find_passes(satellite, gs, start_utc, end, min_elevation_deg=min_elevation_deg)
+        out[name] = [key_per_pass(satellite, gs, p, b) for p in found]
+    return out

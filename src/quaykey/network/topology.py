@@ -14,6 +14,7 @@ File format (YAML)::
       attenuation_db_per_km: 0.25
       fixed_loss_db: 2.0
       route_factor: 1.2                  # fibre length = route_factor x great circle
+      overrides: {"source.repetition_rate_hz": 1.0e9}   # optional LinkParams overrides
     nodes:
       - {name: maasvlakte, lat_deg: 51.96, lon_deg: 4.03, kind: user}
       - {name: botlek, lat_deg: 51.88, lon_deg: 4.28, kind: trusted}
@@ -120,6 +121,9 @@ class Link:
         Name of the :mod:`quaykey.physics.params` preset for the link hardware.
     attenuation_db_per_km, fixed_loss_db
         Fibre loss model (fibre links only).
+    overrides
+        Dotted-path parameter overrides applied to the preset
+        (``(("source.repetition_rate_hz", 1e8),)``; see ``LinkParams.with_overrides``).
     """
 
     name: str
@@ -130,6 +134,7 @@ class Link:
     preset: str = "backbone"
     attenuation_db_per_km: float = 0.25
     fixed_loss_db: float = 2.0
+    overrides: tuple[tuple[str, Any], ...] = ()
 
     @property
     def loss_db(self) -> float:
@@ -149,8 +154,10 @@ class Link:
     def params(self) -> LinkParams:
         """The physics parameters of this link (fibre: length and loss applied)."""
         if self.kind == "free-space":
-            return load_preset(self.preset, loss_db=30.0)
-        p = load_preset(self.preset, distance_km=self.length_km)
+            return load_preset(self.preset, loss_db=30.0).with_overrides(dict(self.overrides))
+        p = load_preset(self.preset, distance_km=self.length_km).with_overrides(
+            dict(self.overrides)
+        )
         if not isinstance(p.channel, FibreChannel):
             raise TopologyError(f"link {self.name!r}: preset {self.preset!r} is not a fibre link")
         return replace(
@@ -293,6 +300,19 @@ def _num(entry: Mapping[str, Any], key: str, where: str, default: float | None =
         raise TopologyError(f"{where}: {key!r} must be a number, got {entry[key]!r}") from None
 
 
+def _overrides(raw: Mapping[str, Any], where: str) -> tuple[tuple[str, Any], ...]:
+    if not isinstance(raw, Mapping):
+        raise TopologyError(f"{where}: 'overrides' must be a mapping")
+    out = tuple(sorted((str(k), tuple(v) if isinstance(v, list) else v) for k, v in raw.items()))
+    try:
+        load_preset("backbone", distance_km=1.0).with_overrides(
+            {k: v for k, v in out if not k.startswith("channel.")}
+        )
+    except (ValueError, TypeError) as exc:
+        raise TopologyError(f"{where}: bad override: {exc}") from None
+    return out
+
+
 def topology_from_dict(data: Mapping[str, Any]) -> Topology:
     """Build and validate a topology from a parsed YAML mapping (format in the module doc).
 
@@ -389,6 +409,9 @@ def topology_from_dict(data: Mapping[str, Any]) -> Topology:
                 ),
                 fixed_loss_db=_num(
                     entry, "fixed_loss_db", where, float(defaults.get("fixed_loss_db", 2.0))
+                ),
+                overrides=_overrides(
+                    {**(defaults.get("overrides") or {}), **(entry.get("overrides") or {})}, where
                 ),
             )
         )
