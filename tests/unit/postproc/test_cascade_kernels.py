@@ -36,7 +36,10 @@ def test_range_parities_matches_reference(frame_bits_len: int) -> None:
     start = rng.integers(0, lay.flen[frame])
     stop = start + 1 + rng.integers(0, lay.flen[frame] - start)
     req = np.stack([frame, rng.integers(0, 4, n_req), start, stop], axis=1).astype(np.int64)
-    got = kernels.range_parities(bits, lay.fstart, lay.perm_flat, lay.perm_off, req)
+    got, status = kernels.range_parities(
+        bits, lay.fstart, lay.flen, lay.perm_flat, lay.perm_off, req
+    )
+    assert status == 0
     want = range_parities_reference(bits, lay.fstart, lay.perm_flat, lay.perm_off, req)
     np.testing.assert_array_equal(got, want)
 

@@ -36,17 +36,30 @@ __all__ = ["bob_absorb", "bob_plan", "range_parities"]
 def range_parities(
     bits: NDArray[np.uint8],
     fstart: NDArray[np.int64],
+    flen: NDArray[np.int64],
     perm_flat: NDArray[np.int32],
     perm_off: NDArray[np.int64],
     req: NDArray[np.int64],
-) -> NDArray[np.uint8]:
+) -> tuple[NDArray[np.uint8], int]:
     """Parity of ``bits`` over each requested range of a pass's public order.
 
     ``req`` has rows ``(frame, pass, start, stop)``; row ``r`` of the result is the XOR of
     ``bits[fstart[frame] + perm_flat[perm_off[frame, pass] + i]]`` for ``start <= i < stop``.
+    The second result is 0, or 1 / 2 / 3 if a row names a frame / pass that does not exist
+    or a range outside its frame (the parities are then not computed).
     """
     n_req = req.shape[0]
-    out = np.empty(n_req, np.uint8)
+    n_frames = fstart.shape[0]
+    n_passes = perm_off.shape[1]
+    out = np.zeros(n_req, np.uint8)
+    for r in range(n_req):
+        f = req[r, 0]
+        if f < 0 or f >= n_frames:
+            return out, 1
+        if req[r, 1] < 0 or req[r, 1] >= n_passes:
+            return out, 2
+        if req[r, 2] < 0 or req[r, 3] <= req[r, 2] or req[r, 3] > flen[f]:
+            return out, 3
     for r in range(n_req):
         f = req[r, 0]
         base = fstart[f]
@@ -55,7 +68,7 @@ def range_parities(
         for i in range(po + req[r, 2], po + req[r, 3]):
             acc ^= bits[base + perm_flat[i]]
         out[r] = acc
-    return out
+    return out, 0
 
 
 @njit(cache=True)
@@ -108,6 +121,9 @@ def _flip(
     cand_b: NDArray[np.int64],
     cand_cnt: NDArray[np.int64],
     in_list: NDArray[np.uint8],
+    eff_h: NDArray[np.int64],
+    eff_s: NDArray[np.int64],
+    eff_l: NDArray[np.int64],
 ) -> None:
     """Flip Bob's bit ``x`` of frame ``f`` and toggle every known sub-block containing it.
 
@@ -124,6 +140,10 @@ def _flip(
         toff = T_off[f, q] + b * S[f, q]
         start = b * k
         length = min(k, m - start)
+        slot = blk_off[f, q] + b
+        eff_h[slot] = 1  # the block's search restarts from its root
+        eff_s[slot] = start
+        eff_l[slot] = length
         h = 1
         while True:
             st = tree[toff + h]
@@ -213,10 +233,10 @@ def bob_plan(
                     j += 1
                     slot = blk_off[f, q] + b
                     toff = T_off[f, q] + b * S[f, q]
-                    k = K[f, q]
-                    start = b * k
-                    length = min(k, m - start)
-                    h = 1
+                    # Resume from the odd node reached before (reset by any flip inside).
+                    h = eff_h[slot]
+                    start = eff_s[slot]
+                    length = eff_l[slot]
                     if (tree[toff + 1] & 2) == 0:
                         in_list[slot] = 0  # turned even: its error was found elsewhere
                         continue
@@ -249,38 +269,40 @@ def bob_plan(
                         _flip(
                             f, x, bits, fstart, flen, cur_pass, perm_off, inv_flat, K, S,
                             T_off, blk_off, tree, bob_total, cand_p, cand_b, cand_cnt, in_list,
+                            eff_h, eff_s, eff_l,
                         )  # fmt: skip
                         any_flip = True
                         continue
                     cw = base_c + w
                     cand_p[cw] = q
                     cand_b[cw] = b
-                    eff_h[cw] = h
-                    eff_s[cw] = start
-                    eff_l[cw] = length
+                    eff_h[slot] = h
+                    eff_s[slot] = start
+                    eff_l[slot] = length
                     w += 1
                 cand_cnt[f] = w
                 if not any_flip:
                     break
             # Phase B: ask for left halves in one pass, or start the next pass.
             if cand_cnt[f] > 0:
-                best = base_c
-                for c in range(base_c + 1, base_c + cand_cnt[f]):
-                    if eff_l[c] < eff_l[best] or (
-                        eff_l[c] == eff_l[best] and cand_p[c] < cand_p[best]
-                    ):
-                        best = c
-                pstar = cand_p[best]
+                best_l = -1
+                pstar = -1
+                for c in range(base_c, base_c + cand_cnt[f]):
+                    le = eff_l[blk_off[f, cand_p[c]] + cand_b[c]]
+                    if best_l < 0 or le < best_l or (le == best_l and cand_p[c] < pstar):
+                        best_l = le
+                        pstar = cand_p[c]
                 for c in range(base_c, base_c + cand_cnt[f]):
                     if cand_p[c] == pstar:
+                        slot = blk_off[f, pstar] + cand_b[c]
                         req[R, 0] = f
                         req[R, 1] = pstar
-                        req[R, 2] = eff_s[c]
-                        req[R, 3] = eff_s[c] + (eff_l[c] + 1) // 2
+                        req[R, 2] = eff_s[slot]
+                        req[R, 3] = eff_s[slot] + (eff_l[slot] + 1) // 2
                         pend[R, 0] = 1
                         pend[R, 1] = cand_b[c]
-                        pend[R, 2] = eff_h[c]
-                        pend[R, 3] = eff_l[c]
+                        pend[R, 2] = eff_h[slot]
+                        pend[R, 3] = eff_l[slot]
                         R += 1
                 break
             if cur_pass[f] == n_passes - 1:

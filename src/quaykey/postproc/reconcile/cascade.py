@@ -238,12 +238,12 @@ class CascadeAlice:
             Alice's key, parities asked before setup, or a range outside a frame.
         """
         data = np.asarray(payload)
-        if data.ndim != 1 or not np.issubdtype(data.dtype, np.integer):
+        if data.ndim != 1 or data.dtype.kind not in "iu":
             raise ValueError("payload must be a 1-D integer array")
         if kind == "setup":
-            return self._setup(data.astype(np.int64))
+            return self._setup(data.astype(np.int64, copy=False))
         if kind == "parities":
-            return self._parities(data.astype(np.int64))
+            return self._parities(data.astype(np.int64, copy=False))
         raise ValueError(f"unknown request kind {kind!r}; expected 'setup' or 'parities'")
 
     def _setup(self, data: NDArray[np.int64]) -> NDArray[np.uint8]:
@@ -273,18 +273,17 @@ class CascadeAlice:
             raise ValueError("parities requested before setup")
         if data.size % 4:
             raise ValueError("parities payload must be (frame, pass, start, stop) quadruples")
-        req = data.reshape(-1, 4)
-        frame, pas, start, stop = req[:, 0], req[:, 1], req[:, 2], req[:, 3]
-        n_frames = lay.flen.size
-        if np.any((frame < 0) | (frame >= n_frames)):
-            raise ValueError("parities request names a frame that does not exist")
-        if np.any((pas < 0) | (pas >= self._n_passes)):
-            raise ValueError("parities request names a pass that does not exist")
-        if np.any((start < 0) | (stop <= start) | (stop > lay.flen[frame])):
-            raise ValueError("parities request holds a range outside its frame")
-        return _k.range_parities(
-            self._bits, lay.fstart, lay.perm_flat, lay.perm_off, np.ascontiguousarray(req)
+        req = np.ascontiguousarray(data.reshape(-1, 4))
+        parities, status = _k.range_parities(
+            self._bits, lay.fstart, lay.flen, lay.perm_flat, lay.perm_off, req
         )
+        if status == 1:
+            raise ValueError("parities request names a frame that does not exist")
+        if status == 2:
+            raise ValueError("parities request names a pass that does not exist")
+        if status == 3:
+            raise ValueError("parities request holds a range outside its frame")
+        return parities
 
 
 class CascadeBob:
@@ -406,9 +405,12 @@ class CascadeBob:
         cand_b = np.zeros(n_blocks, dtype=np.int64)
         cand_cnt = np.zeros(n_frames, dtype=np.int64)
         in_list = np.zeros(n_blocks, dtype=np.uint8)
-        eff_h = np.zeros(n_blocks, dtype=np.int64)
-        eff_s = np.zeros(n_blocks, dtype=np.int64)
-        eff_l = np.zeros(n_blocks, dtype=np.int64)
+        # Where each block's search stands (root until a search descends; reset by flips).
+        eff_h = np.ones(n_blocks, dtype=np.int64)
+        block_index = np.arange(n_blocks) - np.repeat(blk_off.ravel(), blk)
+        block_k = np.repeat(K.ravel(), blk)
+        eff_s = block_index * block_k
+        eff_l = np.minimum(block_k, np.repeat(np.repeat(lay.flen, n_passes), blk) - eff_s)
         req = np.zeros((n_blocks, 4), dtype=np.int64)
         pend = np.zeros((n_blocks, 4), dtype=np.int64)
         leaked = 0
