@@ -18,7 +18,9 @@ def test_concurrent_masters_get_distinct_keys_and_pools_balance(make_net, backen
     masters = [f"m{i}" for i in range(N_MASTERS)]
     # even masters pair with a slave on the same KME, odd ones with a slave one hop away
     slaves = {m: (f"s{i}", "a" if i % 2 == 0 else "b") for i, m in enumerate(masters)}
-    saes = {m: ("a", "logistics") for m in masters} | {s: (n, "logistics") for s, n in slaves.values()}
+    saes = {m: ("a", "logistics") for m in masters} | {
+        s: (n, "logistics") for s, n in slaves.values()
+    }
     net = make_net(
         backend,
         nodes=["a", "b"],

@@ -201,7 +201,9 @@ def test_unknown_mandatory_extension_details(net):
             "/api/v1/keys/carol/enc_keys",
             json={"extension_mandatory": [{"abc_route_type": "direct"}]},
         )
-    assert r.json()["details"] == [{"extension_mandatory_unsupported": "abc_route_type is not supported"}]
+    assert r.json()["details"] == [
+        {"extension_mandatory_unsupported": "abc_route_type is not supported"}
+    ]
 
 
 def test_malformed_json_and_bad_uuid(net):

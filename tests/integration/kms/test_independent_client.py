@@ -36,7 +36,9 @@ def test_status_get_key_and_get_key_with_ids(make_net, backend, slave):
     ids = [k.key_id for k in one.keys + many.keys]
     code, got = slave_client.get_key_with_key_IDs("alice", ids)
     assert code == 200
-    assert [(k.key_id, k.key) for k in got.keys] == [(k.key_id, k.key) for k in one.keys + many.keys]
+    assert [(k.key_id, k.key) for k in got.keys] == [
+        (k.key_id, k.key) for k in one.keys + many.keys
+    ]
 
     # consumed: a second fetch is a 400 Error the client can parse
     code, err = slave_client.get_key_with_key_IDs("alice", ids[:1])

@@ -1,0 +1,208 @@
+"""Crash safety: KMEs in subprocesses killed with SIGKILL at injected points, then restarted.
+
+Invariants checked after every restart: no key ID is delivered twice to the master or to a
+slave; a key the master received stays retrievable by the slave across a crash of either
+KME; link key bytes are never used for two relays; the audit chains verify.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+from conftest import free_socket, write_network
+
+from quaykey.kms.client import KmeClient, KmeClientError
+from quaykey.kms.config import FAULT_ENV, load_network_config
+from quaykey.kms.service import KmeService
+from quaykey.kms.store import verify_audit_chain
+
+
+class KmeProcess:
+    """``quaykey kme serve`` in a subprocess."""
+
+    def __init__(self, cfg: Path, node: str, log: Path) -> None:
+        self.cfg, self.node, self.log = cfg, node, log
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self, fault: str | None = None) -> None:
+        env = dict(os.environ)
+        env.pop(FAULT_ENV, None)
+        if fault:
+            env[FAULT_ENV] = fault
+        with self.log.open("ab") as fh:
+            self.proc = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "quaykey.cli.main",
+                    "kme",
+                    "serve",
+                    "--node",
+                    self.node,
+                    "--config",
+                    str(self.cfg),
+                    "--log-level",
+                    "info",
+                ],
+                stdout=fh,
+                stderr=subprocess.STDOUT,
+                env=env,
+            )
+
+    def wait_exit(self, timeout_s: float = 20.0) -> int:
+        assert self.proc is not None
+        return self.proc.wait(timeout_s)
+
+    def kill(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait(20)
+
+
+def wait_ready(client: KmeClient, slave: str, proc: KmeProcess, timeout_s: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        assert proc.proc is not None and proc.proc.poll() is None, proc.log.read_text()[-2000:]
+        try:
+            client.status(slave)
+            return
+        except (httpx.TransportError, KmeClientError):
+            time.sleep(0.2)
+    raise AssertionError(f"KME {proc.node} did not become ready")
+
+
+def audit(cfg: Path, node: str):
+    svc = KmeService.from_settings(load_network_config(cfg).settings_for(node))
+    try:
+        records = svc.store.audit_records()
+        verify_audit_chain(records)
+        return records, svc.pools()
+    finally:
+        svc.close()
+
+
+def check_invariants(cfg: Path) -> None:
+    recs_a, _ = audit(cfg, "a")
+    recs_b, _ = audit(cfg, "b")
+    master_ids = [k for r in recs_a if r.event == "delivered_master" for k in r.detail["key_IDs"]]
+    slave_ids = [k for r in recs_b if r.event == "delivered_slave" for k in r.detail["key_IDs"]]
+    assert len(master_ids) == len(set(master_ids)), "a key was delivered twice to the master"
+    assert len(slave_ids) == len(set(slave_ids)), "a key was delivered twice to the slave"
+    used: set[tuple[str, int]] = set()
+    for r in recs_a:
+        if r.event == "relay_sent":
+            for block_id, start, length in r.detail["segments"]:
+                for i in range(start, start + length):
+                    assert (block_id, i) not in used, "link key byte used twice"
+                    used.add((block_id, i))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("backend", ["sqlite"])
+def test_sigkill_at_injected_points_keeps_invariants(tmp_path: Path, backend: str) -> None:
+    socks = {n: free_socket() for n in ("a", "b")}
+    ports = {n: s.getsockname()[1] for n, s in socks.items()}
+    for s in socks.values():
+        s.close()
+    cfg, pki = write_network(
+        tmp_path,
+        nodes=["a", "b"],
+        links=[("a", "b")],
+        saes={"alice": ("a", "government"), "bob": ("b", "government")},
+        pairs=[("alice", "bob")],
+        ports=ports,
+        limits={"reservation_ttl_s": 1.0, "expiry_interval_s": 0.3},
+    )
+    net = load_network_config(cfg)
+    import secrets
+
+    svcs = {n: KmeService.from_settings(net.settings_for(n)) for n in ("a", "b")}
+    for i in range(4):
+        material = secrets.token_bytes(8192)
+        svcs["a"].deposit_link_key("b", f"blk{i}", material)
+        svcs["b"].deposit_link_key("a", f"blk{i}", material)
+    for s in svcs.values():
+        s.close()
+
+    a = KmeProcess(cfg, "a", tmp_path / "a.log")
+    b = KmeProcess(cfg, "b", tmp_path / "b.log")
+    alice = KmeClient(
+        f"https://127.0.0.1:{ports['a']}",
+        ca=pki.ca_cert,
+        cert=pki.sae("alice")[0],
+        key=pki.sae("alice")[1],
+        timeout_s=20,
+    )
+    bob = KmeClient(
+        f"https://127.0.0.1:{ports['b']}",
+        ca=pki.ca_cert,
+        cert=pki.sae("bob")[0],
+        key=pki.sae("bob")[1],
+        timeout_s=20,
+    )
+    try:
+        b.start()
+        wait_ready(bob, "alice", b)
+        received: list[tuple[str, str]] = []
+        for point in (
+            "after_far_reservation",
+            "after_confirm",
+            "after_local_commit",
+            "before_response",
+        ):
+            a.start(fault=point)
+            wait_ready(alice, "bob", a)
+            with pytest.raises(httpx.TransportError):
+                alice.get_key("bob")
+            assert a.wait_exit() == -signal.SIGKILL
+            check_invariants(cfg)
+        # after the crashes the master gets fresh keys
+        a.start()
+        wait_ready(alice, "bob", a)
+        for _ in range(2):
+            key = alice.get_key("bob").keys[0]
+            received.append((key.key_ID, key.key))
+        check_invariants(cfg)
+        # every key the master received survives a SIGKILL of the slave's KME
+        b.kill()
+        b.start()
+        wait_ready(bob, "alice", b)
+        got = bob.get_key_with_key_ids("alice", [k for k, _ in received])
+        assert [(k.key_ID, k.key) for k in got.keys] == received
+        # a reservation that was never confirmed is voided by expiry, never served
+        recs_b, _ = audit(cfg, "b")
+        reserved = {
+            r.detail["relay_id"]: r.detail["key_IDs"] for r in recs_b if r.event == "relay_reserved"
+        }
+        confirmed = {r.detail["relay_id"] for r in recs_b if r.event == "relay_confirmed"}
+        orphans = [k for rid, ids in reserved.items() if rid not in confirmed for k in ids]
+        assert len(orphans) == 1  # the after_far_reservation crash
+        with pytest.raises(KmeClientError) as e:
+            bob.get_key_with_key_ids("alice", orphans)
+        assert e.value.status_code == 400
+        # slave side: committed before the response -> never served twice
+        key = alice.get_key("bob").keys[0]
+        b.kill()
+        b.start(fault="after_slave_commit")
+        wait_ready(bob, "alice", b)
+        with pytest.raises(httpx.TransportError):
+            bob.get_key_with_key_ids("alice", [key.key_ID])
+        assert b.wait_exit() == -signal.SIGKILL
+        b.start()
+        wait_ready(bob, "alice", b)
+        with pytest.raises(KmeClientError) as e:
+            bob.get_key_with_key_ids("alice", [key.key_ID])
+        assert e.value.status_code == 400
+        check_invariants(cfg)
+    finally:
+        alice.close()
+        bob.close()
+        a.kill()
+        b.kill()
