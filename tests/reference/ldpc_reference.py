@@ -30,6 +30,7 @@ def layered_decode(
     min_sum: bool,
     alpha: float,
     stop_early: bool,
+    stall: int = 0,
     phi: Callable[[float], float] = exact_phi,
 ) -> tuple[NDArray[np.uint8], NDArray[np.bool_], NDArray[np.int64]]:
     """Layered BP with syndrome constraints; same contract as the kernel (in place)."""
@@ -41,6 +42,7 @@ def layered_decode(
     for f in range(n_frames):
         done = False
         it = 0
+        history: list[int] = []
         while it < max_iter and not done:
             it += 1
             for c in range(m):
@@ -60,11 +62,20 @@ def layered_decode(
                     post[f, check_var[e]] = q[e] + msg[f, e]
             if stop_early or it == max_iter:
                 hard = [1 if post[f, v] < 0.0 else 0 for v in range(n)]
-                done = all(
+                unsat = sum(
                     sum(hard[check_var[e]] for e in range(check_ptr[c], check_ptr[c + 1])) % 2
-                    == syndromes[f, c]
+                    != syndromes[f, c]
                     for c in range(m)
                 )
+                done = unsat == 0
+                history.append(unsat)
+                # Give up when the last `stall` counts are all above the best before them.
+                if (
+                    stall > 0
+                    and len(history) > stall
+                    and min(history[-stall:]) >= min(history[:-stall])
+                ):
+                    break
         bits[f] = (post[f] < 0.0).astype(np.uint8)
         converged[f] = done
         iterations[f] = it

@@ -67,6 +67,7 @@ def layered_decode(
     min_sum: bool,
     alpha: float,
     stop_early: bool,
+    stall: int,
 ) -> tuple[NDArray[np.uint8], NDArray[np.bool_], NDArray[np.int64]]:
     """Decode a batch of frames in place; return bits, converged flags and iterations.
 
@@ -76,7 +77,9 @@ def layered_decode(
     the caller adds any change of prior to ``post``). ``syndromes`` is ``(n_frames, m)``.
     An iteration visits every check once, in index order (layered schedule). With
     ``stop_early`` a frame stops after the first iteration whose hard decision satisfies
-    every check; otherwise it runs ``max_iter`` iterations.
+    every check; otherwise it runs ``max_iter`` iterations. With ``stop_early`` and
+    ``stall > 0`` a frame also gives up (not converged) once its number of unsatisfied
+    checks has not reached a new minimum for ``stall`` iterations.
     """
     n_frames, n = post.shape
     m = check_ptr.size - 1
@@ -95,6 +98,8 @@ def layered_decode(
         r = msg[f]
         done = False
         it = 0
+        best = m + 1
+        best_it = 0
         while it < max_iter and not done:
             it += 1
             for c in range(m):
@@ -132,16 +137,19 @@ def layered_decode(
                     r[e] = rk
                     L[check_var[e]] = qk + rk
             if stop_early or it == max_iter:
-                ok = True
+                unsat = 0
                 for c in range(m):
                     par = syndromes[f, c]
                     for e in range(check_ptr[c], check_ptr[c + 1]):
                         if L[check_var[e]] < 0.0:
                             par ^= 1
-                    if par != 0:
-                        ok = False
-                        break
-                done = ok
+                    unsat += par
+                done = unsat == 0
+                if unsat < best:
+                    best = unsat
+                    best_it = it
+                elif stall > 0 and it - best_it >= stall:
+                    break
         for v in range(n):
             bits[f, v] = 1 if L[v] < 0.0 else 0
         converged[f] = done

@@ -242,6 +242,7 @@ def decode_syndrome(
         decoder == "min-sum",
         float(alpha),
         True,
+        0,
     )
     return bits, converged, iterations
 
@@ -406,6 +407,9 @@ class LdpcBob:
     restart_every
         Every this many rounds a still-failing frame is decoded afresh (``max_iter``
         iterations from the priors), which frees a decoder stuck in a trapping set.
+    stall
+        An attempt gives up early when its count of unsatisfied checks has not reached a
+        new minimum for this many iterations (0: never); the next reveal follows at once.
     decoder
         ``"sum-product"`` or ``"min-sum"``.
 
@@ -445,6 +449,7 @@ class LdpcBob:
         max_iter: int = 60,
         round_iter: int = 20,
         restart_every: int = 4,
+        stall: int = 8,
         decoder: str = "sum-product",
     ) -> None:
         self._bits = _as_bits(frame_bits, "frame_bits")
@@ -456,9 +461,9 @@ class LdpcBob:
             raise ValueError(f"adapt_fraction must be in (0, 0.5), got {adapt_fraction!r}")
         if f_start <= 0 or f_step <= 0 or f_ceiling < f_start:
             raise ValueError("f_start and f_step must be positive and f_ceiling >= f_start")
-        if max_rounds < 0 or min(max_iter, round_iter, restart_every) < 1:
+        if max_rounds < 0 or stall < 0 or min(max_iter, round_iter, restart_every) < 1:
             raise ValueError(
-                "max_rounds must be >= 0; max_iter, round_iter and restart_every >= 1"
+                "max_rounds and stall must be >= 0; max_iter, round_iter, restart_every >= 1"
             )
         if decoder not in ("sum-product", "min-sum"):
             raise ValueError(f"decoder must be 'sum-product' or 'min-sum', got {decoder!r}")
@@ -473,6 +478,7 @@ class LdpcBob:
         self._max_iter = int(max_iter)
         self._round_iter = int(round_iter)
         self._restart_every = int(restart_every)
+        self._stall = int(stall)
         self._decoder = decoder
         q_plan = max(self._qber, _Q_FLOOR)
         self._rate = (
@@ -574,6 +580,7 @@ class LdpcBob:
                 self._decoder == "min-sum",
                 0.8,
                 True,
+                self._stall,
             )
             post[pending] = sub_post
             msg[pending] = sub_msg

@@ -11,10 +11,13 @@ Construction (see :func:`build_code`):
    ``n_i = round(n * (lambda_i / i) / sum_j(lambda_j / j))``; ``m = round((1 - R) n)`` check
    nodes share the edges as evenly as possible (concentrated check degrees, each within one
    of the mean; Table I's ``rho(x)`` is concentrated on two neighbouring degrees for most rates).
-2. The degree-2 variable nodes are placed as a zig-zag chain over a random permutation of the
-   checks, so that no cycle consists of degree-2 nodes only (no low-weight codewords made of
-   degree-2 columns).
-3. The other sockets (and any degree-2 variables beyond ``m - 1``) are matched at random
+2. The degree-2 variable nodes are placed first. Up to ``m - 1`` of them form a zig-zag chain
+   over a random permutation of the checks (no cycle among them). Table I asks for more
+   degree-2 nodes than checks at rates 0.75, 0.8 and 0.9; each surplus one joins a
+   least-loaded check to a random check outside its ball of radius 12 in the degree-2 graph
+   (or outside a ball holding half the checks), so cycles made only of degree-2 columns --
+   codewords of that weight -- are long.
+3. The other sockets are matched at random
    (configuration model); repeated edges are removed by random swaps; 4-cycles through a
    variable of degree 3 are then broken by swaps where a swap is found quickly. The result
    is therefore not 4-cycle free (see ``docs/parts/validation-ldpc.md``).
@@ -246,6 +249,47 @@ def _check_degrees(n_edges: int, n_checks: int) -> NDArray[np.int64]:
     return deg
 
 
+def _degree_two_edges(n_two: int, n_checks: int, rng: np.random.Generator) -> NDArray[np.int64]:
+    """Check pairs for ``n_two`` degree-2 variables: a chain, then far-apart chords."""
+    perm = rng.permutation(n_checks).astype(np.int64)
+    n_chain = min(n_two, n_checks - 1)
+    pairs = np.empty((n_two, 2), dtype=np.int64)
+    pairs[:n_chain, 0] = perm[:n_chain]
+    pairs[:n_chain, 1] = perm[1 : n_chain + 1]
+    if n_two == n_chain:
+        return pairs.reshape(-1)
+    nbrs: list[list[int]] = [[] for _ in range(n_checks)]
+    for a, b in pairs[:n_chain].tolist():
+        nbrs[a].append(b)
+        nbrs[b].append(a)
+    load = np.array([len(x) for x in nbrs], dtype=np.int64)
+    max_radius = 12
+    for i in range(n_chain, n_two):
+        # Start from a least-loaded check; ties broken at random.
+        low = np.flatnonzero(load == load.min())
+        a = int(low[int(rng.integers(0, low.size))])
+        seen = {a}
+        frontier = [a]
+        for _ in range(max_radius):
+            nxt = [w for u in frontier for w in nbrs[u] if w not in seen]
+            if len(seen) + len(nxt) > n_checks // 2:
+                break
+            seen.update(nxt)
+            frontier = nxt
+            if not frontier:
+                break
+        while True:
+            b = int(rng.integers(0, n_checks))
+            if b not in seen:
+                break
+        pairs[i] = (a, b)
+        nbrs[a].append(b)
+        nbrs[b].append(a)
+        load[a] += 1
+        load[b] += 1
+    return pairs.reshape(-1)
+
+
 def _remove_repeats(
     var_of_edge: NDArray[np.int64], chk_of_edge: NDArray[np.int64], rng: np.random.Generator
 ) -> None:
@@ -272,7 +316,10 @@ def _break_short_cycles(
     rng: np.random.Generator,
     max_deg: int = 3,
 ) -> None:
-    """Break 4-cycles through low-degree variables by swapping edges (in place)."""
+    """Break 4-cycles through low-degree variables by swapping edges (in place).
+
+    Variables whose ``var_deg`` entry exceeds 10**8 are frozen (never swapped).
+    """
     n = len(adj)
     low = np.flatnonzero(var_deg <= max_deg)
     for v in low.tolist():
@@ -293,7 +340,7 @@ def _break_short_cycles(
             # Swap v's edge to `clash` with a random edge (w, c2) elsewhere.
             for _try in range(20):
                 w = int(rng.integers(0, n))
-                if w == v or not adj[w]:
+                if w == v or not adj[w] or var_deg[w] > 10**8:
                     continue
                 c2 = adj[w][int(rng.integers(0, len(adj[w])))]
                 if c2 in adj[v] or clash in adj[w] or c2 == clash:
@@ -355,18 +402,17 @@ def build_code(length: int, rate: float, seed: int = 0) -> LdpcCode:
     n_edges = int(var_deg.sum())
     chk_deg = _check_degrees(n_edges, n_checks)
 
-    # Degree-2 variables: a zig-zag chain over a random check permutation (no cycles).
-    # If there are more degree-2 variables than checks (rate 0.75), the surplus is matched
-    # at random with the other sockets.
-    two = np.flatnonzero(var_deg == 2)[: n_checks - 1]
-    perm = rng.permutation(n_checks)
+    # Degree-2 variables: each is an edge between two checks. The first m - 1 form a chain
+    # over a random check permutation (no cycle); any surplus (rates 0.75, 0.8, 0.9 of
+    # Table I have more degree-2 variables than checks) joins checks that are far apart in
+    # the degree-2 graph, so that every cycle of degree-2 variables -- a codeword of that
+    # weight -- is long.
+    two = np.flatnonzero(var_deg == 2)
+    chain_chk = _degree_two_edges(two.size, n_checks, rng)
     chain_var = np.repeat(two, 2)
-    chain_chk = np.empty(2 * two.size, dtype=np.int64)
-    chain_chk[0::2] = perm[: two.size]
-    chain_chk[1::2] = perm[1 : two.size + 1]
     used = np.bincount(chain_chk, minlength=n_checks)
-    if np.any(used > chk_deg):  # pragma: no cover - check degrees are >= 2 here
-        raise RuntimeError("check degrees too small for the degree-2 chain")
+    if np.any(used > chk_deg):  # pragma: no cover - check degrees exceed the degree-2 load
+        raise RuntimeError("check degrees too small for the degree-2 variables")
 
     in_chain = np.zeros(length, dtype=bool)
     in_chain[two] = True

@@ -1,0 +1,189 @@
+"""Blind rate-adaptive LDPC reconciliation: correctness, leak accounting, frames, errors."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from quaykey.postproc.reconcile.base import ReconcileResult
+from quaykey.postproc.reconcile.ldpc import (
+    LdpcAlice,
+    LdpcBob,
+    binary_entropy,
+    choose_rate,
+)
+
+_HEADER = 8
+
+
+def _pair(n_bits: int, q: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    a = rng.integers(0, 2, n_bits, dtype=np.uint8)
+    return a, a ^ (rng.random(n_bits) < q).astype(np.uint8)
+
+
+def _check_frames(res: ReconcileResult, a: np.ndarray, b: np.ndarray) -> None:
+    """Frames not reported failed equal Alice's bits; failed ones keep Bob's bits."""
+    for i, (lo, hi) in enumerate(res.frame_bounds):
+        want = b if i in res.failed_frames else a
+        np.testing.assert_array_equal(res.corrected[lo:hi], want[lo:hi])
+
+
+class _Recorder:
+    """Wraps Alice's respond and records every request and reply size."""
+
+    def __init__(self, alice: LdpcAlice) -> None:
+        self.alice = alice
+        self.calls: list[tuple[str, np.ndarray, int]] = []
+
+    def __call__(self, kind, payload):  # type: ignore[no-untyped-def]
+        reply = self.alice.respond(kind, payload)
+        self.calls.append((kind, np.array(payload), int(np.asarray(reply).size)))
+        return reply
+
+
+def test_corrects_known_error_pattern() -> None:
+    a, _ = _pair(3000, 0.0, seed=1)
+    b = a.copy()
+    b[[0, 5, 17, 400, 401, 1500, 2999]] ^= 1
+    res = LdpcBob(b, 0.02, seed=4, code_length=2048).run(LdpcAlice(a, rng=0).respond)
+    np.testing.assert_array_equal(res.corrected, a)
+    assert res.failed_frames == ()
+
+
+def test_leak_equals_disclosed_bits_minus_punctured_credit() -> None:
+    a, b = _pair(9000, 0.04, seed=2)
+    rec = _Recorder(LdpcAlice(a, rng=1))
+    res = LdpcBob(b, 0.04, seed=5, code_length=2048).run(rec)
+    kinds = [k for k, _, _ in rec.calls]
+    assert kinds[0] == "syndrome" and set(kinds[1:]) <= {"reveal"}
+    assert res.round_trips == len(rec.calls)
+    disclosed = sum(size for _, _, size in rec.calls)  # every reply bit Alice sent
+    p0_total = int(rec.calls[0][1][_HEADER:].sum())  # punctured positions credited
+    assert res.leaked_bits == disclosed - p0_total
+    # The reveal replies are exactly the counts Bob asked for.
+    for kind, payload, size in rec.calls[1:]:
+        assert kind == "reveal" and size == int(payload.reshape(-1, 2)[:, 1].sum())
+    np.testing.assert_array_equal(res.corrected, a)
+
+
+def test_frames_cover_input_with_partial_last_frame() -> None:
+    a, b = _pair(5000, 0.03, seed=3)
+    res = LdpcBob(b, 0.03, seed=6, code_length=1024).run(LdpcAlice(a, rng=2).respond)
+    k = 1024 - round(0.1 * 1024)
+    assert res.frame_bounds[0] == (0, k)
+    assert res.frame_bounds[-1][1] == 5000
+    assert all(x[1] == y[0] for x, y in zip(res.frame_bounds, res.frame_bounds[1:], strict=False))
+    assert len(res.frame_bounds) == -(-5000 // k)
+    # n = 1024 is far too short for f ~ 1.2 (with this seed 3 of 6 frames fail after 16
+    # rounds); failures must be reported, and the others must be right.
+    _check_frames(res, a, b)
+    assert len(res.failed_frames) < len(res.frame_bounds)
+
+
+def test_short_and_empty_inputs() -> None:
+    a, b = _pair(37, 0.03, seed=4)
+    res = LdpcBob(b, 0.03, seed=1, code_length=512).run(LdpcAlice(a, rng=0).respond)
+    assert res.frame_bounds == ((0, 37),)
+    np.testing.assert_array_equal(res.corrected, a)
+    empty = np.zeros(0, dtype=np.uint8)
+
+    def never(kind, payload):  # type: ignore[no-untyped-def]
+        raise AssertionError("no request expected")
+
+    res0 = LdpcBob(empty, 0.03, seed=1).run(never)
+    assert res0.corrected.size == 0 and res0.leaked_bits == 0 and res0.round_trips == 0
+
+
+def test_underestimated_qber_reports_failed_frames_and_keeps_bobs_bits() -> None:
+    a, b = _pair(2 * 922, 0.11, seed=5)
+    bob = LdpcBob(b, 0.01, seed=2, code_length=1024, max_rounds=2)
+    res = bob.run(LdpcAlice(a, rng=0).respond)
+    assert res.failed_frames == (0, 1)
+    np.testing.assert_array_equal(res.corrected, b)
+    assert isinstance(res, ReconcileResult)
+
+
+def test_efficiency_quick() -> None:
+    """A few frames of the default code length per QBER.
+
+    Tolerance: the benchmark (benchmarks/ldpc.py, 2**16 code, many frames) is where the
+    f <= 1.12 target is measured; with 2 frames per QBER the mean f fluctuates by about
+    +-0.03 (the spread of the per-frame success point), so this test asks f <= 1.16 and
+    no failed or miscorrected frame.
+    """
+    for i, q in enumerate([0.02, 0.05, 0.08]):
+        n = 2**16
+        k = n - round(0.1 * n)
+        a, b = _pair(2 * k, q, seed=10 + i)
+        res = LdpcBob(b, q, seed=3, code_length=n).run(LdpcAlice(a, rng=i).respond)
+        f = res.leaked_bits / (a.size * binary_entropy(q))
+        assert res.failed_frames == ()
+        np.testing.assert_array_equal(res.corrected, a)
+        assert f <= 1.16, (q, f)
+
+
+def test_min_sum_decoder_runs() -> None:
+    a, b = _pair(4000, 0.02, seed=6)
+    res = LdpcBob(b, 0.02, seed=1, code_length=2048, decoder="min-sum").run(
+        LdpcAlice(a, rng=0).respond
+    )
+    # Min-sum is much weaker than sum-product on these high-check-degree codes (see
+    # docs/parts/validation-ldpc.md); only consistency is asserted.
+    _check_frames(res, a, b)
+    assert len(res.failed_frames) < len(res.frame_bounds)
+
+
+def test_alice_rejects_malformed_requests() -> None:
+    a, b = _pair(1000, 0.03, seed=7)
+    alice = LdpcAlice(a, rng=0)
+    with pytest.raises(ValueError, match="reveal request must follow"):
+        alice.respond("reveal", np.array([0, 1], dtype=np.int64))
+    with pytest.raises(ValueError, match="unknown request kind"):
+        alice.respond("parity", np.zeros(1, dtype=np.int64))
+    with pytest.raises(ValueError, match="header"):
+        alice.respond("syndrome", np.zeros(3, dtype=np.int64))
+    rec = _Recorder(alice)
+    LdpcBob(b, 0.03, seed=1, code_length=512).run(rec)
+    header = rec.calls[0][1].copy()
+    header[5] = 999  # wrong total length
+    with pytest.raises(ValueError, match="Alice holds 1000"):
+        alice.respond("syndrome", header)
+    alice.respond("syndrome", rec.calls[0][1])
+    with pytest.raises(ValueError, match="does not exist"):
+        alice.respond("reveal", np.array([99, 1], dtype=np.int64))
+    with pytest.raises(ValueError, match="out of range"):
+        alice.respond("reveal", np.array([0, 10**6], dtype=np.int64))
+    with pytest.raises(ValueError, match="pairs"):
+        alice.respond("reveal", np.array([0], dtype=np.int64))
+
+
+def test_bob_rejects_bad_arguments_and_bad_replies() -> None:
+    bits = np.zeros(100, dtype=np.uint8)
+    with pytest.raises(ValueError, match="qber"):
+        LdpcBob(bits, 0.5, seed=1)
+    with pytest.raises(ValueError, match="only 0 and 1"):
+        LdpcBob(np.full(10, 2, dtype=np.uint8), 0.1, seed=1)
+    with pytest.raises(ValueError, match="code_length"):
+        LdpcBob(bits, 0.1, seed=1, code_length=10)
+    with pytest.raises(ValueError, match="decoder"):
+        LdpcBob(bits, 0.1, seed=1, decoder="magic")
+    with pytest.raises(ValueError, match="rate"):
+        LdpcBob(bits, 0.1, seed=1, rate=0.42)
+    with pytest.raises(ValueError, match="syndrome reply"):
+        LdpcBob(bits, 0.1, seed=1, code_length=256).run(
+            lambda kind, payload: np.zeros(3, dtype=np.uint8)
+        )
+
+
+def test_repr_shows_no_key_bits() -> None:
+    a = np.ones(64, dtype=np.uint8)
+    assert "1, 1" not in repr(LdpcAlice(a)) and "bits=64" in repr(LdpcAlice(a))
+    assert "bits=64" in repr(LdpcBob(a, 0.05, seed=1))
+
+
+def test_choose_rate_reaches_ceiling() -> None:
+    for q in (0.02, 0.03, 0.04, 0.05, 0.06, 0.08):
+        r = choose_rate(q, 1.2, 0.1)
+        assert (1 - r) >= 1.2 * 0.9 * binary_entropy(q)
+    assert choose_rate(0.2, 1.2, 0.1) == 0.5
