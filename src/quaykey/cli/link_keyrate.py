@@ -216,10 +216,11 @@ def _render_plot(
     distances = [float(d) for d in np.linspace(0.0, max_distance_km, 33)]
     fig, ax = plt.subplots(figsize=(9.5, 8.5), dpi=120)
 
-    plob = [plob_bound(link.with_distance(d).channel.transmittance()) for d in distances]
-    tgw = [tgw_bound(link.with_distance(d).channel.transmittance()) for d in distances]
-    ax.plot(distances, tgw, color="0.55", ls=":", lw=1.6, label="TGW bound (channel only)")
-    ax.plot(distances, plob, color="black", ls="--", lw=1.6, label="PLOB bound (channel only)")
+    fine = [float(d) for d in np.linspace(0.2, max_distance_km, 200)]
+    plob = [plob_bound(link.with_distance(d).channel.transmittance()) for d in fine]
+    tgw = [tgw_bound(link.with_distance(d).channel.transmittance()) for d in fine]
+    ax.plot(fine, tgw, color="0.55", ls=":", lw=1.6, label="TGW bound (channel only)")
+    ax.plot(fine, plob, color="black", ls="--", lw=1.6, label="PLOB bound (channel only)")
 
     cutoffs: dict[str, float] = {}
 
