@@ -20,7 +20,7 @@ import numpy as np
 from numba import njit
 from numpy.typing import NDArray
 
-__all__ = ["gf128_mul_table", "gf128_polyhash"]
+__all__ = ["gf128_mul_table", "gf128_polyhash", "gf128_polyhash_bytes"]
 
 _REDUCTION = np.uint64(0x87)  # x^128 = x^7 + x^2 + x + 1
 
@@ -82,4 +82,50 @@ def gf128_polyhash(
             r_lo ^= table[8 + j, b, 1]
         acc_hi = r_hi
         acc_lo = r_lo
+    return acc_hi, acc_lo
+
+
+@njit(cache=True)
+def _mul_by_table(
+    y_hi: np.uint64, y_lo: np.uint64, table: NDArray[np.uint64]
+) -> tuple[np.uint64, np.uint64]:  # pragma: no cover
+    mask = np.uint64(0xFF)
+    r_hi = np.uint64(0)
+    r_lo = np.uint64(0)
+    for j in range(8):
+        b = (y_lo >> np.uint64(8 * j)) & mask
+        r_hi ^= table[j, b, 0]
+        r_lo ^= table[j, b, 1]
+    for j in range(8):
+        b = (y_hi >> np.uint64(8 * j)) & mask
+        r_hi ^= table[8 + j, b, 0]
+        r_lo ^= table[8 + j, b, 1]
+    return r_hi, r_lo
+
+
+@njit(cache=True)
+def gf128_polyhash_bytes(
+    data: NDArray[np.uint8], table: NDArray[np.uint64]
+) -> tuple[np.uint64, np.uint64]:  # pragma: no cover
+    """Polynomial hash of raw bytes: 16-byte big-endian blocks, zero padded, then a block
+    holding the bit length. Same result as :func:`gf128_polyhash` on the padded words."""
+    n = data.size
+    acc_hi = np.uint64(0)
+    acc_lo = np.uint64(0)
+    eight = np.uint64(8)
+    n_full = n // 16
+    for i in range(n_full + (1 if n % 16 else 0)):
+        hi = np.uint64(0)
+        lo = np.uint64(0)
+        base = 16 * i
+        for t in range(8):
+            pos = base + t
+            v = np.uint64(data[pos]) if pos < n else np.uint64(0)
+            hi = (hi << eight) | v
+        for t in range(8, 16):
+            pos = base + t
+            v = np.uint64(data[pos]) if pos < n else np.uint64(0)
+            lo = (lo << eight) | v
+        acc_hi, acc_lo = _mul_by_table(acc_hi ^ hi, acc_lo ^ lo, table)
+    acc_hi, acc_lo = _mul_by_table(acc_hi, acc_lo ^ (np.uint64(n) * eight), table)
     return acc_hi, acc_lo

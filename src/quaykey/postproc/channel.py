@@ -49,7 +49,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from quaykey.errors import AuthenticationError, KeyExhaustedError
-from quaykey.postproc._kernels import gf128_mul_table, gf128_polyhash
+from quaykey.postproc._kernels import gf128_mul_table, gf128_polyhash_bytes
 
 __all__ = [
     "TAG_BITS",
@@ -116,11 +116,10 @@ class PolyHash128:
 
     def digest(self, message: bytes | bytearray | memoryview) -> int:
         """Hash ``message`` to an integer in ``[0, 2**128)``."""
-        n = len(message)
-        pad = (-n) % 16
-        data = bytes(message) + b"\0" * pad + (8 * n).to_bytes(16, "big")
-        words = np.frombuffer(data, dtype=">u8").astype(np.uint64)
-        hi, lo = gf128_polyhash(words, self._table)
+        if len(message) >= 2**61:
+            raise ValueError("message too long for the length block")
+        data = np.frombuffer(message, dtype=np.uint8)
+        hi, lo = gf128_polyhash_bytes(data, self._table)
         return (int(hi) << 64) | int(lo)
 
 
@@ -298,10 +297,12 @@ Adversary = Callable[[Message], Sequence[Message]]
 _CODE_BITS = b"b"
 _CODE_U8 = b"u"
 _CODE_I64 = b"q"
+_CODE_U32 = b"I"
 
 
 def encode_array(arr: NDArray[np.int64] | NDArray[np.uint8]) -> bytes:
-    """Wire encoding of a 1-D array: uint8 0/1 arrays are bit-packed, int64 little-endian.
+    """Wire encoding of a 1-D array: uint8 0/1 arrays bit-packed, integers as little-endian
+    uint32 when they all fit, else int64 (decoded back to int64).
 
     Raises
     ------
@@ -317,6 +318,8 @@ def encode_array(arr: NDArray[np.int64] | NDArray[np.uint8]) -> bytes:
             return _CODE_BITS + struct.pack("<Q", a8.size) + np.packbits(a8).tobytes()
         return _CODE_U8 + struct.pack("<Q", a8.size) + a8.tobytes()
     if np.issubdtype(a.dtype, np.integer):
+        if a.size and int(a.min()) >= 0 and int(a.max()) < 2**32:
+            return _CODE_U32 + struct.pack("<Q", a.size) + a.astype("<u4").tobytes()
         return _CODE_I64 + struct.pack("<Q", a.size) + a.astype("<i8").tobytes()
     raise ValueError(f"payload dtype must be uint8 or an integer type, got {a.dtype}")
 
@@ -335,6 +338,10 @@ def decode_array(data: bytes) -> NDArray[np.int64] | NDArray[np.uint8]:
         if len(body) != n:
             raise ValueError("malformed payload: byte-array length mismatch")
         return np.frombuffer(body, dtype=np.uint8).copy()
+    if code == _CODE_U32:
+        if len(body) != 4 * n:
+            raise ValueError("malformed payload: uint32-array length mismatch")
+        return np.frombuffer(body, dtype="<u4").astype(np.int64)
     if code == _CODE_I64:
         if len(body) != 8 * n:
             raise ValueError("malformed payload: int64-array length mismatch")
@@ -348,8 +355,7 @@ def _decode_authentic(msg: Message) -> NDArray[np.int64] | NDArray[np.uint8]:
         return decode_array(msg.payload)
     except ValueError as exc:
         raise AuthenticationError(
-            f"message #{msg.seq} ({msg.kind!r}) from {msg.sender} is malformed: altered in "
-            "transit"
+            f"message #{msg.seq} ({msg.kind!r}) from {msg.sender} is malformed: altered in transit"
         ) from exc
 
 

@@ -1,6 +1,7 @@
 """Sifting: Bob announces his click slots and bases, Alice answers with hers.
 
-Bob sends ``sift-slots`` (his click slots, int64) and ``sift-bases`` (his bases, bits).
+Bob sends ``sift-slots`` (his click slots as gaps: the first slot, then the differences,
+which fit in 32 bits on the wire) and ``sift-bases`` (his bases, bits).
 Alice answers ``sift-reply``: one byte per announced slot, ``present << 7 | basis << 6 |
 intensity`` (``present`` is whether her record holds the slot: always for prepare and
 measure BB84, a coincidence for BBM92). Both keep the slots where the bases agree; those in
@@ -85,7 +86,8 @@ def _split(
 
 def bob_announce(endpoint: Endpoint, record: BobRecord) -> None:
     """Bob's first message: his click slots and bases (he never sends his bits)."""
-    endpoint.send("sift-slots", record.slots.astype(np.int64))
+    slots = record.slots.astype(np.int64)
+    endpoint.send("sift-slots", np.diff(slots, prepend=np.int64(0)))
     endpoint.send("sift-bases", record.bases.astype(np.uint8))
 
 
@@ -98,7 +100,13 @@ def alice_answer(endpoint: Endpoint, record: AliceRecord) -> SiftedBlock:
         If the announcement is malformed (unsorted, duplicated or out-of-range slots, or
         bases not matching the slots), or, for BB84, names slots her record lacks.
     """
-    slots = np.asarray(endpoint.recv("sift-slots"), dtype=np.int64)
+    gaps = np.asarray(endpoint.recv("sift-slots"), dtype=np.int64)
+    if gaps.size and (gaps[0] < 0 or np.any(gaps[1:] <= 0)):
+        raise ValueError(
+            "Bob's announced slots must be sorted, unique and in [0, n_pulses); "
+            "the announcement is malformed"
+        )
+    slots = np.cumsum(gaps)
     bob_bases = np.asarray(endpoint.recv("sift-bases"), dtype=np.uint8)
     if bob_bases.size != slots.size:
         raise ValueError(
@@ -111,23 +119,32 @@ def alice_answer(endpoint: Endpoint, record: AliceRecord) -> SiftedBlock:
         )
     if len(record.protocol.intensities) > _MAX_INTENSITIES:
         raise ValueError(f"at most {_MAX_INTENSITIES} intensities are supported")
-    idx = np.searchsorted(record.slots, slots)
-    idx_c = np.minimum(idx, max(record.slots.size - 1, 0))
-    present = (idx < record.slots.size) & (
-        record.slots[idx_c] == slots if record.slots.size else np.zeros(slots.size, bool)
-    )
+    if np.array_equal(record.slots, slots):  # the usual BB84 case: same materialised slots
+        idx_c = np.arange(slots.size)
+        present = np.ones(slots.size, dtype=bool)
+    else:
+        idx = np.searchsorted(record.slots, slots)
+        idx_c = np.minimum(idx, max(record.slots.size - 1, 0))
+        present = (idx < record.slots.size) & (
+            record.slots[idx_c] == slots if record.slots.size else np.zeros(slots.size, bool)
+        )
     if record.protocol.kind == "bb84-decoy" and not np.all(present):
         missing = int(slots.size - np.count_nonzero(present))
         raise ValueError(
             f"Alice's record has no entry for {missing} of Bob's click slots; the two records "
             "do not describe the same block"
         )
-    bases = np.zeros(slots.size, dtype=np.uint8)
-    intensity = np.zeros(slots.size, dtype=np.uint8)
-    bits = np.zeros(slots.size, dtype=np.uint8)
-    bases[present] = record.bases[idx_c[present]]
-    intensity[present] = record.intensity[idx_c[present]]
-    bits[present] = record.bits[idx_c[present]]
+    if present.all() and idx_c.size == record.slots.size:
+        bases = record.bases.astype(np.uint8)
+        intensity = record.intensity.astype(np.uint8)
+        bits = record.bits.astype(np.uint8)
+    else:
+        bases = np.zeros(slots.size, dtype=np.uint8)
+        intensity = np.zeros(slots.size, dtype=np.uint8)
+        bits = np.zeros(slots.size, dtype=np.uint8)
+        bases[present] = record.bases[idx_c[present]]
+        intensity[present] = record.intensity[idx_c[present]]
+        bits[present] = record.bits[idx_c[present]]
     reply = (present.astype(np.uint8) << 7) | (bases << 6) | intensity
     endpoint.send("sift-reply", reply)
     keep = present & (bases == bob_bases)
