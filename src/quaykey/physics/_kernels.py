@@ -498,9 +498,12 @@ def tally_bb84(
     >>> tally_bb84(z, z, z, z, np.array([0, 1], np.uint8), z, 1).tolist()
     [[2, 2, 1, 0, 0, 0, 0, 0]]
     """
-    arrs = [np.ascontiguousarray(x, dtype=np.uint8) for x in (k, a, b, alice_bit, bob_bit, flags)]
-    if len({x.shape for x in arrs}) != 1:
+    k_, a_, b_, x_, y_, f_ = (
+        np.ascontiguousarray(x, dtype=np.uint8) for x in (k, a, b, alice_bit, bob_bit, flags)
+    )
+    if len({x.shape for x in (k_, a_, b_, x_, y_, f_)}) != 1:
         raise ValueError("k, a, b, alice_bit, bob_bit and flags must have equal lengths")
-    if arrs[0].size and int(arrs[0].max()) >= n_k:
+    if k_.size and int(k_.max()) >= n_k:
         raise ValueError(f"intensity index out of range for n_k={n_k}")
-    return _tally_bb84(*arrs, int(n_k))
+    out: NDArray[np.int64] = _tally_bb84(k_, a_, b_, x_, y_, f_, int(n_k))
+    return out

@@ -235,8 +235,8 @@ class PhotonNumberSplitting:
     -------
     >>> from quaykey.physics.params import load_preset
     >>> s = PhotonNumberSplitting(1.0).strategy(load_preset("gys", 100), 10 ** -2.1)
-    >>> s.multi_forward_probability, s.gain_matched
-    (1.0, True)
+    >>> s.single_forward_probability, round(s.multi_forward_probability, 3), s.gain_matched
+    (0.0, 0.039, True)
 
     References
     ----------
@@ -352,4 +352,6 @@ def parse_attack(spec: str) -> InterceptResend | PhotonNumberSplitting:
             ) from None
     if not (math.isfinite(fraction) and 0.0 <= fraction <= 1.0):
         raise ValueError(f"--eve: fraction must be in [0, 1], got {frac!r}")
-    return _ATTACKS[name](fraction)
+    if name == "pns":
+        return PhotonNumberSplitting(fraction)
+    return InterceptResend(fraction)

@@ -593,7 +593,9 @@ def _simulate_bbm92(
     for seg in segments:
         probs = bbm92_pattern_probabilities(params, seg.transmittance).ravel()
         counts, seg_slots = _segment_events(rng, seg, probs, quiet)
-        filled = fill_bb84_events(rng, np.where(quiet, 0, counts), *tables, no_outcome)
+        filled = fill_bb84_events(
+            rng, np.where(quiet, 0, counts), tables[0], tables[1], tables[2], no_outcome
+        )
         parts.append((seg_slots, *filled[:3]))
         quiet_probs.append(probs[quiet])
     union, mask, union_a, union_b = _join(parts)
@@ -633,7 +635,8 @@ def _simulate_bbm92(
         nd = int(double.sum())
         if nd:
             bits[double] = rng.integers(0, 2, size=nd, dtype=np.uint8)
-        return slots, basis, bits, double.astype(np.uint8) | (ap << 2)
+        flags: NDArray[np.uint8] = double.astype(np.uint8) | (ap << 2).astype(np.uint8)
+        return slots, basis, bits, flags
 
     a_slots, a_bases, a_bits, a_flags = party(0, union_a, True)
     b_slots, b_bases, b_bits, b_flags = party(2, union_b, False)
@@ -708,8 +711,8 @@ def estimate_secret_key_rate(sample: LinkSample, params: LinkParams) -> float | 
     Example
     -------
     >>> from quaykey.physics.params import load_preset
-    >>> p = load_preset("gys", 25)
-    >>> r = estimate_secret_key_rate(simulate_link(p, 10**10, np.random.default_rng(2)), p)
+    >>> p = load_preset("lim2014", 50).with_overrides({"source.basis_probability_x": 0.5})
+    >>> r = estimate_secret_key_rate(simulate_link(p, 10**9, np.random.default_rng(2)), p)
     >>> 1e-5 < r < 1e-4
     True
 
@@ -743,7 +746,10 @@ def estimate_secret_key_rate(sample: LinkSample, params: LinkParams) -> float | 
     n_x = [st.sifted_x[k] for k in names]
     m_x = [st.errors_x[k] for k in names]
     counts = DecoyCounts(
-        n_x=n_x, n_z=[st.sifted_z[k] for k in names], m_x=m_x, m_z=[st.errors_z[k] for k in names]
+        n_x=np.array(n_x, dtype=np.float64),
+        n_z=np.array([st.sifted_z[k] for k in names], dtype=np.float64),
+        m_x=np.array(m_x, dtype=np.float64),
+        m_z=np.array([st.errors_z[k] for k in names], dtype=np.float64),
     )
     total_x = float(sum(n_x))
     e_x = sum(m_x) / total_x if total_x else 0.5
@@ -785,7 +791,7 @@ def asymptotic_key_rate_estimate(sample: LinkSample, params: LinkParams) -> floa
     -------
     >>> from quaykey.physics.params import load_preset
     >>> p = load_preset("gys", 50)
-    >>> r = asymptotic_key_rate_estimate(simulate_link(p, 10**10, np.random.default_rng(2)), p)
+    >>> r = asymptotic_key_rate_estimate(simulate_link(p, 10**9, np.random.default_rng(2)), p)
     >>> 1e-4 < r < 3e-4
     True
 
