@@ -293,10 +293,12 @@ class NetworkSimulation:
         runner = self.runners[name]
         tally = self.tally[name]
         while True:
+            # An attack applies to blocks that start after it; a cut loses the block in flight.
+            attack = self.attacks.get(name)
             yield self.env.timeout(runner.block_duration_s)
             if tally.cut:
                 return
-            outcome, keys = runner.run_block(self.env.now, self.attacks.get(name))
+            outcome, keys = runner.run_block(self.env.now, attack)
             self._record(tally, outcome)
             if not outcome.aborted:
                 if keys is None:
