@@ -1,0 +1,166 @@
+"""The network and satellite commands end to end (typer CliRunner)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from quaykey.cli.main import app
+
+runner = CliRunner()
+
+ROTTERDAM = """\
+name: rotterdam-feasibility
+defaults: {preset: backbone, attenuation_db_per_km: 0.25, fixed_loss_db: 2.0, route_factor: 1.3}
+nodes:
+  - {name: maasvlakte, label: "Maasvlakte II", lat_deg: 51.960, lon_deg: 4.020, kind: user}
+  - {name: europoort, label: "Europoort relay", lat_deg: 51.950, lon_deg: 4.140}
+  - {name: botlek, label: "Botlek relay", lat_deg: 51.880, lon_deg: 4.280}
+  - {name: rotterdam, label: "Rotterdam city relay", lat_deg: 51.920, lon_deg: 4.480}
+  - {name: pernis, label: "Pernis relay", lat_deg: 51.885, lon_deg: 4.390}
+  - {name: port-authority, label: "Port authority", lat_deg: 51.906, lon_deg: 4.487, kind: user}
+  - {name: customs, label: "Customs Rotterdam", lat_deg: 51.903, lon_deg: 4.495, kind: user}
+links:
+  - {a: maasvlakte, b: europoort}
+  - {a: europoort, b: botlek}
+  - {a: botlek, b: pernis}
+  - {a: pernis, b: rotterdam}
+  - {a: europoort, b: rotterdam, length_km: 32.0}
+  - {a: port-authority, b: rotterdam}
+  - {a: customs, b: rotterdam}
+  - {a: customs, b: pernis}
+"""
+
+
+def _json(args: list[str]) -> dict:  # type: ignore[type-arg]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout)
+
+
+def test_network_simulate_json_shape() -> None:
+    out = _json(["network", "simulate", "--preset", "beijing-shanghai", "--hours", "1", "--json"])
+    assert out["simulated_s"] == 3600.0 and out["wall_s"] > 0
+    for link in out["links"]:
+        for key in ("name", "length_km", "secret_key_rate_bps", "qber", "pool_bits"):
+            assert key in link
+    for route in out["routes"]:
+        for key in ("src", "dst", "capacity_bps", "hops"):
+            assert key in route
+        assert route["capacity_bps"] > 0
+
+
+def test_network_simulate_with_micius_relays_through_the_satellite() -> None:
+    out = _json(
+        [
+            "network",
+            "simulate",
+            "--preset",
+            "beijing-shanghai",
+            "--with",
+            "micius",
+            "--hours",
+            "8",
+            "--start",
+            "2016-12-19T12:00:00",
+            "--json",
+        ]
+    )
+    sat = {link["name"]: link for link in out["links"] if link["kind"] == "free-space"}
+    assert sat["micius--xinglong"]["key_bits"] > 0 and sat["micius--nanshan"]["key_bits"] > 0
+    route = next(r for r in out["routes"] if r["src"] == "xinglong")
+    assert route["paths"][0] == ["xinglong", "micius", "nanshan"]
+    assert route["delivered_bits"] > 0
+
+
+def test_network_simulate_cut_and_eve_flags() -> None:
+    out = _json(
+        [
+            "network",
+            "simulate",
+            "--hours",
+            "3",
+            "--json",
+            "--cut",
+            "sh-lingang--sh-pudong@1",
+            "--eve",
+            "sh-pudong--shanghai-customs:intercept-resend:0.3@1",
+        ]
+    )
+    kinds = sorted(f["kind"] for f in out["faults"])
+    assert kinds == ["cut", "eve"]
+    status = {link["name"]: link["status"] for link in out["links"]}
+    assert status["sh-pudong--sh-lingang"] == "cut"
+    assert status["shanghai-customs--sh-pudong"] == "attacked"
+
+
+def test_network_plan_user_topology(tmp_path: Path) -> None:
+    f = tmp_path / "rotterdam.yaml"
+    f.write_text(ROTTERDAM)
+    out = _json(["network", "plan", "--topology", str(f), "--json"])
+    assert {r["src"] for r in out["routes"]} >= {"maasvlakte", "port-authority"}
+    for r in out["routes"]:
+        rate = {link["name"]: link["analytic_key_rate_bps"] for link in out["links"]}
+        assert rate[r["limiting_link"]] == pytest.approx(r["capacity_bps"])
+    mc = next(r for r in out["routes"] if {r["src"], r["dst"]} == {"port-authority", "customs"})
+    assert mc["node_disjoint_paths"] == 1  # the port authority has a single access fibre
+
+
+def test_network_map_png_and_offline_html(tmp_path: Path) -> None:
+    png, page = tmp_path / "map.png", tmp_path / "map.html"
+    result = runner.invoke(
+        app,
+        ["network", "map", "--preset", "beijing-shanghai", "--out", str(png), "--html", str(page)],
+    )
+    assert result.exit_code == 0, result.output
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    text = page.read_text()
+    assert "<svg" in text and "http" not in text and "<script" not in text
+
+
+def test_satellite_passes_json() -> None:
+    out = _json(
+        [
+            "satellite",
+            "passes",
+            "--station",
+            "xinglong",
+            "--from",
+            "2016-12-18",
+            "--days",
+            "3",
+            "--json",
+        ]
+    )
+    passes = out["passes"]
+    assert len(passes) >= 10
+    for p in passes:
+        for key in (
+            "rise_utc",
+            "culmination_utc",
+            "set_utc",
+            "max_elevation_deg",
+            "min_range_km",
+            "night",
+            "key_bits",
+        ):
+            assert key in p
+        if not p["night"] or p["max_elevation_deg"] < 10:
+            assert p["key_bits"] == 0
+    assert any(p["key_bits"] > 0 for p in passes)
+
+
+def test_satellite_passes_plot_and_errors(tmp_path: Path) -> None:
+    png = tmp_path / "pass.png"
+    result = runner.invoke(
+        app, ["satellite", "passes", "--from", "2016-12-19", "--days", "1", "--plot", str(png)]
+    )
+    assert result.exit_code == 0, result.output
+    assert png.stat().st_size > 1000
+    bad = runner.invoke(app, ["satellite", "passes", "--station", "atlantis"])
+    assert bad.exit_code == 2 and "station" in bad.output
+    bad = runner.invoke(app, ["network", "simulate", "--cut", "nowhere--x@1", "--hours", "1"])
+    assert bad.exit_code == 2 and "unknown link" in bad.output
