@@ -441,7 +441,7 @@ def vacuum_weak_bounds(
     References
     ----------
     Ma, Qi, Zhao, Lo, "Practical decoy state for quantum key distribution",
-    PRA 72, 012326 (2005), Eqs. (34) and (37) (vacuum + weak decoy).
+    PRA 72, 012326 (2005), vacuum + weak decoy bounds on Y1 and e1.
     """
     if len(gains) != 2 or len(qbers) != 2:
         raise ValueError("gains and qbers must each hold two values: (signal, weak decoy)")
@@ -582,7 +582,7 @@ def gllp_key_rate(
     References
     ----------
     Gottesman, Lo, Lütkenhaus, Preskill, QIC 4, 325 (2004); in the form of Ma, Qi, Zhao,
-    Lo, PRA 72, 012326 (2005), Eq. (1).
+    Lo, PRA 72, 012326 (2005) (the GLLP rate they optimise).
     """
     if not (math.isfinite(error_correction_efficiency) and error_correction_efficiency >= 1.0):
         raise ValueError(

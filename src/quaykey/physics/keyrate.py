@@ -6,10 +6,10 @@ Models (``model=``):
     GLLP with infinitely many decoys: the single-photon yield and error rate are known
     exactly. Rate ``q {-Q_mu f h(E_mu) + Q_1 [1 - h(e_1)]}`` with ``Q_1 = Y_1 mu e^{-mu}``,
     optimised over the signal intensity ``mu`` (Ma, Qi, Zhao, Lo, PRA 72, 012326 (2005),
-    Eqs. (1), (5)-(8)).
+    GLLP rate and channel model).
 ``vacuum-weak``
     The same rate with ``Y_1`` and ``e_1`` bounded from a vacuum and one weak decoy of the
-    source's second intensity ``nu`` (Ma et al. 2005, Eqs. (34), (37)); ``mu`` optimised.
+    source's second intensity ``nu`` (Ma et al. 2005, vacuum + weak decoy bounds); ``mu`` optimised.
 ``three-intensity``
     The asymptotic limit of ``finite``: Lim et al. (2014) bounds without fluctuations,
     ``q_x -> 1`` and ``p_mu1 -> 1``, optimised over ``mu1`` and ``mu2`` (``mu3`` fixed).
@@ -19,8 +19,8 @@ Models (``model=``):
     (``mu3`` fixed, as in the paper).
 ``bbm92``
     Entanglement-based BBM92 with a thermal SPDC source in the middle of the link (each arm
-    carries half the channel loss), Ma, Fung, Lo, PRA 76, 012307 (2007), Eqs. (9)-(13);
-    the mean pair number is optimised.
+    carries half the channel loss): the thermal-source gain and QBER of Ma, Fung, Lo,
+    PRA 76, 012307 (2007); the mean pair number is optimised.
 
 Detection model shared by every model (``expected_gains_and_qbers``): two threshold
 detectors, one per bit value, each with dark-count probability ``p_d`` per gate; photons
@@ -178,7 +178,8 @@ def plob_bound(transmittance: float) -> float:
 
     References
     ----------
-    Pirandola, Laurenza, Ottaviani, Banchi, Nat. Commun. 8, 15043 (2017), Eq. (19).
+    Pirandola, Laurenza, Ottaviani, Banchi, Nat. Commun. 8, 15043 (2017) (secret-key capacity
+    of the pure-loss channel).
     """
     t = _check_transmittance(transmittance)
     return math.inf if t == 1.0 else -math.log2(1.0 - t)
@@ -210,7 +211,8 @@ def tgw_bound(transmittance: float) -> float:
 
     References
     ----------
-    Takeoka, Guha, Wilde, Nat. Commun. 5, 5235 (2014), Eq. (4).
+    Takeoka, Guha, Wilde, Nat. Commun. 5, 5235 (2014) (squashed-entanglement bound of the
+    pure-loss channel).
     """
     t = _check_transmittance(transmittance)
     return math.inf if t == 1.0 else math.log2((1.0 + t) / (1.0 - t))
@@ -272,8 +274,8 @@ def click_probabilities(
 
     References
     ----------
-    Ma, Qi, Zhao, Lo, PRA 72, 012326 (2005), Eqs. (5)-(8); Lim et al., PRA 89, 022307
-    (2014), Appendix (detection and error model with afterpulsing).
+    Ma, Qi, Zhao, Lo, PRA 72, 012326 (2005) (channel and detector model); Lim et al.,
+    PRA 89, 022307 (2014), Sec. IV (detection and error model with afterpulsing).
     """
     eta = _check_transmittance(transmittance)
     k = np.asarray(intensities, dtype=np.float64)
@@ -298,7 +300,7 @@ def single_photon_yield_and_error(transmittance: float, detector: Detector) -> t
     -------
     y1, e1
         ``Y1 ~ Y0 + eta`` and ``e1 ~ (e0 Y0 + e_d eta) / Y1`` to first order (Ma et al.
-        2005, Eqs. (6) and (8)).
+        2005).
 
     Example
     -------
@@ -481,7 +483,7 @@ def observed_vacuum_weak_rate(
     """Asymptotic vacuum + weak decoy rate per pulse from *observed* gains and QBERs.
 
     Uses the source's first two intensities as signal ``mu`` and weak decoy ``nu`` and the
-    gain of its vacuum intensity as ``Y0`` (Ma et al. 2005, Eqs. (34), (37), then GLLP).
+    gain of its vacuum intensity as ``Y0`` (Ma et al. 2005 vacuum + weak bounds, then GLLP).
     Meant for Monte-Carlo samples (statistical fluctuations are ignored).
 
     Parameters
