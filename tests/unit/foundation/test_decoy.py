@@ -13,6 +13,7 @@ from quaykey.decoy import (
     gllp_key_rate,
     lim2014_gamma,
     lim2014_key_length,
+    three_intensity_bounds,
     vacuum_weak_bounds,
 )
 
@@ -302,3 +303,26 @@ def test_gllp_hand_worked() -> None:
         gllp_key_rate(1e-2, 0.03, 5e-3, 0.035, error_correction_efficiency=0.9)
     with pytest.raises(ValueError, match="sifting_factor"):
         gllp_key_rate(1e-2, 0.03, 5e-3, 0.035, error_correction_efficiency=1.1, sifting_factor=0)
+
+
+def test_three_intensity_bounds_are_the_limit_of_lim2014() -> None:
+    """For N -> infinity the finite bounds per pulse approach the asymptotic ones:
+    s_x1 / (N q_x^2 tau_1) -> Y1^L and s_x0 / (N q_x^2 tau_0) -> Y0^L. At N = 1e18 the
+    Hoeffding term sqrt(n_X) is ~1e-7 of the signal counts (hence 1e-4) but ~1e-3 of the
+    few vacuum-intensity counts (hence 5e-3 for Y0)."""
+    n_pulses = 1e18
+    counts, mu, p, _, _ = _model_counts(n_pulses, 1e-2)
+    bound = lim2014_key_length(
+        counts, mu, p, leak_ec_bits=0.0, epsilon_sec=1e-10, epsilon_cor=1e-15
+    )
+    gains = counts.n_x / (n_pulses * p * 0.49)
+    qbers = counts.m_x / counts.n_x
+    asym = three_intensity_bounds(gains, qbers, mu)
+    tau0 = float(np.sum(p * np.exp(-mu)))
+    tau1 = float(np.sum(p * np.exp(-mu) * mu))
+    assert bound.s_x1 / (n_pulses * 0.49 * tau1) == pytest.approx(asym.y1_lower, rel=1e-4)
+    assert bound.s_x0 / (n_pulses * 0.49 * tau0) == pytest.approx(asym.y0, rel=5e-3)
+    # e1 from the Z-basis errors (same channel, so the same rate)
+    assert bound.v_z1 / bound.s_z1 == pytest.approx(asym.e1_upper, rel=1e-4)
+    with pytest.raises(ValueError, match="intensities"):
+        three_intensity_bounds(gains, qbers, (0.1, 0.5, 0.0))
