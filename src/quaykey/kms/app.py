@@ -104,7 +104,11 @@ def create_app(settings: KmeSettings, service: KmeService | None = None) -> Fast
         return _error(400, "bad request format", details)
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        # ETSI 014 defines only 400, 401 and 503: under /api/v1/ a path or method that
+        # matches no route (e.g. an SAE ID with a control character) is a bad request.
+        if request.url.path.startswith("/api/v1/") and exc.status_code in (404, 405):
+            return _error(400, "bad request format", [{"path": "no such resource or method"}])
         status = exc.status_code if exc.status_code in (400, 401, 404, 405) else 503
         return _error(status, str(exc.detail))
 
