@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 import typer
+import yaml
 from rich.progress import Progress
 from rich.table import Table
 
@@ -47,8 +48,26 @@ def _check(duration_s: float, block_s: float, distance_km: float | None, reconci
         )
 
 
+def _overrides(items: list[str]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for item in items:
+        if "=" not in item:
+            raise ValueError(f"--param must look like group.name=value, got {item!r}")
+        key, raw = item.split("=", 1)
+        try:
+            value = yaml.safe_load(raw)
+        except yaml.YAMLError:
+            raise ValueError(f"--param {key.strip()}: cannot read the value {raw!r}") from None
+        out[key.strip()] = tuple(value) if isinstance(value, list) else value
+    return out
+
+
 def _summarise(
-    reports: list[Any], aborts: list[str], duration_s: float, keys_match: bool
+    reports: list[Any],
+    aborts: list[str],
+    duration_s: float,
+    keys_match: bool,
+    abort_qbers: list[float],
 ) -> dict[str, Any]:
     stage_seconds = {s: 0.0 for s in (*STAGES, "authentication")}
     for rep in reports:
@@ -58,6 +77,8 @@ def _summarise(
     n_z = sum(r.test_bits for r in reports)
     n_x = sum(r.sifted_key_bits for r in reports)
     qber_z = sum(r.qber_z * r.test_bits for r in reports) / n_z if n_z else None
+    if qber_z is None and abort_qbers:
+        qber_z = sum(abort_qbers) / len(abort_qbers)  # what the aborted blocks disclosed
     qber_x = sum(r.qber_x * r.sifted_key_bits for r in reports) / n_x if n_x else None
     ideal = sum(r.sifted_key_bits * float(binary_entropy(r.qber_x)) for r in reports)
     leaked = sum(r.ec_leaked_bits for r in reports)
@@ -92,6 +113,9 @@ def run(
     seed: int = typer.Option(1, help="Seed of the simulation and of the public randomness."),
     reconciler: str = typer.Option("cascade", help="Reconciler: cascade or ldpc."),
     eve: str = typer.Option(None, help="Eavesdropper, e.g. intercept-resend:0.3."),
+    param: list[str] = typer.Option(
+        [], "--param", help="Override a parameter, e.g. source.basis_probability_x=0.5."
+    ),
     out_keys: Path = typer.Option(
         None, "--out-keys", help="Directory for alice.key and bob.key (raw key bytes)."
     ),
@@ -101,16 +125,19 @@ def run(
     with user_errors():
         _check(duration_s, block_s, distance_km, reconciler)
         params = load_preset(preset, distance_km=distance_km)
+        if param:
+            params = params.with_overrides(_overrides(param))
         attack = parse_attack(eve) if eve else None
         sec = params.security
         settings = SecuritySettings(epsilon_sec=sec.epsilon_sec, epsilon_cor=sec.epsilon_cor)
         rate_hz = params.source.repetition_rate_hz
         n_blocks = max(1, math.ceil(duration_s / block_s - 1e-9))
-        total_pulses = int(round(duration_s * rate_hz))
+        total_pulses = round(duration_s * rate_hz)
         rng = np.random.default_rng(seed)
         auth_alice, auth_bob = AuthKeyPool.pre_shared(PRE_SHARED_AUTH_BITS)
         reports: list[Any] = []
         aborts: list[str] = []
+        abort_qbers: list[float] = []
         alice_parts: list[np.ndarray] = []
         bob_parts: list[np.ndarray] = []
         keys_match = True
@@ -136,13 +163,16 @@ def run(
                     )
                 except SecurityAbort as exc:
                     aborts.append(f"block {i}: {exc.reason}")
+                    qber = getattr(exc, "qber_z", None)
+                    if qber is not None:
+                        abort_qbers.append(float(qber))
                 else:
                     reports.append(res.report)
                     keys_match = keys_match and res.alice_key.matches(res.bob_key)
                     alice_parts.append(res.alice_key.bits)
                     bob_parts.append(res.bob_key.bits)
                 progress.advance(task)
-        summary = _summarise(reports, aborts, duration_s, keys_match)
+        summary = _summarise(reports, aborts, duration_s, keys_match, abort_qbers)
         summary["stage_seconds"]["simulation"] = simulation_s
         summary.update(
             {

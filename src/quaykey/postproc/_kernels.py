@@ -20,7 +20,7 @@ import numpy as np
 from numba import njit
 from numpy.typing import NDArray
 
-__all__ = ["gf128_mul_table", "gf128_polyhash", "gf128_polyhash_bytes"]
+__all__ = ["gf128_mul_table", "gf128_polyhash_bytes"]
 
 _REDUCTION = np.uint64(0x87)  # x^128 = x^7 + x^2 + x + 1
 
@@ -55,37 +55,6 @@ def gf128_mul_table(k_hi: np.uint64, k_lo: np.uint64) -> NDArray[np.uint64]:  # 
 
 
 @njit(cache=True)
-def gf128_polyhash(
-    words: NDArray[np.uint64], table: NDArray[np.uint64]
-) -> tuple[np.uint64, np.uint64]:  # pragma: no cover
-    """Horner evaluation ``acc = (acc ^ block) * k`` over blocks ``(words[2i], words[2i+1])``.
-
-    ``words`` holds (hi, lo) pairs in order; ``table`` comes from :func:`gf128_mul_table`.
-    Returns the (hi, lo) of the result.
-    """
-    acc_hi = np.uint64(0)
-    acc_lo = np.uint64(0)
-    mask = np.uint64(0xFF)
-    n_blocks = words.size // 2
-    for i in range(n_blocks):
-        y_hi = acc_hi ^ words[2 * i]
-        y_lo = acc_lo ^ words[2 * i + 1]
-        r_hi = np.uint64(0)
-        r_lo = np.uint64(0)
-        for j in range(8):
-            b = (y_lo >> np.uint64(8 * j)) & mask
-            r_hi ^= table[j, b, 0]
-            r_lo ^= table[j, b, 1]
-        for j in range(8):
-            b = (y_hi >> np.uint64(8 * j)) & mask
-            r_hi ^= table[8 + j, b, 0]
-            r_lo ^= table[8 + j, b, 1]
-        acc_hi = r_hi
-        acc_lo = r_lo
-    return acc_hi, acc_lo
-
-
-@njit(cache=True)
 def _mul_by_table(
     y_hi: np.uint64, y_lo: np.uint64, table: NDArray[np.uint64]
 ) -> tuple[np.uint64, np.uint64]:  # pragma: no cover
@@ -107,8 +76,11 @@ def _mul_by_table(
 def gf128_polyhash_bytes(
     data: NDArray[np.uint8], table: NDArray[np.uint64]
 ) -> tuple[np.uint64, np.uint64]:  # pragma: no cover
-    """Polynomial hash of raw bytes: 16-byte big-endian blocks, zero padded, then a block
-    holding the bit length. Same result as :func:`gf128_polyhash` on the padded words."""
+    """Horner evaluation ``acc = (acc ^ block) * k`` over the 16-byte big-endian blocks of
+    ``data`` (the last zero padded), then one more block holding the bit length of ``data``.
+
+    ``table`` comes from :func:`gf128_mul_table`. Returns the (hi, lo) of the result.
+    """
     n = data.size
     acc_hi = np.uint64(0)
     acc_lo = np.uint64(0)

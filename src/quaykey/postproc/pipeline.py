@@ -791,13 +791,19 @@ def run_block(
         channel.checkpoint(name_)
         seconds["authentication"] += time.perf_counter() - t1
 
-    stage("sifting", b.announce, a.sift, b.complete_sifting)
-    stage("estimation", b.disclose, a.disclose, b.complete_estimate)
-    a.check_estimate()
-    b.check_estimate()
-    stage("reconciliation", lambda: b.reconcile(a.serve), a.serve)
-    stage("verification", a.send_verification, b.check_verification, a.receive_verification)
-    stage("amplification", a.send_amplification, b.receive_amplification)
+    try:
+        stage("sifting", b.announce, a.sift, b.complete_sifting)
+        stage("estimation", b.disclose, a.disclose, b.complete_estimate)
+        a.check_estimate()
+        b.check_estimate()
+        stage("reconciliation", lambda: b.reconcile(a.serve), a.serve)
+        stage("verification", a.send_verification, b.check_verification, a.receive_verification)
+        stage("amplification", a.send_amplification, b.receive_amplification)
+    except SecurityAbort as exc:
+        # public diagnostics for the caller (the disclosed test-basis QBER), no key material
+        exc.qber_z = None if a.estimate is None else a.estimate.qber_z  # type: ignore[attr-defined]
+        exc.stage_seconds = dict(seconds)  # type: ignore[attr-defined]
+        raise
     t0 = time.perf_counter()
     # The two parties hash independently; FFTs release the GIL, so run them side by side.
     with ThreadPoolExecutor(max_workers=2) as pool:

@@ -1,0 +1,89 @@
+"""`quaykey link run`: simulation then post-processing end to end, through the CLI."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from quaykey.cli.main import app
+
+# Backbone at 20 km with unbiased bases and more decoys: 0.1 s of link time gives about
+# 1.1e5 sifted key bits, enough for a positive Lim 2014 key at eps_sec = 1e-10.
+BASE = [
+    "link",
+    "run",
+    "--preset",
+    "backbone",
+    "--distance-km",
+    "20",
+    "--duration-s",
+    "0.1",
+    "--param",
+    "source.basis_probability_x=0.5",
+    "--param",
+    "source.probabilities=[0.5, 0.3, 0.2]",
+    "--seed",
+    "1",
+]
+
+runner = CliRunner()
+
+
+def _run(args: list[str]) -> dict[str, object]:
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout)
+
+
+def test_honest_link_produces_identical_keys(tmp_path: Path) -> None:
+    out = _run([*BASE, "--json", "--out-keys", str(tmp_path)])
+    assert out["keys_match"] is True and out["aborted"] is False
+    bits = out["final_key_bits"]
+    assert isinstance(bits, int) and bits > 1000
+    assert out["secret_key_rate_bps"] == pytest.approx(bits / 0.1)
+    assert 0.005 < out["qber"] < 0.03  # type: ignore[operator]
+    assert 1.0 < out["reconciliation_efficiency"] < 1.3  # type: ignore[operator]
+    assert set(out["stage_seconds"]) >= {"simulation", "sifting", "reconciliation"}  # type: ignore[arg-type]
+    alice = (tmp_path / "alice.key").read_bytes()
+    bob = (tmp_path / "bob.key").read_bytes()
+    assert alice == bob and len(alice) == (bits + 7) // 8
+
+
+def test_intercept_resend_aborts_with_reason_and_no_key(tmp_path: Path) -> None:
+    out = _run([*BASE, "--eve", "intercept-resend:0.3", "--json", "--out-keys", str(tmp_path)])
+    assert out["aborted"] is True and out["final_key_bits"] == 0
+    reason = str(out["abort_reason"])
+    assert "no positive key length" in reason or "above the abort threshold" in reason
+    assert out["qber"] > 0.05  # type: ignore[operator]
+    assert (tmp_path / "alice.key").read_bytes() == b""
+
+
+def test_no_key_files_without_out_keys(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    _run([*BASE, "--json"])
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    ("extra", "needle"),
+    [
+        (["--reconciler", "turbo"], "--reconciler"),
+        (["--duration-s", "-1"], "--duration-s"),
+        (["--block-s", "0"], "--block-s"),
+        (["--eve", "teleport:0.3"], "--eve"),
+        (["--param", "source.nonsense=1"], "source.nonsense"),
+    ],
+)
+def test_bad_arguments_exit_2_naming_the_parameter(extra: list[str], needle: str) -> None:
+    result = runner.invoke(app, [*BASE, *extra, "--json"])
+    assert result.exit_code == 2
+    assert needle in result.output
+
+
+def test_table_output() -> None:
+    result = runner.invoke(app, BASE)
+    assert result.exit_code == 0, result.output
+    assert "keys_match" in result.output and "final_key_bits" in result.output
