@@ -24,6 +24,8 @@ privacy amplification scheme for QKD", Sci. Rep. 9, 15733 (2019) (FFT, block spl
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 import scipy.fft as sfft
 from numpy.typing import NDArray
@@ -32,6 +34,9 @@ __all__ = ["MAX_CHUNK_BITS", "seed_length", "toeplitz_hash", "toeplitz_matrix"]
 
 #: Largest block (input or output bits) handled by one FFT; well inside float64 exactness.
 MAX_CHUNK_BITS = 1 << 26
+#: FFT length from which the two forward transforms run on two threads.
+_PARALLEL_FROM = 1 << 17
+_POOL: ThreadPoolExecutor | None = None
 
 
 def seed_length(n_in_bits: int, n_out_bits: int) -> int:
@@ -50,12 +55,31 @@ def _check_bits(name: str, arr: NDArray[np.uint8]) -> NDArray[np.uint8]:
     return a.view(np.uint8) if a.dtype == np.bool_ else a
 
 
+def _executor() -> ThreadPoolExecutor:
+    global _POOL
+    if _POOL is None:
+        _POOL = ThreadPoolExecutor(max_workers=1, thread_name_prefix="quaykey-fft")
+    return _POOL
+
+
+def _rfft(bits: NDArray[np.uint8], length: int) -> NDArray[np.complex128]:
+    buf = np.zeros(length, dtype=np.float64)
+    buf[: bits.size] = bits
+    return sfft.rfft(buf, overwrite_x=True)  # type: ignore[no-any-return]
+
+
 def _toeplitz_fft(seed: NDArray[np.uint8], key: NDArray[np.uint8], n_out: int) -> NDArray[np.int64]:
     """Integer (not reduced) product for one block; ``seed`` has ``n + n_out - 1`` entries."""
     n = key.size
     length = sfft.next_fast_len(n + n_out - 1, real=True)
-    spec = sfft.rfft(seed.astype(np.float64), length)
-    spec *= sfft.rfft(key.astype(np.float64), length)
+    if length >= _PARALLEL_FROM:
+        # the two forward transforms are independent and release the GIL: overlap them
+        job = _executor().submit(_rfft, seed, length)
+        spec = _rfft(key, length)
+        spec *= job.result()
+    else:
+        spec = _rfft(seed, length)
+        spec *= _rfft(key, length)
     conv = sfft.irfft(spec, length, overwrite_x=True)
     return np.rint(conv[n - 1 : n - 1 + n_out]).astype(np.int64)
 
