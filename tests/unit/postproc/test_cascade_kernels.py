@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from quaykey.postproc.reconcile import _cascade_kernels as kernels
-from quaykey.postproc.reconcile.cascade import CascadeAlice, CascadeBob, _layout
+from quaykey.postproc.reconcile.cascade import CascadeAlice, CascadeBob, _layout, _pack
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "reference"))
 from cascade_reference import (
@@ -25,23 +25,34 @@ def _noisy_pair(n_bits: int, qber: float, seed: int) -> tuple[np.ndarray, np.nda
     return alice, bob
 
 
-@pytest.mark.parametrize("frame_bits_len", [64, 1000, 2**10])
+@pytest.mark.parametrize("frame_bits_len", [64, 1000, 2**10, 2**12])
 def test_range_parities_matches_reference(frame_bits_len: int) -> None:
     rng = np.random.default_rng(11)
     total = 3 * frame_bits_len + 37
     bits = rng.integers(0, 2, total, dtype=np.uint8)
     lay = _layout(5, frame_bits_len, total, n_passes=4)
+    words = _pack(bits, lay)
     n_req = 300
     frame = rng.integers(0, lay.flen.size, n_req)
     start = rng.integers(0, lay.flen[frame])
     stop = start + 1 + rng.integers(0, lay.flen[frame] - start)
+    # Half the rows are aligned power-of-two ranges: long ones take the packed-mask path.
+    size = 2 ** rng.integers(0, 13, n_req)
+    size = np.minimum(size, 2 ** np.floor(np.log2(lay.flen[frame]))).astype(np.int64)
+    aligned_start = size * rng.integers(0, lay.flen[frame] // size)
+    half = np.arange(n_req) % 2 == 0
+    start = np.where(half, aligned_start, start)
+    stop = np.where(half, aligned_start + size, stop)
     req = np.stack([frame, rng.integers(0, 4, n_req), start, stop], axis=1).astype(np.int64)
     got, status = kernels.range_parities(
-        bits, lay.fstart, lay.flen, lay.perm_flat, lay.perm_off, req
-    )
+        words, lay.masks, lay.mask_base, lay.fstart, lay.flen, lay.perm_flat,
+        lay.perm_off, req,
+    )  # fmt: skip
     assert status == 0
     want = range_parities_reference(bits, lay.fstart, lay.perm_flat, lay.perm_off, req)
     np.testing.assert_array_equal(got, want)
+    if frame_bits_len >= 2**kernels.MASK_SHIFT:
+        assert np.any(stop - start >= 2**kernels.MASK_SHIFT)  # the mask path was exercised
 
 
 class _Recorder:

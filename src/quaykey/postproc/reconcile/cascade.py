@@ -138,6 +138,8 @@ class _Layout:
     perm_flat: NDArray[np.int32]
     inv_flat: NDArray[np.int32]
     perm_off: NDArray[np.int64]  # (frames, passes)
+    masks: NDArray[np.int64]  # (rows, words): packed masks of long aligned ranges
+    mask_base: NDArray[np.int64]  # (frames, passes, levels): first mask row, or -1
 
     @property
     def frame_bounds(self) -> tuple[tuple[int, int], ...]:
@@ -159,25 +161,69 @@ def _layout(seed: int, frame_bits_len: int, total_bits: int, n_passes: int) -> _
     offset_of: dict[tuple[int, int], int] = {}
     cursor = 0
     for length in sorted(set(lengths)):
+        class_inv = np.empty((length, n_passes), dtype=np.int32)
         for p in range(n_passes):
             perm = _public_permutation(seed, length, p)
-            inv = np.empty_like(perm)
-            inv[perm] = np.arange(length, dtype=np.int32)
+            class_inv[perm, p] = np.arange(length, dtype=np.int32)
             perms.append(perm)
-            invs.append(inv)
             offset_of[(length, p)] = cursor
             cursor += length
+        invs.append(class_inv.ravel())  # interleaved by bit: [x * n_passes + p]
     perm_off = np.array(
         [[offset_of[(length, p)] for p in range(n_passes)] for length in lengths],
         dtype=np.int64,
     )
+    perm_flat = np.concatenate(perms).astype(np.int32)
+    shift = _k.MASK_SHIFT
+    max_len = max(lengths)
+    n_levels = max(0, max_len.bit_length() - 1 - shift + 1)
+    n_words = -(-max_len // 64)
+    class_masks = []
+    mask_row_of: dict[int, int] = {}
+    rows = 0
+    for length in sorted(set(lengths)):
+        if length >> shift == 0:
+            continue
+        built = _k.build_masks(
+            perm_flat, offset_of[(length, 0)], length, n_passes, n_levels, n_words
+        )
+        class_masks.append(built)
+        mask_row_of[length] = rows
+        rows += built.shape[0]
+    mask_base = np.full((len(lengths), n_passes, n_levels), -1, dtype=np.int64)
+    for f, length in enumerate(lengths):
+        if length not in mask_row_of:
+            continue
+        rows_per = length >> shift
+        for p in range(n_passes):
+            for lv in range(n_levels):
+                if length >> (shift + lv):
+                    mask_base[f, p, lv] = mask_row_of[length] + (p * n_levels + lv) * rows_per
+    masks = np.concatenate(class_masks) if class_masks else np.zeros((0, n_words), dtype=np.int64)
     return _Layout(
         fstart=fstart,
         flen=flen,
-        perm_flat=np.concatenate(perms),
+        perm_flat=perm_flat,
         inv_flat=np.concatenate(invs),
         perm_off=perm_off,
+        masks=masks,
+        mask_base=mask_base,
     )
+
+
+def _pack(bits: NDArray[np.uint8], lay: _Layout) -> NDArray[np.int64]:
+    """Bits packed per frame, 64 to a little-endian int64 word (bit x at word x >> 6)."""
+    n_words = lay.masks.shape[1]
+    padded = np.zeros((lay.flen.size, n_words * 64), dtype=np.uint8)
+    n_full = int(np.count_nonzero(lay.flen == lay.flen[0]))
+    if n_full:
+        width = int(lay.flen[0])
+        padded[:n_full, :width] = bits[: n_full * width].reshape(n_full, width)
+    for f in range(n_full, lay.flen.size):
+        start, length = int(lay.fstart[f]), int(lay.flen[f])
+        padded[f, :length] = bits[start : start + length]
+    packed = np.packbits(padded, axis=1, bitorder="little")
+    return np.ascontiguousarray(packed).view("<i8").astype(np.int64, copy=False)
 
 
 class CascadeAlice:
@@ -206,6 +252,7 @@ class CascadeAlice:
     def __init__(self, frame_bits: NDArray[np.uint8]) -> None:
         self._bits = np.ascontiguousarray(_check_bits(frame_bits, "frame_bits"))
         self._layout: _Layout | None = None
+        self._words = np.zeros((0, 0), dtype=np.int64)
         self._n_passes = 0
 
     def __repr__(self) -> str:
@@ -264,6 +311,7 @@ class CascadeAlice:
         if not 1 <= n_passes <= _MAX_PASSES:
             raise ValueError(f"n_passes must be in [1, {_MAX_PASSES}], got {n_passes}")
         self._layout = _layout(seed, frame_bits_len, total_bits, n_passes)
+        self._words = _pack(self._bits, self._layout)
         self._n_passes = n_passes
         return np.zeros(0, dtype=np.uint8)
 
@@ -275,8 +323,9 @@ class CascadeAlice:
             raise ValueError("parities payload must be (frame, pass, start, stop) quadruples")
         req = np.ascontiguousarray(data.reshape(-1, 4))
         parities, status = _k.range_parities(
-            self._bits, lay.fstart, lay.flen, lay.perm_flat, lay.perm_off, req
-        )
+            self._words, lay.masks, lay.mask_base, lay.fstart, lay.flen,
+            lay.perm_flat, lay.perm_off, req,
+        )  # fmt: skip
         if status == 1:
             raise ValueError("parities request names a frame that does not exist")
         if status == 2:
@@ -396,6 +445,7 @@ class CascadeBob:
         n_blocks = int(blk.sum())
         tree = np.full(int(sizes.sum()), -1, dtype=np.int8)
         bits = self._bits.copy()
+        words = _pack(bits, lay)
         cur_pass = np.full(n_frames, -1, dtype=np.int64)
         done = np.zeros(n_frames, dtype=np.uint8)
         starting = np.zeros(n_frames, dtype=np.uint8)
@@ -416,7 +466,7 @@ class CascadeBob:
         leaked = 0
         while True:
             n_req = _k.bob_plan(
-                bits, lay.fstart, lay.flen, lay.perm_flat, lay.inv_flat, lay.perm_off,
+                bits, words, lay.fstart, lay.flen, lay.perm_flat, lay.inv_flat, lay.perm_off,
                 K, NB, S, T_off, blk_off, tree, cur_pass, done, starting, total_parity, bob_total,
                 cand_p, cand_b, cand_cnt, in_list, eff_h, eff_s, eff_l, req, pend,
             )  # fmt: skip
@@ -432,9 +482,9 @@ class CascadeBob:
                 raise ValueError("Alice's parity reply holds values other than 0/1")
             leaked += n_req
             _k.bob_absorb(
-                bits, lay.fstart, lay.flen, lay.perm_flat, lay.perm_off, K, NB, S, T_off,
-                blk_off, tree, cur_pass, starting, total_parity, bob_total, cand_p, cand_b,
-                cand_cnt, in_list, req, pend, n_req, reply,
+                bits, words, lay.masks, lay.mask_base, lay.fstart, lay.flen, lay.perm_flat,
+                lay.perm_off, K, NB, S, T_off, blk_off, tree, cur_pass, starting, total_parity,
+                bob_total, cand_p, cand_b, cand_cnt, in_list, req, pend, n_req, reply,
             )  # fmt: skip
         return ReconcileResult(
             corrected=bits,
