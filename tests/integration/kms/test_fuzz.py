@@ -8,11 +8,11 @@ import httpx
 import pytest
 import requests
 import schemathesis
-from conftest import LINE3
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from schemathesis import checks
 
+from conftest import LINE3
 from quaykey.kms.pki import client_ssl_context
 
 CHECKS = [

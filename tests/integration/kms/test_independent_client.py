@@ -5,9 +5,10 @@ from __future__ import annotations
 import base64
 
 import pytest
-from conftest import LINE3
 from etsi_qkd_014_client import QKD014Client
 from etsi_qkd_014_client.data import DataError, DataKeyContainer, DataStatus
+
+from conftest import LINE3
 
 
 @pytest.mark.parametrize("slave", ["alice2", "carol"])  # same node, and relayed over 2 hops
