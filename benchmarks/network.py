@@ -29,9 +29,7 @@ def statistical_day(with_micius: bool) -> tuple[float, float, dict[str, float]]:
         sat = Satellite.from_tle(tle["line1"], tle["line2"], "micius")
         free = [(lk.name, lk.a, lk.b) for lk in topo.links if lk.kind == "free-space"]
         tp = time.perf_counter()
-        passes = passes_for_topology(
-            free, sat_data["stations"], sat, cfg.start_utc, cfg.duration_s
-        )
+        passes = passes_for_topology(free, sat_data["stations"], sat, cfg.start_utc, cfg.duration_s)
         t_pass = time.perf_counter() - tp
     rep = NetworkSimulation(topo, cfg, passes).run()
     wall = time.perf_counter() - t0
@@ -73,21 +71,29 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="exact run of 0.5 h instead of 1 h")
     args = parser.parse_args()
-    print(f"machine: {platform.machine()}, {os.cpu_count()} cores visible, Python "
-          f"{platform.python_version()}")
+    print(
+        f"machine: {platform.machine()}, {os.cpu_count()} cores visible, Python "
+        f"{platform.python_version()}"
+    )
     print()
     print("| run | simulated | wall s | notes |")
     print("|---|---|---|---|")
     wall, _, info = statistical_day(False)
-    print(f"| beijing-shanghai, statistical | 24 h | {wall:.1f} | {info['links']} links, "
-          f"{info['relays']} relay requests |")
+    print(
+        f"| beijing-shanghai, statistical | 24 h | {wall:.1f} | {info['links']} links, "
+        f"{info['relays']} relay requests |"
+    )
     wall, t_pass, info = statistical_day(True)
-    print(f"| beijing-shanghai + micius, statistical | 24 h | {wall:.1f} | "
-          f"{info['links']} links, {info['relays']} relay requests, passes {t_pass:.1f} s |")
+    print(
+        f"| beijing-shanghai + micius, statistical | 24 h | {wall:.1f} | "
+        f"{info['links']} links, {info['relays']} relay requests, passes {t_pass:.1f} s |"
+    )
     hours = 0.5 if args.quick else 1.0
     ewall, sim_s, bits = exact_hour(hours)
-    print(f"| one 40 km link at 2 MHz, exact (sampler + cascade) | {hours:g} h | {ewall:.1f} | "
-          f"real-time factor {sim_s / ewall:.0f}x, {bits} key bits |")
+    print(
+        f"| one 40 km link at 2 MHz, exact (sampler + cascade) | {hours:g} h | {ewall:.1f} | "
+        f"real-time factor {sim_s / ewall:.0f}x, {bits} key bits |"
+    )
 
 
 if __name__ == "__main__":

@@ -38,6 +38,7 @@ from quaykey.network.link import (
     Fidelity,
     LinkRunner,
     analytic_link_summary,
+    expected_counts,
     parse_attack,
 )
 from quaykey.network.pool import PoolSet
@@ -279,6 +280,8 @@ class NetworkSimulation:
             self.pools.add_link(link.name, link.a, link.b)
             self.tally[link.name] = _LinkTally()
             if link.kind == "fibre":
+                if config.fidelity == "exact":
+                    _check_exact_size(link.name, link.params(), config.block_duration_s)
                 self.runners[link.name] = LinkRunner(
                     name=link.name,
                     params=link.params(),
@@ -548,6 +551,23 @@ class NetworkSimulation:
                 }
             )
         return rows
+
+
+MAX_EXACT_DETECTIONS = 50_000_000
+
+
+def _check_exact_size(name: str, params: Any, block_duration_s: float) -> None:
+    counts = expected_counts(params, params.source.repetition_rate_hz * block_duration_s)
+    n = float(counts.n_x.sum() + counts.n_z.sum()) / max(
+        params.source.basis_probability_x**2 + (1 - params.source.basis_probability_x) ** 2,
+        1e-12,
+    )
+    if n > MAX_EXACT_DETECTIONS:
+        raise ValueError(
+            f"exact fidelity: a {block_duration_s:g} s block of link {name!r} would hold "
+            f"~{n:.2g} detections (limit {MAX_EXACT_DETECTIONS:.0e}); use a shorter --block-s, "
+            "a reduced source.repetition_rate_hz override, or --fidelity statistical"
+        )
 
 
 def passes_in_window(start_utc: datetime, duration_s: float) -> tuple[datetime, datetime]:
