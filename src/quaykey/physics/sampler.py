@@ -212,6 +212,18 @@ class LinkSample:
     alice_flags: NDArray[np.uint8] | None = field(repr=False, default=None)
 
 
+# about 12 bytes of records per detection: 10**9 detections is already 12 GB
+MAX_DETECTIONS = 10**9
+
+
+def _check_expected_detections(expected: float) -> None:
+    if expected > MAX_DETECTIONS:
+        raise ValueError(
+            f"n_pulses gives about {expected:.3g} expected detections, more than "
+            f"{MAX_DETECTIONS:.0e} fit in memory; simulate the link in shorter blocks"
+        )
+
+
 def _check_inputs(params: LinkParams, n_pulses: int, rng: np.random.Generator) -> int:
     if not isinstance(params, LinkParams):
         raise TypeError(f"params must be a LinkParams, got {type(params).__name__}")
@@ -428,8 +440,9 @@ def simulate_link(
     Raises
     ------
     ValueError
-        For a negative or non-integer ``n_pulses``, an attack on a BBM92 link, or a
-        bad ``time_step_s``/``start_time_s``.
+        For a negative or non-integer ``n_pulses`` (or one whose expected detections exceed
+        ``MAX_DETECTIONS``), an attack on a BBM92 link, or a bad ``time_step_s`` or
+        ``start_time_s``.
     TypeError
         For ``params`` that is not a ``LinkParams`` or ``rng`` that is not a Generator.
 
@@ -470,8 +483,16 @@ def _simulate_bb84(
     tables = [x.astype(np.uint8) for x in (cell_k, cell_a, cell_b, cell_o)]
     parts: list[tuple[NDArray[Any], ...]] = []
     quiet_probs = []
-    for seg in segments:
-        probs = bb84_class_probabilities(params, seg.transmittance, attack).ravel()
+    seg_probs = [
+        bb84_class_probabilities(params, seg.transmittance, attack).ravel() for seg in segments
+    ]
+    _check_expected_detections(
+        sum(
+            seg.n_pulses * float(p[~quiet].sum())
+            for seg, p in zip(segments, seg_probs, strict=True)
+        )
+    )
+    for seg, probs in zip(segments, seg_probs, strict=True):
         counts, seg_slots = _segment_events(rng, seg, probs, quiet)
         all_counts += counts
         parts.append((seg_slots, *fill_bb84_events(rng, np.where(quiet, 0, counts), *tables)))
@@ -590,8 +611,14 @@ def _simulate_bbm92(
     no_outcome = np.full(cell_m.size, OUTCOME_NONE, dtype=np.uint8)
     parts: list[tuple[NDArray[Any], ...]] = []
     quiet_probs = []
-    for seg in segments:
-        probs = bbm92_pattern_probabilities(params, seg.transmittance).ravel()
+    seg_probs = [bbm92_pattern_probabilities(params, s.transmittance).ravel() for s in segments]
+    _check_expected_detections(
+        sum(
+            seg.n_pulses * float(p[~quiet].sum())
+            for seg, p in zip(segments, seg_probs, strict=True)
+        )
+    )
+    for seg, probs in zip(segments, seg_probs, strict=True):
         counts, seg_slots = _segment_events(rng, seg, probs, quiet)
         filled = fill_bb84_events(
             rng, np.where(quiet, 0, counts), tables[0], tables[1], tables[2], no_outcome

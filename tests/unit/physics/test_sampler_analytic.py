@@ -228,6 +228,7 @@ def test_estimates_are_positive_where_the_model_says_so() -> None:
         ({"n_pulses": 1.5}, ValueError, "n_pulses"),
         ({"rng": 42}, TypeError, "rng"),
         ({"time_step_s": 0.0}, ValueError, "time_step_s"),
+        ({"n_pulses": 10**14}, ValueError, "n_pulses"),  # 1.6e11 detections: refused
     ],
 )
 def test_bad_input_names_the_parameter(kwargs: dict, exc: type, match: str) -> None:
