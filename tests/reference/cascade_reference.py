@@ -54,6 +54,8 @@ class _Frame:
         self.total_parity = 0
         self.known: dict[tuple[int, int, int], int] = {}  # (pass, start, length) -> Alice
         self.cand: list[tuple[int, int]] = []
+        self.flipped: set[int] = set()
+        self.failed = False
         self.in_list: set[tuple[int, int]] = set()
 
     def n_blocks(self, p: int) -> int:
@@ -132,6 +134,7 @@ class ReferenceCascadeBob:
             leaked_bits=leaked,
             round_trips=round_trips,
             frame_bounds=lay.frame_bounds,
+            failed_frames=tuple(f for f, fr in enumerate(frames) if fr.failed),
         )
 
     @staticmethod
@@ -163,6 +166,10 @@ class ReferenceCascadeBob:
                     where = self._descend(fr, p, b)
                     if isinstance(where, int):
                         fr.in_list.discard((p, b))
+                        if -1 - where in fr.flipped:  # contradictory parities
+                            fr.failed = fr.done = True
+                            return
+                        fr.flipped.add(-1 - where)
                         fr.flip(-1 - where)
                         any_flip = True
                         continue

@@ -203,3 +203,40 @@ def test_efficiency_and_frame_errors_on_2_to_14_bit_frames(qber: float) -> None:
     )
     assert 1.0 < f <= 1.10
     assert failed == 0
+
+
+class _TamperingAsk:
+    """Alice behind a channel that flips reply bits (a broken or hostile channel)."""
+
+    def __init__(self, alice: CascadeAlice, rng: np.random.Generator, rate: float) -> None:
+        self.alice, self.rng, self.rate = alice, rng, rate
+        self.reply_bits = 0
+
+    def __call__(self, kind: str, payload: np.ndarray) -> np.ndarray:
+        reply = self.alice.respond(kind, payload)
+        if kind == "parities":
+            reply = reply ^ (self.rng.random(reply.size) < self.rate).astype(np.uint8)
+        self.reply_bits += int(reply.size)
+        return reply
+
+
+@pytest.mark.parametrize("rate", [1e-3, 0.05, 0.5])
+def test_inconsistent_replies_terminate_and_flag_frames(rate: float) -> None:
+    """Corrupted parities must not crash, hang or index out of bounds.
+
+    Contradictions show up as a bit that would be flipped twice; those frames are reported
+    in ``failed_frames``. Others may still hold errors (the verification hash catches them).
+    """
+    alice_bits, bob_bits = _noisy_pair(8 * FRAME + 123, 0.05, seed=12)
+    ask = _TamperingAsk(CascadeAlice(alice_bits), np.random.default_rng(3), rate)
+    res = CascadeBob(bob_bits, 0.05, seed=2).run(ask)
+    assert res.corrected.size == alice_bits.size
+    assert res.leaked_bits == ask.reply_bits
+    assert set(res.failed_frames) <= set(range(len(res.frame_bounds)))
+    wrong = {
+        i for i, (a, b) in enumerate(res.frame_bounds)
+        if not np.array_equal(res.corrected[a:b], alice_bits[a:b])
+    }  # fmt: skip
+    if rate >= 0.05:
+        assert res.failed_frames  # heavy corruption is noticed
+    assert wrong  # and some frame is left wrong, for verification to discard

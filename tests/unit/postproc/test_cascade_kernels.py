@@ -56,39 +56,47 @@ def test_range_parities_matches_reference(frame_bits_len: int) -> None:
 
 
 class _Recorder:
-    """Forwards requests to Alice and keeps a copy of every request payload."""
+    """Forwards requests to Alice, keeps every request, optionally corrupts replies."""
 
-    def __init__(self, alice: CascadeAlice) -> None:
+    def __init__(self, alice: CascadeAlice, tamper_rate: float = 0.0) -> None:
         self.alice = alice
         self.requests: list[np.ndarray] = []
+        self.rng = np.random.default_rng(99)
+        self.tamper_rate = tamper_rate
 
     def __call__(self, kind: str, payload: np.ndarray) -> np.ndarray:
+        reply = self.alice.respond(kind, payload)
         if kind == "parities":
             self.requests.append(np.array(payload, copy=True))
-        return self.alice.respond(kind, payload)
+            if self.tamper_rate:
+                flips = self.rng.random(reply.size) < self.tamper_rate
+                reply = reply ^ flips.astype(np.uint8)
+        return reply
 
 
 @pytest.mark.parametrize(
-    ("qber", "frame_bits_len", "total", "variant"),
+    ("qber", "frame_bits_len", "total", "variant", "tamper_rate"),
     [
-        (0.03, 2**10, 3 * 2**10 + 300, "opt8"),  # full frames plus a short one
-        (0.08, 2**9, 2 * 2**9, "opt7"),
-        (0.05, 300, 700, "original"),  # blocks that are not powers of two
-        (0.2, 2**8, 2**8 + 5, "opt8"),  # dense errors, tiny last frame
+        (0.03, 2**10, 3 * 2**10 + 300, "opt8", 0.0),  # full frames plus a short one
+        (0.08, 2**9, 2 * 2**9, "opt7", 0.0),
+        (0.05, 300, 700, "original", 0.0),  # blocks that are not powers of two
+        (0.2, 2**8, 2**8 + 5, "opt8", 0.0),  # dense errors, tiny last frame
+        (0.05, 2**11, 4 * 2**11, "opt8", 0.002),  # mask path; corrupted replies
+        (0.05, 2**9, 4 * 2**9, "opt8", 0.03),  # contradictions: failed frames
     ],
 )
 def test_plan_and_absorb_match_reference_round_by_round(
-    qber: float, frame_bits_len: int, total: int, variant: str
+    qber: float, frame_bits_len: int, total: int, variant: str, tamper_rate: float
 ) -> None:
     alice_bits, bob_bits = _noisy_pair(total, qber, seed=int(qber * 1000) + total)
-    fast_ask = _Recorder(CascadeAlice(alice_bits))
+    fast_ask = _Recorder(CascadeAlice(alice_bits), tamper_rate)
     fast = CascadeBob(bob_bits, qber, seed=3, frame_bits_len=frame_bits_len, variant=variant).run(
         fast_ask
     )
     slow_bob = ReferenceCascadeBob(
         bob_bits, qber, seed=3, frame_bits_len=frame_bits_len, variant=variant
     )
-    slow = slow_bob.run(CascadeAlice(alice_bits).respond)
+    slow = slow_bob.run(_Recorder(CascadeAlice(alice_bits), tamper_rate))
     assert len(fast_ask.requests) == len(slow_bob.requests)
     for fast_req, slow_req in zip(fast_ask.requests, slow_bob.requests, strict=True):
         np.testing.assert_array_equal(fast_req, slow_req)
@@ -96,3 +104,4 @@ def test_plan_and_absorb_match_reference_round_by_round(
     assert fast.leaked_bits == slow.leaked_bits
     assert fast.round_trips == slow.round_trips
     assert fast.frame_bounds == slow.frame_bounds
+    assert fast.failed_frames == slow.failed_frames

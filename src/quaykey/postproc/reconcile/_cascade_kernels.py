@@ -159,11 +159,17 @@ def _push(
     cand_b: NDArray[np.int64],
     cand_cnt: NDArray[np.int64],
     in_list: NDArray[np.uint8],
+    overflow: NDArray[np.uint8],
 ) -> None:
     slot = blk_off[f, q] + b
     if in_list[slot] == 0:
-        in_list[slot] = 1
+        end = blk_off[f + 1, 0] if f + 1 < blk_off.shape[0] else in_list.shape[0]
         c = blk_off[f, 0] + cand_cnt[f]
+        if c >= end:
+            # The list still holds entries dropped during this scan; bob_plan rebuilds it.
+            overflow[f] = 1
+            return
+        in_list[slot] = 1
         cand_p[c] = q
         cand_b[c] = b
         cand_cnt[f] += 1
@@ -190,6 +196,7 @@ def _flip(
     cand_b: NDArray[np.int64],
     cand_cnt: NDArray[np.int64],
     in_list: NDArray[np.uint8],
+    overflow: NDArray[np.uint8],
     eff_h: NDArray[np.int64],
     eff_s: NDArray[np.int64],
     eff_l: NDArray[np.int64],
@@ -225,7 +232,7 @@ def _flip(
                 st ^= 8
             tree[toff + h] = st
             if h == 1 and (st & 2) != 0:
-                _push(f, q, b, blk_off, cand_p, cand_b, cand_cnt, in_list)
+                _push(f, q, b, blk_off, cand_p, cand_b, cand_cnt, in_list, overflow)
             if length <= 2:
                 break
             half = (length + 1) // 2
@@ -238,6 +245,34 @@ def _flip(
                 length -= half
             if length == 1:
                 break
+
+
+@njit(cache=True)
+def _rebuild(
+    f: int,
+    cur_pass: NDArray[np.int64],
+    NB: NDArray[np.int64],
+    T_off: NDArray[np.int64],
+    S: NDArray[np.int64],
+    blk_off: NDArray[np.int64],
+    tree: NDArray[np.int8],
+    cand_p: NDArray[np.int64],
+    cand_b: NDArray[np.int64],
+    cand_cnt: NDArray[np.int64],
+    in_list: NDArray[np.uint8],
+    overflow: NDArray[np.uint8],
+) -> None:
+    """Rebuild frame ``f``'s candidate list from the block roots (after an overflow)."""
+    overflow[f] = 0
+    cand_cnt[f] = 0
+    for q in range(cur_pass[f] + 1):
+        for b in range(NB[f, q]):
+            in_list[blk_off[f, q] + b] = 0
+    for q in range(cur_pass[f] + 1):
+        for b in range(NB[f, q]):
+            st = tree[T_off[f, q] + b * S[f, q] + 1]
+            if st >= 0 and (st & 2) != 0:
+                _push(f, q, b, blk_off, cand_p, cand_b, cand_cnt, in_list, overflow)
 
 
 @njit(cache=True)
@@ -267,6 +302,9 @@ def bob_plan(
     eff_h: NDArray[np.int64],
     eff_s: NDArray[np.int64],
     eff_l: NDArray[np.int64],
+    flipped: NDArray[np.uint8],
+    failed: NDArray[np.uint8],
+    overflow: NDArray[np.uint8],
     req: NDArray[np.int64],
     pend: NDArray[np.int64],
 ) -> int:
@@ -338,10 +376,16 @@ def bob_plan(
                     if leaf:
                         in_list[slot] = 0
                         x = perm_flat[perm_off[f, q] + start]
+                        if flipped[fstart[f] + x]:
+                            # A correction never touches a bit twice when Alice's parities
+                            # are consistent: her replies contradict each other.
+                            failed[f] = 1
+                            break
+                        flipped[fstart[f] + x] = 1
                         _flip(
                             f, x, bits, words, fstart, flen, cur_pass, perm_off, inv_flat, K, S,
                             T_off, blk_off, tree, bob_total, cand_p, cand_b, cand_cnt, in_list,
-                            eff_h, eff_s, eff_l,
+                            overflow, eff_h, eff_s, eff_l,
                         )  # fmt: skip
                         any_flip = True
                         continue
@@ -352,9 +396,18 @@ def bob_plan(
                     eff_s[slot] = start
                     eff_l[slot] = length
                     w += 1
+                if failed[f]:
+                    break
                 cand_cnt[f] = w
+                if overflow[f]:
+                    _rebuild(f, cur_pass, NB, T_off, S, blk_off, tree, cand_p, cand_b, cand_cnt,
+                             in_list, overflow)  # fmt: skip
+                    any_flip = True
                 if not any_flip:
                     break
+            if failed[f]:
+                done[f] = 1
+                break
             # Phase B: ask for left halves in one pass, or start the next pass.
             if cand_cnt[f] > 0:
                 best_l = -1
@@ -392,7 +445,7 @@ def bob_plan(
                 bp = bob_total[f]
                 tree[toff + 1] = np.int8(a | ((a ^ bp) << 1))
                 if a != bp:
-                    _push(f, p, 0, blk_off, cand_p, cand_b, cand_cnt, in_list)
+                    _push(f, p, 0, blk_off, cand_p, cand_b, cand_cnt, in_list, overflow)
                 continue
             for b in range(n_ask):
                 req[R, 0] = f
@@ -433,6 +486,7 @@ def bob_absorb(
     cand_b: NDArray[np.int64],
     cand_cnt: NDArray[np.int64],
     in_list: NDArray[np.uint8],
+    overflow: NDArray[np.uint8],
     req: NDArray[np.int64],
     pend: NDArray[np.int64],
     n_req: int,
@@ -505,4 +559,4 @@ def bob_absorb(
             mm = a ^ bp
             tree[t0 + b * s + 1] = np.int8(a | (mm << 1))
             if mm:
-                _push(f, p, b, blk_off, cand_p, cand_b, cand_cnt, in_list)
+                _push(f, p, b, blk_off, cand_p, cand_b, cand_cnt, in_list, overflow)

@@ -410,8 +410,10 @@ class CascadeBob:
         -------
         ReconcileResult
             Corrected bits, parity bits disclosed by Alice, round trips, frame bounds.
-            Cascade cannot tell a failed frame by itself, so ``failed_frames`` is empty;
-            a verification hash must follow.
+            ``failed_frames`` lists the frames whose parities contradicted each other (a
+            search would have flipped a bit twice, which cannot happen with honest, intact
+            replies); Bob stops working on such a frame. Cascade cannot see the residual
+            errors of other frames, so a verification hash must follow.
 
         Raises
         ------
@@ -461,6 +463,9 @@ class CascadeBob:
         block_k = np.repeat(K.ravel(), blk)
         eff_s = block_index * block_k
         eff_l = np.minimum(block_k, np.repeat(np.repeat(lay.flen, n_passes), blk) - eff_s)
+        flipped = np.zeros(total, dtype=np.uint8)
+        failed = np.zeros(n_frames, dtype=np.uint8)
+        overflow = np.zeros(n_frames, dtype=np.uint8)
         req = np.zeros((n_blocks, 4), dtype=np.int64)
         pend = np.zeros((n_blocks, 4), dtype=np.int64)
         leaked = 0
@@ -468,7 +473,8 @@ class CascadeBob:
             n_req = _k.bob_plan(
                 bits, words, lay.fstart, lay.flen, lay.perm_flat, lay.inv_flat, lay.perm_off,
                 K, NB, S, T_off, blk_off, tree, cur_pass, done, starting, total_parity, bob_total,
-                cand_p, cand_b, cand_cnt, in_list, eff_h, eff_s, eff_l, req, pend,
+                cand_p, cand_b, cand_cnt, in_list, eff_h, eff_s, eff_l, flipped, failed, overflow,
+                req, pend,
             )  # fmt: skip
             if n_req == 0:
                 break
@@ -484,12 +490,12 @@ class CascadeBob:
             _k.bob_absorb(
                 bits, words, lay.masks, lay.mask_base, lay.fstart, lay.flen, lay.perm_flat,
                 lay.perm_off, K, NB, S, T_off, blk_off, tree, cur_pass, starting, total_parity,
-                bob_total, cand_p, cand_b, cand_cnt, in_list, req, pend, n_req, reply,
+                bob_total, cand_p, cand_b, cand_cnt, in_list, overflow, req, pend, n_req, reply,
             )  # fmt: skip
         return ReconcileResult(
             corrected=bits,
             leaked_bits=leaked,
             round_trips=round_trips,
             frame_bounds=lay.frame_bounds,
-            failed_frames=(),
+            failed_frames=tuple(int(f) for f in np.flatnonzero(failed)),
         )
