@@ -242,3 +242,27 @@ def test_attack_on_bbm92_is_rejected() -> None:
     params = LinkParams(source=SPDCSource())
     with pytest.raises(ValueError, match="attack"):
         simulate_link(params, 1000, np.random.default_rng(0), attack=InterceptResend(1.0))
+
+
+def test_afterpulses_land_in_the_next_gate_whatever_its_intensity() -> None:
+    # lim2014: 4 % afterpulses. An afterpulse is triggered by a light or dark click of any
+    # intensity and lands in the next gate, so every intensity's gain gains about
+    # a = p_ap * (average light+dark gain), the vacuum included, and those clicks err half
+    # the time. To first order: Q'_k = 1 - (1 - Q_k)(1 - a), errors E_k Q_k (1 - a) + a / 2.
+    # The neglected terms (both detectors afterpulsing, an afterpulse on the detector that
+    # also fired) are O(a Q_k) * e_d or O(a^2) and below 1e-7 here, far under 1 SE.
+    params = load_preset("lim2014", 50)
+    honest = _expected_honest(params)
+    src = params.source
+    names = src.names  # type: ignore[union-attr]
+    avg = sum(p * honest[n][0] for p, n in zip(src.probabilities, names, strict=True))  # type: ignore[union-attr]
+    a = params.detector.afterpulse_probability * avg
+    expected = {}
+    for name in names:
+        q, e = honest[name]
+        q_ap = 1.0 - (1.0 - q) * (1.0 - a)
+        expected[name] = (q_ap, (e * q * (1.0 - a) + 0.5 * a) / q_ap)
+    st = simulate_link(params, 10**9, np.random.default_rng(16)).stats
+    _check_against(st, expected)
+    # the vacuum gain is dominated by afterpulses: two orders of magnitude above Y0
+    assert st.gain["vacuum"] > 30 * honest["vacuum"][0]
