@@ -31,7 +31,7 @@ import uuid
 from collections import deque
 from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import Connection, delete, select, update
 from sqlalchemy.exc import SQLAlchemyError
 
 from quaykey.kms import faults
@@ -66,6 +66,11 @@ from quaykey.kms.schemas import (
 from quaykey.kms.store import Sealer, Store, keys_t, read_master_key
 
 __all__ = ["SUPPORTED_MANDATORY_EXTENSIONS", "KmeService"]
+
+
+class _Denied(Exception):
+    """Internal: the caller is not a slave of a requested key (becomes a 401)."""
+
 
 log = logging.getLogger("quaykey.kms")
 
@@ -140,13 +145,13 @@ class KmeService:
     def _me_low(self, peer: str) -> bool:
         return self.node < peer
 
-    def _write_audited(self) -> Any:
-        return self.store.write()
-
     def _audit_only(self, ev: str, **detail: Any) -> None:
         try:
-            with self.store.write() as conn:
+
+            def _tx(conn: Connection) -> Any:
                 self.store.audit(conn, ev, **detail)
+
+            self.store.transact(_tx)
         except SQLAlchemyError:
             log.error("audit write failed for event %s", ev)
 
@@ -231,12 +236,15 @@ class KmeService:
             raise ValueError("key_bytes must be at least 2 bytes")
         if not block_id or len(block_id) > 128:
             raise ValueError("block_id must be 1..128 characters")
-        with self.store.write() as conn:
+
+        def _tx(conn: Connection) -> Any:
             if not self.store.deposit(conn, peer_node, block_id, bytes(key_bytes)):
                 raise ValueError(f"block {block_id!r} from {peer_node!r} was already deposited")
             self.store.audit(
                 conn, "link_key_deposited", peer=peer_node, block_id=block_id, bytes=len(key_bytes)
             )
+
+        self.store.transact(_tx)
 
     # --- ETSI 014 ------------------------------------------------------------------------
 
@@ -349,7 +357,8 @@ class KmeService:
             faults.crash_point(self.settings.fault_point, "after_confirm")
             now = time.time()
             try:
-                with self.store.write() as conn:
+
+                def _tx(conn: Connection) -> Any:
                     local = by_node.get(self.node, [])
                     if local:
                         out = self.store.outstanding(conn, master, now)
@@ -385,6 +394,8 @@ class KmeService:
                         slaves=slaves,
                         relays=[r for r, _ in confirmed],
                     )
+
+                self.store.transact(_tx)
             except SQLAlchemyError:
                 raise AuditUnavailable(
                     "key store or audit log unavailable; nothing delivered"
@@ -425,9 +436,9 @@ class KmeService:
         if not all(_valid_uuid(k) for k in key_ids):
             raise KeyNotFound()
         now = time.time()
-        denied = False
         try:
-            with self.store.write() as conn:
+
+            def _tx(conn: Connection) -> Any:
                 rows = conn.execute(
                     select(
                         keys_t.c.key_id,
@@ -445,8 +456,7 @@ class KmeService:
                 mine = {r.key_id: r for r in rows if r.slave_sae == slave}
                 not_for_caller = {r.key_id for r in rows if slave not in json.loads(r.slaves)}
                 if any(k in not_for_caller for k in key_ids):
-                    denied = True
-                    raise KmsUnauthorized("unauthorized")
+                    raise _Denied()
                 if any(k not in mine or mine[k].master_sae != master for k in key_ids):
                     raise KeyNotFound()
                 for k in key_ids:
@@ -461,15 +471,16 @@ class KmeService:
                     master=master,
                     slave=slave,
                 )
-                plain = [self.store.open_key(k, slave, mine[k].blob) for k in key_ids]
+                return [self.store.open_key(k, slave, mine[k].blob) for k in key_ids]
+
+            plain: list[bytearray] = self.store.transact(_tx)
         except SQLAlchemyError:
             raise AuditUnavailable(
                 "key store or audit log unavailable; nothing delivered"
             ) from None
-        except KmsUnauthorized:
-            if denied:
-                self._audit_only("access_denied", key_IDs=key_ids, caller=slave, master=master)
-            raise
+        except _Denied:
+            self._audit_only("access_denied", key_IDs=key_ids, caller=slave, master=master)
+            raise KmsUnauthorized("unauthorized") from None
         faults.crash_point(self.settings.fault_point, "after_slave_commit")
         container = KeyContainer(
             keys=[
@@ -488,7 +499,8 @@ class KmeService:
         nxt = base.path[base.hop]
         need = MAC_KEY_BYTES + len(plaintext)
         try:
-            with self.store.write() as conn:
+
+            def _tx(conn: Connection) -> Any:
                 got = self.store.take_send(conn, nxt, self._me_low(nxt), need)
                 if got is None:
                     raise KeyPoolExhausted(
@@ -509,6 +521,9 @@ class KmeService:
                     link_bytes=need,
                     segments=[list(s) for s in segments],
                 )
+                return msg, ct, tag
+
+            msg, ct, tag = self.store.transact(_tx)
         except SQLAlchemyError:
             raise AuditUnavailable("key store or audit log unavailable") from None
         return msg.model_copy(update={"ciphertext": ct, "tag": tag})
@@ -603,7 +618,8 @@ class KmeService:
                     raise KmsBadRequest("relay names a slave SAE not served here")
         now = time.time()
         try:
-            with self.store.write() as conn:
+
+            def _tx(conn: Connection) -> Any:
                 material = self.store.take_recv(conn, sender, self._me_low(sender), msg.segments)
                 if material is None:
                     raise KmsBadRequest("relay segments unknown or already used")
@@ -648,6 +664,9 @@ class KmeService:
                     prev_node=sender,
                     link_bytes=MAC_KEY_BYTES + len(plain),
                 )
+                return plain
+
+            plain: bytearray = self.store.transact(_tx)
         except SQLAlchemyError:
             raise AuditUnavailable("key store or audit log unavailable") from None
         if not last:
@@ -674,7 +693,8 @@ class KmeService:
             return RelayAck(relay_id=msg.relay_id, ok=True)
         now = time.time()
         try:
-            with self.store.write() as conn:
+
+            def _tx(conn: Connection) -> Any:
                 if confirm:
                     res = conn.execute(
                         update(keys_t)
@@ -693,6 +713,8 @@ class KmeService:
                     self.store.audit(
                         conn, "relay_voided", relay_id=msg.relay_id, rows=int(res.rowcount)
                     )
+
+            self.store.transact(_tx)
         except SQLAlchemyError:
             raise AuditUnavailable("key store or audit log unavailable") from None
         return RelayAck(relay_id=msg.relay_id, ok=True)
@@ -702,7 +724,8 @@ class KmeService:
     def expire(self) -> int:
         """Delete keys and reservations past their TTL; returns how many rows went."""
         try:
-            with self.store.write() as conn:
+
+            def _tx(conn: Connection) -> Any:
                 gone = self.store.expire(conn, time.time())
                 if gone:
                     self.store.audit(
@@ -711,6 +734,9 @@ class KmeService:
                         key_IDs=sorted({g[0] for g in gone}),
                         rows=len(gone),
                     )
+                return gone
+
+            gone = self.store.transact(_tx)
         except SQLAlchemyError as exc:
             raise KmsUnavailable("key store unavailable") from exc
         return len(gone)

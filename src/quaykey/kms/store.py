@@ -12,14 +12,17 @@ import hashlib
 import json
 import logging
 import os
+import queue
 import secrets
+import threading
 import time
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -58,6 +61,8 @@ __all__ = [
 ]
 
 log = logging.getLogger("quaykey.kms.audit")
+
+T = TypeVar("T")
 
 GENESIS_HASH = "0" * 64
 _CANARY = b"quaykey-kms-master-key-check"
@@ -268,12 +273,21 @@ class Store:
             self.engine = create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
         metadata.create_all(self.engine)
         self._check_master_key()
+        self.max_batch = 64
+        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._committer: threading.Thread | None = None
+        self._committer_lock = threading.Lock()
 
     def __repr__(self) -> str:
         return f"Store(kme_id={self.kme_id!r}, backend={'sqlite' if self.is_sqlite else 'sql'})"
 
     def close(self) -> None:
-        """Release the database connections."""
+        """Stop the committer and release the database connections."""
+        with self._committer_lock:
+            if self._committer is not None and self._committer.is_alive():
+                self._queue.put(None)
+                self._committer.join(10)
+            self._committer = None
         self.engine.dispose()
 
     def _check_master_key(self) -> None:
@@ -305,6 +319,64 @@ class Store:
                     # one writer at a time per KME, like SQLite's BEGIN IMMEDIATE
                     conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": self._lock_key})
                 yield conn
+
+    def transact(self, fn: Callable[[Connection], T]) -> T:
+        """Run ``fn`` in a durable write transaction, sharing the commit with concurrent callers.
+
+        Group commit: a committer thread runs every queued ``fn`` in one transaction, each
+        inside its own savepoint (an ``fn`` that raises rolls back only its own changes and
+        re-raises in its caller), then commits once and wakes the callers. A caller returns
+        only after the commit that contains its changes; if that commit fails, every caller
+        in the batch gets the database error and none of the changes persist. ``fn`` must
+        not do network I/O.
+        """
+        fut: Future[T] = Future()
+        with self._committer_lock:
+            if self._committer is None or not self._committer.is_alive():
+                self._committer = threading.Thread(
+                    target=self._commit_loop, name=f"kms-commit-{self.kme_id}", daemon=True
+                )
+                self._committer.start()
+        self._queue.put((fn, fut))
+        return fut.result()
+
+    def _commit_loop(self) -> None:
+        while True:
+            first = self._queue.get()
+            if first is None:
+                return
+            batch = [first]
+            while len(batch) < self.max_batch:
+                try:
+                    item = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if item is None:
+                    self._queue.put(None)
+                    break
+                batch.append(item)
+            outcomes: list[tuple[bool, Any]] = []
+            try:
+                with self.write() as conn:
+                    for fn, _fut in batch:
+                        sp = conn.begin_nested()
+                        try:
+                            res = fn(conn)
+                        except BaseException as exc:
+                            sp.rollback()
+                            outcomes.append((False, exc))
+                        else:
+                            sp.commit()
+                            outcomes.append((True, res))
+            except BaseException as exc:
+                for _fn, fut in batch:
+                    fut.set_exception(exc)
+                continue
+            for (_fn, fut), (ok, value) in zip(batch, outcomes, strict=True):
+                if ok:
+                    fut.set_result(value)
+                else:
+                    fut.set_exception(value)
 
     @contextmanager
     def read(self) -> Iterator[Connection]:
@@ -438,7 +510,6 @@ class Store:
                 link_blocks_t.c.block_id,
                 link_blocks_t.c.size,
                 link_blocks_t.c.send_offset,
-                link_blocks_t.c.blob,
                 link_blocks_t.c.recv_bytes,
             )
             .where(link_blocks_t.c.peer == peer)
@@ -461,7 +532,12 @@ class Store:
         out = bytearray()
         segments = []
         for r, start, take in plan:
-            material = self.sealer.open(f"link|{peer}|{r.block_id}", r.blob)
+            blob = conn.execute(
+                select(link_blocks_t.c.blob).where(
+                    link_blocks_t.c.peer == peer, link_blocks_t.c.block_id == r.block_id
+                )
+            ).scalar_one()
+            material = self.sealer.open(f"link|{peer}|{r.block_id}", blob)
             out += material[start : start + take]
             material[start : start + take] = bytes(take)
             segments.append((r.block_id, start, take))

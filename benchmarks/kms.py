@@ -1,0 +1,264 @@
+"""Benchmark: ETSI 014 Get key + Get key with key IDs pairs over mTLS with keep-alive.
+
+Each KME runs as its own ``quaykey kme serve`` process on 127.0.0.1; client threads each
+hold one keep-alive connection per KME. A *pair* is one Get key (GET ``enc_keys``) by the
+master followed by one Get key with key IDs (GET ``dec_keys?key_ID=``) by the slave.
+
+Scenarios: ``same-node`` (master and slave at one KME) and ``relay-3-hop`` (master at
+node a, slave at node d, path a-b-c-d, one-time pad on every hop), for SQLite and, when
+``--postgres-url`` (or ``QUAYKEY_TEST_POSTGRES_URL``) is given, PostgreSQL.
+
+Run::
+
+    .venv/bin/python benchmarks/kms.py --seconds 10 --threads 4
+
+Not a test: it prints a table. Link key material is fed with identical random bytes at
+both ends before the servers start (benchmark only).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import secrets
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from quaykey.kms.client import KmeClient
+from quaykey.kms.config import load_network_config
+from quaykey.kms.pki import init_dev_pki
+from quaykey.kms.service import KmeService
+from quaykey.kms.store import create_master_key
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def pg_schema_url(base: str, node: str) -> str:
+    from sqlalchemy import create_engine, text
+
+    name = f"qkbench_{uuid.uuid4().hex[:8]}_{node}"
+    eng = create_engine(base)
+    with eng.begin() as c:
+        c.execute(text(f'CREATE SCHEMA "{name}"'))
+    eng.dispose()
+    sep = "&" if "?" in base else "?"
+    return f"{base}{sep}options=-csearch_path%3D{name}"
+
+
+def build(
+    root: Path,
+    nodes: list[str],
+    links: list[list[str]],
+    saes: dict[str, str],
+    pairs: list[list[str]],
+    db: str | None,
+) -> Path:
+    doc: dict[str, Any] = {
+        "pki_dir": "pki",
+        "limits": {"key_size": 256, "max_key_count": 10**9},
+        "nodes": {
+            n: {
+                "kme_id": f"KME-{n.upper()}",
+                "port": free_port(),
+                "database_url": pg_schema_url(db, n) if db else f"sqlite:///state/{n}.db",
+                "master_key_file": f"state/{n}.key",
+            }
+            for n in nodes
+        },
+        "links": links,
+        "tenants": {"bench": {"keys_outstanding": 10**9, "bits_per_minute": 10**13}},
+        "saes": {s: {"node": n, "tenant": "bench"} for s, n in saes.items()},
+        "pairs": pairs,
+    }
+    root.mkdir(parents=True)
+    cfg = root / "network.yaml"
+    cfg.write_text(yaml.safe_dump(doc))
+    init_dev_pki(root / "pki", nodes, list(saes))
+    for n in nodes:
+        create_master_key(root / "state" / f"{n}.key")
+    return cfg
+
+
+def feed(cfg: Path, links: list[list[str]], n_bytes: int) -> None:
+    net = load_network_config(cfg)
+    svcs = {n: KmeService.from_settings(net.settings_for(n)) for n in net.nodes}
+    block = 1 << 16
+    for a, b in links:
+        for i in range(n_bytes // block + 1):
+            m = secrets.token_bytes(block)
+            svcs[a].deposit_link_key(b, f"{a}{b}{i}", m)
+            svcs[b].deposit_link_key(a, f"{a}{b}{i}", m)
+    for s in svcs.values():
+        s.close()
+
+
+def serve(cfg: Path) -> list[subprocess.Popen[bytes]]:
+    net = load_network_config(cfg)
+    procs = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "quaykey.cli.main",
+                "kme",
+                "serve",
+                "--node",
+                n,
+                "--config",
+                str(cfg),
+                "--log-level",
+                "warning",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        for n in net.nodes
+    ]
+    return procs
+
+
+def client(cfg: Path, sae: str) -> KmeClient:
+    net = load_network_config(cfg)
+    node = net.nodes[net.saes[sae].node]
+    pki = cfg.parent / "pki"
+    return KmeClient(
+        f"https://127.0.0.1:{node.port}",
+        ca=pki / "ca.pem",
+        cert=pki / f"sae-{sae}.pem",
+        key=pki / f"sae-{sae}.key",
+    )
+
+
+def wait_ready(c: KmeClient, slave: str) -> None:
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            c.status(slave)
+            return
+        except Exception:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
+
+
+def run(cfg: Path, master: str, slave: str, seconds: float, threads: int) -> dict[str, float]:
+    lat: list[float] = []
+    lock = threading.Lock()
+    stop = time.monotonic() + seconds
+    warm = threading.Barrier(threads + 1)
+
+    def worker() -> None:
+        m, s = client(cfg, master), client(cfg, slave)
+        k = m.get_key(slave).keys[0]  # warm-up: open both connections
+        s.get_key_with_key_ids(master, [k.key_ID])
+        warm.wait()
+        mine = []
+        while time.monotonic() < stop:
+            t0 = time.perf_counter()
+            k = m.get_key(slave).keys[0]
+            got = s.get_key_with_key_ids(master, [k.key_ID]).keys[0]
+            mine.append(time.perf_counter() - t0)
+            assert got.key == k.key
+        with lock:
+            lat.extend(mine)
+        m.close()
+        s.close()
+
+    ts = [threading.Thread(target=worker) for _ in range(threads)]
+    for t in ts:
+        t.start()
+    warm.wait()
+    t0 = time.monotonic()
+    for t in ts:
+        t.join()
+    wall = time.monotonic() - t0
+    lat.sort()
+    return {
+        "pairs": len(lat),
+        "pairs_per_s": len(lat) / wall,
+        "p50_ms": 1000 * statistics.median(lat),
+        "p99_ms": 1000 * lat[min(len(lat) - 1, int(0.99 * len(lat)))],
+    }
+
+
+SCENARIOS = {
+    "same-node": {
+        "nodes": ["a"],
+        "links": [],
+        "saes": {"m": "a", "s": "a"},
+        "pairs": [["m", "s"]],
+    },
+    "relay-3-hop": {
+        "nodes": ["a", "b", "c", "d"],
+        "links": [["a", "b"], ["b", "c"], ["c", "d"]],
+        "saes": {"m": "a", "s": "d"},
+        "pairs": [["m", "s"]],
+    },
+}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--seconds", type=float, default=10.0)
+    ap.add_argument("--threads", type=int, default=4)
+    ap.add_argument("--postgres-url", default=os.environ.get("QUAYKEY_TEST_POSTGRES_URL"))
+    ap.add_argument("--scenario", choices=sorted(SCENARIOS), action="append")
+    args = ap.parse_args()
+    backends: list[tuple[str, str | None]] = [("sqlite", None)]
+    if args.postgres_url:
+        backends.append(("postgresql", args.postgres_url))
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for bname, url in backends:
+            for sname in args.scenario or list(SCENARIOS):
+                sc = SCENARIOS[sname]
+                cfg = build(
+                    Path(tmp) / f"{bname}-{sname}",
+                    sc["nodes"],
+                    sc["links"],
+                    sc["saes"],
+                    sc["pairs"],
+                    url,
+                )
+                # enough link key for ~3000 pairs/s over the run (64 bytes per relayed key)
+                feed(cfg, sc["links"], int(64 * 3000 * (args.seconds + 2)))
+                procs = serve(cfg)
+                try:
+                    wait_ready(client(cfg, "m"), "s")
+                    r = run(cfg, "m", "s", args.seconds, args.threads)
+                finally:
+                    for p in procs:
+                        p.terminate()
+                    for p in procs:
+                        p.wait(20)
+                rows.append((bname, sname, r))
+    print(
+        f"cores: {os.cpu_count()}  threads: {args.threads}  seconds: {args.seconds}  "
+        "(pair = GET enc_keys + GET dec_keys, 256-bit key, mTLS keep-alive)"
+    )
+    print(
+        f"{'backend':<11} {'scenario':<12} {'pairs':>7} {'pairs/s':>9} {'p50 ms':>8} {'p99 ms':>8}"
+    )
+    for bname, sname, r in rows:
+        print(
+            f"{bname:<11} {sname:<12} {r['pairs']:>7} {r['pairs_per_s']:>9.1f} "
+            f"{r['p50_ms']:>8.2f} {r['p99_ms']:>8.2f}"
+        )
+
+
+if __name__ == "__main__":
+    main()
