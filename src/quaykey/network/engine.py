@@ -38,6 +38,7 @@ from quaykey.network.link import (
     Fidelity,
     LinkRunner,
     analytic_link_summary,
+    exact_free_space_block,
     expected_counts,
     parse_attack,
 )
@@ -276,6 +277,8 @@ class NetworkSimulation:
             else simpy.Environment()
         )
         self.runners: dict[str, LinkRunner] = {}
+        self._sat_auth: dict[str, Any] = {}
+        self._sat_rng = np.random.default_rng(self.rng.integers(0, 2**63))
         for link in topology.links:
             self.pools.add_link(link.name, link.a, link.b)
             self.tally[link.name] = _LinkTally()
@@ -333,14 +336,33 @@ class NetworkSimulation:
             if tally.cut:
                 return
             tally.passes += 1
-            tally.key_bits += p.key_bits
-            tally.sifted += p.sifted_bits
-            tally.errors += p.qber * p.sifted_bits
-            if self.pools.materialised:
-                # The pass's keys come from the statistical pass model; exact fidelity of
-                # satellite passes is not simulated, so materialised pools get none.
+            if not self.pools.materialised:
+                tally.key_bits += p.key_bits
+                tally.sifted += p.sifted_bits
+                tally.errors += p.qber * p.sifted_bits
+                self.pools.deposit(name, p.key_bits)
                 continue
-            self.pools.deposit(name, p.key_bits)
+            # Exact: sample the pass over its loss profile and post-process it.
+            if name not in self._sat_auth:
+                from quaykey.postproc.channel import AuthKeyPool
+
+                self._sat_auth[name] = AuthKeyPool.pre_shared(
+                    200_000, seed=int(self.rng.integers(0, 2**31))
+                )
+            outcome, keys = exact_free_space_block(
+                self.topology.link(name).params(),
+                p.loss_db_profile,
+                p.profile_step_s,
+                self._sat_rng,
+                self._sat_auth[name],
+                name=name,
+                end_s=self.env.now,
+            )
+            tally.key_bits += outcome.key_bits
+            tally.sifted += outcome.sifted_bits
+            tally.errors += outcome.qber * outcome.sifted_bits
+            if keys is not None:
+                self.pools.deposit(name, alice_bits=keys[0], bob_bits=keys[1])
 
     def _rates(self) -> dict[str, float]:
         out: dict[str, float] = {}
@@ -462,7 +484,10 @@ class NetworkSimulation:
             self.env.process(self._fault(f))
         steps = 100
         for i in range(1, steps + 1):
-            self.env.run(until=self.config.duration_s * i / steps)
+            until = self.config.duration_s * i / steps
+            if i == steps:  # include events at exactly the end (the last block, say)
+                until = math.nextafter(self.config.duration_s, math.inf)
+            self.env.run(until=until)
             if progress is not None:
                 progress(float(self.env.now))
         wall = time.perf_counter() - wall0

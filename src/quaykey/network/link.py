@@ -20,7 +20,8 @@ so that a physics key-rate module can replace it in one place.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 import numpy as np
@@ -38,6 +39,7 @@ __all__ = [
     "analytic_key_rate_bps",
     "analytic_link_summary",
     "block_key_bits",
+    "exact_free_space_block",
     "expected_counts",
     "parse_attack",
     "plob_bound_bps",
@@ -406,6 +408,83 @@ class LinkRunner:
         return BlockOutcome(
             self.name, end_s, self.block_duration_s, int(alice_bits.size), qber, sifted
         ), (alice_bits, bob_bits)
+
+
+def exact_free_space_block(
+    params: LinkParams,
+    loss_db_profile: Sequence[float],
+    step_s: float,
+    rng: np.random.Generator,
+    auth: tuple[Any, Any],
+    name: str = "free-space",
+    end_s: float = 0.0,
+    reconciler: str = "cascade",
+    qber_threshold: float = 0.11,
+) -> tuple[BlockOutcome, Any]:
+    """One block over a time-varying free-space channel (a satellite pass), with real bits.
+
+    The loss is interpolated linearly between the samples of ``loss_db_profile`` (one every
+    ``step_s`` seconds from the start of the block); the sampler holds it constant over
+    ``step_s`` stretches, and the post-processing pipeline turns the two records into two
+    keys, as for a fibre block.
+
+    Parameters
+    ----------
+    params
+        Link parameters with a free-space channel (the ``micius`` preset).
+    loss_db_profile, step_s
+        Loss samples and their spacing.
+    rng
+        Randomness for the sampler and the public seed of post-processing.
+    auth
+        The two parties' authentication pools (``quaykey.postproc.channel.AuthKeyPool``).
+
+    Returns
+    -------
+    (BlockOutcome, keys)
+        ``keys`` is ``(alice_bits, bob_bits)`` or ``None`` when the block aborted.
+    """
+    from quaykey.physics.params import FreeSpaceChannel
+    from quaykey.physics.sampler import simulate_link
+    from quaykey.postproc.pipeline import SecuritySettings, run_block
+
+    if not isinstance(params.channel, FreeSpaceChannel):
+        raise ValueError("exact_free_space_block needs a free-space channel")
+    if len(loss_db_profile) < 2 or step_s <= 0:
+        raise ValueError("loss_db_profile needs two or more samples and step_s > 0")
+    ts = np.arange(len(loss_db_profile), dtype=np.float64) * step_s
+    loss = np.asarray(loss_db_profile, dtype=np.float64)
+
+    def loss_at(t: float) -> float:
+        return float(np.interp(t, ts, loss))
+
+    duration = float(ts[-1])
+    p = replace(params, channel=replace(params.channel, loss_db_at=loss_at))
+    n = round(params.source.repetition_rate_hz * duration)
+    sample = simulate_link(p, n, rng, time_step_s=step_s)
+    st = sample.stats
+    sifted = float(sum(st.sifted_x.values()) + sum(st.sifted_z.values()))
+    sx = sum(st.sifted_x.values())
+    qber = float(sum(st.errors_x.values())) / sx if sx else 0.0
+    settings = SecuritySettings(
+        epsilon_sec=params.security.epsilon_sec,
+        epsilon_cor=params.security.epsilon_cor,
+        qber_threshold=qber_threshold,
+    )
+    try:
+        res = run_block(
+            sample.alice,
+            sample.bob,
+            auth_alice=auth[0],
+            auth_bob=auth[1],
+            reconciler=reconciler,
+            security=settings,
+            seed=int(rng.integers(0, 2**31)),
+        )
+    except SecurityAbort as exc:
+        return BlockOutcome(name, end_s, duration, 0, qber, sifted, True, exc.reason[:80]), None
+    a, b = res.alice_key.bits, res.bob_key.bits
+    return BlockOutcome(name, end_s, duration, int(a.size), qber, sifted), (a, b)
 
 
 def analytic_link_summary(params: LinkParams, block_duration_s: float) -> dict[str, float]:

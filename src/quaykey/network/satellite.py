@@ -57,6 +57,7 @@ __all__ = [
     "Pass",
     "PassProfile",
     "Satellite",
+    "counts_over_profile",
     "find_passes",
     "key_per_pass",
     "pass_profile",
@@ -340,6 +341,8 @@ class Pass:
     key_bits: int = 0
     sifted_bits: float = 0.0
     qber: float = 0.0
+    loss_db_profile: tuple[float, ...] = field(default=(), repr=False)
+    profile_step_s: float = 0.0
 
     @property
     def qkd_duration_s(self) -> float:
@@ -545,18 +548,42 @@ def key_per_pass(
     el, rng_km = satellite.look(station, jd)
     loss = budget.loss_db(rng_km, el) + extra_loss_db
     dt = (j1 - j0) * 86400.0 / (n - 1)
-    per_slice = params.source.repetition_rate_hz * dt
+    counts = counts_over_profile(params, loss, dt)
+    bits, qber = block_key_bits(params, counts)
+    return replace(
+        p,
+        key_bits=int(bits),
+        sifted_bits=float(counts.n_x.sum() + counts.n_z.sum()),
+        qber=qber,
+        loss_db_profile=tuple(float(x) for x in loss),
+        profile_step_s=float(dt),
+    )
+
+
+def counts_over_profile(
+    params: LinkParams, loss_db_profile: Sequence[float] | NDArray[np.float64], step_s: float
+) -> DecoyCounts:
+    """Expected counts of a block whose loss is sampled every ``step_s`` (trapezoid rule).
+
+    Example
+    -------
+    >>> p = load_preset("micius", loss_db=30.0)
+    >>> c = counts_over_profile(p, [30.0, 30.0, 30.0], 1.0)
+    >>> bool(abs(c.n_x.sum() / expected_counts(p, 2e8).n_x.sum() - 1) < 1e-12)
+    True
+    """
+    loss = np.asarray(loss_db_profile, dtype=np.float64)
+    if loss.size < 2 or step_s <= 0:
+        raise ValueError("loss_db_profile needs two or more samples and step_s > 0")
+    per_slice = params.source.repetition_rate_hz * step_s
     tot = [np.zeros(3) for _ in range(4)]
+    last = loss.size - 1
     for i, ldb in enumerate(loss):
-        w = 0.5 if i in (0, n - 1) else 1.0  # trapezoid
+        w = 0.5 if i in (0, last) else 1.0
         c = expected_counts(params, per_slice * w, loss_db=float(ldb))
         for acc, arr in zip(tot, (c.n_x, c.n_z, c.m_x, c.m_z), strict=True):
             acc += arr
-    counts = DecoyCounts(n_x=tot[0], n_z=tot[1], m_x=tot[2], m_z=tot[3])
-    bits, qber = block_key_bits(params, counts)
-    return replace(
-        p, key_bits=int(bits), sifted_bits=float(counts.n_x.sum() + counts.n_z.sum()), qber=qber
-    )
+    return DecoyCounts(n_x=tot[0], n_z=tot[1], m_x=tot[2], m_z=tot[3])
 
 
 def relay_xor(key_a: bytes, key_b: bytes) -> bytes:

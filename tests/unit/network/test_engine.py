@@ -154,7 +154,7 @@ def test_exact_and_statistical_fidelity_agree_within_5_percent_over_an_hour() ->
     assert exact["key_bits"] == pytest.approx(stat["key_bits"], rel=0.05)
     assert exact["qber"] == pytest.approx(stat["qber"], rel=0.05)
     # Exact pools hold real, equal bits at both ends: relays delivered identical keys.
-    assert reps["exact"]["routes"][0]["delivered_bits"] == 55 * 1024
+    assert reps["exact"]["routes"][0]["delivered_bits"] == 56 * 1024  # 300 s .. 3600 s
 
 
 def test_exact_pools_hold_equal_bits_at_both_ends() -> None:
@@ -177,3 +177,18 @@ def test_bad_fault_specs_are_value_errors() -> None:
     t = load_preset_topology("beijing-shanghai")
     with pytest.raises(ValueError, match="unknown link"):
         NetworkSimulation(t, SimulationConfig(faults=(parse_cut("nowhere--else@1"),)))
+
+
+def test_scaled_real_time_mode_runs_to_the_same_end() -> None:
+    t = _small_pair()
+    cfg = SimulationConfig(
+        duration_s=600, block_duration_s=300, seed=1, demands=(), realtime_factor=1e5
+    )
+    rep = NetworkSimulation(t, cfg).run().to_dict()
+    assert rep["simulated_s"] == 600 and rep["links"][0]["blocks"] == 2
+
+
+def test_exact_fidelity_refuses_blocks_too_large_to_sample() -> None:
+    t = load_preset_topology("beijing-shanghai")
+    with pytest.raises(ValueError, match="detections"):
+        NetworkSimulation(t, SimulationConfig(fidelity="exact"))
