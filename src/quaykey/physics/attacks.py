@@ -51,6 +51,7 @@ __all__ = [
     "Attack",
     "InterceptResend",
     "PhotonNumberSplitting",
+    "PnsStrategy",
     "honest_scenarios",
     "parse_attack",
 ]

@@ -532,6 +532,7 @@ def _simulate_bb84(
         # dead time may have removed one side of a double click, an afterpulse may add one
         double = (f0 & f1).astype(bool)
         new_flags |= double.astype(np.uint8)
+        new_flags[double] &= np.uint8(0b101)  # "dark-only" counts single clicks only
         bob_bit = f1.copy()
         n_double = int(double.sum())
         if n_double:
