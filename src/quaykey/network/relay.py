@@ -187,7 +187,7 @@ def _run_hops(
     hops: list[HopRecord] = []
     held = key
     seen: dict[str, NDArray[np.uint8]] = {}
-    for (u, v), link in zip(itertools.pairwise(path), links, strict=True):
+    for i, ((u, v), link) in enumerate(zip(itertools.pairwise(path), links, strict=True)):
         send = pools.pool(link, u).commit(reservations[(link, u)])
         recv = pools.pool(link, v).commit(reservations[(link, v)])
         if send is None or recv is None or held is None:
@@ -197,6 +197,12 @@ def _run_hops(
         tag = wegman_carter_tag(ct, send[key_bits:])
         # --- the ciphertext and tag cross the public channel; v checks with its own key ---
         if not hmac.compare_digest(tag, wegman_carter_tag(ct, recv[key_bits:])):
+            # The key spent on this hop is gone; give back what later hops reserved.
+            for (x, y), later in zip(
+                list(itertools.pairwise(path))[i + 1 :], links[i + 1 :], strict=True
+            ):
+                pools.pool(later, x).release(reservations[(later, x)])
+                pools.pool(later, y).release(reservations[(later, y)])
             raise AuthenticationError(f"tag check failed on hop {u}->{v} ({link})")
         held = ct ^ recv[:key_bits]
         if v != path[-1]:

@@ -156,14 +156,23 @@ class Satellite:
     line2: str
     _satrec: Satrec = field(repr=False, compare=False, default=None)  # type: ignore[assignment]
 
+    def __post_init__(self) -> None:
+        if self._satrec is None:
+            try:
+                rec = Satrec.twoline2rv(self.line1.strip(), self.line2.strip(), WGS72)
+            except Exception as exc:  # sgp4 raises a variety of errors on bad input
+                raise ValueError(f"cannot parse the two-line elements: {exc}") from None
+            if rec.error != 0 or rec.no_kozai <= 0:
+                raise ValueError(
+                    f"cannot use the two-line elements of {self.name!r} "
+                    f"(SGP4 error code {rec.error}); check both lines"
+                )
+            object.__setattr__(self, "_satrec", rec)
+
     @classmethod
     def from_tle(cls, line1: str, line2: str, name: str = "satellite") -> Satellite:
         """Build from the two TLE lines (ValueError when they do not parse)."""
-        try:
-            rec = Satrec.twoline2rv(line1.strip(), line2.strip(), WGS72)
-        except Exception as exc:  # sgp4 raises a variety of errors on bad input
-            raise ValueError(f"cannot parse the two-line elements: {exc}") from None
-        return cls(name=name, line1=line1, line2=line2, _satrec=rec)
+        return cls(name=name, line1=line1, line2=line2)
 
     def ecef_km(self, jd: NDArray[np.float64]) -> NDArray[np.float64]:
         """Earth-fixed positions (km), shape ``(n, 3)``, at Julian dates ``jd`` (UTC)."""

@@ -146,3 +146,8 @@ def test_exact_pass_block_agrees_with_statistical_pass_key() -> None:
     expected_bits, expected_qber = block_key_bits(p, counts_over_profile(p, profile, 1.0))
     assert outcome.key_bits == pytest.approx(expected_bits, rel=0.05)
     assert outcome.qber == pytest.approx(expected_qber, rel=0.05)
+
+
+def test_bad_two_line_elements_are_value_errors() -> None:
+    with pytest.raises(ValueError, match="two-line elements"):
+        Satellite.from_tle("1 garbage", "2 garbage")
