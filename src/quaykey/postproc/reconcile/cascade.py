@@ -148,7 +148,7 @@ class _Layout:
 
 def _public_permutation(seed: int, length: int, pass_index: int) -> NDArray[np.int32]:
     rng = np.random.default_rng([seed, length, pass_index])
-    return rng.permutation(length).astype(np.int32)
+    return rng.permutation(length).astype(np.int32).astype(np.int32)
 
 
 def _layout(seed: int, frame_bits_len: int, total_bits: int, n_passes: int) -> _Layout:
@@ -161,19 +161,22 @@ def _layout(seed: int, frame_bits_len: int, total_bits: int, n_passes: int) -> _
     offset_of: dict[tuple[int, int], int] = {}
     cursor = 0
     for length in sorted(set(lengths)):
-        class_inv = np.empty((length, n_passes), dtype=np.int32)
+        class_inv = np.empty((n_passes, length), dtype=np.int32)
+        places = np.arange(length, dtype=np.int32)
         for p in range(n_passes):
             perm = _public_permutation(seed, length, p)
-            class_inv[perm, p] = np.arange(length, dtype=np.int32)
+            class_inv[p, perm] = places
             perms.append(perm)
             offset_of[(length, p)] = cursor
             cursor += length
-        invs.append(class_inv.ravel())  # interleaved by bit: [x * n_passes + p]
-    perm_off = np.array(
-        [[offset_of[(length, p)] for p in range(n_passes)] for length in lengths],
-        dtype=np.int64,
-    )
-    perm_flat = np.concatenate(perms).astype(np.int32)
+        invs.append(class_inv.T.ravel())  # interleaved by bit: [x * n_passes + p]
+    class_rows = {
+        length: [offset_of[(length, p)] for p in range(n_passes)] for length in set(lengths)
+    }
+    perm_off = np.empty((len(lengths), n_passes), dtype=np.int64)
+    for length, row in class_rows.items():
+        perm_off[flen == length] = row
+    perm_flat = np.concatenate(perms)
     shift = _k.MASK_SHIFT
     max_len = max(lengths)
     n_levels = max(0, max_len.bit_length() - 1 - shift + 1)
@@ -191,14 +194,11 @@ def _layout(seed: int, frame_bits_len: int, total_bits: int, n_passes: int) -> _
         mask_row_of[length] = rows
         rows += built.shape[0]
     mask_base = np.full((len(lengths), n_passes, n_levels), -1, dtype=np.int64)
-    for f, length in enumerate(lengths):
-        if length not in mask_row_of:
-            continue
-        rows_per = length >> shift
-        for p in range(n_passes):
-            for lv in range(n_levels):
-                if length >> (shift + lv):
-                    mask_base[f, p, lv] = mask_row_of[length] + (p * n_levels + lv) * rows_per
+    pass_level = np.arange(n_passes)[:, None] * n_levels + np.arange(n_levels)[None, :]
+    for length, first_row in mask_row_of.items():
+        template = first_row + pass_level * (length >> shift)
+        template[:, [length >> (shift + lv) == 0 for lv in range(n_levels)]] = -1
+        mask_base[flen == length] = template
     masks = np.concatenate(class_masks) if class_masks else np.zeros((0, n_words), dtype=np.int64)
     return _Layout(
         fstart=fstart,
