@@ -197,9 +197,7 @@ def _flip(
     cand_cnt: NDArray[np.int64],
     in_list: NDArray[np.uint8],
     overflow: NDArray[np.uint8],
-    eff_h: NDArray[np.int64],
-    eff_s: NDArray[np.int64],
-    eff_l: NDArray[np.int64],
+    eff: NDArray[np.int64],
 ) -> None:
     """Flip Bob's bit ``x`` of frame ``f`` and toggle every known sub-block containing it.
 
@@ -219,9 +217,9 @@ def _flip(
         start = b * k
         length = min(k, m - start)
         slot = blk_off[f, q] + b
-        eff_h[slot] = 1  # the block's search restarts from its root
-        eff_s[slot] = start
-        eff_l[slot] = length
+        eff[slot, 0] = 1  # the block's search restarts from its root
+        eff[slot, 1] = start
+        eff[slot, 2] = length
         h = 1
         while True:
             st = tree[toff + h]
@@ -299,9 +297,7 @@ def bob_plan(
     cand_b: NDArray[np.int64],
     cand_cnt: NDArray[np.int64],
     in_list: NDArray[np.uint8],
-    eff_h: NDArray[np.int64],
-    eff_s: NDArray[np.int64],
-    eff_l: NDArray[np.int64],
+    eff: NDArray[np.int64],
     flipped: NDArray[np.uint8],
     failed: NDArray[np.uint8],
     overflow: NDArray[np.uint8],
@@ -344,9 +340,9 @@ def bob_plan(
                     slot = blk_off[f, q] + b
                     toff = T_off[f, q] + b * S[f, q]
                     # Resume from the odd node reached before (reset by any flip inside).
-                    h = eff_h[slot]
-                    start = eff_s[slot]
-                    length = eff_l[slot]
+                    h = eff[slot, 0]
+                    start = eff[slot, 1]
+                    length = eff[slot, 2]
                     if (tree[toff + 1] & 2) == 0:
                         in_list[slot] = 0  # turned even: its error was found elsewhere
                         continue
@@ -385,16 +381,16 @@ def bob_plan(
                         _flip(
                             f, x, bits, words, fstart, flen, cur_pass, perm_off, inv_flat, K, S,
                             T_off, blk_off, tree, bob_total, cand_p, cand_b, cand_cnt, in_list,
-                            overflow, eff_h, eff_s, eff_l,
+                            overflow, eff,
                         )  # fmt: skip
                         any_flip = True
                         continue
                     cw = base_c + w
                     cand_p[cw] = q
                     cand_b[cw] = b
-                    eff_h[slot] = h
-                    eff_s[slot] = start
-                    eff_l[slot] = length
+                    eff[slot, 0] = h
+                    eff[slot, 1] = start
+                    eff[slot, 2] = length
                     w += 1
                 if failed[f]:
                     break
@@ -413,7 +409,7 @@ def bob_plan(
                 best_l = -1
                 pstar = -1
                 for c in range(base_c, base_c + cand_cnt[f]):
-                    le = eff_l[blk_off[f, cand_p[c]] + cand_b[c]]
+                    le = eff[blk_off[f, cand_p[c]] + cand_b[c], 2]
                     if best_l < 0 or le < best_l or (le == best_l and cand_p[c] < pstar):
                         best_l = le
                         pstar = cand_p[c]
@@ -422,12 +418,12 @@ def bob_plan(
                         slot = blk_off[f, pstar] + cand_b[c]
                         req[R, 0] = f
                         req[R, 1] = pstar
-                        req[R, 2] = eff_s[slot]
-                        req[R, 3] = eff_s[slot] + (eff_l[slot] + 1) // 2
+                        req[R, 2] = eff[slot, 1]
+                        req[R, 3] = eff[slot, 1] + (eff[slot, 2] + 1) // 2
                         pend[R, 0] = 1
                         pend[R, 1] = cand_b[c]
-                        pend[R, 2] = eff_h[slot]
-                        pend[R, 3] = eff_l[slot]
+                        pend[R, 2] = eff[slot, 0]
+                        pend[R, 3] = eff[slot, 2]
                         R += 1
                 break
             if cur_pass[f] == n_passes - 1:

@@ -458,11 +458,14 @@ class CascadeBob:
         cand_cnt = np.zeros(n_frames, dtype=np.int64)
         in_list = np.zeros(n_blocks, dtype=np.uint8)
         # Where each block's search stands (root until a search descends; reset by flips).
-        eff_h = np.ones(n_blocks, dtype=np.int64)
+        # Where each block's search stands: (node, first place, length); the root until a
+        # search descends, reset by flips. One row per block keeps it in one cache line.
+        eff = np.empty((n_blocks, 3), dtype=np.int64)
+        eff[:, 0] = 1
         block_index = np.arange(n_blocks) - np.repeat(blk_off.ravel(), blk)
         block_k = np.repeat(K.ravel(), blk)
-        eff_s = block_index * block_k
-        eff_l = np.minimum(block_k, np.repeat(np.repeat(lay.flen, n_passes), blk) - eff_s)
+        eff[:, 1] = block_index * block_k
+        eff[:, 2] = np.minimum(block_k, np.repeat(np.repeat(lay.flen, n_passes), blk) - eff[:, 1])
         flipped = np.zeros(total, dtype=np.uint8)
         failed = np.zeros(n_frames, dtype=np.uint8)
         overflow = np.zeros(n_frames, dtype=np.uint8)
@@ -473,7 +476,7 @@ class CascadeBob:
             n_req = _k.bob_plan(
                 bits, words, lay.fstart, lay.flen, lay.perm_flat, lay.inv_flat, lay.perm_off,
                 K, NB, S, T_off, blk_off, tree, cur_pass, done, starting, total_parity, bob_total,
-                cand_p, cand_b, cand_cnt, in_list, eff_h, eff_s, eff_l, flipped, failed, overflow,
+                cand_p, cand_b, cand_cnt, in_list, eff, flipped, failed, overflow,
                 req, pend,
             )  # fmt: skip
             if n_req == 0:
