@@ -51,6 +51,7 @@ from quaykey.network.topology import Topology
 __all__ = [
     "Demand",
     "Fault",
+    "KeySink",
     "NetworkSimulation",
     "SimulationConfig",
     "SimulationReport",
@@ -58,6 +59,9 @@ __all__ = [
     "parse_cut",
     "parse_eve",
 ]
+
+
+KeySink = Callable[[str, str, str, int, Any], None]
 
 
 @dataclass(frozen=True)
@@ -234,6 +238,10 @@ class NetworkSimulation:
     satellite_passes
         For each free-space link name, its passes (with ``key_bits``) in the run window;
         the CLI computes them with :mod:`quaykey.network.satellite`. Missing: no key.
+    key_sink
+        Optional ``key_sink(link, node, peer, block_id, bits)`` called for each end of each
+        block of real key (exact fidelity), e.g. to hand link keys to a key-management
+        layer; ``node`` receives the bits its own party produced.
 
     Example
     -------
@@ -252,8 +260,11 @@ class NetworkSimulation:
         topology: Topology,
         config: SimulationConfig,
         satellite_passes: Mapping[str, Sequence[Pass]] | None = None,
+        key_sink: KeySink | None = None,
     ) -> None:
         self.topology = topology
+        self.key_sink = key_sink
+        self._block_ids: dict[str, int] = {}
         self.config = config
         self.passes = dict(satellite_passes or {})
         # Canonical link names ("b--a" finds "a--b"); ValueError naming an unknown link.
@@ -310,7 +321,16 @@ class NetworkSimulation:
                 if keys is None:
                     self.pools.deposit(name, outcome.key_bits)
                 else:
-                    self.pools.deposit(name, alice_bits=keys[0], bob_bits=keys[1])
+                    self._deposit_bits(name, keys)
+
+    def _deposit_bits(self, name: str, keys: tuple[Any, Any]) -> None:
+        self.pools.deposit(name, alice_bits=keys[0], bob_bits=keys[1])
+        block_id = self._block_ids.get(name, 0) + 1
+        self._block_ids[name] = block_id
+        if self.key_sink is not None:
+            a, b = self.pools.ends(name)
+            self.key_sink(name, a, b, block_id, keys[0])
+            self.key_sink(name, b, a, block_id, keys[1])
 
     def _record(self, tally: _LinkTally, outcome: BlockOutcome) -> None:
         self.outcomes.append(outcome)
@@ -362,7 +382,7 @@ class NetworkSimulation:
             tally.sifted += outcome.sifted_bits
             tally.errors += outcome.qber * outcome.sifted_bits
             if keys is not None:
-                self.pools.deposit(name, alice_bits=keys[0], bob_bits=keys[1])
+                self._deposit_bits(name, keys)
 
     def _rates(self) -> dict[str, float]:
         out: dict[str, float] = {}
@@ -424,7 +444,8 @@ class NetworkSimulation:
             yield self.env.timeout(d.interval_s)
 
     def _fault(self, f: Fault) -> Any:
-        yield self.env.timeout(f.at_s)
+        if f.at_s > self.env.now:
+            yield self.env.timeout(f.at_s - self.env.now)
         before = self._capacities()
         if f.kind == "cut":
             self.tally[f.link].cut = True
@@ -473,6 +494,9 @@ class NetworkSimulation:
     def run(self, progress: Callable[[float], None] | None = None) -> SimulationReport:
         """Run to ``config.duration_s``; ``progress(simulated_s)`` is called as time advances."""
         wall0 = time.perf_counter()
+        # Faults first: at equal times a fault applies before a block starting then.
+        for f in self.faults:
+            self.env.process(self._fault(f))
         for link in self.topology.links:
             if link.kind == "fibre":
                 self.env.process(self._fibre(link.name))
@@ -480,8 +504,6 @@ class NetworkSimulation:
                 self.env.process(self._satellite(link.name))
         for d in self.demands:
             self.env.process(self._demand(d))
-        for f in self.faults:
-            self.env.process(self._fault(f))
         steps = 100
         for i in range(1, steps + 1):
             until = self.config.duration_s * i / steps

@@ -192,3 +192,32 @@ def test_exact_fidelity_refuses_blocks_too_large_to_sample() -> None:
     t = load_preset_topology("beijing-shanghai")
     with pytest.raises(ValueError, match="detections"):
         NetworkSimulation(t, SimulationConfig(fidelity="exact"))
+
+
+def test_key_sink_receives_each_end_of_each_exact_block() -> None:
+    t = _small_pair()
+    got: list[tuple[str, str, str, int, np.ndarray]] = []
+    cfg = SimulationConfig(duration_s=600, fidelity="exact", block_duration_s=300, demands=())
+    NetworkSimulation(t, cfg, key_sink=lambda *args: got.append(args)).run()
+    assert [(g[1], g[2], g[3]) for g in got] == [
+        ("a", "b", 1),
+        ("b", "a", 1),
+        ("a", "b", 2),
+        ("b", "a", 2),
+    ]
+    np.testing.assert_array_equal(got[0][4], got[1][4])
+
+
+@pytest.mark.slow
+def test_exact_fidelity_eavesdropper_aborts_blocks() -> None:
+    t = _small_pair()
+    cfg = SimulationConfig(
+        duration_s=900,
+        fidelity="exact",
+        block_duration_s=300,
+        demands=(),
+        faults=(parse_eve("a--b:intercept-resend:0.5@0.0"),),
+    )
+    row = NetworkSimulation(t, cfg).run().links[0]
+    assert row["blocks"] == row["aborted_blocks"] == 3
+    assert row["qber"] == pytest.approx(0.0103 + 0.5 / 4, abs=0.01)
