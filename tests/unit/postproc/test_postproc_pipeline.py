@@ -326,29 +326,3 @@ def test_bbm92_block_uses_its_own_bound() -> None:
     res = run_block(alice, bob, auth_alice=pa, auth_bob=pb, seed=6)
     assert res.alice_key.matches(res.bob_key)
     assert type(res.report.finite_key).__name__ == "Bbm92Bound"
-
-
-def test_flipped_ldpc_replies_are_caught() -> None:
-    kinds: list[str] = []
-
-    def record(msg: Message) -> Sequence[Message]:
-        kinds.append(msg.kind)
-        return [msg]
-
-    alice, bob = _block(22)
-    pa, pb = _pools()
-    run_block(alice, bob, auth_alice=pa, auth_bob=pb, seed=3, reconciler="ldpc", adversary=record)
-    targets = [kinds.index(k) for k in ("ec-reply:syndrome", "ec-reply:reveal") if k in kinds]
-    assert targets
-    for target in targets:
-        pa, pb = _pools()
-        with pytest.raises(AuthenticationError):
-            run_block(
-                alice,
-                bob,
-                auth_alice=pa,
-                auth_bob=pb,
-                seed=3,
-                reconciler="ldpc",
-                adversary=_flip_nth(target),
-            )
