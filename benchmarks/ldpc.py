@@ -94,13 +94,20 @@ def main() -> None:
     )
     parser.add_argument("--seed", type=int, default=2026)
     parser.add_argument("--decoder", default="sum-product", choices=["sum-product", "min-sum"])
+    parser.add_argument(
+        "--fast",
+        action="store_true",
+        help="warm rounds: restart_every=4, round_iter=20, stall=8 (faster, less efficient)",
+    )
     args = parser.parse_args()
+    options = {"restart_every": 4, "round_iter": 20, "stall": 8} if args.fast else {}
 
     n = args.length
     k = n - round(0.1 * n)
     print(
         f"# LDPC blind reconciliation: n={n}, k={k}, frames/QBER={args.frames}, "
-        f"decoder={args.decoder}, seed={args.seed}; {platform.processor() or platform.machine()}"
+        f"decoder={args.decoder}, seed={args.seed}, options={options or 'defaults'}; "
+        f"{platform.processor() or platform.machine()}"
     )
     # Compile the kernels before timing anything.
     warm_a = np.zeros(100, dtype=np.uint8)
@@ -115,7 +122,7 @@ def main() -> None:
         total = k * args.frames
         a = rng.integers(0, 2, total, dtype=np.uint8)
         b = a ^ (rng.random(total) < q).astype(np.uint8)
-        bob = LdpcBob(b, q, seed=args.seed, code_length=n, decoder=args.decoder)
+        bob = LdpcBob(b, q, seed=args.seed, code_length=n, decoder=args.decoder, **options)
         code = build_code(n, bob._rate, args.seed)  # build outside the timed region
         alice = LdpcAlice(a, rng=[args.seed, j, 1])
         t0 = time.perf_counter()

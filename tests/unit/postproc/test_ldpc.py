@@ -123,6 +123,15 @@ def test_efficiency_quick() -> None:
         assert f <= 1.16, (q, f)
 
 
+def test_warm_rounds_and_stall_option() -> None:
+    a, b = _pair(6000, 0.05, seed=8)
+    bob = LdpcBob(b, 0.05, seed=2, code_length=4096, restart_every=3, stall=6, round_iter=15)
+    res = bob.run(LdpcAlice(a, rng=0).respond)
+    _check_frames(res, a, b)
+    assert res.failed_frames == ()
+    assert res.round_trips > 1  # f_start = 1.0 is below what n = 4096 needs
+
+
 def test_min_sum_decoder_runs() -> None:
     a, b = _pair(4000, 0.02, seed=6)
     res = LdpcBob(b, 0.02, seed=1, code_length=2048, decoder="min-sum").run(
