@@ -14,12 +14,13 @@ Layout shared by the kernels (all frames of one reconciliation run at once):
   ``inv_flat[perm_off[f, 0] + x * n_passes + p]`` is the place of bit ``x`` in pass ``p``.
 * Each block owns a binary tree of sub-blocks in heap order (root 1, children ``2h`` and
   ``2h + 1``; a node of ``L`` bits has a left child of ``(L + 1) // 2`` bits). The tree of
-  block ``b`` starts at ``T_off[f, p] + b * S[f, p]`` in ``tree``. A tree entry is ``-1``
-  while Alice's parity of that sub-block is unknown, otherwise ``A | (M << 1)`` with ``A``
-  Alice's parity and ``M`` whether Bob's current parity differs from it. Single bits are
-  not stored (except a one-bit block's root): a two-bit node keeps its left bit's state in
-  bit 2 (known) and bit 3 (mismatch), which is all a search needs, because a bit whose
-  parity Alice disclosed is correct after the search and is never flipped again.
+  block ``b`` starts at ``T_off[f, p] + b * S[f, p]`` in ``tree``. A tree entry is ``0``
+  while Alice's parity of that sub-block is unknown (so the array starts as lazily mapped
+  zero pages and only the nodes touched cost memory), otherwise ``1 | A << 1 | M << 2``
+  with ``A`` Alice's parity and ``M`` whether Bob's current parity differs from it. Single
+  bits are not stored (except a one-bit block's root): a two-bit node keeps its left bit's
+  state in bit 3 (known) and bit 4 (mismatch), which is all a search needs, because a bit
+  whose parity Alice disclosed is correct after the search and is never flipped again.
 * ``blk_off[f, p] + b`` indexes per-block flags (``in_list``); the candidate list of frame
   ``f`` (blocks whose root is odd) lives in ``cand_p``/``cand_b`` from ``blk_off[f, 0]``.
 """
@@ -223,13 +224,13 @@ def _flip(
         h = 1
         while True:
             st = tree[toff + h]
-            if st < 0:
+            if st == 0:
                 break  # deeper nodes are unknown too: parities are learnt top-down
-            st ^= 2
-            if length == 2 and (st & 4) != 0 and pos == start:
-                st ^= 8
+            st ^= 4
+            if length == 2 and (st & 8) != 0 and pos == start:
+                st ^= 16
             tree[toff + h] = st
-            if h == 1 and (st & 2) != 0:
+            if h == 1 and (st & 4) != 0:
                 _push(f, q, b, blk_off, cand_p, cand_b, cand_cnt, in_list, overflow)
             if length <= 2:
                 break
@@ -269,7 +270,7 @@ def _rebuild(
     for q in range(cur_pass[f] + 1):
         for b in range(NB[f, q]):
             st = tree[T_off[f, q] + b * S[f, q] + 1]
-            if st >= 0 and (st & 2) != 0:
+            if (st & 4) != 0:
                 _push(f, q, b, blk_off, cand_p, cand_b, cand_cnt, in_list, overflow)
 
 
@@ -343,7 +344,7 @@ def bob_plan(
                     h = eff[slot, 0]
                     start = eff[slot, 1]
                     length = eff[slot, 2]
-                    if (tree[toff + 1] & 2) == 0:
+                    if (tree[toff + 1] & 4) == 0:
                         in_list[slot] = 0  # turned even: its error was found elsewhere
                         continue
                     leaf = False
@@ -354,14 +355,14 @@ def bob_plan(
                         half = (length + 1) // 2
                         if half == 1:
                             st = tree[toff + h]
-                            if (st & 4) == 0:
+                            if (st & 8) == 0:
                                 break
-                            m_left = (st >> 3) & 1
+                            m_left = (st >> 4) & 1
                         else:
                             sl = tree[toff + 2 * h]
-                            if sl < 0:
+                            if sl == 0:
                                 break
-                            m_left = (sl >> 1) & 1
+                            m_left = (sl >> 2) & 1
                         if m_left == 1:
                             h = 2 * h
                             length = half
@@ -439,7 +440,7 @@ def bob_plan(
                 toff = T_off[f, p]
                 a = total_parity[f]
                 bp = bob_total[f]
-                tree[toff + 1] = np.int8(a | ((a ^ bp) << 1))
+                tree[toff + 1] = np.int8(1 | (a << 1) | ((a ^ bp) << 2))
                 if a != bp:
                     _push(f, p, 0, blk_off, cand_p, cand_b, cand_cnt, in_list, overflow)
                 continue
@@ -502,7 +503,7 @@ def bob_absorb(
         toff = T_off[f, p] + b * S[f, p]
         a = reply[r]
         if pend[r, 0] == 0:
-            tree[toff + 1] = np.int8(a)
+            tree[toff + 1] = np.int8(1 | (a << 1))
         else:
             h = pend[r, 2]
             length = pend[r, 3]
@@ -510,15 +511,15 @@ def bob_absorb(
             po = perm_off[f, p]
             bl = _parity(words, masks, mask_base, f, p, perm_flat, po, req[r, 2], req[r, 3])
             st = tree[toff + h]
-            a_h = st & 1
-            m_h = (st >> 1) & 1
+            a_h = (st >> 1) & 1
+            m_h = (st >> 2) & 1
             m_l = a ^ bl
             if half == 1:
-                tree[toff + h] = np.int8(st | 4 | (m_l << 3))
+                tree[toff + h] = np.int8(st | 8 | (m_l << 4))
             else:
-                tree[toff + 2 * h] = np.int8(a | (m_l << 1))
+                tree[toff + 2 * h] = np.int8(1 | (a << 1) | (m_l << 2))
                 if length - half >= 2:
-                    tree[toff + 2 * h + 1] = np.int8((a_h ^ a) | ((m_h ^ m_l) << 1))
+                    tree[toff + 2 * h + 1] = np.int8(1 | ((a_h ^ a) << 1) | ((m_h ^ m_l) << 2))
     for f in range(fstart.shape[0]):
         if starting[f] == 0:
             continue
@@ -532,19 +533,19 @@ def bob_absorb(
         po = perm_off[f, p]
         acc = 0
         for b in range(nb - 1):
-            acc ^= tree[t0 + b * s + 1]
+            acc ^= (tree[t0 + b * s + 1] >> 1) & 1
         if p == 0:
-            acc ^= tree[t0 + (nb - 1) * s + 1]
+            acc ^= (tree[t0 + (nb - 1) * s + 1] >> 1) & 1
             total_parity[f] = acc
             tot = 0
             for i in range(fstart[f], fstart[f] + m):
                 tot ^= bits[i]
             bob_total[f] = tot
         else:
-            tree[t0 + (nb - 1) * s + 1] = np.int8(total_parity[f] ^ acc)
+            tree[t0 + (nb - 1) * s + 1] = np.int8(1 | ((total_parity[f] ^ acc) << 1))
         bacc = 0
         for b in range(nb):
-            a = tree[t0 + b * s + 1]
+            a = (tree[t0 + b * s + 1] >> 1) & 1
             if b < nb - 1:
                 bp = _parity(
                     words, masks, mask_base, f, p, perm_flat, po, b * k, min((b + 1) * k, m)
@@ -553,6 +554,6 @@ def bob_absorb(
             else:
                 bp = bob_total[f] ^ bacc  # Bob's last block parity from his frame parity
             mm = a ^ bp
-            tree[t0 + b * s + 1] = np.int8(a | (mm << 1))
+            tree[t0 + b * s + 1] = np.int8(1 | (a << 1) | (mm << 2))
             if mm:
                 _push(f, p, b, blk_off, cand_p, cand_b, cand_cnt, in_list, overflow)

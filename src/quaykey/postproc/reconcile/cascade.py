@@ -445,7 +445,7 @@ class CascadeBob:
         blk = NB.ravel()
         blk_off = np.concatenate(([0], np.cumsum(blk)[:-1])).reshape(n_frames, n_passes)
         n_blocks = int(blk.sum())
-        tree = np.full(int(sizes.sum()), -1, dtype=np.int8)
+        tree = np.zeros(int(sizes.sum()), dtype=np.int8)  # 0: parity unknown
         bits = self._bits.copy()
         words = _pack(bits, lay)
         cur_pass = np.full(n_frames, -1, dtype=np.int64)
