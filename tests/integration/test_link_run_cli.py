@@ -73,6 +73,7 @@ def test_no_key_files_without_out_keys(tmp_path: Path, monkeypatch: pytest.Monke
         (["--reconciler", "turbo"], "--reconciler"),
         (["--duration-s", "-1"], "--duration-s"),
         (["--block-s", "0"], "--block-s"),
+        (["--loss-db", "-3"], "--loss-db"),
         (["--eve", "teleport:0.3"], "--eve"),
         (["--param", "source.nonsense=1"], "source.nonsense"),
     ],

@@ -106,6 +106,9 @@ def _summarise(
 def run(
     preset: str = typer.Option("backbone", help="Link preset (backbone, gys, lim2014, ...)."),
     distance_km: float = typer.Option(None, "--distance-km", help="Fibre length in km."),
+    loss_db: float = typer.Option(
+        None, "--loss-db", help="Channel loss in dB (free-space presets such as micius)."
+    ),
     duration_s: float = typer.Option(1.0, "--duration-s", help="Seconds of link time."),
     block_s: float = typer.Option(
         10.0, "--block-s", help="Seconds of link time per block (the last may be shorter)."
@@ -124,7 +127,9 @@ def run(
     """Simulate a link, then post-process it into two keys and compare them."""
     with user_errors():
         _check(duration_s, block_s, distance_km, reconciler)
-        params = load_preset(preset, distance_km=distance_km)
+        if loss_db is not None and not (math.isfinite(loss_db) and loss_db >= 0):
+            raise ValueError(f"--loss-db must be a loss >= 0 dB, got {loss_db!r}")
+        params = load_preset(preset, distance_km=distance_km, loss_db=loss_db)
         if param:
             params = params.with_overrides(_overrides(param))
         attack = parse_attack(eve) if eve else None
