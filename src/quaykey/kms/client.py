@@ -13,6 +13,7 @@ Applications (SAEs) import only this module and :mod:`quaykey.kms.schemas`::
 from __future__ import annotations
 
 import base64
+import socket
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -63,9 +64,11 @@ class KmeClient:
         ctx = client_ssl_context(Path(ca), Path(cert), Path(key))
         self._http = httpx.Client(
             base_url=base_url.rstrip("/") + "/api/v1/keys/",
-            verify=ctx,
             timeout=timeout_s,
-            transport=transport,
+            transport=transport
+            or httpx.HTTPTransport(
+                verify=ctx, socket_options=[(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)]
+            ),
         )
 
     def __repr__(self) -> str:

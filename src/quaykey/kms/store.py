@@ -275,19 +275,13 @@ class Store:
         self._check_master_key()
         self.max_batch = 64
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
-        self._committer: threading.Thread | None = None
-        self._committer_lock = threading.Lock()
+        self._commit_lock = threading.Lock()
 
     def __repr__(self) -> str:
         return f"Store(kme_id={self.kme_id!r}, backend={'sqlite' if self.is_sqlite else 'sql'})"
 
     def close(self) -> None:
-        """Stop the committer and release the database connections."""
-        with self._committer_lock:
-            if self._committer is not None and self._committer.is_alive():
-                self._queue.put(None)
-                self._committer.join(10)
-            self._committer = None
+        """Release the database connections."""
         self.engine.dispose()
 
     def _check_master_key(self) -> None:
@@ -323,60 +317,50 @@ class Store:
     def transact(self, fn: Callable[[Connection], T]) -> T:
         """Run ``fn`` in a durable write transaction, sharing the commit with concurrent callers.
 
-        Group commit: a committer thread runs every queued ``fn`` in one transaction, each
-        inside its own savepoint (an ``fn`` that raises rolls back only its own changes and
-        re-raises in its caller), then commits once and wakes the callers. A caller returns
-        only after the commit that contains its changes; if that commit fails, every caller
-        in the batch gets the database error and none of the changes persist. ``fn`` must
-        not do network I/O.
+        Group commit: every caller queues its ``fn``; whichever caller holds the commit lock
+        runs all queued functions in one transaction, each inside its own savepoint (an
+        ``fn`` that raises rolls back only its own changes and re-raises in its caller),
+        commits once and hands each caller its result. A caller returns only after the
+        commit that contains its changes; if that commit fails, every caller in the batch
+        gets the database error and none of the changes persist. ``fn`` must not do
+        network I/O.
         """
         fut: Future[T] = Future()
-        with self._committer_lock:
-            if self._committer is None or not self._committer.is_alive():
-                self._committer = threading.Thread(
-                    target=self._commit_loop, name=f"kms-commit-{self.kme_id}", daemon=True
-                )
-                self._committer.start()
         self._queue.put((fn, fut))
+        with self._commit_lock:
+            if not fut.done():
+                self._commit_batch()
         return fut.result()
 
-    def _commit_loop(self) -> None:
-        while True:
-            first = self._queue.get()
-            if first is None:
-                return
-            batch = [first]
-            while len(batch) < self.max_batch:
-                try:
-                    item = self._queue.get_nowait()
-                except queue.Empty:
-                    break
-                if item is None:
-                    self._queue.put(None)
-                    break
-                batch.append(item)
-            outcomes: list[tuple[bool, Any]] = []
+    def _commit_batch(self) -> None:
+        batch: list[tuple[Callable[[Connection], Any], Future[Any]]] = []
+        while len(batch) < self.max_batch:
             try:
-                with self.write() as conn:
-                    for fn, _fut in batch:
-                        sp = conn.begin_nested()
-                        try:
-                            res = fn(conn)
-                        except BaseException as exc:
-                            sp.rollback()
-                            outcomes.append((False, exc))
-                        else:
-                            sp.commit()
-                            outcomes.append((True, res))
-            except BaseException as exc:
-                for _fn, fut in batch:
-                    fut.set_exception(exc)
-                continue
-            for (_fn, fut), (ok, value) in zip(batch, outcomes, strict=True):
-                if ok:
-                    fut.set_result(value)
-                else:
-                    fut.set_exception(value)
+                batch.append(self._queue.get_nowait())
+            except queue.Empty:
+                break
+        outcomes: list[tuple[bool, Any]] = []
+        try:
+            with self.write() as conn:
+                for fn, _fut in batch:
+                    sp = conn.begin_nested()
+                    try:
+                        res = fn(conn)
+                    except Exception as exc:
+                        sp.rollback()
+                        outcomes.append((False, exc))
+                    else:
+                        sp.commit()
+                        outcomes.append((True, res))
+        except Exception as exc:
+            for _fn, fut in batch:
+                fut.set_exception(exc)
+            return
+        for (_fn, fut), (ok, value) in zip(batch, outcomes, strict=True):
+            if ok:
+                fut.set_result(value)
+            else:
+                fut.set_exception(value)
 
     @contextmanager
     def read(self) -> Iterator[Connection]:

@@ -10,6 +10,8 @@ extension) and ``quaykey_client_cert_der``.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import socket
 import ssl
 from typing import Any
 
@@ -42,6 +44,13 @@ class TlsH11Protocol(H11Protocol):
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
+        # asyncio enables TCP_NODELAY only for sockets created with proto=IPPROTO_TCP; a
+        # listening socket handed in by the caller may have proto 0, and then every
+        # response written as header + body waits for the client's delayed ACK (~40 ms).
+        sock = transport.get_extra_info("socket")
+        if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         ext = tls_extension(transport)
         if ext is None:
             return
