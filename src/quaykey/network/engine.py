@@ -44,7 +44,13 @@ from quaykey.network.link import (
 )
 from quaykey.network.pool import PoolSet
 from quaykey.network.relay import relay_key, relay_multipath
-from quaykey.network.routing import Route, disjoint_route, key_aware_route
+from quaykey.network.routing import (
+    Route,
+    disjoint_paths,
+    disjoint_route,
+    key_aware_route,
+    path_bottleneck,
+)
 from quaykey.network.satellite import Pass
 from quaykey.network.topology import Topology
 
@@ -289,6 +295,7 @@ class NetworkSimulation:
         )
         self.runners: dict[str, LinkRunner] = {}
         self._sat_auth: dict[str, Any] = {}
+        self._disjoint_cache: dict[tuple[str, str, frozenset[str]], list[tuple[str, ...]]] = {}
         self._sat_rng = np.random.default_rng(self.rng.integers(0, 2**63))
         for link in topology.links:
             self.pools.add_link(link.name, link.a, link.b)
@@ -402,8 +409,16 @@ class NetworkSimulation:
         """The route a demand would take now (key-aware; multipath where asked)."""
         rates = self._rates()
         if d.multipath:
-            return disjoint_route(
-                self.topology, d.src, d.dst, rates, exclude_links=self._excluded()
+            # Node-disjoint paths depend only on which links are usable: cache them.
+            key = (d.src, d.dst, frozenset(self._excluded()))
+            if key not in self._disjoint_cache:
+                self._disjoint_cache[key] = disjoint_paths(
+                    self.topology, d.src, d.dst, exclude_links=key[2]
+                )
+            paths = self._disjoint_cache[key]
+            caps = [path_bottleneck(self.topology, p, rates) for p in paths]
+            return Route(
+                d.src, d.dst, tuple(paths), sum(c for c, _ in caps), tuple(n for _, n in caps)
             )
         levels = {name: float(self.pools.level(name)) for name in self.pools.links()}
         return key_aware_route(

@@ -31,6 +31,7 @@ from quaykey.network.topology import Topology
 
 __all__ = [
     "Route",
+    "disjoint_paths",
     "disjoint_route",
     "key_aware_route",
     "path_bottleneck",
@@ -70,21 +71,24 @@ class Route:
 def relay_graph(
     topology: Topology, src: str, dst: str, exclude_links: Collection[str] = ()
 ) -> nx.Graph:
-    """The graph that may carry a relay between ``src`` and ``dst``.
+    """The graph that may carry a relay between ``src`` and ``dst`` (a read-only view).
 
-    User nodes other than the two end points are removed (they do not relay) and so are
+    User nodes other than the two end points are hidden (they do not relay) and so are
     the ``exclude_links`` (cut fibres, links under attack).
     """
     topology.node(src)
     topology.node(dst)
-    g = topology.graph.copy()
-    g.remove_nodes_from(
-        [n.name for n in topology.nodes if not n.relays and n.name not in (src, dst)]
-    )
-    g.remove_edges_from(
-        [(link.a, link.b) for link in topology.links if link.name in set(exclude_links)]
-    )
-    return g
+    g = topology.graph
+    excluded = frozenset(exclude_links)
+
+    def node_ok(n: str) -> bool:
+        return n in (src, dst) or bool(g.nodes[n]["node"].relays)
+
+    def edge_ok(u: str, v: str) -> bool:
+        return g.edges[u, v]["name"] not in excluded
+
+    view: nx.Graph = nx.subgraph_view(g, filter_node=node_ok, filter_edge=edge_ok)
+    return view
 
 
 def path_bottleneck(
@@ -201,6 +205,34 @@ def key_aware_route(
     return Route(src, dst, (path,), cap, (limiting,))
 
 
+def disjoint_paths(
+    topology: Topology, src: str, dst: str, exclude_links: Collection[str] = ()
+) -> list[tuple[str, ...]]:
+    """Node-disjoint paths between two nodes, fewest hops first (relaying nodes only).
+
+    Raises
+    ------
+    NoRouteError
+        When the two nodes are not connected.
+    """
+    if src == dst:
+        raise ValueError("src and dst must differ")
+    g = nx.Graph(relay_graph(topology, src, dst, exclude_links))
+    try:
+        if g.has_edge(src, dst):
+            # node_disjoint_paths needs no direct edge; use it as its own path.
+            g.remove_edge(src, dst)
+            found = [[src, dst]]
+            if nx.has_path(g, src, dst):
+                found += [list(p) for p in nx.node_disjoint_paths(g, src, dst)]
+        else:
+            found = [list(p) for p in nx.node_disjoint_paths(g, src, dst)]
+    except (nx.NetworkXNoPath, nx.NodeNotFound):
+        raise NoRouteError(f"no path between {src!r} and {dst!r}") from None
+    found.sort(key=len)
+    return [tuple(p) for p in found]
+
+
 def disjoint_route(
     topology: Topology,
     src: str,
@@ -219,22 +251,7 @@ def disjoint_route(
     NoRouteError
         When the two nodes are not connected.
     """
-    g = relay_graph(topology, src, dst, exclude_links)
-    if src == dst:
-        raise ValueError("src and dst must differ")
-    try:
-        if g.has_edge(src, dst):
-            # node_disjoint_paths needs no direct edge; use it as its own path.
-            h = g.copy()
-            h.remove_edge(src, dst)
-            found = [[src, dst]]
-            if nx.has_path(h, src, dst):
-                found += [list(p) for p in nx.node_disjoint_paths(h, src, dst)]
-        else:
-            found = [list(p) for p in nx.node_disjoint_paths(g, src, dst)]
-    except (nx.NetworkXNoPath, nx.NodeNotFound):
-        raise NoRouteError(f"no path between {src!r} and {dst!r}") from None
-    found.sort(key=len)
+    found = disjoint_paths(topology, src, dst, exclude_links)
     if max_paths is not None:
         found = found[: max(1, int(max_paths))]
     caps = [path_bottleneck(topology, p, rates_bps) for p in found]
