@@ -164,3 +164,12 @@ def test_satellite_passes_plot_and_errors(tmp_path: Path) -> None:
     assert bad.exit_code == 2 and "station" in bad.output
     bad = runner.invoke(app, ["network", "simulate", "--cut", "nowhere--x@1", "--hours", "1"])
     assert bad.exit_code == 2 and "unknown link" in bad.output
+
+
+def test_network_map_of_a_user_topology(tmp_path: Path) -> None:
+    f = tmp_path / "rotterdam.yaml"
+    f.write_text(ROTTERDAM)
+    png = tmp_path / "rdam.png"
+    result = runner.invoke(app, ["network", "map", "--topology", str(f), "--out", str(png)])
+    assert result.exit_code == 0, result.output
+    assert png.read_bytes()[:4] == b"\x89PNG"

@@ -317,9 +317,8 @@ def _draw_png(t: Topology, rows: dict[str, dict[str, Any]], out: Path) -> None:
         "user": ("s", "#d62728", 60),
         "ground-station": ("^", "#1f77b4", 90),
     }
-    fig = plt.figure(figsize=(14, 10.5))
-    main = fig.add_axes((0.04, 0.05, 0.46, 0.88))
-    inset = fig.add_axes((0.54, 0.36, 0.43, 0.57))
+    preset_layout = {"beijing", "shanghai", "sh-pudong"} <= set(pos)
+    fig = plt.figure(figsize=(14, 10.5) if preset_layout else (11, 9))
 
     def draw(axis: Any, box: tuple[float, float, float, float], labels: dict[str, str]) -> None:
         x0, x1, y0, y1 = box
@@ -355,6 +354,28 @@ def _draw_png(t: Topology, rows: dict[str, dict[str, Any]], out: Path) -> None:
         axis.set_aspect(1.0 / k)
         axis.grid(alpha=0.25)
 
+    if not preset_layout:
+        ax = fig.add_axes((0.08, 0.2, 0.84, 0.72))
+        xs = [pos[n][0] for n in fibre_nodes]
+        ys = [pos[n][1] for n in fibre_nodes]
+        mx = max(0.05, 0.12 * (max(xs) - min(xs)))
+        my = max(0.05, 0.12 * (max(ys) - min(ys)))
+        draw(
+            ax,
+            (min(xs) - mx, max(xs) + mx, min(ys) - my, max(ys) + my),
+            {n: "r" for n in sorted(fibre_nodes)},
+        )
+        ax.set_title(f"{t.name}: links coloured by modelled secret key rate", fontsize=11)
+        ax.xaxis.set_major_formatter(lambda x, _: f"{x:.2f}°E")
+        ax.yaxis.set_major_formatter(lambda y, _: f"{y:.2f}°N")
+        sm = plt.cm.ScalarMappable(norm=norm, cmap=cmap)
+        cb = fig.colorbar(sm, cax=fig.add_axes((0.2, 0.09, 0.6, 0.025)), orientation="horizontal")
+        cb.set_label("secret key rate, bit/s (finite key)")
+        fig.savefig(out, dpi=110)
+        plt.close(fig)
+        return
+    main = fig.add_axes((0.04, 0.05, 0.46, 0.88))
+    inset = fig.add_axes((0.54, 0.36, 0.43, 0.57))
     main_labels = {
         "beijing": "l",
         "customs-hq-beijing": "d",
@@ -372,9 +393,7 @@ def _draw_png(t: Topology, rows: dict[str, dict[str, Any]], out: Path) -> None:
     }
     draw(main, (114.8, 123.2, 29.4, 41.0), main_labels)
     main.set_title(f"{t.name}: fibre links coloured by modelled secret key rate", fontsize=11)
-    main.indicate_inset_zoom(inset, edgecolor="#888") if hasattr(
-        main, "indicate_inset_zoom"
-    ) else None
+    main.indicate_inset_zoom(inset, edgecolor="#888")
     main.xaxis.set_major_formatter(lambda x, _: f"{x:.0f}°E")
     main.yaxis.set_major_formatter(lambda y, _: f"{y:.0f}°N")
     inset_labels = {
