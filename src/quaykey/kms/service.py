@@ -494,39 +494,40 @@ class KmeService:
 
     # --- relay ---------------------------------------------------------------------------
 
-    def _seal_hop(self, base: RelayReserve, plaintext: bytes | bytearray) -> RelayReserve:
-        """Consume link key towards ``base.path[base.hop]`` and seal ``plaintext`` for it."""
+    def _seal_in(
+        self, conn: Connection, base: RelayReserve, plaintext: bytes | bytearray
+    ) -> RelayReserve:
+        """Inside a transaction: consume link key towards the next hop and seal ``plaintext``."""
         nxt = base.path[base.hop]
         need = MAC_KEY_BYTES + len(plaintext)
+        got = self.store.take_send(conn, nxt, self._me_low(nxt), need)
+        if got is None:
+            raise KeyPoolExhausted(
+                "not enough link key material towards the next KME",
+                [{"next_node": nxt, "needed_bytes": need}],
+            )
+        material, segments = got
+        msg = base.model_copy(update={"segments": segments})
+        ct, tag = otp_seal(material, tag_header(msg), plaintext)
+        material[:] = bytes(len(material))
+        self.store.audit(
+            conn,
+            "relay_sent",
+            relay_id=base.relay_id,
+            key_IDs=base.key_IDs,
+            size=base.key_size,
+            next_node=nxt,
+            link_bytes=need,
+            segments=[list(s) for s in segments],
+        )
+        return msg.model_copy(update={"ciphertext": ct, "tag": tag})
+
+    def _seal_hop(self, base: RelayReserve, plaintext: bytes | bytearray) -> RelayReserve:
+        """Consume link key towards ``base.path[base.hop]`` and seal ``plaintext`` for it."""
         try:
-
-            def _tx(conn: Connection) -> Any:
-                got = self.store.take_send(conn, nxt, self._me_low(nxt), need)
-                if got is None:
-                    raise KeyPoolExhausted(
-                        "not enough link key material towards the next KME",
-                        [{"next_node": nxt, "needed_bytes": need}],
-                    )
-                material, segments = got
-                msg = base.model_copy(update={"segments": segments})
-                ct, tag = otp_seal(material, tag_header(msg), plaintext)
-                material[:] = bytes(len(material))
-                self.store.audit(
-                    conn,
-                    "relay_sent",
-                    relay_id=base.relay_id,
-                    key_IDs=base.key_IDs,
-                    size=base.key_size,
-                    next_node=nxt,
-                    link_bytes=need,
-                    segments=[list(s) for s in segments],
-                )
-                return msg, ct, tag
-
-            msg, ct, tag = self.store.transact(_tx)
+            return self.store.transact(lambda conn: self._seal_in(conn, base, plaintext))
         except SQLAlchemyError:
             raise AuditUnavailable("key store or audit log unavailable") from None
-        return msg.model_copy(update={"ciphertext": ct, "tag": tag})
 
     def _relay_out(
         self,
@@ -664,21 +665,23 @@ class KmeService:
                     prev_node=sender,
                     link_bytes=MAC_KEY_BYTES + len(plain),
                 )
-                return plain
+                if last:
+                    plain[:] = bytes(len(plain))
+                    return None
+                # forward in the same transaction: one commit covers both link pools
+                try:
+                    return self._seal_in(
+                        conn, msg.model_copy(update={"hop": msg.hop + 1, "segments": []}), plain
+                    )
+                finally:
+                    plain[:] = bytes(len(plain))
 
-            plain: bytearray = self.store.transact(_tx)
+            nxt: RelayReserve | None = self.store.transact(_tx)
         except SQLAlchemyError:
             raise AuditUnavailable("key store or audit log unavailable") from None
-        if not last:
-            try:
-                nxt = self._seal_hop(
-                    msg.model_copy(update={"hop": msg.hop + 1, "segments": []}), plain
-                )
-            finally:
-                plain[:] = bytes(len(plain))
+        if nxt is not None:
             assert self.transport is not None
             self.transport.post(msg.path[msg.hop + 1], RELAY_RESERVE, nxt.model_dump())
-        plain[:] = bytes(len(plain))
         return RelayAck(relay_id=msg.relay_id, ok=True)
 
     def relay_decide(self, who: Identity | None, msg: RelayDecision, confirm: bool) -> RelayAck:
