@@ -143,7 +143,7 @@ def simulate(
             f"{row['length_km']:.1f}",
             "-" if row["loss_db"] is None else f"{row['loss_db']:.1f}",
             f"{row['secret_key_rate_bps']:.4g}",
-            f"{row.get('plob_bound_bps', math.nan):.3g}",
+            f"{row['plob_bound_bps']:.3g}" if "plob_bound_bps" in row else "-",
             "-" if row["qber"] is None else f"{row['qber']:.4f}",
             f"{row['pool_bits']:.4g}",
             row["status"],
