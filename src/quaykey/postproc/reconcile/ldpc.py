@@ -8,8 +8,10 @@ Both sides agree (through Bob's first request, which is public) on a mother code
 ``H`` (``m x n``, from :func:`~quaykey.postproc.reconcile.codes.build_code`), on ``d``
 rate-adaptation positions ``D`` (the first ``d`` entries of the code's untainted puncturing
 order) and on the key positions (the other ``n - d`` columns). The input is cut into frames
-of ``k = n - d`` key bits; the last, shorter frame fills only its first key columns and pads
-the rest with known zeros (i.e. shortens them).
+of ``k = n - d`` key bits. A shorter last frame of ``k_t`` bits uses a shorter code of the
+same rate (the smallest power of two ``n_t >= 256`` with ``n_t - d_t >= k_t``, same share
+``d_t / n_t`` of adaptation positions) and pads its unused key columns with known zeros
+(shortening). Short codes need a larger f (see docs/parts/validation-ldpc.md).
 
 1. **Syndrome.** For each frame Bob chooses ``p0`` punctured positions (``D[:p0]``) so that
    the first attempt leaks ``m - p0 ~ f_start * k * h(Q)``; the other ``d - p0`` positions of
@@ -165,6 +167,32 @@ def _layout(code: LdpcCode, d: int, k_frame: int, p0: int, seed: int) -> _Layout
     return _Layout(key_cols, punctured, known, reveal_order)
 
 
+#: Shortest code used for a short last frame.
+_MIN_TAIL_LENGTH = 256
+
+
+def _frame_codes(n: int, d: int, total: int) -> list[tuple[int, int, int, int]]:
+    """Public frame plan: ``(start, stop, code_length, adapt_positions)`` per frame.
+
+    Full frames use the ``n``-bit code with ``d`` adaptation positions. A shorter last frame
+    of ``k_t`` bits uses the smallest power-of-two length ``n_t >= 256`` (at most ``n``) with
+    ``n_t - d_t >= k_t``, ``d_t = round(d * n_t / n)``, and pads any unused key columns with
+    known zeros; this keeps its leak near ``f k_t h(Q)`` instead of ``m - p`` of the big code.
+    """
+    k = n - d
+    plan = [(lo, lo + k, n, d) for lo in range(0, total - k + 1, k)]
+    lo = len(plan) * k
+    if lo < total:
+        k_t = total - lo
+        n_t = _MIN_TAIL_LENGTH
+        while n_t < n and n_t - round(d * n_t / n) < k_t:
+            n_t *= 2
+        if n_t >= n:
+            n_t = n
+        plan.append((lo, total, n_t, round(d * n_t / n)))
+    return plan
+
+
 def _as_bits(bits: NDArray[Any], name: str) -> NDArray[np.uint8]:
     arr = np.asarray(bits)
     if arr.ndim != 1:
@@ -290,7 +318,7 @@ class LdpcAlice:
     ) -> None:
         self._bits = _as_bits(frame_bits, "frame_bits")
         self._rng = np.random.default_rng(rng)
-        self._words: NDArray[np.uint8] | None = None
+        self._words: list[NDArray[np.uint8]] | None = None
         self._layouts: list[_Layout] = []
         self._revealed: NDArray[np.int64] = np.zeros(0, dtype=np.int64)
 
@@ -338,27 +366,29 @@ class LdpcAlice:
         p0s = p[_HEADER:]
         if total != self._bits.size:
             raise ValueError(f"request is for {total} bits but Alice holds {self._bits.size}")
-        if not 0 < k <= n or not 0 <= d < n or k > n - d:
+        if not 64 <= n <= 2**20 or not 0 <= d < n or k != n - d:
             raise ValueError("syndrome request has inconsistent n, d, k")
-        if n_frames != -(-total // k) or p0s.size != n_frames:
+        plan = _frame_codes(n, d, total)
+        if n_frames != len(plan) or p0s.size != n_frames:
             raise ValueError("syndrome request has the wrong number of frames")
-        code = build_code(n, rate_pct / 100.0, seed)
-        if np.any(p0s < 0) or np.any(p0s > min(d, code.n_untainted)):
-            raise ValueError("punctured counts must be in [0, min(d, untainted)]")
-        words = np.zeros((n_frames, n), dtype=np.uint8)
+        words = []
         layouts = []
-        for f in range(n_frames):
-            lo, hi = f * k, min((f + 1) * k, total)
-            lay = _layout(code, d, hi - lo, int(p0s[f]), seed)
-            words[f, lay.key_cols] = self._bits[lo:hi]
-            words[f, lay.punctured] = self._rng.integers(
-                0, 2, lay.punctured.size, dtype=np.uint8
-            )
+        syndromes = []
+        for (lo, hi, n_f, d_f), p0 in zip(plan, p0s.tolist(), strict=True):
+            code = build_code(n_f, rate_pct / 100.0, seed)
+            if not 0 <= p0 <= min(d_f, code.n_untainted):
+                raise ValueError("punctured counts must be in [0, min(d, untainted)]")
+            lay = _layout(code, d_f, hi - lo, p0, seed)
+            word = np.zeros(n_f, dtype=np.uint8)
+            word[lay.key_cols] = self._bits[lo:hi]
+            word[lay.punctured] = self._rng.integers(0, 2, lay.punctured.size, dtype=np.uint8)
+            words.append(word)
             layouts.append(lay)
+            syndromes.append(code.syndrome(word))
         self._words = words
         self._layouts = layouts
         self._revealed = np.zeros(n_frames, dtype=np.int64)
-        return code.syndrome(words).reshape(-1)
+        return np.concatenate(syndromes)
 
     def _reveal(self, p: NDArray[np.int64]) -> NDArray[np.uint8]:
         if self._words is None:
@@ -373,7 +403,7 @@ class LdpcAlice:
             start = int(self._revealed[f])
             if count < 1 or start + count > order.size:
                 raise ValueError(f"reveal count {count} is out of range for frame {f}")
-            out.append(self._words[f, order[start : start + count]])
+            out.append(self._words[f][order[start : start + count]])
             self._revealed[f] = start + count
         if not out:
             return np.zeros(0, dtype=np.uint8)
@@ -451,10 +481,10 @@ class LdpcBob:
         code_length: int = 2**16,
         rate: float | None = None,
         adapt_fraction: float = 0.1,
-        f_start: float = 1.0,
-        f_step: float = 0.025,
+        f_start: float = 1.02,
+        f_step: float = 0.015,
         f_ceiling: float = 1.2,
-        max_rounds: int = 16,
+        max_rounds: int = 20,
         max_iter: int = 80,
         round_iter: int = 20,
         restart_every: int = 1,
@@ -525,19 +555,20 @@ class LdpcBob:
         if total == 0:
             return ReconcileResult(np.zeros(0, dtype=np.uint8), 0, 0, ())
         n = self._n
-        code = build_code(n, self._rate, self._seed)
-        m = code.n_checks
         d = round(self._delta * n)
         k = n - d
-        n_frames = -(-total // k)
+        plan = _frame_codes(n, d, total)
+        n_frames = len(plan)
         h = binary_entropy(max(self._qber, _Q_FLOOR))
-        p_cap = min(d, code.n_untainted)
-        bounds = tuple((f * k, min((f + 1) * k, total)) for f in range(n_frames))
+        codes = {n_f: build_code(n_f, self._rate, self._seed) for _, _, n_f, _ in plan}
+        bounds = tuple((lo, hi) for lo, hi, _, _ in plan)
         p0s = np.empty(n_frames, dtype=np.int64)
         steps = np.empty(n_frames, dtype=np.int64)
-        for f, (lo, hi) in enumerate(bounds):
+        for f, (lo, hi, n_f, d_f) in enumerate(plan):
             kf = hi - lo
-            p0s[f] = min(max(round(m - self._f_start * kf * h), 0), p_cap)
+            code = codes[n_f]
+            p_cap = min(d_f, code.n_untainted)
+            p0s[f] = min(max(round(code.n_checks - self._f_start * kf * h), 0), p_cap)
             steps[f] = max(1, math.ceil(self._f_step * kf * h))
 
         header = np.array(
@@ -546,62 +577,74 @@ class LdpcBob:
         )
         reply = np.asarray(ask("syndrome", np.concatenate([header, p0s])))
         round_trips = 1
-        if reply.size != n_frames * m:
-            raise ValueError(f"syndrome reply has {reply.size} bits, expected {n_frames * m}")
-        syndromes = _as_bits(reply, "syndrome reply").reshape(n_frames, m)
+        sizes = [codes[n_f].n_checks for _, _, n_f, _ in plan]
+        if reply.size != sum(sizes):
+            raise ValueError(f"syndrome reply has {reply.size} bits, expected {sum(sizes)}")
+        flat = _as_bits(reply, "syndrome reply")
+        syndromes = np.split(flat, np.cumsum(sizes)[:-1])
         leaked = int(reply.size) - int(p0s.sum())
 
         l_q = math.log((1 - max(self._qber, 1e-6)) / max(self._qber, 1e-6))
-        llr = np.empty((n_frames, n), dtype=np.float64)
+        llr: list[NDArray[np.float64]] = []
         layouts = []
-        for f, (lo, hi) in enumerate(bounds):
-            lay = _layout(code, d, hi - lo, int(p0s[f]), self._seed)
-            row = llr[f]
-            row[:] = KNOWN_LLR  # known zeros unless overwritten
+        for f, (lo, hi, n_f, d_f) in enumerate(plan):
+            lay = _layout(codes[n_f], d_f, hi - lo, int(p0s[f]), self._seed)
+            row = np.full(n_f, KNOWN_LLR)  # known zeros unless overwritten
             row[lay.punctured] = 0.0
             row[lay.key_cols] = l_q * (1.0 - 2.0 * self._bits[lo:hi])
+            llr.append(row)
             layouts.append(lay)
 
         corrected = self._bits.copy()
         revealed = np.zeros(n_frames, dtype=np.int64)
         pending = np.arange(n_frames)
         failed: list[int] = []
-        # Decoder state of every pending frame, kept across rounds (warm start): after a
-        # reveal only the prior of the revealed bits changes.
-        # Warm attempts need each pending frame's state kept between rounds; fresh ones
-        # (the default) only a scratch state for the frames being decoded.
+        # Warm attempts keep each pending frame's decoder state between rounds; fresh ones
+        # (the default) use a scratch state for the frames being decoded.
         warm = self._restart_every > 1
-        post = llr.copy() if warm else llr
-        msg = np.zeros((n_frames if warm else 0, code.n_edges), dtype=np.float64)
+        post = [row.copy() for row in llr] if warm else llr
+        msg = [np.zeros(codes[n_f].n_edges) for _, _, n_f, _ in plan] if warm else []
         for round_no in range(self._max_rounds + 1):
             fresh = round_no % self._restart_every == 0
             iters = self._max_iter if fresh else self._round_iter
-            if warm and fresh and round_no:
-                # A warm state can sit in a trapping set; start these frames afresh.
-                post[pending] = llr[pending]
-                msg[pending] = 0.0
-            sub_post = post[pending]  # fancy indexing: a copy
-            sub_msg = msg[pending] if warm else np.zeros((pending.size, code.n_edges))
-            bits, ok, _ = layered_decode(
-                code.check_ptr,
-                code.check_var,
-                sub_post,
-                sub_msg,
-                syndromes[pending],
-                iters,
-                self._decoder == "min-sum",
-                0.8,
-                True,
-                self._stall,
-            )
-            if warm:
-                post[pending] = sub_post
-                msg[pending] = sub_msg
-            for i, f in enumerate(pending.tolist()):
-                if ok[i]:
-                    lo, hi = bounds[f]
-                    corrected[lo:hi] = bits[i, layouts[f].key_cols]
-            pending = pending[~ok]
+            ok_all = np.zeros(pending.size, dtype=bool)
+            for n_f, code in codes.items():
+                sel = np.flatnonzero([plan[f][2] == n_f for f in pending.tolist()])
+                if sel.size == 0:
+                    continue
+                group = pending[sel].tolist()
+                if warm and fresh and round_no:
+                    # A warm state can sit in a trapping set; start these frames afresh.
+                    for f in group:
+                        post[f] = llr[f].copy()
+                        msg[f][:] = 0.0
+                sub_post = np.stack([post[f] for f in group])
+                sub_msg = (
+                    np.stack([msg[f] for f in group])
+                    if warm
+                    else np.zeros((len(group), code.n_edges))
+                )
+                bits, ok, _ = layered_decode(
+                    code.check_ptr,
+                    code.check_var,
+                    sub_post,
+                    sub_msg,
+                    np.stack([syndromes[f] for f in group]),
+                    iters,
+                    self._decoder == "min-sum",
+                    0.8,
+                    True,
+                    self._stall,
+                )
+                for i, f in enumerate(group):
+                    if warm:
+                        post[f] = sub_post[i]
+                        msg[f] = sub_msg[i]
+                    if ok[i]:
+                        lo, hi = bounds[f]
+                        corrected[lo:hi] = bits[i, layouts[f].key_cols]
+                ok_all[sel] = ok
+            pending = pending[~ok_all]
             if pending.size == 0:
                 break
             if round_no == self._max_rounds:
@@ -626,8 +669,8 @@ class LdpcBob:
                 cols = layouts[f].reveal_order[revealed[f] : revealed[f] + c]
                 new = KNOWN_LLR * (1.0 - 2.0 * values[pos : pos + c])
                 if warm:
-                    post[f, cols] += new - llr[f, cols]
-                llr[f, cols] = new
+                    post[f][cols] += new - llr[f][cols]
+                llr[f][cols] = new
                 revealed[f] += c
                 pos += c
         return ReconcileResult(
