@@ -6,7 +6,9 @@ trust their arguments. Each kernel has a slow pure-Python twin in
 
 Layout shared by the kernels (all frames of one reconciliation run at once):
 
-* A *frame* ``f`` occupies ``bits[fstart[f] : fstart[f] + flen[f]]``.
+* A *frame* ``f`` occupies ``bits[fstart[f] : fstart[f] + flen[f]]`` (Bob's ``bits`` keep
+  the bit in bit 0 and, in bit 1, whether a search has corrected it; ``words`` hold the
+  same bits packed 64 to a word, per frame).
 * Pass ``p`` of frame ``f`` reads the frame in the public order
   ``perm_flat[perm_off[f, p] : perm_off[f, p] + flen[f]]`` and cuts it into ``NB[f, p]``
   blocks of ``K[f, p]`` bits (the last block may be shorter). The inverse permutations are
@@ -156,8 +158,8 @@ def _push(
     q: int,
     b: int,
     blk_off: NDArray[np.int64],
-    cand_p: NDArray[np.int64],
-    cand_b: NDArray[np.int64],
+    cand_p: NDArray[np.int32],
+    cand_b: NDArray[np.int32],
     cand_cnt: NDArray[np.int64],
     in_list: NDArray[np.uint8],
     overflow: NDArray[np.uint8],
@@ -193,12 +195,12 @@ def _flip(
     blk_off: NDArray[np.int64],
     tree: NDArray[np.int8],
     bob_total: NDArray[np.uint8],
-    cand_p: NDArray[np.int64],
-    cand_b: NDArray[np.int64],
+    cand_p: NDArray[np.int32],
+    cand_b: NDArray[np.int32],
     cand_cnt: NDArray[np.int64],
     in_list: NDArray[np.uint8],
     overflow: NDArray[np.uint8],
-    eff: NDArray[np.int64],
+    eff: NDArray[np.int32],
 ) -> None:
     """Flip Bob's bit ``x`` of frame ``f`` and toggle every known sub-block containing it.
 
@@ -255,8 +257,8 @@ def _rebuild(
     S: NDArray[np.int64],
     blk_off: NDArray[np.int64],
     tree: NDArray[np.int8],
-    cand_p: NDArray[np.int64],
-    cand_b: NDArray[np.int64],
+    cand_p: NDArray[np.int32],
+    cand_b: NDArray[np.int32],
     cand_cnt: NDArray[np.int64],
     in_list: NDArray[np.uint8],
     overflow: NDArray[np.uint8],
@@ -294,16 +296,15 @@ def bob_plan(
     starting: NDArray[np.uint8],
     total_parity: NDArray[np.uint8],
     bob_total: NDArray[np.uint8],
-    cand_p: NDArray[np.int64],
-    cand_b: NDArray[np.int64],
+    cand_p: NDArray[np.int32],
+    cand_b: NDArray[np.int32],
     cand_cnt: NDArray[np.int64],
     in_list: NDArray[np.uint8],
-    eff: NDArray[np.int64],
-    flipped: NDArray[np.uint8],
+    eff: NDArray[np.int32],
     failed: NDArray[np.uint8],
     overflow: NDArray[np.uint8],
     req: NDArray[np.int64],
-    pend: NDArray[np.int64],
+    pend: NDArray[np.int32],
 ) -> int:
     """Correct what the known parities already locate, then write the next requests.
 
@@ -373,12 +374,12 @@ def bob_plan(
                     if leaf:
                         in_list[slot] = 0
                         x = perm_flat[perm_off[f, q] + start]
-                        if flipped[fstart[f] + x]:
+                        if bits[fstart[f] + x] & 2:
                             # A correction never touches a bit twice when Alice's parities
                             # are consistent: her replies contradict each other.
                             failed[f] = 1
                             break
-                        flipped[fstart[f] + x] = 1
+                        bits[fstart[f] + x] |= 2  # bit 1 marks a corrected bit
                         _flip(
                             f, x, bits, words, fstart, flen, cur_pass, perm_off, inv_flat, K, S,
                             T_off, blk_off, tree, bob_total, cand_p, cand_b, cand_cnt, in_list,
@@ -479,13 +480,13 @@ def bob_absorb(
     starting: NDArray[np.uint8],
     total_parity: NDArray[np.uint8],
     bob_total: NDArray[np.uint8],
-    cand_p: NDArray[np.int64],
-    cand_b: NDArray[np.int64],
+    cand_p: NDArray[np.int32],
+    cand_b: NDArray[np.int32],
     cand_cnt: NDArray[np.int64],
     in_list: NDArray[np.uint8],
     overflow: NDArray[np.uint8],
     req: NDArray[np.int64],
-    pend: NDArray[np.int64],
+    pend: NDArray[np.int32],
     n_req: int,
     reply: NDArray[np.uint8],
 ) -> None:
@@ -539,7 +540,7 @@ def bob_absorb(
             total_parity[f] = acc
             tot = 0
             for i in range(fstart[f], fstart[f] + m):
-                tot ^= bits[i]
+                tot ^= bits[i] & 1
             bob_total[f] = tot
         else:
             tree[t0 + (nb - 1) * s + 1] = np.int8(1 | ((total_parity[f] ^ acc) << 1))

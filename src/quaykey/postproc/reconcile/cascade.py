@@ -454,30 +454,28 @@ class CascadeBob:
         starting = np.zeros(n_frames, dtype=np.uint8)
         total_parity = np.zeros(n_frames, dtype=np.uint8)
         bob_total = np.zeros(n_frames, dtype=np.uint8)
-        cand_p = np.zeros(n_blocks, dtype=np.int64)
-        cand_b = np.zeros(n_blocks, dtype=np.int64)
+        cand_p = np.zeros(n_blocks, dtype=np.int32)
+        cand_b = np.zeros(n_blocks, dtype=np.int32)
         cand_cnt = np.zeros(n_frames, dtype=np.int64)
         in_list = np.zeros(n_blocks, dtype=np.uint8)
-        # Where each block's search stands (root until a search descends; reset by flips).
         # Where each block's search stands: (node, first place, length); the root until a
         # search descends, reset by flips. One row per block keeps it in one cache line.
-        eff = np.empty((n_blocks, 3), dtype=np.int64)
+        eff = np.empty((n_blocks, 3), dtype=np.int32)
         eff[:, 0] = 1
         block_index = np.arange(n_blocks) - np.repeat(blk_off.ravel(), blk)
         block_k = np.repeat(K.ravel(), blk)
         eff[:, 1] = block_index * block_k
         eff[:, 2] = np.minimum(block_k, np.repeat(np.repeat(lay.flen, n_passes), blk) - eff[:, 1])
-        flipped = np.zeros(total, dtype=np.uint8)
         failed = np.zeros(n_frames, dtype=np.uint8)
         overflow = np.zeros(n_frames, dtype=np.uint8)
         req = np.zeros((n_blocks, 4), dtype=np.int64)
-        pend = np.zeros((n_blocks, 4), dtype=np.int64)
+        pend = np.zeros((n_blocks, 4), dtype=np.int32)
         leaked = 0
         while True:
             n_req = _k.bob_plan(
                 bits, words, lay.fstart, lay.flen, lay.perm_flat, lay.inv_flat, lay.perm_off,
                 K, NB, S, T_off, blk_off, tree, cur_pass, done, starting, total_parity, bob_total,
-                cand_p, cand_b, cand_cnt, in_list, eff, flipped, failed, overflow,
+                cand_p, cand_b, cand_cnt, in_list, eff, failed, overflow,
                 req, pend,
             )  # fmt: skip
             if n_req == 0:
@@ -497,7 +495,7 @@ class CascadeBob:
                 bob_total, cand_p, cand_b, cand_cnt, in_list, overflow, req, pend, n_req, reply,
             )  # fmt: skip
         return ReconcileResult(
-            corrected=bits,
+            corrected=np.bitwise_and(bits, np.uint8(1)),
             leaked_bits=leaked,
             round_trips=round_trips,
             frame_bounds=lay.frame_bounds,
