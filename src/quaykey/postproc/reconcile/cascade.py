@@ -16,11 +16,12 @@ Protocol (all messages are 1-D numpy arrays; see :mod:`quaykey.postproc.reconcil
 
 Bob's side implements the optimised Cascade of Martinez-Mateo et al. (2015): block sizes of
 the variant opt.(8) (or opt.(7)), 14 passes, the cascade effect (a corrected bit toggles the
-parity of the blocks containing it in every earlier pass, which are then searched again),
+parity of the blocks containing it in every started pass, which are then searched again),
 sub-block reuse (parities learnt during binary searches are kept; a search descends free of
 charge through sub-blocks whose parity is already known), and block-parity inference (the
-parity of the last block of passes after the first follows from the frame parity). The hot
-loops are numba kernels in :mod:`quaykey.postproc.reconcile._cascade_kernels`.
+parity of the last block of passes after the first follows from the frame parity).
+Contradictory replies (a search that would flip a bit twice) end that frame as failed. The
+hot loops are numba kernels in :mod:`quaykey.postproc.reconcile._cascade_kernels`.
 
 References
 ----------
@@ -55,6 +56,9 @@ CASCADE_VARIANTS: tuple[str, ...] = ("opt8", "opt7", "original")
 _PROTOCOL_VERSION = 1
 _SETUP_LEN = 5
 _MAX_PASSES = 64
+#: Longest frame that gets packed range masks (14.2 MB of masks at 2^16 bits, 14 passes;
+#: they grow with the square of the frame length).
+_MASK_MAX_FRAME_BITS = 2**16
 
 
 def cascade_block_sizes(
@@ -186,8 +190,8 @@ def _layout(seed: int, frame_bits_len: int, total_bits: int, n_passes: int) -> _
     mask_row_of: dict[int, int] = {}
     rows = 0
     for length in sorted(set(lengths)):
-        if length >> shift == 0:
-            continue
+        if length >> shift == 0 or length > _MASK_MAX_FRAME_BITS:
+            continue  # too short to gain, or masks too large: scattered reads instead
         built = _k.build_masks(
             perm_flat, offset_of[(length, 0)], length, n_passes, n_levels, n_words
         )
@@ -384,7 +388,6 @@ class CascadeBob:
         variant: str = "opt8",
     ) -> None:
         self._bits = _check_bits(frame_bits, "frame_bits")
-        self._qber = float(qber) if isinstance(qber, int | float | np.floating) else qber
         self._block_sizes = cascade_block_sizes(qber, frame_bits_len, variant)
         if int(seed) != seed or seed < 0:
             raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
