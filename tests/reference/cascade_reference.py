@@ -1,6 +1,7 @@
 """Slow, obviously-correct pure-Python twins of the Cascade kernels.
 
-``range_parities_reference`` is the twin of ``_cascade_kernels.range_parities``.
+``range_parities_reference`` is the twin of ``_cascade_kernels.range_parities`` and
+``build_masks_reference`` of ``_cascade_kernels.build_masks``.
 
 ``ReferenceCascadeBob`` is the twin of ``_cascade_kernels.bob_plan`` and
 ``_cascade_kernels.bob_absorb`` together: it follows the same protocol and the same search
@@ -22,7 +23,7 @@ from numpy.typing import NDArray
 from quaykey.postproc.reconcile.base import ReconcileResult
 from quaykey.postproc.reconcile.cascade import _layout, cascade_block_sizes
 
-__all__ = ["ReferenceCascadeBob", "range_parities_reference"]
+__all__ = ["ReferenceCascadeBob", "build_masks_reference", "range_parities_reference"]
 
 
 def range_parities_reference(
@@ -40,6 +41,31 @@ def range_parities_reference(
             parity ^= int(bits[int(fstart[frame]) + int(perm_flat[int(perm_off[frame, pas]) + i])])
         out.append(parity)
     return np.array(out, dtype=np.uint8)
+
+
+def build_masks_reference(
+    perm_flat: NDArray[np.int32],
+    class_off: int,
+    length: int,
+    n_passes: int,
+    n_levels: int,
+    n_words: int,
+    mask_shift: int,
+) -> NDArray[np.int64]:
+    """Masks of aligned intervals, one Python int per mask, then cut into 64-bit words."""
+    rows_per = length >> mask_shift
+    out = np.zeros((n_passes * n_levels * rows_per, n_words), dtype=np.int64)
+    for p in range(n_passes):
+        order = [int(x) for x in perm_flat[class_off + p * length : class_off + (p + 1) * length]]
+        for lv in range(n_levels):
+            size = 2 ** (mask_shift + lv)
+            for j in range(length // size):
+                mask = sum(1 << x for x in order[j * size : (j + 1) * size])
+                row = (p * n_levels + lv) * rows_per + j
+                for w in range(n_words):
+                    word = (mask >> (64 * w)) & (2**64 - 1)
+                    out[row, w] = word - 2**64 if word >= 2**63 else word
+    return out
 
 
 class _Frame:

@@ -14,6 +14,7 @@ from quaykey.postproc.reconcile.cascade import CascadeAlice, CascadeBob, _layout
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "reference"))
 from cascade_reference import (
     ReferenceCascadeBob,
+    build_masks_reference,
     range_parities_reference,
 )
 
@@ -53,6 +54,26 @@ def test_range_parities_matches_reference(frame_bits_len: int) -> None:
     np.testing.assert_array_equal(got, want)
     if frame_bits_len >= 2**kernels.MASK_SHIFT:
         assert np.any(stop - start >= 2**kernels.MASK_SHIFT)  # the mask path was exercised
+
+
+@pytest.mark.parametrize("length", [1024, 3000, 4096])
+def test_build_masks_matches_reference(length: int) -> None:
+    lay = _layout(8, length, length, n_passes=3)
+    n_levels = length.bit_length() - 1 - kernels.MASK_SHIFT + 1
+    n_words = -(-length // 64)
+    got = kernels.build_masks(lay.perm_flat, 0, length, 3, n_levels, n_words)
+    want = build_masks_reference(lay.perm_flat, 0, length, 3, n_levels, n_words, kernels.MASK_SHIFT)
+    np.testing.assert_array_equal(got, want)
+
+
+def test_pack_puts_bit_x_of_each_frame_at_word_x_over_64() -> None:
+    rng = np.random.default_rng(4)
+    bits = rng.integers(0, 2, 2 * 100 + 37, dtype=np.uint8)
+    lay = _layout(1, 100, bits.size, n_passes=2)
+    words = _pack(bits, lay)
+    for f, (start, stop) in enumerate(lay.frame_bounds):
+        for x in range(stop - start):
+            assert (int(words[f, x >> 6]) >> (x & 63)) & 1 == bits[start + x]
 
 
 class _Recorder:
