@@ -16,7 +16,10 @@ Layout shared by the kernels (all frames of one reconciliation run at once):
   ``inv_flat[perm_off[f, 0] + x * n_passes + p]`` is the place of bit ``x`` in pass ``p``.
 * Each block owns a binary tree of sub-blocks in heap order (root 1, children ``2h`` and
   ``2h + 1``; a node of ``L`` bits has a left child of ``(L + 1) // 2`` bits). The tree of
-  block ``b`` starts at ``T_off[f, p] + b * S[f, p]`` in ``tree``. A tree entry is ``0``
+  block ``b`` starts at ``T_off[f, p] + b * S[f, p]`` in ``tree``, except its root, which
+  lives in ``roots[blk_off[f, p] + b]`` (all roots of a frame side by side, so a flip does
+  not touch a page per pass; bit 5 of a root says whether its children are known). A tree
+  entry is ``0``
   while Alice's parity of that sub-block is unknown (so the array starts as lazily mapped
   zero pages and only the nodes touched cost memory), otherwise ``1 | A << 1 | M << 2``
   with ``A`` Alice's parity and ``M`` whether Bob's current parity differs from it. Single
@@ -194,6 +197,7 @@ def _flip(
     T_off: NDArray[np.int64],
     blk_off: NDArray[np.int64],
     tree: NDArray[np.int8],
+    roots: NDArray[np.int8],
     bob_total: NDArray[np.uint8],
     cand_p: NDArray[np.int32],
     cand_b: NDArray[np.int32],
@@ -225,15 +229,20 @@ def _flip(
         eff[slot, 2] = length
         h = 1
         while True:
-            st = tree[toff + h]
+            st = roots[slot] if h == 1 else tree[toff + h]
             if st == 0:
                 break  # deeper nodes are unknown too: parities are learnt top-down
             st ^= 4
             if length == 2 and (st & 8) != 0 and pos == start:
                 st ^= 16
-            tree[toff + h] = st
-            if h == 1 and (st & 4) != 0:
-                _push(f, q, b, blk_off, cand_p, cand_b, cand_cnt, in_list, overflow)
+            if h == 1:
+                roots[slot] = st
+                if (st & 4) != 0:
+                    _push(f, q, b, blk_off, cand_p, cand_b, cand_cnt, in_list, overflow)
+                if (st & 32) == 0:
+                    break  # no sub-block parity known: leave the tree untouched
+            else:
+                tree[toff + h] = st
             if length <= 2:
                 break
             half = (length + 1) // 2
@@ -257,6 +266,7 @@ def _rebuild(
     S: NDArray[np.int64],
     blk_off: NDArray[np.int64],
     tree: NDArray[np.int8],
+    roots: NDArray[np.int8],
     cand_p: NDArray[np.int32],
     cand_b: NDArray[np.int32],
     cand_cnt: NDArray[np.int64],
@@ -271,8 +281,7 @@ def _rebuild(
             in_list[blk_off[f, q] + b] = 0
     for q in range(cur_pass[f] + 1):
         for b in range(NB[f, q]):
-            st = tree[T_off[f, q] + b * S[f, q] + 1]
-            if (st & 4) != 0:
+            if (roots[blk_off[f, q] + b] & 4) != 0:
                 _push(f, q, b, blk_off, cand_p, cand_b, cand_cnt, in_list, overflow)
 
 
@@ -291,6 +300,7 @@ def bob_plan(
     T_off: NDArray[np.int64],
     blk_off: NDArray[np.int64],
     tree: NDArray[np.int8],
+    roots: NDArray[np.int8],
     cur_pass: NDArray[np.int64],
     done: NDArray[np.uint8],
     starting: NDArray[np.uint8],
@@ -345,7 +355,7 @@ def bob_plan(
                     h = eff[slot, 0]
                     start = eff[slot, 1]
                     length = eff[slot, 2]
-                    if (tree[toff + 1] & 4) == 0:
+                    if (roots[slot] & 4) == 0:
                         in_list[slot] = 0  # turned even: its error was found elsewhere
                         continue
                     leaf = False
@@ -355,11 +365,13 @@ def bob_plan(
                             break
                         half = (length + 1) // 2
                         if half == 1:
-                            st = tree[toff + h]
+                            st = roots[slot] if h == 1 else tree[toff + h]
                             if (st & 8) == 0:
                                 break
                             m_left = (st >> 4) & 1
                         else:
+                            if h == 1 and (roots[slot] & 32) == 0:
+                                break
                             sl = tree[toff + 2 * h]
                             if sl == 0:
                                 break
@@ -381,10 +393,29 @@ def bob_plan(
                             break
                         bits[fstart[f] + x] |= 2  # bit 1 marks a corrected bit
                         _flip(
-                            f, x, bits, words, fstart, flen, cur_pass, perm_off, inv_flat, K, S,
-                            T_off, blk_off, tree, bob_total, cand_p, cand_b, cand_cnt, in_list,
-                            overflow, eff,
-                        )  # fmt: skip
+                            f,
+                            x,
+                            bits,
+                            words,
+                            fstart,
+                            flen,
+                            cur_pass,
+                            perm_off,
+                            inv_flat,
+                            K,
+                            S,
+                            T_off,
+                            blk_off,
+                            tree,
+                            roots,
+                            bob_total,
+                            cand_p,
+                            cand_b,
+                            cand_cnt,
+                            in_list,
+                            overflow,
+                            eff,
+                        )
                         any_flip = True
                         continue
                     cw = base_c + w
@@ -398,8 +429,21 @@ def bob_plan(
                     break
                 cand_cnt[f] = w
                 if overflow[f]:
-                    _rebuild(f, cur_pass, NB, T_off, S, blk_off, tree, cand_p, cand_b, cand_cnt,
-                             in_list, overflow)  # fmt: skip
+                    _rebuild(
+                        f,
+                        cur_pass,
+                        NB,
+                        T_off,
+                        S,
+                        blk_off,
+                        tree,
+                        roots,
+                        cand_p,
+                        cand_b,
+                        cand_cnt,
+                        in_list,
+                        overflow,
+                    )
                     any_flip = True
                 if not any_flip:
                     break
@@ -438,10 +482,9 @@ def bob_plan(
             n_ask = nb if p == 0 else nb - 1
             if n_ask == 0:
                 # A single block: its parity is the frame parity, already known.
-                toff = T_off[f, p]
                 a = total_parity[f]
                 bp = bob_total[f]
-                tree[toff + 1] = np.int8(1 | (a << 1) | ((a ^ bp) << 2))
+                roots[blk_off[f, p]] = np.int8(1 | (a << 1) | ((a ^ bp) << 2))
                 if a != bp:
                     _push(f, p, 0, blk_off, cand_p, cand_b, cand_cnt, in_list, overflow)
                 continue
@@ -476,6 +519,7 @@ def bob_absorb(
     T_off: NDArray[np.int64],
     blk_off: NDArray[np.int64],
     tree: NDArray[np.int8],
+    roots: NDArray[np.int8],
     cur_pass: NDArray[np.int64],
     starting: NDArray[np.uint8],
     total_parity: NDArray[np.uint8],
@@ -503,24 +547,30 @@ def bob_absorb(
         b = pend[r, 1]
         toff = T_off[f, p] + b * S[f, p]
         a = reply[r]
+        slot = blk_off[f, p] + b
         if pend[r, 0] == 0:
-            tree[toff + 1] = np.int8(1 | (a << 1))
+            roots[slot] = np.int8(1 | (a << 1))
         else:
             h = pend[r, 2]
             length = pend[r, 3]
             half = req[r, 3] - req[r, 2]
             po = perm_off[f, p]
             bl = _parity(words, masks, mask_base, f, p, perm_flat, po, req[r, 2], req[r, 3])
-            st = tree[toff + h]
+            st = roots[slot] if h == 1 else tree[toff + h]
             a_h = (st >> 1) & 1
             m_h = (st >> 2) & 1
             m_l = a ^ bl
             if half == 1:
-                tree[toff + h] = np.int8(st | 8 | (m_l << 4))
+                st = np.int8(st | 8 | (m_l << 4))
             else:
                 tree[toff + 2 * h] = np.int8(1 | (a << 1) | (m_l << 2))
                 if length - half >= 2:
                     tree[toff + 2 * h + 1] = np.int8(1 | ((a_h ^ a) << 1) | ((m_h ^ m_l) << 2))
+                st = np.int8(st | 32)  # marks a root whose children are known
+            if h == 1:
+                roots[slot] = st
+            else:
+                tree[toff + h] = st
     for f in range(fstart.shape[0]):
         if starting[f] == 0:
             continue
@@ -529,24 +579,23 @@ def bob_absorb(
         nb = NB[f, p]
         k = K[f, p]
         m = flen[f]
-        t0 = T_off[f, p]
-        s = S[f, p]
+        r0 = blk_off[f, p]
         po = perm_off[f, p]
         acc = 0
         for b in range(nb - 1):
-            acc ^= (tree[t0 + b * s + 1] >> 1) & 1
+            acc ^= (roots[r0 + b] >> 1) & 1
         if p == 0:
-            acc ^= (tree[t0 + (nb - 1) * s + 1] >> 1) & 1
+            acc ^= (roots[r0 + nb - 1] >> 1) & 1
             total_parity[f] = acc
             tot = 0
             for i in range(fstart[f], fstart[f] + m):
                 tot ^= bits[i] & 1
             bob_total[f] = tot
         else:
-            tree[t0 + (nb - 1) * s + 1] = np.int8(1 | ((total_parity[f] ^ acc) << 1))
+            roots[r0 + nb - 1] = np.int8(1 | ((total_parity[f] ^ acc) << 1))
         bacc = 0
         for b in range(nb):
-            a = (tree[t0 + b * s + 1] >> 1) & 1
+            a = (roots[r0 + b] >> 1) & 1
             if b < nb - 1:
                 bp = _parity(
                     words, masks, mask_base, f, p, perm_flat, po, b * k, min((b + 1) * k, m)
@@ -555,6 +604,6 @@ def bob_absorb(
             else:
                 bp = bob_total[f] ^ bacc  # Bob's last block parity from his frame parity
             mm = a ^ bp
-            tree[t0 + b * s + 1] = np.int8(1 | (a << 1) | (mm << 2))
+            roots[r0 + b] = np.int8(1 | (a << 1) | (mm << 2))
             if mm:
                 _push(f, p, b, blk_off, cand_p, cand_b, cand_cnt, in_list, overflow)

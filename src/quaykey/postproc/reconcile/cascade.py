@@ -328,9 +328,15 @@ class CascadeAlice:
             raise ValueError("parities payload must be (frame, pass, start, stop) quadruples")
         req = np.ascontiguousarray(data.reshape(-1, 4))
         parities, status = _k.range_parities(
-            self._words, lay.masks, lay.mask_base, lay.fstart, lay.flen,
-            lay.perm_flat, lay.perm_off, req,
-        )  # fmt: skip
+            self._words,
+            lay.masks,
+            lay.mask_base,
+            lay.fstart,
+            lay.flen,
+            lay.perm_flat,
+            lay.perm_off,
+            req,
+        )
         if status == 1:
             raise ValueError("parities request names a frame that does not exist")
         if status == 2:
@@ -450,6 +456,7 @@ class CascadeBob:
         blk_off = np.concatenate(([0], np.cumsum(blk)[:-1])).reshape(n_frames, n_passes)
         n_blocks = int(blk.sum())
         tree = np.zeros(int(sizes.sum()), dtype=np.int8)  # 0: parity unknown
+        roots = np.zeros(n_blocks, dtype=np.int8)
         bits = self._bits.copy()
         words = _pack(bits, lay)
         cur_pass = np.full(n_frames, -1, dtype=np.int64)
@@ -476,11 +483,35 @@ class CascadeBob:
         leaked = 0
         while True:
             n_req = _k.bob_plan(
-                bits, words, lay.fstart, lay.flen, lay.perm_flat, lay.inv_flat, lay.perm_off,
-                K, NB, S, T_off, blk_off, tree, cur_pass, done, starting, total_parity, bob_total,
-                cand_p, cand_b, cand_cnt, in_list, eff, failed, overflow,
-                req, pend,
-            )  # fmt: skip
+                bits,
+                words,
+                lay.fstart,
+                lay.flen,
+                lay.perm_flat,
+                lay.inv_flat,
+                lay.perm_off,
+                K,
+                NB,
+                S,
+                T_off,
+                blk_off,
+                tree,
+                roots,
+                cur_pass,
+                done,
+                starting,
+                total_parity,
+                bob_total,
+                cand_p,
+                cand_b,
+                cand_cnt,
+                in_list,
+                eff,
+                failed,
+                overflow,
+                req,
+                pend,
+            )
             if n_req == 0:
                 break
             reply: NDArray[np.uint8] = np.asarray(ask("parities", req[:n_req].ravel()))
@@ -493,10 +524,35 @@ class CascadeBob:
                 raise ValueError("Alice's parity reply holds values other than 0/1")
             leaked += n_req
             _k.bob_absorb(
-                bits, words, lay.masks, lay.mask_base, lay.fstart, lay.flen, lay.perm_flat,
-                lay.perm_off, K, NB, S, T_off, blk_off, tree, cur_pass, starting, total_parity,
-                bob_total, cand_p, cand_b, cand_cnt, in_list, overflow, req, pend, n_req, reply,
-            )  # fmt: skip
+                bits,
+                words,
+                lay.masks,
+                lay.mask_base,
+                lay.fstart,
+                lay.flen,
+                lay.perm_flat,
+                lay.perm_off,
+                K,
+                NB,
+                S,
+                T_off,
+                blk_off,
+                tree,
+                roots,
+                cur_pass,
+                starting,
+                total_parity,
+                bob_total,
+                cand_p,
+                cand_b,
+                cand_cnt,
+                in_list,
+                overflow,
+                req,
+                pend,
+                n_req,
+                reply,
+            )
         return ReconcileResult(
             corrected=np.bitwise_and(bits, np.uint8(1)),
             leaked_bits=leaked,
