@@ -25,9 +25,14 @@ Models (``model=``):
 Detection model shared by every model (``expected_gains_and_qbers``): two threshold
 detectors, one per bit value, each with dark-count probability ``p_d`` per gate; photons
 reach the detector side with total transmittance ``eta = eta_channel * eta_detector`` and
-hit the wrong detector with probability ``e_d``; a double click is squashed to a random bit;
-afterpulses follow Lim et al. (2014): detections ``D (1 + p_ap)``, errors ``+ p_ap D / 2``.
-Dead time is not modelled.
+hit the wrong detector with probability ``e_d``; a double click is squashed to a random bit.
+Afterpulses follow the link sampler (``afterpulse_model="next-gate"``, the default): a click
+not itself an afterpulse makes the same detector click again, with probability ``p_ap``, in
+the next gate, whatever Alice sent there. Every gate therefore sees an afterpulse background
+that depends on the *mix* of intensities sent (their probabilities ``p_k``), not on its own
+intensity (:func:`afterpulse_background`). ``afterpulse_model="lim2014"`` keeps Lim et al.
+(2014)'s per-pulse approximation instead: detections ``D (1 + p_ap)``, errors
+``+ p_ap D / 2``. Dead time is not modelled (the background is that of dead time 0).
 
 Sifting factor of the asymptotic BB84 models: ``q = q_x^2 + (1 - q_x)^2`` (both bases kept,
 1/2 for the standard protocol). The finite and three-intensity models keep the X basis only.
@@ -62,6 +67,7 @@ __all__ = [
     "MODELS",
     "KeyRateResult",
     "ModelName",
+    "afterpulse_background",
     "click_probabilities",
     "cutoff_distance_km",
     "expected_gains_and_qbers",
@@ -233,23 +239,142 @@ def system_transmittance(params: LinkParams) -> float:
     return float(params.channel.transmittance()) * float(params.detector.efficiency)
 
 
+def afterpulse_background(
+    transmittance: float,
+    intensities: Sequence[float] | NDArray[np.float64],
+    probabilities: Sequence[float] | NDArray[np.float64],
+    detector: Detector,
+    *,
+    basis_match_probability: float = 1.0,
+) -> tuple[float, float]:
+    """Afterpulse clicks that the previous gate leaves in any gate (next-gate model).
+
+    A detector that fired in gate ``i`` because of light or a dark count (not because of an
+    afterpulse alone) fires again in gate ``i + 1`` with probability ``p_ap``; afterpulses
+    trigger no further afterpulses. With dead time 0 whether a detector fires "for real" in
+    gate ``i`` does not depend on afterpulses, and pulses are independent, so the
+    afterpulses of gate ``i + 1`` are independent of what Alice sends in it. With ``r`` the
+    probability that a given detector fires for real in a gate and ``delta`` that both do,
+    averaged over the intensities sent (``p_k``) and over matching (routing ``1 - e_d``)
+    and non-matching (routing ``1/2``) bases:
+
+    * ``a1 = p_ap r`` — an afterpulse on a given detector;
+    * ``a2 = p_ap^2 delta`` — afterpulses on both detectors.
+
+    Alice's bit in the gate is independent of the previous gate, so an afterpulse click is
+    on the detector of her bit or the other one with probability 1/2 each.
+
+    Parameters
+    ----------
+    transmittance
+        ``eta``: channel transmittance times detector efficiency, in [0, 1].
+    intensities, probabilities
+        The intensities Alice sends and the probability of each (summing to 1).
+    detector
+        Dark counts, misalignment and ``afterpulse_probability``.
+    basis_match_probability
+        Probability that Bob's basis matches Alice's, ``q_x^2 + (1 - q_x)^2`` (it enters
+        only at second order, through the routing of the previous gate's photons).
+
+    Returns
+    -------
+    a1, a2
+        Probability of an afterpulse on one given detector, and on both.
+
+    Raises
+    ------
+    ValueError
+        For probabilities that do not match the intensities or do not sum to 1, or a
+        ``basis_match_probability`` outside [0, 1].
+
+    Example
+    -------
+    >>> det = Detector(dark_count_probability=1e-6, afterpulse_probability=0.04)
+    >>> a1, a2 = afterpulse_background(0.01, [0.5, 0.0], [0.5, 0.5], det)
+    >>> round(a1 / (0.04 * (1e-6 + 0.01 * 0.25 / 2)), 3)  # p_ap (p_d + eta mean(k) / 2)
+    0.998
+
+    References
+    ----------
+    The detector model of :mod:`quaykey.physics.detectors` (what
+    :func:`quaykey.physics.sampler.simulate_link` samples); Lim et al., PRA 89, 022307
+    (2014), Sec. IV, for ``p_ap``.
+    """
+    eta = _check_transmittance(transmittance)
+    k = np.asarray(intensities, dtype=np.float64)
+    p = np.asarray(probabilities, dtype=np.float64)
+    if k.shape != p.shape or k.ndim != 1:
+        raise ValueError(
+            f"probabilities must give one probability per intensity, got {p.size} for {k.size}"
+        )
+    if not (np.all(np.isfinite(p)) and np.all(p >= 0.0) and abs(float(p.sum()) - 1.0) < 1e-6):
+        raise ValueError(f"probabilities must be >= 0 and sum to 1, got {p.tolist()}")
+    m = float(basis_match_probability)
+    if not (math.isfinite(m) and 0.0 <= m <= 1.0):
+        raise ValueError(f"basis_match_probability must be in [0, 1], got {m!r}")
+    pap = detector.afterpulse_probability
+    if pap == 0.0:
+        return 0.0, 0.0
+    pd = detector.dark_count_probability
+    ed = detector.misalignment_error
+    # real (light or dark) firing of the detector of the previous gate's bit / the other one
+    fire_c = 1.0 - (1.0 - pd) * np.exp(-eta * k * (1.0 - ed))
+    fire_w = 1.0 - (1.0 - pd) * np.exp(-eta * k * ed)
+    fire_h = 1.0 - (1.0 - pd) * np.exp(-eta * k * 0.5)  # bases differ: routing 1/2
+    one = m * 0.5 * (fire_c + fire_w) + (1.0 - m) * fire_h
+    both = m * fire_c * fire_w + (1.0 - m) * fire_h * fire_h
+    return pap * float(p @ one), pap * pap * float(p @ both)
+
+
+def _with_background(
+    silent_c: NDArray[np.float64] | float,
+    silent_w: NDArray[np.float64] | float,
+    background: tuple[float, float],
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """Gain and error probability once independent afterpulses are or-ed into a gate.
+
+    ``silent_c`` / ``silent_w`` are the probabilities that the detector of Alice's bit / the
+    other one does not fire for real (independent of each other); afterpulses hit a given
+    detector with ``a1`` and both with ``a2``, independently of the real clicks.
+    """
+    a1, a2 = background
+    sc = np.asarray(silent_c, dtype=np.float64)
+    sw = np.asarray(silent_w, dtype=np.float64)
+    quiet_c = sc * (1.0 - a1)  # detector of Alice's bit does not fire at all
+    quiet_w = sw * (1.0 - a1)
+    quiet_both = sc * sw * (1.0 - 2.0 * a1 + a2)
+    gain = 1.0 - quiet_both
+    # wrong detector alone, plus half of the double clicks (squashed to a random bit)
+    err = (quiet_c - quiet_both) + 0.5 * (1.0 - quiet_c - quiet_w + quiet_both)
+    return gain, err
+
+
 def click_probabilities(
-    transmittance: float, intensities: Sequence[float] | NDArray[np.float64], detector: Detector
+    transmittance: float,
+    intensities: Sequence[float] | NDArray[np.float64],
+    detector: Detector,
+    *,
+    probabilities: Sequence[float] | NDArray[np.float64] | None = None,
+    background: tuple[float, float] | None = None,
+    basis_match_probability: float = 1.0,
 ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
     """Detection and error probabilities per pulse of coherent states, same basis.
 
     The exact two-detector model: with ``a_c = (1 - p_d) exp(-eta k (1 - e_d))`` and
-    ``a_w = (1 - p_d) exp(-eta k e_d)`` the no-click probabilities of the right and the
-    wrong detector (Poisson splitting makes them independent),
+    ``a_w = (1 - p_d) exp(-eta k e_d)`` the probabilities that the right and the wrong
+    detector do not fire (Poisson splitting makes them independent), and ``a1``, ``a2`` the
+    afterpulse background of :func:`afterpulse_background` (independent of this gate),
 
-    * ``D_k = 1 - a_c a_w``
-    * ``error_k = a_c (1 - a_w) + (1 - a_c)(1 - a_w) / 2`` (double clicks squashed to a
-      random bit)
+    * ``D_k = 1 - a_c a_w (1 - 2 a1 + a2)``
+    * ``error_k = [a_c (1 - a1) - a_c a_w (1 - 2 a1 + a2)] + double_k / 2`` with
+      ``double_k = 1 - (a_c + a_w)(1 - a1) + a_c a_w (1 - 2 a1 + a2)`` (double clicks
+      squashed to a random bit).
 
-    and afterpulses as in Lim et al. (2014): ``gain_k = D_k (1 + p_ap)``,
-    ``error_k += p_ap D_k / 2``. To first order this is Ma et al.'s
-    ``Q_k = Y0 + 1 - e^{-eta k}``, ``E_k Q_k = e0 Y0 + e_d (1 - e^{-eta k})`` with
-    ``Y0 = 2 p_d``.
+    Without afterpulses this is, to first order, Ma et al.'s ``Q_k = Y0 + 1 - e^{-eta k}``,
+    ``E_k Q_k = e0 Y0 + e_d (1 - e^{-eta k})`` with ``Y0 = 2 p_d``; the afterpulses add
+    about ``2 a1`` to every intensity's gain (the vacuum's included) with a random bit.
+    With ``detector.afterpulse_model == "lim2014"`` the afterpulses instead follow Lim et
+    al. (2014): ``gain_k = D_k (1 + p_ap)``, ``error_k += p_ap D_k / 2`` (no background).
 
     Parameters
     ----------
@@ -259,11 +384,26 @@ def click_probabilities(
         Mean photon numbers ``k`` (>= 0).
     detector
         Dark counts, misalignment and afterpulses.
+    probabilities
+        Probability that Alice sends each of ``intensities``: the mix that sets the
+        afterpulse background. Needed when the detector has next-gate afterpulses and no
+        ``background`` is given.
+    background
+        A precomputed ``(a1, a2)`` from :func:`afterpulse_background` (when the mix sent is
+        not ``intensities`` itself); overrides ``probabilities``.
+    basis_match_probability
+        As in :func:`afterpulse_background`.
 
     Returns
     -------
     gain, error_probability
         Arrays per intensity; the QBER is ``error_probability / gain``.
+
+    Raises
+    ------
+    ValueError
+        For a transmittance outside [0, 1], or next-gate afterpulses without
+        ``probabilities`` or ``background``.
 
     Example
     -------
@@ -275,32 +415,87 @@ def click_probabilities(
     References
     ----------
     Ma, Qi, Zhao, Lo, PRA 72, 012326 (2005) (channel and detector model); Lim et al.,
-    PRA 89, 022307 (2014), Sec. IV (detection and error model with afterpulsing).
+    PRA 89, 022307 (2014), Sec. IV (``p_ap``, and the ``lim2014`` approximation).
     """
     eta = _check_transmittance(transmittance)
     k = np.asarray(intensities, dtype=np.float64)
     pd = detector.dark_count_probability
     ed = detector.misalignment_error
-    pap = detector.afterpulse_probability
     a_c = (1.0 - pd) * np.exp(-eta * k * (1.0 - ed))
     a_w = (1.0 - pd) * np.exp(-eta * k * ed)
-    d = 1.0 - a_c * a_w
-    err = a_c * (1.0 - a_w) + 0.5 * (1.0 - a_c) * (1.0 - a_w)
-    return d * (1.0 + pap), err + 0.5 * pap * d
+    if detector.afterpulse_model == "lim2014":
+        pap = detector.afterpulse_probability
+        d, err = _with_background(a_c, a_w, (0.0, 0.0))
+        return d * (1.0 + pap), err + 0.5 * pap * d
+    bg = _resolve_background(eta, k, detector, probabilities, background, basis_match_probability)
+    return _with_background(a_c, a_w, bg)
 
 
-def single_photon_yield_and_error(transmittance: float, detector: Detector) -> tuple[float, float]:
+def _check_background(background: tuple[float, float]) -> tuple[float, float]:
+    a1, a2 = (float(x) for x in background)
+    if not (0.0 <= a2 <= a1 <= 1.0):
+        raise ValueError(
+            f"background must be (a1, a2) from afterpulse_background, with "
+            f"0 <= a2 <= a1 <= 1; got {background!r}"
+        )
+    return a1, a2
+
+
+def _resolve_background(
+    eta: float,
+    intensities: NDArray[np.float64],
+    detector: Detector,
+    probabilities: Sequence[float] | NDArray[np.float64] | None,
+    background: tuple[float, float] | None,
+    basis_match_probability: float,
+) -> tuple[float, float]:
+    if detector.afterpulse_probability == 0.0 or detector.afterpulse_model == "lim2014":
+        return 0.0, 0.0
+    if background is not None:
+        return _check_background(background)
+    if probabilities is None:
+        raise ValueError(
+            "probabilities (of each intensity sent) are needed for next-gate afterpulses: "
+            "pass probabilities=... or background=afterpulse_background(...)"
+        )
+    return afterpulse_background(
+        eta, intensities, probabilities, detector, basis_match_probability=basis_match_probability
+    )
+
+
+def single_photon_yield_and_error(
+    transmittance: float,
+    detector: Detector,
+    *,
+    background: tuple[float, float] | None = None,
+) -> tuple[float, float]:
     """Exact yield ``Y1`` and error rate ``e1`` of single-photon pulses (same two detectors).
 
     The photon is lost (``1 - eta``), hits the right detector (``eta (1 - e_d)``) or the
     wrong one (``eta e_d``); dark counts add independently; double clicks give a random bit;
-    afterpulses as in :func:`click_probabilities`.
+    afterpulses as in :func:`click_probabilities`: the next-gate background ``(a1, a2)`` of
+    the intensity mix actually sent (the same as for every other photon number, so that
+    ``Q_k = sum_n P_k(n) Y_n`` holds), or Lim et al.'s factor ``(1 + p_ap)``.
+
+    Parameters
+    ----------
+    transmittance
+        ``eta``: channel transmittance times detector efficiency, in [0, 1].
+    detector
+        Dark counts, misalignment and afterpulses.
+    background
+        ``(a1, a2)`` from :func:`afterpulse_background`; required for next-gate afterpulses.
 
     Returns
     -------
     y1, e1
         ``Y1 ~ Y0 + eta`` and ``e1 ~ (e0 Y0 + e_d eta) / Y1`` to first order (Ma et al.
-        2005).
+        2005), ``Y0 = 2 p_d + 2 a1``.
+
+    Raises
+    ------
+    ValueError
+        For a transmittance outside [0, 1], or next-gate afterpulses without ``background``.
 
     Example
     -------
@@ -308,20 +503,37 @@ def single_photon_yield_and_error(transmittance: float, detector: Detector) -> t
     ...                                        misalignment_error=0.03))
     >>> round(y1, 6), round(e1, 6)
     (0.1, 0.03)
+
+    References
+    ----------
+    Ma, Qi, Zhao, Lo, PRA 72, 012326 (2005), Eqs. (6)-(8).
     """
     eta = _check_transmittance(transmittance)
     pd = detector.dark_count_probability
     ed = detector.misalignment_error
-    pap = detector.afterpulse_probability
-    y = 1.0 - (1.0 - eta) * (1.0 - pd) ** 2
-    err = (
-        (1.0 - eta) * (pd * (1.0 - pd) + 0.5 * pd * pd)
-        + eta * (1.0 - ed) * 0.5 * pd
-        + eta * ed * ((1.0 - pd) + 0.5 * pd)
-    )
-    y_ap = y * (1.0 + pap)
-    err_ap = err + 0.5 * pap * y
-    return y_ap, (err_ap / y_ap if y_ap > 0 else 0.5)
+    if detector.afterpulse_probability == 0.0 or detector.afterpulse_model == "lim2014":
+        a1, a2 = 0.0, 0.0
+    elif background is None:
+        raise ValueError(
+            "background is needed for next-gate afterpulses: pass "
+            "background=afterpulse_background(...) for the intensities sent"
+        )
+    else:
+        a1, a2 = _check_background(background)
+    # a single photon: detector c silent unless it absorbs it, w likewise (exclusive events)
+    silent_c = (1.0 - pd) * (1.0 - eta * (1.0 - ed))
+    silent_w = (1.0 - pd) * (1.0 - eta * ed)
+    quiet_c = silent_c * (1.0 - a1)
+    quiet_w = silent_w * (1.0 - a1)
+    # photon routing makes c and w dependent: both silent = (1 - eta)(1 - p_d)^2
+    quiet_both = (1.0 - eta) * (1.0 - pd) ** 2 * (1.0 - 2.0 * a1 + a2)
+    y = 1.0 - quiet_both
+    err = (quiet_c - quiet_both) + 0.5 * (1.0 - quiet_c - quiet_w + quiet_both)
+    if detector.afterpulse_model == "lim2014":
+        pap = detector.afterpulse_probability
+        err = err + 0.5 * pap * y
+        y = y * (1.0 + pap)
+    return y, (err / y if y > 0 else 0.5)
 
 
 def _decoy_source(params: LinkParams) -> DecoySource:
@@ -340,8 +552,12 @@ def expected_gains_and_qbers(params: LinkParams) -> dict[str, tuple[float, float
     when Alice sends a pulse of that intensity and both chose the same basis; the QBER is
     the fraction of those clicks with the wrong bit. The exact model is documented in
     :func:`click_probabilities` (two detectors, dark counts ``p_d`` per detector,
-    misalignment ``e_d``, double clicks to a random bit, Lim et al. afterpulses; no dead
-    time) with ``eta = channel transmittance * detector efficiency``.
+    misalignment ``e_d``, double clicks to a random bit, afterpulses in the next gate from
+    the source's own intensity mix (or Lim et al.'s approximation, per
+    ``detector.afterpulse_model``); no dead time) with
+    ``eta = channel transmittance * detector efficiency``. This is what
+    :func:`quaykey.physics.sampler.simulate_link` samples for an honest fibre link with
+    dead time 0.
 
     For an SPDC source the single entry ``"pair"`` holds the coincidence probability and
     QBER of the ``bbm92`` model.
@@ -368,7 +584,11 @@ def expected_gains_and_qbers(params: LinkParams) -> dict[str, tuple[float, float
         return {"pair": (gain, qber)}
     source = _decoy_source(params)
     gains, errs = click_probabilities(
-        system_transmittance(params), source.intensities, params.detector
+        system_transmittance(params),
+        source.intensities,
+        params.detector,
+        probabilities=source.probabilities,
+        basis_match_probability=_sifting_factor(source.basis_probability_x),
     )
     return {
         name: (float(g), float(e / g) if g > 0 else 0.0)
@@ -391,11 +611,17 @@ def _sifting_factor(qx: float) -> float:
 
 
 def _asymptotic_rate(params: LinkParams, mu: float) -> tuple[float, float, float]:
-    """GLLP rate with exact single-photon quantities; returns (rate, gain, qber)."""
+    """GLLP rate with exact single-photon quantities; returns (rate, gain, qber).
+
+    Infinitely many decoys sent with a vanishing probability: the afterpulse background is
+    that of signal pulses alone.
+    """
     eta = system_transmittance(params)
-    gain, err = click_probabilities(eta, [mu], params.detector)
+    match = _sifting_factor(_decoy_source(params).basis_probability_x)
+    bg = afterpulse_background(eta, [mu], [1.0], params.detector, basis_match_probability=match)
+    gain, err = click_probabilities(eta, [mu], params.detector, background=bg)
     g, qber = float(gain[0]), float(_qber(gain, err)[0])
-    y1, e1 = single_photon_yield_and_error(eta, params.detector)
+    y1, e1 = single_photon_yield_and_error(eta, params.detector, background=bg)
     rate = gllp_key_rate(
         g,
         qber,
@@ -407,9 +633,25 @@ def _asymptotic_rate(params: LinkParams, mu: float) -> tuple[float, float, float
     return rate, g, qber
 
 
+def _mix(source: DecoySource, mu: Sequence[float]) -> tuple[list[float], list[float]]:
+    """The intensities sent (the source's, with the first ``len(mu)`` replaced) and their
+    probabilities: the mix that sets the afterpulse background."""
+    ks = [*(float(x) for x in mu), *source.intensities[len(mu) :]]
+    return ks[: len(source.intensities)], list(source.probabilities)
+
+
 def _vacuum_weak_rate(params: LinkParams, mu: float, nu: float) -> tuple[float, float, float]:
     eta = system_transmittance(params)
-    gain, err = click_probabilities(eta, [mu, nu, 0.0], params.detector)
+    source = _decoy_source(params)
+    ks, ps = _mix(source, [mu, nu])
+    bg = afterpulse_background(
+        eta,
+        ks,
+        ps,
+        params.detector,
+        basis_match_probability=_sifting_factor(source.basis_probability_x),
+    )
+    gain, err = click_probabilities(eta, [mu, nu, 0.0], params.detector, background=bg)
     qber = _qber(gain, err)
     bounds = vacuum_weak_bounds(
         (float(gain[0]), float(gain[1])),
@@ -430,9 +672,14 @@ def _vacuum_weak_rate(params: LinkParams, mu: float, nu: float) -> tuple[float, 
 
 
 def _three_intensity_rate(params: LinkParams, mu: Sequence[float]) -> tuple[float, float, float]:
-    """Asymptotic Lim et al. rate per pulse with q_x -> 1 and p_mu1 -> 1."""
+    """Asymptotic Lim et al. rate per pulse with q_x -> 1 and p_mu1 -> 1.
+
+    Every pulse is a signal pulse in the matching basis, so the afterpulse background is
+    that of ``mu1`` alone.
+    """
     eta = system_transmittance(params)
-    gain, err = click_probabilities(eta, mu, params.detector)
+    bg = afterpulse_background(eta, [float(mu[0])], [1.0], params.detector)
+    gain, err = click_probabilities(eta, mu, params.detector, background=bg)
     qber = _qber(gain, err)
     b = three_intensity_bounds(gain, qber, mu)
     mu1 = float(mu[0])
@@ -454,7 +701,9 @@ def _finite_rate(
 ) -> tuple[float, float, float, int]:
     """Lim et al. key per pulse from expected counts; returns (rate, gain, qber, bits)."""
     eta = system_transmittance(params)
-    gain, err = click_probabilities(eta, mu, params.detector)
+    gain, err = click_probabilities(
+        eta, mu, params.detector, probabilities=p, basis_match_probability=_sifting_factor(qx)
+    )
     detect_x = qx * qx * p * gain
     n_pulses = block_bits / float(detect_x.sum())
     qz2 = (1.0 - qx) ** 2

@@ -199,11 +199,18 @@ class Detector:
     dark_count_probability
         Dark-count probability per gate, *per detector*.
     afterpulse_probability
-        Probability that a click is followed by an afterpulse (Lim et al. 2014 model).
+        Probability that a click (not itself an afterpulse) is followed by an afterpulse.
     dead_time_s
         Dead time after a click (0 for none).
     misalignment_error
         Probability that a photon hits the wrong detector (optical misalignment, e_d).
+    afterpulse_model
+        How the *analytic* models of :mod:`quaykey.physics.keyrate` treat afterpulses.
+        ``"next-gate"`` (default): the afterpulse is a click of the same detector in the
+        next gate, whatever Alice sent there (what the link sampler simulates).
+        ``"lim2014"``: Lim et al. (2014)'s per-pulse approximation, gain ``D (1 + p_ap)``
+        and errors ``+ p_ap D / 2``, kept to reproduce that paper's figures. The sampler
+        always simulates next-gate afterpulses.
     """
 
     efficiency: float = 0.1
@@ -211,6 +218,7 @@ class Detector:
     afterpulse_probability: float = 0.0
     dead_time_s: float = 0.0
     misalignment_error: float = 0.01
+    afterpulse_model: Literal["next-gate", "lim2014"] = "next-gate"
 
     def __post_init__(self) -> None:
         _check_probability("efficiency", self.efficiency)
@@ -223,6 +231,10 @@ class Detector:
         if self.misalignment_error > 0.5:
             raise ValueError(
                 f"misalignment_error must be in [0, 0.5], got {self.misalignment_error!r}"
+            )
+        if self.afterpulse_model not in ("next-gate", "lim2014"):
+            raise ValueError(
+                f"afterpulse_model must be 'next-gate' or 'lim2014', got {self.afterpulse_model!r}"
             )
 
 
