@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Query
+from fastapi.responses import Response
 
 from quaykey.kms.api.deps import Caller, Service
 from quaykey.kms.schemas import Error, KeyContainer, KeyIDs, KeyRequest, Status
@@ -20,10 +21,15 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
 router = APIRouter(prefix="/api/v1/keys", tags=["ETSI GS QKD 014"], responses=_ERRORS)
 
 
+def _json(model: Status | KeyContainer) -> Response:
+    # the service built a validated model: serialise it once, without re-validation
+    return Response(model.model_dump_json(exclude_none=True), media_type="application/json")
+
+
 @router.get("/{slave_SAE_ID:path}/status", response_model=Status, response_model_exclude_none=True)
-def get_status(slave_SAE_ID: str, caller: Caller, service: Service) -> Status:
+def get_status(slave_SAE_ID: str, caller: Caller, service: Service) -> Response:
     """Get status of the key supply between the calling SAE and the slave SAE."""
-    return service.status(caller, slave_SAE_ID)
+    return _json(service.status(caller, slave_SAE_ID))
 
 
 @router.get(
@@ -35,9 +41,9 @@ def get_key_get(
     service: Service,
     number: Annotated[int | None, Query()] = None,
     size: Annotated[int | None, Query()] = None,
-) -> KeyContainer:
+) -> Response:
     """Get key: new keys for the calling (master) SAE, shared with the slave SAE."""
-    return service.get_key(caller, slave_SAE_ID, KeyRequest(number=number, size=size))
+    return _json(service.get_key(caller, slave_SAE_ID, KeyRequest(number=number, size=size)))
 
 
 @router.post(
@@ -48,9 +54,9 @@ def get_key_post(
     caller: Caller,
     service: Service,
     request: Annotated[KeyRequest | None, Body()] = None,
-) -> KeyContainer:
+) -> Response:
     """Get key with a Key request body: new keys shared with the slave (and additional slaves)."""
-    return service.get_key(caller, slave_SAE_ID, request or KeyRequest())
+    return _json(service.get_key(caller, slave_SAE_ID, request or KeyRequest()))
 
 
 @router.get(
@@ -61,9 +67,9 @@ def get_key_with_key_ids_get(
     caller: Caller,
     service: Service,
     key_ID: Annotated[str, Query()],
-) -> KeyContainer:
+) -> Response:
     """Get key with key IDs for one key ID: the calling (slave) SAE takes the key once."""
-    return service.get_key_with_ids(caller, master_SAE_ID, [key_ID])
+    return _json(service.get_key_with_ids(caller, master_SAE_ID, [key_ID]))
 
 
 @router.post(
@@ -74,6 +80,8 @@ def get_key_with_key_ids_post(
     caller: Caller,
     service: Service,
     request: Annotated[KeyIDs, Body()],
-) -> KeyContainer:
+) -> Response:
     """Get key with key IDs: the calling (slave) SAE takes the named keys once, all or none."""
-    return service.get_key_with_ids(caller, master_SAE_ID, [k.key_ID for k in request.key_IDs])
+    return _json(
+        service.get_key_with_ids(caller, master_SAE_ID, [k.key_ID for k in request.key_IDs])
+    )
