@@ -6,9 +6,9 @@ trust their arguments. Each kernel has a slow pure-Python twin in
 
 Layout shared by the kernels (all frames of one reconciliation run at once):
 
-* A *frame* ``f`` occupies ``bits[fstart[f] : fstart[f] + flen[f]]`` (Bob's ``bits`` keep
-  the bit in bit 0 and, in bit 1, whether a search has corrected it; ``words`` hold the
-  same bits packed 64 to a word, per frame).
+* A *frame* ``f`` of ``flen[f]`` bits starts at ``fstart[f]`` in the key; the kernels
+  read it packed, bit ``x`` at ``words[f, x >> 6] >> (x & 63)`` (Bob's ``marks`` flag the
+  bits a search has corrected, in the same layout).
 * Pass ``p`` of frame ``f`` reads the frame in the public order
   ``perm_flat[perm_off[f, p] : perm_off[f, p] + flen[f]]`` and cuts it into ``NB[f, p]``
   blocks of ``K[f, p]`` bits (the last block may be shorter). The inverse permutations are
@@ -185,7 +185,6 @@ def _push(
 def _flip(
     f: int,
     x: int,
-    bits: NDArray[np.uint8],
     words: NDArray[np.int64],
     fstart: NDArray[np.int64],
     flen: NDArray[np.int64],
@@ -211,7 +210,6 @@ def _flip(
     This is the cascade effect: blocks of every started pass that contain ``x`` change
     parity; a block whose root turns odd joins the candidate list.
     """
-    bits[fstart[f] + x] ^= 1
     words[f, x >> 6] ^= np.int64(1) << (x & 63)
     bob_total[f] ^= 1
     m = flen[f]
@@ -287,7 +285,7 @@ def _rebuild(
 
 @njit(cache=True)
 def bob_plan(
-    bits: NDArray[np.uint8],
+    marks: NDArray[np.int64],
     words: NDArray[np.int64],
     fstart: NDArray[np.int64],
     flen: NDArray[np.int64],
@@ -386,16 +384,15 @@ def bob_plan(
                     if leaf:
                         in_list[slot] = 0
                         x = perm_flat[perm_off[f, q] + start]
-                        if bits[fstart[f] + x] & 2:
+                        if (marks[f, x >> 6] >> (x & 63)) & 1:
                             # A correction never touches a bit twice when Alice's parities
                             # are consistent: her replies contradict each other.
                             failed[f] = 1
                             break
-                        bits[fstart[f] + x] |= 2  # bit 1 marks a corrected bit
+                        marks[f, x >> 6] |= np.int64(1) << (x & 63)  # corrected bits
                         _flip(
                             f,
                             x,
-                            bits,
                             words,
                             fstart,
                             flen,
@@ -505,7 +502,6 @@ def bob_plan(
 
 @njit(cache=True)
 def bob_absorb(
-    bits: NDArray[np.uint8],
     words: NDArray[np.int64],
     masks: NDArray[np.int64],
     mask_base: NDArray[np.int64],
@@ -587,10 +583,16 @@ def bob_absorb(
         if p == 0:
             acc ^= (roots[r0 + nb - 1] >> 1) & 1
             total_parity[f] = acc
-            tot = 0
-            for i in range(fstart[f], fstart[f] + m):
-                tot ^= bits[i] & 1
-            bob_total[f] = tot
+            tot = np.int64(0)
+            for w in range(words.shape[1]):
+                tot ^= words[f, w]  # padding bits are 0
+            tot ^= tot >> 32
+            tot ^= tot >> 16
+            tot ^= tot >> 8
+            tot ^= tot >> 4
+            tot ^= tot >> 2
+            tot ^= tot >> 1
+            bob_total[f] = tot & 1
         else:
             roots[r0 + nb - 1] = np.int8(1 | ((total_parity[f] ^ acc) << 1))
         bacc = 0

@@ -231,6 +231,16 @@ def _pack(bits: NDArray[np.uint8], lay: _Layout) -> NDArray[np.int64]:
     return np.ascontiguousarray(packed).view("<i8").astype(np.int64, copy=False)
 
 
+def _unpack(words: NDArray[np.int64], lay: _Layout) -> NDArray[np.uint8]:
+    """Inverse of :func:`_pack`: the key as one uint8 array of 0/1."""
+    per_frame = np.unpackbits(words.astype("<i8").view(np.uint8), axis=1, bitorder="little")
+    n_full = int(np.count_nonzero(lay.flen == lay.flen[0]))
+    width = int(lay.flen[0])
+    parts = [per_frame[:n_full, :width].ravel()]
+    parts += [per_frame[f, : int(lay.flen[f])] for f in range(n_full, lay.flen.size)]
+    return np.concatenate(parts)
+
+
 class CascadeAlice:
     """Alice's side of Cascade: answers parity requests from her own bits only.
 
@@ -457,8 +467,8 @@ class CascadeBob:
         n_blocks = int(blk.sum())
         tree = np.zeros(int(sizes.sum()), dtype=np.int8)  # 0: parity unknown
         roots = np.zeros(n_blocks, dtype=np.int8)
-        bits = self._bits.copy()
-        words = _pack(bits, lay)
+        words = _pack(self._bits, lay)  # Bob's working copy, corrected in place
+        marks = np.zeros_like(words)
         cur_pass = np.full(n_frames, -1, dtype=np.int64)
         done = np.zeros(n_frames, dtype=np.uint8)
         starting = np.zeros(n_frames, dtype=np.uint8)
@@ -483,7 +493,7 @@ class CascadeBob:
         leaked = 0
         while True:
             n_req = _k.bob_plan(
-                bits,
+                marks,
                 words,
                 lay.fstart,
                 lay.flen,
@@ -524,7 +534,6 @@ class CascadeBob:
                 raise ValueError("Alice's parity reply holds values other than 0/1")
             leaked += n_req
             _k.bob_absorb(
-                bits,
                 words,
                 lay.masks,
                 lay.mask_base,
@@ -554,7 +563,7 @@ class CascadeBob:
                 reply,
             )
         return ReconcileResult(
-            corrected=np.bitwise_and(bits, np.uint8(1)),
+            corrected=_unpack(words, lay),
             leaked_bits=leaked,
             round_trips=round_trips,
             frame_bounds=lay.frame_bounds,
