@@ -9,8 +9,8 @@ from pathlib import Path
 
 import httpx
 import pytest
+from kms_harness import LINE3
 
-from conftest import LINE3
 from quaykey.errors import KmsError
 from quaykey.kms.client import KmeClientError
 from quaykey.kms.pki import client_ssl_context

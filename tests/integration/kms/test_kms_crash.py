@@ -16,8 +16,8 @@ from pathlib import Path
 
 import httpx
 import pytest
+from kms_harness import free_socket, write_network
 
-from conftest import free_socket, write_network
 from quaykey.kms.client import KmeClient, KmeClientError
 from quaykey.kms.config import FAULT_ENV, load_network_config
 from quaykey.kms.service import KmeService

@@ -8,8 +8,8 @@ import uuid
 
 import httpx
 import pytest
+from kms_harness import LINE3
 
-from conftest import LINE3
 from quaykey.kms.client import KmeClientError
 from quaykey.kms.pki import client_ssl_context
 

@@ -10,9 +10,9 @@ import requests
 import schemathesis
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from kms_harness import LINE3
 from schemathesis import checks
 
-from conftest import LINE3
 from quaykey.kms.pki import client_ssl_context
 
 CHECKS = [
@@ -25,7 +25,7 @@ CHECKS = [
 
 @pytest.fixture(scope="module")
 def live(tmp_path_factory):
-    from conftest import Net, free_socket, load_network_config, write_network
+    from kms_harness import Net, free_socket, load_network_config, write_network
 
     root = tmp_path_factory.mktemp("fuzz")
     socks = {n: free_socket() for n in LINE3["nodes"]}

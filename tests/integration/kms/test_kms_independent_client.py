@@ -7,8 +7,7 @@ import base64
 import pytest
 from etsi_qkd_014_client import QKD014Client
 from etsi_qkd_014_client.data import DataError, DataKeyContainer, DataStatus
-
-from conftest import LINE3
+from kms_harness import LINE3
 
 
 @pytest.mark.parametrize("slave", ["alice2", "carol"])  # same node, and relayed over 2 hops
