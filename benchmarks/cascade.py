@@ -8,7 +8,9 @@ QBER as the estimate (as Martinez-Mateo et al. 2015 do) and prints one row per Q
 * FER, frames still holding an error (with the frame count), before any verification;
 * round trips (ask calls) for the whole key;
 * throughput in Mbit/s of sifted key, Alice and Bob both in this process, no network
-  latency: wall clock of the main run and the best of ``--repeats`` reruns;
+  latency: wall clock of the first run, and the best wall clock and best process CPU time
+  of ``--repeats`` runs on the same key (the CPU figure is the least disturbed by other
+  jobs on a shared machine);
 * the same figures for two baselines measured in the same run: the Brassard-Salvail
   4-pass schedule (variant "original") on the same engine, and the pure-Python reference
   twin (tests/reference/cascade_reference.py) on ``--reference-frames`` frames;
@@ -92,7 +94,7 @@ def main() -> None:
     )
     head = (
         f"{'Q':>5} | {'f opt8':>7} | {'lit opt8/opt7/cpp':>17} | {'FER (fail/frames)':>17} | "
-        f"{'rt':>5} | {'Mbit/s wall':>11} | {'best':>6} | {'Mbit/s cpu':>10} || "
+        f"{'rt':>5} | {'Mbit/s wall':>11} | {'best':>6} | {'best cpu':>10} || "
         f"{'f orig':>6} | {'rt':>4} | {'Mbit/s':>6} || {'ref Mbit/s':>10} | {'x ref':>7}"
     )
     print(head)
@@ -110,9 +112,10 @@ def main() -> None:
                 frames + extra["frames"],
             )
         f_mean = f_sum / args.chunks
-        best_wall = main_run["wall_s"]
+        best_wall, best_cpu = main_run["wall_s"], main_run["cpu_s"]
         for _ in range(args.repeats - 1):
-            best_wall = min(best_wall, _measure(CascadeBob, a, b, qber, "opt8")["wall_s"])
+            again = _measure(CascadeBob, a, b, qber, "opt8")
+            best_wall, best_cpu = min(best_wall, again["wall_s"]), min(best_cpu, again["cpu_s"])
         orig = _measure(CascadeBob, a, b, qber, "original")
         ref_bits = args.reference_frames * FRAME_BITS
         ref = _measure(ReferenceCascadeBob, a[:ref_bits], b[:ref_bits], qber, "opt8")
@@ -123,7 +126,7 @@ def main() -> None:
             f"{qber:5.3f} | {f_mean:7.4f} | {lit_s:>17} | "
             f"{fer:7.1e} ({int(failed)}/{int(frames)}) | "
             f"{int(main_run['rt']):5d} | {n_bits / main_run['wall_s'] / 1e6:11.2f} | "
-            f"{n_bits / best_wall / 1e6:6.2f} | {n_bits / main_run['cpu_s'] / 1e6:10.2f} || "
+            f"{n_bits / best_wall / 1e6:6.2f} | {n_bits / best_cpu / 1e6:10.2f} || "
             f"{orig['f']:6.3f} | {int(orig['rt']):4d} | {n_bits / orig['wall_s'] / 1e6:6.2f} || "
             f"{ref_bits / ref['wall_s'] / 1e6:10.3f} | "
             f"{(n_bits / main_run['wall_s']) / (ref_bits / ref['wall_s']):6.0f}x"
