@@ -331,3 +331,34 @@ def test_bbm92_block_uses_its_own_bound() -> None:
     res = run_block(alice, bob, auth_alice=pa, auth_bob=pb, seed=6)
     assert res.alice_key.matches(res.bob_key)
     assert type(res.report.finite_key).__name__ == "Bbm92Bound"
+
+
+def _drop_replay_reorder(action: str) -> Any:
+    state: dict[str, Any] = {"n": 0, "held": None}
+
+    def adversary(msg: Message) -> Sequence[Message]:
+        if msg.kind == "auth-tag":
+            return [msg]
+        state["n"] += 1
+        if action == "drop" and state["n"] == 12:
+            return []
+        if action == "replay" and state["n"] == 12:
+            return [msg, msg]
+        if action == "reorder" and state["n"] == 1:  # sift-slots arrives after sift-bases
+            state["held"] = msg
+            return []
+        if action == "reorder" and state["held"] is not None:
+            held, state["held"] = state["held"], None
+            return [msg, held]
+        return [msg]
+
+    return adversary
+
+
+@pytest.mark.parametrize("action", ["drop", "replay", "reorder"])
+def test_dropped_replayed_or_reordered_message_costs_the_block(action: str) -> None:
+    alice, bob = _block(23)
+    pa, pb = _pools()
+    with pytest.raises(AuthenticationError):
+        run_block(alice, bob, auth_alice=pa, auth_bob=pb, adversary=_drop_replay_reorder(action))
+    assert pa.deposited_bits == 8192 and pb.deposited_bits == 8192
