@@ -460,11 +460,11 @@ class LdpcBob:
     Example
     -------
     >>> rng = np.random.default_rng(1)
-    >>> a = rng.integers(0, 2, 2000, dtype=np.uint8)
-    >>> b = a ^ (rng.random(2000) < 0.05).astype(np.uint8)
-    >>> res = LdpcBob(b, 0.05, seed=9, code_length=1024).run(LdpcAlice(a, rng=3).respond)
-    >>> bool(np.array_equal(res.corrected, a)), len(res.frame_bounds)
-    (True, 3)
+    >>> a = rng.integers(0, 2, 5000, dtype=np.uint8)
+    >>> b = a ^ (rng.random(5000) < 0.05).astype(np.uint8)
+    >>> res = LdpcBob(b, 0.05, seed=9, code_length=4096).run(LdpcAlice(a, rng=3).respond)
+    >>> bool(np.array_equal(res.corrected, a)), res.frame_bounds
+    (True, ((0, 3686), (3686, 5000)))
 
     References
     ----------
