@@ -62,12 +62,37 @@ __all__ = [
     "SimulationConfig",
     "SimulationReport",
     "default_demands",
+    "key_bytes",
     "parse_cut",
     "parse_eve",
 ]
 
 
-KeySink = Callable[[str, str, str, int, Any], None]
+KeySink = Callable[[str, str, str, str, bytes], None]
+"""``key_sink(link, node, peer, block_id, key_bytes)``: one end's copy of one block of key.
+
+Called twice per block of real key (exact fidelity), once for each end, with the same
+``block_id`` (``"<link>/<n>"``, ``n`` counting the link's blocks from 1) and the bytes
+*that end's party* produced (see :func:`key_bytes`). The arguments are what a KME needs:
+``KmeService.deposit_link_key(peer, block_id, key_bytes)`` of the KME at ``node``.
+"""
+
+
+def key_bytes(bits: Any) -> bytes:
+    """Pack a key's bits (uint8 array of 0/1) into bytes, most significant bit first.
+
+    Only whole bytes are packed: the last ``len(bits) % 8`` bits are dropped rather than
+    padded with zeros, so every byte handed over is secret key. The two ends of a link
+    hold keys of the same length, so they drop the same bits.
+
+    Example
+    -------
+    >>> key_bytes(np.array([1, 0, 0, 0, 0, 0, 0, 1, 1, 1], dtype=np.uint8))
+    b'\\x81'
+    """
+    arr = np.asarray(bits, dtype=np.uint8)
+    whole = arr.size - arr.size % 8
+    return np.packbits(arr[:whole]).tobytes()
 
 
 @dataclass(frozen=True)
@@ -245,9 +270,11 @@ class NetworkSimulation:
         For each free-space link name, its passes (with ``key_bits``) in the run window;
         the CLI computes them with :mod:`quaykey.network.satellite`. Missing: no key.
     key_sink
-        Optional ``key_sink(link, node, peer, block_id, bits)`` called for each end of each
-        block of real key (exact fidelity), e.g. to hand link keys to a key-management
-        layer; ``node`` receives the bits its own party produced.
+        Optional ``key_sink(link, node, peer, block_id, key_bytes)`` (:data:`KeySink`)
+        called for each end of each block of real key (exact fidelity), e.g. to hand link
+        keys to a key-management layer; ``node`` receives the bytes its own party
+        produced, under a ``block_id`` identical at both ends. Blocks shorter than one
+        byte are not handed over.
 
     Example
     -------
@@ -336,8 +363,11 @@ class NetworkSimulation:
         self._block_ids[name] = block_id
         if self.key_sink is not None:
             a, b = self.pools.ends(name)
-            self.key_sink(name, a, b, block_id, keys[0])
-            self.key_sink(name, b, a, block_id, keys[1])
+            ka, kb = key_bytes(keys[0]), key_bytes(keys[1])
+            if ka:
+                bid = f"{name}/{block_id}"
+                self.key_sink(name, a, b, bid, ka)
+                self.key_sink(name, b, a, bid, kb)
 
     def _record(self, tally: _LinkTally, outcome: BlockOutcome) -> None:
         self.outcomes.append(outcome)

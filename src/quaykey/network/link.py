@@ -28,17 +28,21 @@ import numpy as np
 
 from quaykey.decoy import DecoyCounts, lim2014_key_length
 from quaykey.errors import SecurityAbort
+from quaykey.physics.keyrate import click_probabilities, plob_bound
 from quaykey.physics.params import DecoySource, LinkParams
 from quaykey.units import binary_entropy, db_to_transmittance
 
 __all__ = [
+    "RECONCILER_LEAKAGE",
     "Attack",
     "BlockOutcome",
     "Fidelity",
     "LinkRunner",
+    "ReconcilerLeakage",
     "analytic_key_rate_bps",
     "analytic_link_summary",
     "block_key_bits",
+    "error_correction_leak_bits",
     "exact_free_space_block",
     "expected_counts",
     "parse_attack",
@@ -116,14 +120,19 @@ def expected_counts(
 ) -> DecoyCounts:
     """Expected sifted detections and errors per intensity and basis for ``n_pulses``.
 
-    The standard decoy-BB84 model of Lim et al. (2014), Sec. IV: with
-    ``eta = 10**(-loss/10) * eta_det``, the click probability of intensity ``mu_k`` is
-    ``D_k = 1 - (1 - p_d) exp(-eta mu_k)`` (``p_d`` the dark-count probability of the two
-    detectors together), afterpulses scale it to ``R_k = D_k (1 + p_ap)``, and the error
-    probability is ``e_k R_k = p_d/2 + e_mis (1 - exp(-eta mu_k)) + p_ap D_k / 2``.
-    Detections in basis X are ``N p_k p_x^2 R_k``, in Z ``N p_k (1-p_x)^2 R_k``.
+    The per-pulse detection model is the physics layer's, not a copy:
+    :func:`quaykey.physics.keyrate.click_probabilities` gives the gain ``Q_k`` and the
+    error probability ``E_k Q_k`` of intensity ``mu_k`` when the bases match, at
+    ``eta = 10**(-loss/10) * eta_det``, for two threshold detectors with dark counts,
+    misalignment, double clicks squashed to a random bit and next-gate afterpulses whose
+    background comes from the intensity mix actually sent
+    (:func:`quaykey.physics.keyrate.afterpulse_background`, with the basis-match
+    probability ``p_x^2 + (1 - p_x)^2``) -- the model that
+    :func:`quaykey.physics.sampler.simulate_link` samples. Detections in basis X are
+    ``N p_k p_x^2 Q_k``, in Z ``N p_k (1 - p_x)^2 Q_k``, errors the same with ``E_k Q_k``.
     An intercept-resend attack on a fraction ``f`` of pulses adds ``f/4`` to each
-    detection's error probability.
+    detection's error probability (a network-level stand-in for
+    :mod:`quaykey.physics.attacks`).
 
     Parameters
     ----------
@@ -141,28 +150,37 @@ def expected_counts(
     DecoyCounts
         Expected (real-valued) counts.
 
+    Example
+    -------
+    >>> from quaykey.physics.params import load_preset
+    >>> c = expected_counts(load_preset("backbone", distance_km=50), 1e9)
+    >>> round(float(c.qber_x), 4)
+    0.0154
+
     References
     ----------
-    Lim, Curty, Walenta, Xu, Zbinden, PRA 89, 022307 (2014), Sec. IV (simulation model).
+    Ma, Qi, Zhao, Lo, PRA 72, 012326 (2005) (channel and detector model); Lim, Curty,
+    Walenta, Xu, Zbinden, PRA 89, 022307 (2014), Sec. IV (decoy counts per basis).
     """
     if not n_pulses >= 0:
         raise ValueError(f"n_pulses must be >= 0, got {n_pulses!r}")
     src = _decoy_source(params)
-    det = params.detector
-    eta = db_to_transmittance(_channel_loss_db(params, loss_db)) * det.efficiency
-    mu = np.asarray(src.intensities, dtype=np.float64)
+    eta = db_to_transmittance(_channel_loss_db(params, loss_db)) * params.detector.efficiency
     p = np.asarray(src.probabilities, dtype=np.float64)
-    p_d = 1.0 - (1.0 - det.dark_count_probability) ** 2
-    signal = 1.0 - np.exp(-eta * mu)
-    d_k = 1.0 - (1.0 - p_d) * np.exp(-eta * mu)
-    r_k = d_k * (1.0 + det.afterpulse_probability)
-    err = p_d / 2.0 + det.misalignment_error * signal + det.afterpulse_probability * d_k / 2.0
-    e_k = np.clip(err / r_k, 0.0, 0.5)
+    px = src.basis_probability_x
+    gain, err = click_probabilities(
+        eta,
+        src.intensities,
+        params.detector,
+        probabilities=p,
+        basis_match_probability=px * px + (1.0 - px) ** 2,
+    )
+    e_k = np.zeros_like(gain)
+    np.divide(err, gain, out=e_k, where=gain > 0)
     if attack is not None and attack.fraction > 0:
         e_k = np.clip(e_k + attack.fraction * 0.25, 0.0, 0.5)
-    px = src.basis_probability_x
-    n_x = n_pulses * p * px * px * r_k
-    n_z = n_pulses * p * (1.0 - px) ** 2 * r_k
+    n_x = n_pulses * p * px * px * gain
+    n_z = n_pulses * p * (1.0 - px) ** 2 * gain
     return DecoyCounts(n_x=n_x, n_z=n_z, m_x=n_x * e_k, m_z=n_z * e_k)
 
 
@@ -192,19 +210,141 @@ def sample_counts(expected: DecoyCounts, rng: np.random.Generator) -> DecoyCount
     )
 
 
-def block_key_bits(params: LinkParams, counts: DecoyCounts) -> tuple[int, float]:
+@dataclass(frozen=True)
+class ReconcilerLeakage:
+    """Leakage that one reconciler of :mod:`quaykey.postproc.reconcile` achieves.
+
+    Attributes
+    ----------
+    frame_bits
+        Length of its frames (each frame gets its own verification tag).
+    qber, efficiency
+        Measured efficiency ``f = leaked / (n h(Q))`` at each QBER (interpolated linearly,
+        held constant outside the measured range).
+    source
+        Where the figures were measured.
+    """
+
+    frame_bits: int
+    qber: tuple[float, ...]
+    efficiency: tuple[float, ...]
+    source: str
+
+    def efficiency_at(self, qber: float) -> float:
+        """Reconciliation efficiency ``f`` at ``qber``."""
+        return float(np.interp(qber, self.qber, self.efficiency))
+
+
+#: The one place where the statistical fidelity learns what error correction costs: the
+#: efficiency each reconciler was *measured* to reach (frames of ``frame_bits``, a binary
+#: symmetric channel at exactly Q), so that ``statistical`` and ``exact`` blocks are
+#: charged the same leakage. Update these figures when a reconciler's benchmark changes.
+RECONCILER_LEAKAGE: dict[str, ReconcilerLeakage] = {
+    "cascade": ReconcilerLeakage(
+        frame_bits=2**14,
+        qber=(0.01, 0.02, 0.03, 0.05, 0.08),
+        efficiency=(1.0457, 1.0426, 1.0414, 1.0444, 1.0590),
+        source="docs/parts/benchmarks-cascade.md (opt.(8), 3072 frames of 2^14 bits per Q)",
+    ),
+    "ldpc": ReconcilerLeakage(
+        frame_bits=2**16,
+        qber=(0.02, 0.03, 0.04, 0.05, 0.06, 0.08),
+        efficiency=(1.121, 1.117, 1.104, 1.079, 1.068, 1.073),
+        source="docs/parts/benchmarks-ldpc.md (12 frames of 2^16 bits per Q)",
+    ),
+}
+
+
+def error_correction_leak_bits(
+    n_bits: float,
+    qber: float,
+    reconciler: str = "cascade",
+    epsilon_cor: float = 1e-15,
+) -> float:
+    """Leakage charged to a block's key length when ``reconciler`` corrects ``n_bits``.
+
+    The same charge as the post-processing pipeline
+    (:func:`quaykey.postproc.pipeline.run_block`): the reconciler's disclosed bits
+    ``f(Q) h(Q) n`` with its measured efficiency ``f`` (:data:`RECONCILER_LEAKAGE`), plus
+    the verification tags, ``t`` bits for each of the ``ceil(n / frame_bits)`` frames
+    (:func:`quaykey.postproc.verify.tag_bits_for`), less the ``log2(2/epsilon_cor)``
+    already in the finite-key bound.
+
+    Parameters
+    ----------
+    n_bits
+        Key-basis bits reconciled (may be an expected, real-valued count).
+    qber
+        Their error rate.
+    reconciler
+        A key of :data:`RECONCILER_LEAKAGE`.
+    epsilon_cor
+        Correctness parameter (sets the tag length).
+
+    Returns
+    -------
+    float
+        Bits to subtract from the key length.
+
+    Raises
+    ------
+    ValueError
+        For an unknown reconciler or a negative ``n_bits``.
+
+    Example
+    -------
+    >>> leak = error_correction_leak_bits(4e5, 0.015)
+    >>> from quaykey.units import binary_entropy
+    >>> round(leak / (4e5 * float(binary_entropy(0.015))), 3)  # f plus ~0.03 of tags
+    1.074
+
+    References
+    ----------
+    Martinez-Mateo, Pacher, Peev, Ciurana, Martin, Quantum Inf. Comput. 15, 453 (2015)
+    (Cascade efficiency); Lim et al., PRA 89, 022307 (2014), Eq. (1) (``leak_EC``).
+    """
+    from quaykey.postproc.verify import tag_bits_for
+
+    if reconciler not in RECONCILER_LEAKAGE:
+        raise ValueError(
+            f"unknown reconciler {reconciler!r}; use one of {sorted(RECONCILER_LEAKAGE)}"
+        )
+    if not n_bits >= 0:
+        raise ValueError(f"n_bits must be >= 0, got {n_bits!r}")
+    if n_bits == 0:
+        return 0.0
+    model = RECONCILER_LEAKAGE[reconciler]
+    ec = model.efficiency_at(qber) * float(binary_entropy(qber)) * n_bits
+    frames = math.ceil(n_bits / model.frame_bits)
+    tags = frames * tag_bits_for(epsilon_cor, frames)
+    return ec + max(0.0, tags - math.log2(2.0 / epsilon_cor))
+
+
+def block_key_bits(
+    params: LinkParams, counts: DecoyCounts, reconciler: str | None = "cascade"
+) -> tuple[int, float]:
     """Finite-key length (Lim et al. 2014) of one block and its key-basis QBER.
 
-    Error correction leaks ``f h(E_X) n_X`` bits (``f`` the reconciliation efficiency).
+    Error correction leaks what ``reconciler`` was measured to leak
+    (:func:`error_correction_leak_bits`); with ``reconciler=None`` it leaks the nominal
+    ``f h(E_X) n_X`` of ``params.security.error_correction_efficiency`` (the physics
+    layer's key-rate convention, no verification tags).
 
     Returns
     -------
     (key_bits, qber_x)
+
+    References
+    ----------
+    Lim, Curty, Walenta, Xu, Zbinden, PRA 89, 022307 (2014), Eq. (1).
     """
     src = _decoy_source(params)
     qber = counts.qber_x
     n_x = float(counts.n_x.sum())
-    leak = params.security.error_correction_efficiency * float(binary_entropy(qber)) * n_x
+    if reconciler is None:
+        leak = params.security.error_correction_efficiency * float(binary_entropy(qber)) * n_x
+    else:
+        leak = error_correction_leak_bits(n_x, qber, reconciler, params.security.epsilon_cor)
     bound = lim2014_key_length(
         counts,
         src.intensities,
@@ -250,8 +390,6 @@ def plob_bound_bps(params: LinkParams, loss_db: float | None = None) -> float:
     ----------
     Pirandola, Laurenza, Ottaviani, Banchi, Nat. Commun. 8, 15043 (2017), Eq. (4).
     """
-    from quaykey.physics.keyrate import plob_bound
-
     eta = db_to_transmittance(_channel_loss_db(params, loss_db))
     if eta >= 1.0:
         return math.inf
@@ -352,7 +490,7 @@ class LinkRunner:
             counts = sample_counts(
                 expected_counts(self.params, self.n_pulses, attack=attack), self.rng
             )
-            bits, qber = block_key_bits(self.params, counts)
+            bits, qber = block_key_bits(self.params, counts, self.reconciler)
             sifted = float(counts.n_x.sum() + counts.n_z.sum())
             z_total = float(counts.n_z.sum())
             qber_z = float(counts.m_z.sum()) / z_total if z_total else 0.0

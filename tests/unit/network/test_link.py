@@ -1,0 +1,80 @@
+"""The network link model: the physics layer's detection model and the reconciler's leakage."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from quaykey.network.link import (
+    RECONCILER_LEAKAGE,
+    block_key_bits,
+    error_correction_leak_bits,
+    expected_counts,
+)
+from quaykey.physics.keyrate import expected_gains_and_qbers
+from quaykey.physics.params import DecoySource, load_preset
+from quaykey.postproc.verify import tag_bits_for
+from quaykey.units import binary_entropy
+
+
+@pytest.mark.parametrize("km", [2.0, 40.0, 80.0])
+def test_expected_counts_are_the_physics_layers_gains_and_qbers(km: float) -> None:
+    # One detection model: the link's counts per intensity are N p_k p_x^2 Q_k with the
+    # gains and QBERs of quaykey.physics.keyrate (afterpulses on: backbone p_ap = 1 %).
+    params = load_preset("backbone", distance_km=km)
+    assert params.detector.afterpulse_probability == 0.01
+    n = 1e9
+    counts = expected_counts(params, n)
+    src = params.source
+    assert isinstance(src, DecoySource)
+    px = src.basis_probability_x
+    phys = expected_gains_and_qbers(params)
+    for i, name in enumerate(src.names):
+        gain, qber = phys[name]
+        expected_n_x = n * src.probabilities[i] * px * px * gain
+        assert counts.n_x[i] == pytest.approx(expected_n_x, rel=1e-12)
+        assert counts.m_x[i] == pytest.approx(expected_n_x * qber, rel=1e-12)
+        assert counts.n_z[i] == pytest.approx(
+            n * src.probabilities[i] * (1 - px) ** 2 * gain, rel=1e-12
+        )
+
+
+def test_afterpulses_raise_the_vacuum_decoys_detections_as_the_sampler_does() -> None:
+    # Next-gate afterpulses add p_ap x (mean real click probability) to every gate, the
+    # vacuum's included: at 40 km the vacuum decoy sees ~15x its dark-count detections.
+    params = load_preset("backbone", distance_km=40.0)
+    quiet = replace(params, detector=replace(params.detector, afterpulse_probability=0.0))
+    off = expected_counts(quiet, 1e9)
+    on = expected_counts(params, 1e9)
+    assert 12 < on.n_x[2] / off.n_x[2] < 18
+
+
+def test_leak_is_the_reconcilers_measured_efficiency_plus_verification_tags() -> None:
+    n, q, eps = 4e5, 0.02, 1e-15
+    frames = math.ceil(n / 2**14)
+    tags = frames * tag_bits_for(eps, frames) - math.log2(2 / eps)
+    h = float(binary_entropy(q))
+    assert error_correction_leak_bits(n, q, "cascade", eps) == pytest.approx(
+        1.0426 * h * n + tags, rel=1e-12
+    )
+    # interpolated between measured points, held outside them
+    assert RECONCILER_LEAKAGE["cascade"].efficiency_at(0.015) == pytest.approx(
+        (1.0457 + 1.0426) / 2
+    )
+    assert RECONCILER_LEAKAGE["cascade"].efficiency_at(0.001) == 1.0457
+    assert error_correction_leak_bits(0.0, q) == 0.0
+    with pytest.raises(ValueError, match="unknown reconciler"):
+        error_correction_leak_bits(n, q, "winnow")
+
+
+def test_block_key_bits_uses_the_reconciler_unless_asked_for_the_nominal_f() -> None:
+    params = load_preset("backbone", distance_km=40.0)
+    counts = expected_counts(params, 6.25e8 * 600)
+    cascade, _ = block_key_bits(params, counts)
+    nominal, _ = block_key_bits(params, counts, reconciler=None)  # preset f = 1.16
+    ldpc, _ = block_key_bits(params, counts, reconciler="ldpc")
+    assert nominal < ldpc < cascade
+    assert np.isfinite(cascade)
