@@ -16,7 +16,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from kms_harness import free_socket, write_network
+from kms_harness import PG_ENV, PgSchemas, free_socket, write_network
 
 from quaykey.kms.client import KmeClient, KmeClientError
 from quaykey.kms.config import FAULT_ENV, load_network_config
@@ -105,8 +105,16 @@ def check_invariants(cfg: Path) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("backend", ["sqlite"])
 def test_sigkill_at_injected_points_keeps_invariants(tmp_path: Path, backend: str) -> None:
+    pg = PgSchemas(os.environ[PG_ENV]) if backend == "postgres" else None
+    try:
+        _crash_scenario(tmp_path, pg)
+    finally:
+        if pg is not None:
+            pg.drop()
+
+
+def _crash_scenario(tmp_path: Path, pg: PgSchemas | None) -> None:
     socks = {n: free_socket() for n in ("a", "b")}
     ports = {n: s.getsockname()[1] for n, s in socks.items()}
     for s in socks.values():
@@ -118,6 +126,7 @@ def test_sigkill_at_injected_points_keeps_invariants(tmp_path: Path, backend: st
         saes={"alice": ("a", "government"), "bob": ("b", "government")},
         pairs=[("alice", "bob")],
         ports=ports,
+        db_urls={n: pg.url_for(n) for n in ("a", "b")} if pg else None,
         limits={"reservation_ttl_s": 1.0, "expiry_interval_s": 0.3},
     )
     net = load_network_config(cfg)
