@@ -330,6 +330,8 @@ class Store:
         with self._commit_lock:
             if not fut.done():
                 self._commit_batch()
+        if not fut.done():  # only if a batch died on a BaseException; never block forever
+            raise KmsError("transaction abandoned")
         return fut.result()
 
     def _commit_batch(self) -> None:

@@ -18,7 +18,7 @@ def _identity(der: bytes) -> Identity | None:
     return identity_from_der(der)
 
 
-def caller_identity(request: Request) -> Identity | None:
+async def caller_identity(request: Request) -> Identity | None:
     """Identity from the verified client certificate (``None`` if there is none)."""
     tls = request.scope.get("extensions", {}).get("tls")
     if not tls:
@@ -29,7 +29,7 @@ def caller_identity(request: Request) -> Identity | None:
     return _identity(bytes(der))
 
 
-def get_service(request: Request) -> KmeService:
+async def get_service(request: Request) -> KmeService:
     """The KME service attached to the app."""
     service: KmeService = request.app.state.service
     return service
