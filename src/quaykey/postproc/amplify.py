@@ -4,7 +4,8 @@ An ``m x n`` Toeplitz matrix over GF(2) is fixed by a seed ``s`` of ``n + m - 1`
 ``T[i, j] = s[i - j + n - 1]``. Then ``y = T x`` is the slice ``[n - 1, n - 1 + m)`` of the
 linear convolution ``s * x``, which a cyclic convolution of length ``L >= n + m - 1``
 computes without wrap-around. The integer convolution is done in float64 (``rfft``/``irfft``
-with ``next_fast_len``); each output is an integer at most ``n``, and the rounding error of
+with ``next_fast_len``, or FFTW through the optional pyfftw package for lengths up to
+2^21, where it is faster); each output is an integer at most ``n``, and the rounding error of
 an FFT of length ``L`` stays far below 1/2 for ``n`` up to about 10^8, so
 ``rint(.) & 1`` is exact. Longer inputs (or outputs) are split into column/row blocks of
 at most ``max_chunk_bits`` whose partial products are XORed, keeping every FFT in the
@@ -24,11 +25,20 @@ privacy amplification scheme for QKD", Sci. Rep. 9, 15733 (2019) (FFT, block spl
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from typing import Any
 
 import numpy as np
 import scipy.fft as sfft
 from numpy.typing import NDArray
+
+try:  # optional: FFTW 3 (pyfftw) beats pocketfft up to about 2 million points
+    import pyfftw as _pyfftw
+except ImportError:  # pragma: no cover - depends on the environment
+    _pyfftw = None
 
 __all__ = ["MAX_CHUNK_BITS", "seed_length", "toeplitz_hash", "toeplitz_matrix"]
 
@@ -37,6 +47,11 @@ MAX_CHUNK_BITS = 1 << 26
 #: FFT length from which the two forward transforms run on two threads.
 _PARALLEL_FROM = 1 << 17
 _POOL: ThreadPoolExecutor | None = None
+#: FFT lengths up to which the FFTW backend is used when pyfftw is installed.
+_FFTW_MAX_LENGTH = 1 << 21
+_FFTW_ODD_PARTS = (1, 3, 5, 9, 15, 25, 27, 45)  # FFT-friendly lengths at most 12.5 % apart
+_PLANS: dict[int, list[Any]] = {}
+_PLANS_LOCK = threading.Lock()
 
 
 def seed_length(n_in_bits: int, n_out_bits: int) -> int:
@@ -68,9 +83,80 @@ def _rfft(bits: NDArray[np.uint8], length: int) -> NDArray[np.complex128]:
     return sfft.rfft(buf, overwrite_x=True)  # type: ignore[no-any-return]
 
 
+def fftw_available() -> bool:
+    """Whether the optional FFTW backend (pyfftw) is installed."""
+    return _pyfftw is not None
+
+
+def _grid_length(target: int) -> int:
+    """Smallest ``odd * 2**k >= target`` with ``odd`` in a short list (plans get reused)."""
+    best = 1 << max(0, (target - 1).bit_length())
+    for odd in _FFTW_ODD_PARTS:
+        k = max(0, (-(-target // odd) - 1).bit_length())
+        best = min(best, odd << k)
+    return best
+
+
+class _FftwPlan:
+    """Forward (r2c) and backward (c2r) FFTW plans of one length with their own buffers."""
+
+    def __init__(self, length: int) -> None:
+        assert _pyfftw is not None
+        self.real = _pyfftw.empty_aligned(length, dtype="float64")
+        self.spec = _pyfftw.empty_aligned(length // 2 + 1, dtype="complex128")
+        self.forward = _pyfftw.FFTW(self.real, self.spec, flags=("FFTW_ESTIMATE",))
+        self.backward = _pyfftw.FFTW(
+            self.spec,
+            self.real,
+            direction="FFTW_BACKWARD",
+            flags=("FFTW_ESTIMATE", "FFTW_DESTROY_INPUT"),
+        )
+
+
+@contextmanager
+def _plan(length: int) -> Iterator[_FftwPlan]:
+    """Borrow a plan of ``length`` (one user at a time); plans are kept for two lengths."""
+    with _PLANS_LOCK:
+        free = _PLANS.setdefault(length, [])
+        plan = free.pop() if free else None
+        if plan is None:  # FFTW's planner is not thread-safe: plan under the lock
+            plan = _FftwPlan(length)
+        for other in [k for k in _PLANS if k != length][: max(0, len(_PLANS) - 2)]:
+            del _PLANS[other]
+    try:
+        yield plan
+    finally:
+        with _PLANS_LOCK:
+            _PLANS.setdefault(length, []).append(plan)
+
+
+def _fftw_spectrum(bits: NDArray[np.uint8], length: int) -> NDArray[np.complex128]:
+    with _plan(length) as p:
+        p.real[: bits.size] = bits
+        p.real[bits.size :] = 0.0
+        p.forward.execute()
+        return np.array(p.spec, copy=True)
+
+
+def _toeplitz_fftw(
+    seed: NDArray[np.uint8], key: NDArray[np.uint8], n_out: int, length: int
+) -> NDArray[np.int64]:
+    n = key.size
+    job = _executor().submit(_fftw_spectrum, seed, length)
+    with _plan(length) as p:
+        p.real[:n] = key
+        p.real[n:] = 0.0
+        p.forward.execute()
+        p.spec *= job.result()
+        p.backward.execute()  # unnormalised: length * convolution
+        return np.rint(p.real[n - 1 : n - 1 + n_out] * (1.0 / length)).astype(np.int64)
+
+
 def _toeplitz_fft(seed: NDArray[np.uint8], key: NDArray[np.uint8], n_out: int) -> NDArray[np.int64]:
     """Integer (not reduced) product for one block; ``seed`` has ``n + n_out - 1`` entries."""
     n = key.size
+    if _pyfftw is not None and _PARALLEL_FROM <= n + n_out - 1 <= _FFTW_MAX_LENGTH:
+        return _toeplitz_fftw(seed, key, n_out, _grid_length(n + n_out - 1))
     length = sfft.next_fast_len(n + n_out - 1, real=True)
     if length >= _PARALLEL_FROM:
         # the two forward transforms are independent and release the GIL: overlap them

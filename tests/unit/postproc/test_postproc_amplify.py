@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from quaykey.postproc.amplify import seed_length, toeplitz_hash, toeplitz_matrix
+from quaykey.postproc.amplify import fftw_available, seed_length, toeplitz_hash, toeplitz_matrix
 
 
 @pytest.mark.parametrize(("n", "m"), [(1, 1), (2, 1), (37, 20), (200, 200), (1000, 333), (4099, 1)])
@@ -57,3 +57,30 @@ def test_bad_arguments_name_the_problem() -> None:
         toeplitz_hash(np.ones(10), np.ones(13, dtype=np.uint8), 4)
     with pytest.raises(ValueError, match="must not be empty"):
         toeplitz_hash(np.zeros(0, dtype=np.uint8), np.zeros(0, dtype=np.uint8), 1)
+
+
+def test_grid_lengths_are_close_and_fft_friendly() -> None:
+    from quaykey.postproc.amplify import _grid_length
+
+    for target in (1, 2, 3, 100, 131_073, 1_499_999, 2_000_001):
+        length = _grid_length(target)
+        assert target <= length <= max(2, int(target * 1.2) + 1)
+        odd = length
+        while odd % 2 == 0:
+            odd //= 2
+        assert odd in (1, 3, 5, 9, 15, 25, 27, 45)
+
+
+@pytest.mark.skipif(not fftw_available(), reason="optional pyfftw not installed")
+@pytest.mark.parametrize(("n", "m"), [(131_072, 1), (150_000, 60_000), (700_000, 350_000)])
+def test_fftw_backend_equals_pocketfft(n: int, m: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    import quaykey.postproc.amplify as amp
+
+    rng = np.random.default_rng(n + m)
+    x = rng.integers(0, 2, n, dtype=np.uint8)
+    s = rng.integers(0, 2, n + m - 1, dtype=np.uint8)
+    with_fftw = toeplitz_hash(x, s, m)
+    monkeypatch.setattr(amp, "_pyfftw", None)
+    assert np.array_equal(with_fftw, toeplitz_hash(x, s, m))
+    # and both equal a split into small exact blocks
+    assert np.array_equal(with_fftw, toeplitz_hash(x, s, m, max_chunk_bits=50_000))
