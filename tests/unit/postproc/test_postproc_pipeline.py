@@ -308,18 +308,9 @@ def test_report_fields_and_no_key_material_in_repr() -> None:
 
 
 def test_ldpc_reconciler_block() -> None:
-    # a smaller block with a looser eps_sec keeps this quick
-    alice, bob = make_records(1_000_000, np.random.default_rng(13))
+    alice, bob = _block(13)
     pa, pb = _pools()
-    res = run_block(
-        alice,
-        bob,
-        auth_alice=pa,
-        auth_bob=pb,
-        reconciler="ldpc",
-        seed=5,
-        security=SecuritySettings(epsilon_sec=1e-3),
-    )
+    res = run_block(alice, bob, auth_alice=pa, auth_bob=pb, reconciler="ldpc", seed=5)
     assert res.alice_key.matches(res.bob_key)
     assert res.report.reconciler == "ldpc"
 
