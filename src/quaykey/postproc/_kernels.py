@@ -1,5 +1,8 @@
 """Compiled kernels of post-processing (numba). Public wrappers live in the modules that use them.
 
+Sifting: :func:`sift_split` splits the kept slots into key-basis (X) and test-basis (Z)
+arrays in one pass (slow twin: boolean indexing in ``tests/reference/postproc_sift.py``).
+
 GF(2^128) arithmetic for the polynomial-evaluation hash used by Wegman–Carter
 authentication (:mod:`quaykey.postproc.channel`) and by error verification
 (:mod:`quaykey.postproc.verify`).
@@ -20,7 +23,7 @@ import numpy as np
 from numba import njit
 from numpy.typing import NDArray
 
-__all__ = ["gf128_mul_table", "gf128_polyhash_bytes"]
+__all__ = ["gf128_mul_table", "gf128_polyhash_bytes", "sift_split"]
 
 _REDUCTION = np.uint64(0x87)  # x^128 = x^7 + x^2 + x + 1
 
@@ -101,3 +104,39 @@ def gf128_polyhash_bytes(
         acc_hi, acc_lo = _mul_by_table(acc_hi ^ hi, acc_lo ^ lo, table)
     acc_hi, acc_lo = _mul_by_table(acc_hi, acc_lo ^ (np.uint64(n) * eight), table)
     return acc_hi, acc_lo
+
+
+@njit(cache=True)
+def sift_split(
+    bits: NDArray[np.uint8],
+    bases: NDArray[np.uint8],
+    intensity: NDArray[np.uint8],
+    keep: NDArray[np.bool_],
+) -> tuple[NDArray[np.uint8], NDArray[np.uint8], NDArray[np.uint8], NDArray[np.uint8]]:
+    """Bits and intensities of the kept slots, split by basis (0 = X, 1 = Z), in order."""
+    n = bits.size
+    n_x = 0
+    n_z = 0
+    for i in range(n):
+        if keep[i]:
+            if bases[i] == 0:
+                n_x += 1
+            elif bases[i] == 1:
+                n_z += 1
+    x_bits = np.empty(n_x, dtype=np.uint8)
+    x_int = np.empty(n_x, dtype=np.uint8)
+    z_bits = np.empty(n_z, dtype=np.uint8)
+    z_int = np.empty(n_z, dtype=np.uint8)
+    ix = 0
+    iz = 0
+    for i in range(n):
+        if keep[i]:
+            if bases[i] == 0:
+                x_bits[ix] = bits[i]
+                x_int[ix] = intensity[i]
+                ix += 1
+            elif bases[i] == 1:
+                z_bits[iz] = bits[i]
+                z_int[iz] = intensity[i]
+                iz += 1
+    return x_bits, x_int, z_bits, z_int

@@ -22,8 +22,9 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
+from quaykey.postproc._kernels import sift_split
 from quaykey.postproc.channel import Endpoint
-from quaykey.records import BASIS_X, BASIS_Z, AliceRecord, BobRecord, PublicProtocol
+from quaykey.records import AliceRecord, BobRecord, PublicProtocol
 
 __all__ = ["SiftedBlock", "alice_answer", "bob_announce", "bob_complete"]
 
@@ -71,14 +72,18 @@ def _split(
     keep: NDArray[np.bool_],
     n_announced: int,
 ) -> SiftedBlock:
-    x = keep & (bases == BASIS_X)
-    z = keep & (bases == BASIS_Z)
+    x_bits, x_int, z_bits, z_int = sift_split(
+        np.ascontiguousarray(bits, dtype=np.uint8),
+        np.ascontiguousarray(bases, dtype=np.uint8),
+        np.ascontiguousarray(intensity, dtype=np.uint8),
+        np.ascontiguousarray(keep, dtype=np.bool_),
+    )
     return SiftedBlock(
         protocol=protocol,
-        key_bits=bits[x],
-        key_intensity=intensity[x],
-        test_bits=bits[z],
-        test_intensity=intensity[z],
+        key_bits=x_bits,
+        key_intensity=x_int,
+        test_bits=z_bits,
+        test_intensity=z_int,
         n_announced=n_announced,
         n_matched=int(np.count_nonzero(keep)),
     )

@@ -51,3 +51,20 @@ def test_python_field_product_matches_twin() -> None:
 def test_polyhash_rejects_out_of_range_key() -> None:
     with pytest.raises(ValueError, match="key must be"):
         PolyHash128(2**128)
+
+
+@pytest.mark.parametrize("n", [0, 1, 7, 1000, 54_321])
+def test_sift_split_matches_twin(n: int) -> None:
+    import postproc_sift
+
+    from quaykey.postproc._kernels import sift_split
+
+    rng = np.random.default_rng(n)
+    bits = rng.integers(0, 2, n, dtype=np.uint8)
+    bases = rng.integers(0, 2, n, dtype=np.uint8)
+    intensity = rng.integers(0, 3, n, dtype=np.uint8)
+    keep = rng.random(n) < 0.6
+    got = sift_split(bits, bases, intensity, keep)
+    want = postproc_sift.sift_split(bits, bases, intensity, keep)
+    for g, w in zip(got, want, strict=True):
+        assert g.dtype == np.uint8 and np.array_equal(g, w)
