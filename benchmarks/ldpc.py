@@ -99,8 +99,11 @@ def main() -> None:
         action="store_true",
         help="warm rounds: restart_every=4, round_iter=20, stall=8 (faster, less efficient)",
     )
+    parser.add_argument("--stall", type=int, default=None, help="LdpcBob stall (default 0)")
     args = parser.parse_args()
     options = {"restart_every": 4, "round_iter": 20, "stall": 8} if args.fast else {}
+    if args.stall is not None:
+        options["stall"] = args.stall
 
     n = args.length
     k = n - round(0.1 * n)
