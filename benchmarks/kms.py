@@ -155,6 +155,21 @@ def wait_ready(c: KmeClient, slave: str) -> None:
             time.sleep(0.2)
 
 
+def wait_ports(cfg: Path) -> None:
+    """Wait until every KME of the network accepts TCP connections."""
+    net = load_network_config(cfg)
+    deadline = time.monotonic() + 60
+    for node in net.nodes.values():
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", node.port), timeout=1).close()
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.2)
+
+
 def run(cfg: Path, master: str, slave: str, seconds: float, threads: int) -> dict[str, float]:
     lat: list[float] = []
     lock = threading.Lock()
@@ -238,6 +253,7 @@ def main() -> None:
                 feed(cfg, sc["links"], int(64 * 3000 * (args.seconds + 2)))
                 procs = serve(cfg)
                 try:
+                    wait_ports(cfg)
                     wait_ready(client(cfg, "m"), "s")
                     r = run(cfg, "m", "s", args.seconds, args.threads)
                 finally:
