@@ -299,3 +299,37 @@ def test_ttl_expiry_on_every_kme(make_net):
         assert e.value.status_code == 400
     events = [r.event for r in net.kmes["c"].service.store.audit_records()]
     assert "keys_expired" in events
+
+
+def test_quotas_answer_503_without_consuming(make_net):
+    tenants = {
+        "government": {"keys_outstanding": 3, "bits_per_minute": 10**9},
+        "finance": {"keys_outstanding": 1000, "bits_per_minute": 1024},
+        "logistics": {"keys_outstanding": 1000, "bits_per_minute": 10**9},
+    }
+    net = make_net(tenants=tenants, **LINE3)
+    net.feed("a", "b", 1)
+    net.feed("b", "c", 1)
+    # keys outstanding (government: alice as master), same node and at the slave's KME
+    m = net.client("alice")
+    m.get_key("alice2", number=3)
+    with pytest.raises(KmeClientError) as e:
+        m.get_key("alice2")
+    assert e.value.status_code == 503 and "quota" in e.value.error.message
+    assert m.status("alice2").stored_key_count == 0
+    remote = m.get_key("carol", number=3).keys
+    s0 = net.kmes["a"].service.pools()["links"]["b"]["sendable_bytes"]
+    with pytest.raises(KmeClientError) as e:
+        m.get_key("carol")
+    assert e.value.status_code == 503
+    assert net.kmes["c"].service.pools()["held_keys"] == {"ready": 3}
+    assert s0 - net.kmes["a"].service.pools()["links"]["b"]["sendable_bytes"] == 64  # spent, voided
+    # a claimed key frees its slot
+    net.client("carol").get_key_with_key_ids("alice", [remote[0].key_ID])
+    assert len(m.get_key("carol").keys) == 1
+    # bits per minute (finance: alice2 as master, 1024 bits)
+    m2 = net.client("alice2")
+    m2.get_key("alice", number=2, size=512)
+    with pytest.raises(KmeClientError) as e:
+        m2.get_key("alice", size=64)
+    assert e.value.status_code == 503 and "rate" in e.value.error.message
