@@ -39,8 +39,10 @@ def init(
         nodes = list(node or [])
         saes = list(sae or [])
         master_keys: list[str] = []
+        kme_ids: dict[str, str] = {}
         if config is not None:
             net = load_network_config(config)
+            kme_ids = {n: c.kme_id for n, c in net.nodes.items()}
             nodes += [n for n in net.nodes if n not in nodes]
             saes += [s for s in net.saes if s not in saes]
             for n in net.nodes:
@@ -49,7 +51,7 @@ def init(
                 master_keys.append(str(path))
         if not nodes and not saes:
             raise ValueError("name at least one --node or --sae, or pass --config")
-        layout = init_dev_pki(out, nodes, saes)
+        layout = init_dev_pki(out, nodes, saes, kme_ids)
     summary = {
         "ca": str(layout.ca_cert),
         "kmes": nodes,

@@ -13,6 +13,7 @@ Applications (SAEs) import only this module and :mod:`quaykey.kms.schemas`::
 from __future__ import annotations
 
 import base64
+import hmac
 import socket
 from pathlib import Path
 from types import TracebackType
@@ -21,10 +22,10 @@ from typing import Any
 import httpx
 
 from quaykey.errors import KmsError
-from quaykey.kms.pki import client_ssl_context
+from quaykey.kms.pki import client_ssl_context, kme_id_from_der
 from quaykey.kms.schemas import Error, Key, KeyContainer, Status
 
-__all__ = ["KmeClient", "KmeClientError"]
+__all__ = ["KmeClient", "KmeClientError", "KmeIdentityError"]
 
 
 class KmeClientError(KmsError):
@@ -34,6 +35,10 @@ class KmeClientError(KmsError):
         super().__init__(f"KME answered {status_code}: {error.message}")
         self.status_code = status_code
         self.error = error
+
+
+class KmeIdentityError(KmsError):
+    """The KME's certificate does not name the expected KME ID."""
 
 
 class KmeClient:
@@ -49,6 +54,10 @@ class KmeClient:
         Per-request timeout.
     transport : httpx.BaseTransport or None
         Replace the network transport (tests only).
+    expected_kme_id : str or None
+        If given, every answer must come from a KME whose certificate names this KME ID
+        (SAN ``urn:quaykey:kme-id:<id>``); otherwise :class:`KmeIdentityError` is raised
+        and the answer is not used.
     """
 
     def __init__(
@@ -60,7 +69,9 @@ class KmeClient:
         key: str | Path,
         timeout_s: float = 10.0,
         transport: httpx.BaseTransport | None = None,
+        expected_kme_id: str | None = None,
     ) -> None:
+        self._expected_kme_id = expected_kme_id
         ctx = client_ssl_context(Path(ca), Path(cert), Path(key))
         self._http = httpx.Client(
             base_url=base_url.rstrip("/") + "/api/v1/keys/",
@@ -95,8 +106,16 @@ class KmeClient:
 
         return quote(sae_id, safe="")
 
-    @staticmethod
-    def _check(r: httpx.Response) -> dict[str, Any]:
+    def _check(self, r: httpx.Response) -> dict[str, Any]:
+        if self._expected_kme_id is not None:
+            stream = r.extensions.get("network_stream")
+            ssl_obj = stream.get_extra_info("ssl_object") if stream is not None else None
+            der = ssl_obj.getpeercert(True) if ssl_obj is not None else None
+            got = kme_id_from_der(der) if der else None
+            if got is None or not hmac.compare_digest(got, self._expected_kme_id):
+                raise KmeIdentityError(
+                    f"KME certificate names KME ID {got!r}, expected {self._expected_kme_id!r}"
+                )
         if r.status_code != 200:
             try:
                 err = Error.model_validate(r.json())

@@ -28,10 +28,25 @@ __all__ = [
     "identity_from_der",
     "init_dev_pki",
     "issue_certificate",
+    "kme_id_from_der",
 ]
 
 SAE_URN = "urn:quaykey:sae:"
 KME_URN = "urn:quaykey:kme:"
+KME_ID_URN = "urn:quaykey:kme-id:"
+
+
+def kme_id_from_der(der: bytes) -> str | None:
+    """The KME ID named by a KME server certificate (SAN ``urn:quaykey:kme-id:<id>``)."""
+    try:
+        cert = x509.load_der_x509_certificate(der)
+        san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    except (ValueError, x509.ExtensionNotFound):
+        return None
+    for uri in san.get_values_for_type(x509.UniformResourceIdentifier):
+        if uri.startswith(KME_ID_URN) and len(uri) > len(KME_ID_URN):
+            return uri[len(KME_ID_URN) :]
+    return None
 
 
 @dataclass(frozen=True)
@@ -104,6 +119,7 @@ def issue_certificate(
     server: bool,
     client: bool,
     days: int = 825,
+    extra_uris: tuple[str, ...] = (),
 ) -> tuple[ec.EllipticCurvePrivateKey, x509.Certificate]:
     """Issue a leaf certificate signed by the development CA.
 
@@ -120,6 +136,8 @@ def issue_certificate(
         ``localhost`` and ``127.0.0.1``.
     days : int
         Validity period.
+    extra_uris : tuple of str
+        More SAN URIs (e.g. ``urn:quaykey:kme-id:<KME_ID>``).
 
     Returns
     -------
@@ -131,6 +149,7 @@ def issue_certificate(
     names: list[x509.GeneralName] = []
     if uri:
         names.append(x509.UniformResourceIdentifier(uri))
+    names += [x509.UniformResourceIdentifier(u) for u in extra_uris]
     if server:
         names += [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
     usages = []
@@ -179,7 +198,9 @@ class PkiLayout:
         return self.root / f"sae-{safe}.pem", self.root / f"sae-{safe}.key"
 
 
-def init_dev_pki(out: Path, nodes: list[str], saes: list[str]) -> PkiLayout:
+def init_dev_pki(
+    out: Path, nodes: list[str], saes: list[str], kme_ids: dict[str, str] | None = None
+) -> PkiLayout:
     """Write a development CA and certificates for the given KME nodes and SAEs.
 
     Parameters
@@ -190,6 +211,9 @@ def init_dev_pki(out: Path, nodes: list[str], saes: list[str]) -> PkiLayout:
         KME node names: each gets a server and a client certificate.
     saes : list of str
         SAE IDs: each gets a client certificate with SAN ``urn:quaykey:sae:<id>``.
+    kme_ids : dict or None
+        Node name to KME ID; a KME's server certificate then also carries
+        ``urn:quaykey:kme-id:<KME_ID>`` so SAEs can confirm the KME ID (ETSI 014 §4).
 
     Returns
     -------
@@ -229,13 +253,24 @@ def init_dev_pki(out: Path, nodes: list[str], saes: list[str]) -> PkiLayout:
     layout.ca_cert.write_bytes(ca_cert.public_bytes(serialization.Encoding.PEM))
     _write_key(out / "ca.key", ca_key)
 
-    def emit(paths: tuple[Path, Path], cn: str, uri: str, server: bool, client: bool) -> None:
-        key, cert = issue_certificate(ca_key, ca_cert, cn, uri=uri, server=server, client=client)
+    def emit(
+        paths: tuple[Path, Path],
+        cn: str,
+        uri: str,
+        server: bool,
+        client: bool,
+        extra_uris: tuple[str, ...] = (),
+    ) -> None:
+        key, cert = issue_certificate(
+            ca_key, ca_cert, cn, uri=uri, server=server, client=client, extra_uris=extra_uris
+        )
         paths[0].write_bytes(cert.public_bytes(serialization.Encoding.PEM))
         _write_key(paths[1], key)
 
     for node in nodes:
-        emit(layout.kme_server(node), f"kme {node}", KME_URN + node, True, False)
+        kid = (kme_ids or {}).get(node)
+        extra = (KME_ID_URN + kid,) if kid else ()
+        emit(layout.kme_server(node), f"kme {node}", KME_URN + node, True, False, extra)
         emit(layout.kme_client(node), f"kme {node}", KME_URN + node, False, True)
     for sae in saes:
         emit(layout.sae(sae), sae, SAE_URN + sae, False, True)

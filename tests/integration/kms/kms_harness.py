@@ -162,7 +162,12 @@ def write_network(
     }
     cfg = root / "network.yaml"
     cfg.write_text(yaml.safe_dump(doc), encoding="utf-8")
-    layout = init_dev_pki(root / "pki", nodes, list(saes) + list(extra_saes_pki or []))
+    layout = init_dev_pki(
+        root / "pki",
+        nodes,
+        list(saes) + list(extra_saes_pki or []),
+        {n: f"KME-{n.upper()}" for n in nodes},
+    )
     for n in nodes:
         create_master_key(root / "state" / f"{n}.master.key")
     return cfg, layout

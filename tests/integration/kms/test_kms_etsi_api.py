@@ -333,3 +333,20 @@ def test_quotas_answer_503_without_consuming(make_net):
     with pytest.raises(KmeClientError) as e:
         m2.get_key("alice", size=64)
     assert e.value.status_code == 503 and "rate" in e.value.error.message
+
+
+def test_client_confirms_the_kme_id_from_the_server_certificate(net):
+    from quaykey.kms.client import KmeClient, KmeIdentityError
+
+    cert, key = net.pki.sae("alice")
+    with KmeClient(
+        net.url("a"), ca=net.pki.ca_cert, cert=cert, key=key, expected_kme_id="KME-A"
+    ) as good:
+        assert good.status("carol").source_KME_ID == "KME-A"
+    with (
+        KmeClient(
+            net.url("a"), ca=net.pki.ca_cert, cert=cert, key=key, expected_kme_id="KME-C"
+        ) as wrong,
+        pytest.raises(KmeIdentityError),
+    ):
+        wrong.status("carol")
