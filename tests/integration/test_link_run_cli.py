@@ -55,6 +55,7 @@ def test_honest_link_produces_identical_keys(tmp_path: Path) -> None:
 def test_intercept_resend_aborts_with_reason_and_no_key(tmp_path: Path) -> None:
     out = _run([*BASE, "--eve", "intercept-resend:0.3", "--json", "--out-keys", str(tmp_path)])
     assert out["aborted"] is True and out["final_key_bits"] == 0
+    assert out["keys_match"] is None  # no key to compare
     reason = str(out["abort_reason"])
     assert "no positive key length" in reason or "above the abort threshold" in reason
     assert out["qber"] > 0.05  # type: ignore[operator]

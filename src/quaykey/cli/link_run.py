@@ -83,7 +83,7 @@ def _summarise(
     ideal = sum(r.sifted_key_bits * float(binary_entropy(r.qber_x)) for r in reports)
     leaked = sum(r.ec_leaked_bits for r in reports)
     return {
-        "keys_match": keys_match,
+        "keys_match": keys_match if reports else None,  # None: no block produced a key
         "final_key_bits": final_bits,
         "secret_key_rate_bps": final_bits / duration_s,
         "qber": qber_z,
