@@ -40,7 +40,7 @@ try:  # optional: FFTW 3 (pyfftw) beats pocketfft up to about 2 million points
 except ImportError:  # pragma: no cover - depends on the environment
     _pyfftw = None
 
-__all__ = ["MAX_CHUNK_BITS", "seed_length", "toeplitz_hash", "toeplitz_matrix"]
+__all__ = ["MAX_CHUNK_BITS", "fftw_available", "seed_length", "toeplitz_hash", "toeplitz_matrix"]
 
 #: Largest block (input or output bits) handled by one FFT; well inside float64 exactness.
 MAX_CHUNK_BITS = 1 << 26
