@@ -19,6 +19,7 @@ both ends before the servers start (benchmark only).
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import secrets
 import socket
@@ -170,6 +171,116 @@ def wait_ports(cfg: Path) -> None:
                 time.sleep(0.2)
 
 
+class RawClient:
+    """One mTLS keep-alive connection with :mod:`http.client` (much cheaper than httpx)."""
+
+    def __init__(self, cfg: Path, sae: str) -> None:
+        import http.client
+
+        from quaykey.kms.pki import client_ssl_context
+
+        net = load_network_config(cfg)
+        node = net.nodes[net.saes[sae].node]
+        pki = cfg.parent / "pki"
+        ctx = client_ssl_context(pki / "ca.pem", pki / f"sae-{sae}.pem", pki / f"sae-{sae}.key")
+        self.conn = http.client.HTTPSConnection("127.0.0.1", node.port, context=ctx, timeout=30)
+        self.conn.connect()
+        self.conn.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+    def get(self, path: str) -> dict[str, Any]:
+        self.conn.request("GET", "/api/v1/keys/" + path)
+        r = self.conn.getresponse()
+        body = r.read()
+        if r.status != 200:
+            raise RuntimeError(f"HTTP {r.status}: {body[:200]!r}")
+        out: dict[str, Any] = json.loads(body)
+        return out
+
+    def close(self) -> None:
+        self.conn.close()
+
+
+def _raw_worker(
+    cfg: Path, master: str, slave: str, threads: int, start_at: float, stop_at: float
+) -> tuple[list[float], float, float]:
+    """One client process: ``threads`` threads, each with its own two connections."""
+    lat: list[float] = []
+    lock = threading.Lock()
+    last = [start_at]
+
+    def worker() -> None:
+        m, s = RawClient(cfg, master), RawClient(cfg, slave)
+        k = m.get(f"{slave}/enc_keys")["keys"][0]  # warm-up: open both connections
+        s.get(f"{master}/dec_keys?key_ID={k['key_ID']}")
+        time.sleep(max(0.0, start_at - time.time()))
+        mine = []
+        while time.time() < stop_at:
+            t0 = time.perf_counter()
+            k = m.get(f"{slave}/enc_keys")["keys"][0]
+            got = s.get(f"{master}/dec_keys?key_ID={k['key_ID']}")["keys"][0]
+            mine.append(time.perf_counter() - t0)
+            assert got == k
+        with lock:
+            lat.extend(mine)
+            last[0] = max(last[0], time.time())
+        m.close()
+        s.close()
+
+    ts = [threading.Thread(target=worker) for _ in range(threads)]
+    for t in ts:
+        t.start()
+    time.sleep(max(0.0, start_at - time.time()))
+    cpu0 = time.process_time()
+    for t in ts:
+        t.join()
+    return lat, last[0], time.process_time() - cpu0
+
+
+def proc_cpu_s(pid: int) -> float:
+    """User + system CPU seconds of a process so far (Linux)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def run_raw(
+    cfg: Path,
+    master: str,
+    slave: str,
+    seconds: float,
+    threads: int,
+    procs: int,
+    server_pids: list[int],
+) -> dict[str, float]:
+    """Like :func:`run` with :class:`RawClient` connections spread over ``procs`` processes."""
+    import multiprocessing
+
+    start_at = time.time() + 3.0
+    stop_at = start_at + seconds
+    per = [threads // procs + (1 if i < threads % procs else 0) for i in range(procs)]
+    ctx = multiprocessing.get_context("fork")
+    with ctx.Pool(procs) as pool:
+        pending = [
+            pool.apply_async(_raw_worker, (cfg, master, slave, n, start_at, stop_at))
+            for n in per
+            if n
+        ]
+        time.sleep(max(0.0, start_at - time.time()))
+        cpu0 = sum(proc_cpu_s(p) for p in server_pids)
+        res = [p.get(seconds + 60) for p in pending]
+        cpu1 = sum(proc_cpu_s(p) for p in server_pids)
+    lat = sorted(x for r in res for x in r[0])
+    wall = max(r[1] for r in res) - start_at
+    return {
+        "pairs": len(lat),
+        "pairs_per_s": len(lat) / wall,
+        "p50_ms": 1000 * statistics.median(lat),
+        "p99_ms": 1000 * lat[min(len(lat) - 1, int(0.99 * len(lat)))],
+        "server_cpu_ms_per_pair": 1000 * (cpu1 - cpu0) / max(1, len(lat)),
+        "server_cores": (cpu1 - cpu0) / wall,
+        "client_cpu_ms_per_pair": 1000 * sum(r[2] for r in res) / max(1, len(lat)),
+    }
+
+
 def run(cfg: Path, master: str, slave: str, seconds: float, threads: int) -> dict[str, float]:
     lat: list[float] = []
     lock = threading.Lock()
@@ -229,7 +340,14 @@ SCENARIOS = {
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seconds", type=float, default=10.0)
-    ap.add_argument("--threads", type=int, default=4)
+    ap.add_argument("--threads", type=int, default=4, help="client connections (pairs in flight)")
+    ap.add_argument(
+        "--client",
+        choices=["raw", "httpx"],
+        default="raw",
+        help="raw: http.client keep-alive connections (light); httpx: quaykey's KmeClient",
+    )
+    ap.add_argument("--procs", type=int, default=1, help="client processes (raw client only)")
     ap.add_argument("--postgres-url", default=os.environ.get("QUAYKEY_TEST_POSTGRES_URL"))
     ap.add_argument("--scenario", choices=sorted(SCENARIOS), action="append")
     args = ap.parse_args()
@@ -255,7 +373,18 @@ def main() -> None:
                 try:
                     wait_ports(cfg)
                     wait_ready(client(cfg, "m"), "s")
-                    r = run(cfg, "m", "s", args.seconds, args.threads)
+                    if args.client == "raw":
+                        r = run_raw(
+                            cfg,
+                            "m",
+                            "s",
+                            args.seconds,
+                            args.threads,
+                            args.procs,
+                            [p.pid for p in procs],
+                        )
+                    else:
+                        r = run(cfg, "m", "s", args.seconds, args.threads)
                 finally:
                     for p in procs:
                         p.terminate()
@@ -263,16 +392,21 @@ def main() -> None:
                         p.wait(20)
                 rows.append((bname, sname, r))
     print(
-        f"cores: {os.cpu_count()}  threads: {args.threads}  seconds: {args.seconds}  "
+        f"cores: {os.cpu_count()}  client: {args.client} ({args.procs} process(es))  "
+        f"connections per KME: {args.threads}  seconds: {args.seconds}  "
         "(pair = GET enc_keys + GET dec_keys, 256-bit key, mTLS keep-alive)"
     )
     print(
         f"{'backend':<11} {'scenario':<12} {'pairs':>7} {'pairs/s':>9} {'p50 ms':>8} {'p99 ms':>8}"
+        f" {'srv ms/pair':>11} {'srv cores':>9} {'cli ms/pair':>11}"
     )
     for bname, sname, r in rows:
         print(
             f"{bname:<11} {sname:<12} {r['pairs']:>7} {r['pairs_per_s']:>9.1f} "
             f"{r['p50_ms']:>8.2f} {r['p99_ms']:>8.2f}"
+            f" {r.get('server_cpu_ms_per_pair', float('nan')):>11.2f}"
+            f" {r.get('server_cores', float('nan')):>9.2f}"
+            f" {r.get('client_cpu_ms_per_pair', float('nan')):>11.2f}"
         )
 
 

@@ -21,10 +21,11 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from quaykey.kms.api.fast import try_fast
 from quaykey.kms.config import KmeSettings
 from quaykey.kms.errors import _KmsHttpError
 from quaykey.kms.service import KmeService
-from quaykey.kms.tls import TlsH11Protocol
+from quaykey.kms.tls import TlsHttpProtocol
 
 __all__ = ["ThreadedKme", "create_app", "server_config"]
 
@@ -36,6 +37,15 @@ def _error(status: int, message: str, details: list[dict[str, Any]] | None = Non
     if details:
         body["details"] = details
     return JSONResponse(status_code=status, content=body)
+
+
+class _KmeApp(FastAPI):
+    """FastAPI with :func:`~quaykey.kms.api.fast.try_fast` answering the two hot requests."""
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http" and await try_fast(self.state.service, scope, send):
+            return
+        await super().__call__(scope, receive, send)
 
 
 def create_app(settings: KmeSettings, service: KmeService | None = None) -> FastAPI:
@@ -74,7 +84,7 @@ def create_app(settings: KmeSettings, service: KmeService | None = None) -> Fast
                 await task
             svc.close()
 
-    app = FastAPI(
+    app = _KmeApp(
         title=f"quaykey KME {settings.kme_id}",
         version="1.1.1",
         description=(
@@ -164,7 +174,7 @@ def server_config(
         ssl_keyfile=str(settings.tls.server_key),
         ssl_ca_certs=str(settings.tls.ca),
         ssl_cert_reqs=ssl.CERT_REQUIRED,
-        http=TlsH11Protocol,
+        http=TlsHttpProtocol,
         log_level=log_level,
         access_log=access_log,
         lifespan="on",

@@ -31,7 +31,7 @@ import uuid
 from collections import deque
 from typing import Any
 
-from sqlalchemy import Connection, delete, select, update
+from sqlalchemy import Connection, bindparam, delete, select, update
 from sqlalchemy.exc import SQLAlchemyError
 
 from quaykey.kms import faults
@@ -83,6 +83,24 @@ RELAY_CONFIRM = "/kme/v1/relay/confirm"
 RELAY_VOID = "/kme/v1/relay/void"
 
 
+# prebuilt hot statements (SQLAlchemy memoises their cache keys)
+_READY_KEYS = select(
+    keys_t.c.key_id,
+    keys_t.c.slave_sae,
+    keys_t.c.master_sae,
+    keys_t.c.size_bits,
+    keys_t.c.blob,
+    keys_t.c.slaves,
+).where(
+    keys_t.c.key_id.in_(bindparam("ids", expanding=True)),
+    keys_t.c.state == bindparam("state"),
+    keys_t.c.expires_at > bindparam("now"),
+)
+_DELETE_KEY = delete(keys_t).where(
+    keys_t.c.key_id == bindparam("kid"), keys_t.c.slave_sae == bindparam("slave")
+)
+
+
 def _valid_uuid(text: str) -> bool:
     try:
         return str(uuid.UUID(text)) == text.lower()
@@ -111,6 +129,7 @@ class KmeService:
         self.transport = transport
         self._rate_lock = threading.Lock()
         self._rate: dict[str, deque[tuple[float, int]]] = {}
+        self._rate_used: dict[str, int] = {}  # sum of the bits in self._rate[master]
 
     def __repr__(self) -> str:
         return f"KmeService(node={self.settings.node!r}, kme_id={self.settings.kme_id!r})"
@@ -181,14 +200,16 @@ class KmeService:
         now = time.monotonic()
         with self._rate_lock:
             q = self._rate.setdefault(master, deque())
+            used = self._rate_used.get(master, 0)
             while q and q[0][0] <= now - 60.0:
-                q.popleft()
-            used = sum(b for _, b in q)
+                used -= q.popleft()[1]
             if used + bits > quota:
+                self._rate_used[master] = used
                 raise KeyPoolExhausted(
                     "key rate quota reached", [{"bits_per_minute": quota, "requested_bits": bits}]
                 )
             q.append((now, bits))
+            self._rate_used[master] = used + bits
 
     def _refund_rate(self, master: str, bits: int) -> None:
         with self._rate_lock:
@@ -197,6 +218,7 @@ class KmeService:
                 for i in range(len(q) - 1, -1, -1):
                     if q[i][1] == bits:
                         del q[i]
+                        self._rate_used[master] = self._rate_used.get(master, 0) - bits
                         break
 
     # --- deposit -----------------------------------------------------------------------
@@ -440,18 +462,7 @@ class KmeService:
 
             def _tx(conn: Connection) -> Any:
                 rows = conn.execute(
-                    select(
-                        keys_t.c.key_id,
-                        keys_t.c.slave_sae,
-                        keys_t.c.master_sae,
-                        keys_t.c.size_bits,
-                        keys_t.c.blob,
-                        keys_t.c.slaves,
-                    ).where(
-                        keys_t.c.key_id.in_(key_ids),
-                        keys_t.c.state == "ready",
-                        keys_t.c.expires_at > now,
-                    )
+                    _READY_KEYS, {"ids": key_ids, "state": "ready", "now": now}
                 ).all()
                 mine = {r.key_id: r for r in rows if r.slave_sae == slave}
                 not_for_caller = {r.key_id for r in rows if slave not in json.loads(r.slaves)}
@@ -459,10 +470,7 @@ class KmeService:
                     raise _Denied()
                 if any(k not in mine or mine[k].master_sae != master for k in key_ids):
                     raise KeyNotFound()
-                for k in key_ids:
-                    conn.execute(
-                        delete(keys_t).where(keys_t.c.key_id == k, keys_t.c.slave_sae == slave)
-                    )
+                conn.execute(_DELETE_KEY, [{"kid": k, "slave": slave} for k in key_ids])
                 self.store.audit(
                     conn,
                     "delivered_slave",

@@ -38,9 +38,11 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    bindparam,
     create_engine,
     delete,
     event,
+    func,
     insert,
     select,
     text,
@@ -136,6 +138,27 @@ audit_head_t = Table(
     Column("kme_id", String(128), primary_key=True),
     Column("seq", Integer, nullable=False),
     Column("hash", String(64), nullable=False),
+)
+
+
+# Hot statements built once: SQLAlchemy memoises the cache key of a statement object, so
+# executing a prebuilt statement with parameters skips building and hashing it per call.
+_AUDIT_HEAD = (
+    select(audit_head_t.c.seq, audit_head_t.c.hash)
+    .where(audit_head_t.c.kme_id == bindparam("kme"))
+    .with_for_update()
+)
+_AUDIT_INSERT = insert(audit_t)
+_AUDIT_HEAD_UPDATE = (
+    update(audit_head_t)
+    .where(audit_head_t.c.kme_id == bindparam("kme"))
+    .values(seq=bindparam("new_seq"), hash=bindparam("new_hash"))
+)
+_KEY_INSERT = insert(keys_t)
+_OUTSTANDING = (
+    select(func.count())
+    .select_from(keys_t)
+    .where(keys_t.c.master_sae == bindparam("master"), keys_t.c.expires_at > bindparam("now"))
 )
 
 
@@ -384,23 +407,24 @@ class Store:
         Detail values are key IDs, sizes, SAE IDs and node names; never key bytes.
         Locks the chain head, which also serialises writers on PostgreSQL.
         """
-        head = conn.execute(
-            select(audit_head_t.c.seq, audit_head_t.c.hash)
-            .where(audit_head_t.c.kme_id == self.kme_id)
-            .with_for_update()
-        ).one()
+        head = conn.execute(_AUDIT_HEAD, {"kme": self.kme_id}).one()
         seq = head[0] + 1
         ts = time.time()
         text = _canonical(detail).decode()
         h = _audit_hash(head[1], seq, ts, self.kme_id, ev, text)
         conn.execute(
-            insert(audit_t).values(
-                seq=seq, ts=ts, kme_id=self.kme_id, event=ev, detail=text, prev_hash=head[1], hash=h
-            )
+            _AUDIT_INSERT,
+            {
+                "seq": seq,
+                "ts": ts,
+                "kme_id": self.kme_id,
+                "event": ev,
+                "detail": text,
+                "prev_hash": head[1],
+                "hash": h,
+            },
         )
-        conn.execute(
-            update(audit_head_t).where(audit_head_t.c.kme_id == self.kme_id).values(seq=seq, hash=h)
-        )
+        conn.execute(_AUDIT_HEAD_UPDATE, {"kme": self.kme_id, "new_seq": seq, "new_hash": h})
         log.info("audit %s %s", ev, text)
 
     def audit_records(self) -> list[AuditRecord]:
@@ -643,7 +667,7 @@ class Store:
         """Store one key for each slave (sealed, bound to key ID and slave)."""
         now = time.time()
         conn.execute(
-            insert(keys_t),
+            _KEY_INSERT,
             [
                 {
                     "key_id": key_id,
@@ -667,15 +691,7 @@ class Store:
 
     def outstanding(self, conn: Connection, master: str, now: float) -> int:
         """Unclaimed, unexpired keys held here whose master is ``master``."""
-        from sqlalchemy import func
-
-        return int(
-            conn.execute(
-                select(func.count())
-                .select_from(keys_t)
-                .where(keys_t.c.master_sae == master, keys_t.c.expires_at > now)
-            ).scalar_one()
-        )
+        return int(conn.execute(_OUTSTANDING, {"master": master, "now": now}).scalar_one())
 
     def expire(self, conn: Connection, now: float) -> list[tuple[str, str, str]]:
         """Delete expired keys and stale reservations; returns ``(key_id, slave, state)``."""
