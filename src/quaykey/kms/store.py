@@ -342,7 +342,8 @@ class Store:
 
         Group commit: every caller queues its ``fn``; whichever caller holds the commit lock
         runs all queued functions in one transaction, each inside its own savepoint (an
-        ``fn`` that raises rolls back only its own changes and re-raises in its caller),
+        ``fn`` that raises rolls back only its own changes and re-raises in its caller; a
+        batch of one needs no savepoint: its transaction rolls back instead),
         commits once and hands each caller its result. A caller returns only after the
         commit that contains its changes; if that commit fails, every caller in the batch
         gets the database error and none of the changes persist. ``fn`` must not do
@@ -367,7 +368,11 @@ class Store:
         outcomes: list[tuple[bool, Any]] = []
         try:
             with self.write() as conn:
-                for fn, _fut in batch:
+                if len(batch) == 1:
+                    # alone in the transaction: no savepoint; if fn raises, the transaction
+                    # rolls back and the handler below hands the error to its caller
+                    outcomes.append((True, batch[0][0](conn)))
+                for fn, _fut in batch if len(batch) > 1 else ():
                     sp = conn.begin_nested()
                     try:
                         res = fn(conn)
