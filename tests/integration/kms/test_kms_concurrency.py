@@ -9,9 +9,9 @@ import threading
 from quaykey.kms.relay import MAC_KEY_BYTES
 
 N_MASTERS = 8
-# 500 per master in the issue; the default keeps this test well under a minute on a
-# loaded 2-core machine. Set QUAYKEY_KMS_CONCURRENCY_N=500 for the full run.
-N_REQUESTS = int(os.environ.get("QUAYKEY_KMS_CONCURRENCY_N", "150"))
+# 8 concurrent masters x 500 requests each, as the issue asks (about 30 s on SQLite on a
+# loaded 2-core machine); QUAYKEY_KMS_CONCURRENCY_N sets another count for a quick run.
+N_REQUESTS = int(os.environ.get("QUAYKEY_KMS_CONCURRENCY_N", "500"))
 
 
 def test_concurrent_masters_get_distinct_keys_and_pools_balance(make_net, backend):
