@@ -28,6 +28,11 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/link.py
+	$(BIN)/python benchmarks/postproc.py
+	$(BIN)/python benchmarks/cascade.py
+	$(BIN)/python benchmarks/ldpc.py --frames 4
+	$(BIN)/python benchmarks/network.py
+	$(BIN)/python benchmarks/kms.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks

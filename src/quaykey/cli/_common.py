@@ -13,7 +13,10 @@ from rich.console import Console
 
 from quaykey.errors import QuaykeyError
 
-console = Console()
+# Tables of link and route names need room: when the output is not a terminal (a log file,
+# a pipe, CI), rich would fall back to 80 columns and cut the names.
+_WIDTH = None if sys.stdout.isatty() else 160
+console = Console(width=_WIDTH)
 err_console = Console(stderr=True)
 
 
