@@ -372,7 +372,13 @@ def main() -> None:
                 procs = serve(cfg)
                 try:
                     wait_ports(cfg)
-                    wait_ready(client(cfg, "m"), "s")
+                    probe = client(cfg, "m")
+                    try:
+                        wait_ready(probe, "s")
+                    finally:
+                        # an idle keep-alive connection left open (and inherited by forked
+                        # client processes) holds up the KME's graceful TLS shutdown
+                        probe.close()
                     if args.client == "raw":
                         r = run_raw(
                             cfg,
@@ -389,7 +395,14 @@ def main() -> None:
                     for p in procs:
                         p.terminate()
                     for p in procs:
-                        p.wait(20)
+                        try:
+                            p.wait(20)
+                        except subprocess.TimeoutExpired:
+                            print(
+                                f"KME process {p.pid} ignored SIGTERM; killing it", file=sys.stderr
+                            )
+                            p.kill()
+                            p.wait()
                 rows.append((bname, sname, r))
     print(
         f"cores: {os.cpu_count()}  client: {args.client} ({args.procs} process(es))  "
