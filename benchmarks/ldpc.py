@@ -63,9 +63,7 @@ def _baseline(code, q: float, frames: int, seed: int) -> tuple[float, float, int
         (np.ones(code.n_edges, dtype=np.uint8), (rows, code.check_var)),
         shape=(code.n_checks, n),
     )
-    dec = BpDecoder(
-        h, error_rate=q, bp_method="product_sum", schedule="serial", max_iter=60
-    )
+    dec = BpDecoder(h, error_rate=q, bp_method="product_sum", schedule="serial", max_iter=60)
     x = rng.integers(0, 2, size=(frames, n), dtype=np.uint8)
     e = (rng.random((frames, n)) < q).astype(np.uint8)
     y = x ^ e
@@ -141,9 +139,7 @@ def main() -> None:
         q_act = float(np.mean(a != b))
         f = res.leaked_bits / (total * binary_entropy(q))
         f_act = res.leaked_bits / (total * binary_entropy(q_act))
-        ours, base, ours_ok, base_ok = _baseline(
-            code, q, args.base_frames, args.seed + 7 * j
-        )
+        ours, base, ours_ok, base_ok = _baseline(code, q, args.base_frames, args.seed + 7 * j)
         print(
             f"{q:5.3f} {bob._rate:5.2f} {f:6.3f} {f_act:6.3f} {fer:6.3f} {undetected:5d} "
             f"{res.round_trips:6d} {total / wall / 1e6:7.3f} {ours / base:6.2f} "

@@ -1,7 +1,7 @@
 """Network benchmarks: wall time of 24 simulated hours, and the exact-fidelity real-time factor.
 
 Run: ``.venv/bin/python benchmarks/network.py`` (add ``--quick`` for a shorter exact run).
-Prints a Markdown table; results are recorded in docs/parts/benchmarks-network.md.
+Prints a Markdown table; results are recorded in docs/benchmarks.md.
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 Applications (SAEs) import :mod:`quaykey.kms.client` and :mod:`quaykey.kms.schemas` only.
 Operators use ``quaykey pki init``, ``quaykey kme serve`` and ``quaykey kme status``; the
 network layer deposits link key material with
-:meth:`quaykey.kms.service.KmeService.deposit_link_key`. See ``docs/parts/kms.md``.
+:meth:`quaykey.kms.service.KmeService.deposit_link_key`. See ``docs/kms.md``.
 
 Modules: ``app`` (FastAPI app and uvicorn config), ``api`` (routes), ``service`` (behaviour),
 ``store`` (SQL tables, sealing, audit chain), ``relay`` (one-time pad per hop), ``config``

@@ -1,6 +1,6 @@
 """KME configuration: one YAML file describes the whole KMS network; each KME reads its node.
 
-See ``docs/parts/kms.md`` and ``quaykey/kms/examples/network.yaml`` for the format.
+See ``docs/kms.md`` and ``quaykey/kms/examples/network.yaml`` for the format.
 Relative paths in the file are resolved against the file's directory. Settings are
 built by :func:`load_network_config` / :meth:`NetworkConfig.settings_for`, never at import.
 """

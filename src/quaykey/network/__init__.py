@@ -1,7 +1,7 @@
 """quaykey.network: topology, key pools, trusted-node relay, routing, satellite, simulation.
 
 The layer reads no files; presets are loaded at the edge by
-:mod:`quaykey.network.presets` (package data) and passed in. See ``docs/parts/network.md``.
+:mod:`quaykey.network.presets` (package data) and passed in. See ``docs/network.md``.
 """
 
 from __future__ import annotations

@@ -244,13 +244,13 @@ RECONCILER_LEAKAGE: dict[str, ReconcilerLeakage] = {
         frame_bits=2**14,
         qber=(0.01, 0.02, 0.03, 0.05, 0.08),
         efficiency=(1.0457, 1.0426, 1.0414, 1.0444, 1.0590),
-        source="docs/parts/benchmarks-cascade.md (opt.(8), 3072 frames of 2^14 bits per Q)",
+        source="docs/benchmarks.md (Cascade) (opt.(8), 3072 frames of 2^14 bits per Q)",
     ),
     "ldpc": ReconcilerLeakage(
         frame_bits=2**16,
         qber=(0.02, 0.03, 0.04, 0.05, 0.06, 0.08),
         efficiency=(1.121, 1.117, 1.104, 1.079, 1.068, 1.073),
-        source="docs/parts/benchmarks-ldpc.md (12 frames of 2^16 bits per Q)",
+        source="docs/benchmarks.md (LDPC) (12 frames of 2^16 bits per Q)",
     ),
 }
 

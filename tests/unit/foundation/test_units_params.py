@@ -41,7 +41,7 @@ def test_bad_parameters_name_the_problem(factory, name: str) -> None:
 def test_preset_loss() -> None:
     params = load_preset("gys", distance_km=100)
     assert params.channel.loss_db == pytest.approx(21.0)
-    assert math.isclose(params.channel.transmittance(), 10 ** -2.1)
+    assert math.isclose(params.channel.transmittance(), 10**-2.1)
 
 
 def test_overrides_name_unknown_parameter() -> None:

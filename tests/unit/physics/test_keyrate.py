@@ -74,7 +74,7 @@ def test_gys_asymptotic_matches_ma2005(distance_km: float) -> None:
 
 
 def test_gys_asymptotic_pinned_numbers() -> None:
-    """The numbers recorded in docs/parts/validation-physics-keyrate.md (0.5 % tolerance)."""
+    """The numbers recorded in docs/validation.md (analytic key rates) (0.5 % tolerance)."""
     rates = [
         key_rate(load_preset("gys", distance_km=d), "asymptotic").secret_key_rate_per_pulse
         for d in (0.0, 50.0, 100.0)
@@ -135,7 +135,7 @@ def test_lim2014_small_block_reaches_135_km() -> None:
     """Lim et al. (2014): with n_X = 1e4 keys are still possible up to 135 km (+-3 km: the
     paper gives the number in its text only, and the optimum near the cutoff is flat).
     Their afterpulse approximation: measured 135.2 km. With next-gate afterpulses the
-    cutoff is 144.9 km (recorded in docs/parts/validation-physics-keyrate.md)."""
+    cutoff is 144.9 km (recorded in docs/validation.md (analytic key rates))."""
     cutoff = cutoff_distance_km(_lim2014_paper(), "finite", block_bits=1e4)
     assert cutoff == pytest.approx(135.0, abs=3.0)
 

@@ -153,7 +153,7 @@ def test_min_sum_decoder_runs() -> None:
         LdpcAlice(a, rng=0).respond
     )
     # Min-sum is much weaker than sum-product on these high-check-degree codes (see
-    # docs/parts/validation-ldpc.md); only consistency is asserted.
+    # docs/validation.md, LDPC); only consistency is asserted.
     _check_frames(res, a, b)
     assert len(res.failed_frames) < len(res.frame_bounds)
 

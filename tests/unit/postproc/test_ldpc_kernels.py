@@ -66,7 +66,15 @@ def test_kernel_agrees_with_slow_twin_early_stop_and_warm_start(q: float, stall:
             code.check_ptr, code.check_var, *states[0], syn, 6, False, 1.0, True, stall
         )
         out_r = ref.layered_decode(
-            code.check_ptr, code.check_var, *states[1], syn, 6, False, 1.0, True, stall,
+            code.check_ptr,
+            code.check_var,
+            *states[1],
+            syn,
+            6,
+            False,
+            1.0,
+            True,
+            stall,
             phi=kernels.phi.py_func,
         )
         for a, b in zip(out_k, out_r, strict=True):
@@ -105,9 +113,7 @@ def test_agrees_with_pypi_ldpc_bp_decoder() -> None:
         e = (rng.random(code.length) < q).astype(np.uint8)
         y = x ^ e
         llr = math.log((1 - q) / q) * (1.0 - 2.0 * y)
-        bits, ok, _ = decode_syndrome(
-            code, llr[None, :], code.syndrome(x)[None, :], max_iter=300
-        )
+        bits, ok, _ = decode_syndrome(code, llr[None, :], code.syndrome(x)[None, :], max_iter=300)
         # The oracle decodes the error pattern from the syndrome difference.
         e_hat = dec.decode(code.syndrome(x) ^ code.syndrome(y))
         if ok[0] and dec.converge:

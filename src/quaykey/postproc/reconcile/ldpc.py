@@ -11,7 +11,7 @@ order) and on the key positions (the other ``n - d`` columns). The input is cut 
 of ``k = n - d`` key bits. A shorter last frame of ``k_t`` bits uses a shorter code of the
 same rate (the smallest power of two ``n_t >= 256`` with ``n_t - d_t >= k_t``, same share
 ``d_t / n_t`` of adaptation positions) and pads its unused key columns with known zeros
-(shortening). Short codes need a larger f (see docs/parts/validation-ldpc.md).
+(shortening). Short codes need a larger f (see docs/validation.md, LDPC).
 
 1. **Syndrome.** For each frame Bob chooses ``p0`` punctured positions (``D[:p0]``) so that
    the first attempt leaks ``m - p0 ~ f_start * k * h(Q)``; the other ``d - p0`` positions of
