@@ -36,6 +36,8 @@ def _parse_param(item: str) -> tuple[str, Any]:
         raise ValueError(f"--param must look like group.name=value, got {item!r}")
     key, raw = item.split("=", 1)
     key = key.strip()
+    if "," in raw and not raw.lstrip().startswith("["):
+        raw = f"[{raw}]"  # source.probabilities=0.5,0.3,0.2 means a list
     try:
         value = yaml.safe_load(raw)
     except yaml.YAMLError:

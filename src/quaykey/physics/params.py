@@ -68,6 +68,16 @@ class DecoySource:
     repetition_rate_hz: float = 1e9
 
     def __post_init__(self) -> None:
+        for name in ("intensities", "probabilities", "names"):
+            if isinstance(getattr(self, name), str | bytes) or not hasattr(
+                getattr(self, name), "__iter__"
+            ):
+                raise ValueError(f"{name} must be a list of values, got {getattr(self, name)!r}")
+        for name in ("intensities", "probabilities"):
+            try:
+                [float(x) for x in getattr(self, name)]
+            except (TypeError, ValueError):
+                raise ValueError(f"{name} must hold numbers, got {getattr(self, name)!r}") from None
         object.__setattr__(self, "intensities", tuple(float(x) for x in self.intensities))
         object.__setattr__(self, "probabilities", tuple(float(x) for x in self.probabilities))
         object.__setattr__(self, "names", tuple(str(x) for x in self.names))
@@ -308,6 +318,8 @@ class LinkParams:
                 fields = ", ".join(sorted(group.__dataclass_fields__))
                 raise ValueError(f"unknown parameter {key!r}; {parts[0]} has: {fields}")
             if isinstance(getattr(group, parts[1]), tuple) and not isinstance(value, tuple):
+                if isinstance(value, str) or not hasattr(value, "__iter__"):
+                    raise ValueError(f"{key} must be a list of values, got {value!r}")
                 value = tuple(value)
             out = replace(out, **{parts[0]: replace(group, **{parts[1]: value})})
         return out

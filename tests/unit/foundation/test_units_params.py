@@ -49,3 +49,13 @@ def test_overrides_name_unknown_parameter() -> None:
     assert params.with_overrides({"detector.efficiency": 0.2}).detector.efficiency == 0.2
     with pytest.raises(ValueError, match=r"detector\.nonsense"):
         params.with_overrides({"detector.nonsense": 1})
+
+
+def test_list_parameters_reject_text_and_name_the_field() -> None:
+    params = load_preset("gys", distance_km=50)
+    with pytest.raises(ValueError, match=r"source\.intensities must be a list"):
+        params.with_overrides({"source.intensities": "abc"})
+    with pytest.raises(ValueError, match="intensities must hold numbers"):
+        DecoySource(intensities=("a", "b", "c"))
+    with pytest.raises(ValueError, match="probabilities must be a list"):
+        DecoySource(probabilities="0.5,0.25,0.25")  # type: ignore[arg-type]

@@ -175,3 +175,41 @@ def test_config_helpers() -> None:
         flatten_overrides({"sauce": {"x": 1}})
     with pytest.raises(ValueError, match="detector"):
         flatten_overrides({"detector": 0.2})
+
+
+def test_param_list_given_with_commas_is_read_as_a_list() -> None:
+    from typer.testing import CliRunner
+
+    from quaykey.cli.main import app
+
+    runner = CliRunner()
+    ok = runner.invoke(
+        app,
+        [
+            "link",
+            "keyrate",
+            "--preset",
+            "gys",
+            "--distance-km",
+            "50",
+            "--json",
+            "--param",
+            "source.probabilities=0.6,0.2,0.2",
+        ],
+    )
+    assert ok.exit_code == 0, ok.output
+    bad = runner.invoke(
+        app,
+        [
+            "link",
+            "keyrate",
+            "--preset",
+            "gys",
+            "--distance-km",
+            "50",
+            "--param",
+            "source.probabilities=0.5,0.2,0.2",
+        ],
+    )
+    assert bad.exit_code == 2
+    assert "probabilities must sum to 1" in bad.output
