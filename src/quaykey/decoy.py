@@ -191,12 +191,6 @@ def _check_intensities(
     return (mu1, mu2, mu3), (p[0], p[1], p[2])
 
 
-def _h(x: float) -> float:
-    if x <= 0.0 or x >= 1.0:
-        return 0.0
-    return -x * math.log2(x) - (1.0 - x) * math.log2(1.0 - x)
-
-
 def lim2014_gamma(a: float, b: float, c: float, d: float) -> float:
     """Statistical correction of the phase-error rate, gamma(a, b, c, d) of Lim et al. 2014.
 
@@ -363,7 +357,7 @@ def lim2014_key_length(
     else:
         phi_x = 0.5
 
-    h_phi = _h(phi_x)
+    h_phi = float(binary_entropy(phi_x))
     length = (
         s_x0
         + s_x1

@@ -51,6 +51,11 @@ def binary_entropy(p: ArrayLike) -> NDArray[np.float64] | float:
     >>> round(binary_entropy(0.11), 4)
     0.4999
     """
+    if isinstance(p, float | int):  # scalar fast path (optimisers call this in loops)
+        x = float(p)
+        if x <= 0.0 or x >= 1.0:
+            return 0.0
+        return -x * math.log2(x) - (1.0 - x) * math.log2(1.0 - x)
     arr = np.asarray(p, dtype=np.float64)
     with np.errstate(divide="ignore", invalid="ignore"):
         out = -arr * np.log2(arr) - (1.0 - arr) * np.log2(1.0 - arr)

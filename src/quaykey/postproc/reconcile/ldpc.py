@@ -68,6 +68,7 @@ from numpy.typing import NDArray
 from quaykey.postproc.reconcile._ldpc_kernels import layered_decode
 from quaykey.postproc.reconcile.base import Ask, ReconcileResult
 from quaykey.postproc.reconcile.codes import RATES, LdpcCode, build_code
+from quaykey.units import binary_entropy as _entropy
 
 __all__ = ["LdpcAlice", "LdpcBob", "binary_entropy", "choose_rate", "decode_syndrome"]
 
@@ -80,17 +81,7 @@ _Q_FLOOR = 0.005
 
 
 def binary_entropy(p: float) -> float:
-    """Binary entropy ``h(p) = -p log2 p - (1-p) log2 (1-p)`` in bits.
-
-    Parameters
-    ----------
-    p
-        Probability in ``[0, 1]``.
-
-    Returns
-    -------
-    float
-        ``h(p)``; 0 at the end points.
+    """Binary entropy ``h(p)`` in bits (:func:`quaykey.units.binary_entropy`), for ``p`` in [0, 1].
 
     Raises
     ------
@@ -104,9 +95,7 @@ def binary_entropy(p: float) -> float:
     """
     if not 0.0 <= p <= 1.0:
         raise ValueError(f"p must be in [0, 1], got {p!r}")
-    if p in (0.0, 1.0):
-        return 0.0
-    return -p * math.log2(p) - (1 - p) * math.log2(1 - p)
+    return float(_entropy(float(p)))
 
 
 def choose_rate(qber: float, f_ceiling: float, adapt_fraction: float) -> float:
