@@ -22,6 +22,7 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 	@url=$$(bash scripts/pg-test-server.sh start) || exit 1; \
 	QUAYKEY_TEST_POSTGRES_URL=$$url $(BIN)/python -m pytest -n 2 --timeout 600 -q; rc=$$?; \
 	bash scripts/pg-test-server.sh stop; exit $$rc
@@ -40,6 +41,7 @@ lint: $(STAMP)
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 clean:
 	rm -rf $(VENV) $(OUT) .pytest_cache .mypy_cache .ruff_cache

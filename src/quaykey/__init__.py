@@ -9,13 +9,12 @@ from __future__ import annotations
 
 from quaykey.errors import (
     AuthenticationError,
-    InsufficientKeyError,
+    KeyExhaustedError,
     KmsError,
     NetworkError,
-    PhysicsError,
     PostprocError,
     QuaykeyError,
-    SecurityAbort,
+    SecurityAbortError,
 )
 from quaykey.records import AliceRecord, BobRecord, PublicProtocol
 
@@ -25,13 +24,12 @@ __all__ = [
     "AliceRecord",
     "AuthenticationError",
     "BobRecord",
-    "InsufficientKeyError",
+    "KeyExhaustedError",
     "KmsError",
     "NetworkError",
-    "PhysicsError",
     "PostprocError",
     "PublicProtocol",
     "QuaykeyError",
-    "SecurityAbort",
+    "SecurityAbortError",
     "__version__",
 ]

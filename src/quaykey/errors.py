@@ -1,42 +1,61 @@
-"""The quaykey error tree.
+"""The quaykey error tree: every domain error of every layer, in one place.
 
 A caller's mistake (a bad argument) raises :class:`ValueError` or :class:`TypeError`
 with a message naming the parameter. A *domain condition* (an eavesdropper detected,
-a forged message, a pool that ran dry) raises a :class:`QuaykeyError` subclass::
+a forged message, a pool that ran dry, a KME refusing a request) raises a
+:class:`QuaykeyError` subclass::
 
     QuaykeyError
-    ├── PhysicsError
-    ├── PostprocError
-    │   ├── SecurityAbort            (QBER over threshold, no positive key length)
+    ├── KeyExhaustedError            (a pool cannot supply the requested key bits:
+    │                                 authentication pool, link pool or KME store)
+    ├── PostprocError                (the block yields no key)
+    │   ├── SecurityAbortError       (QBER over threshold, no positive key length)
     │   ├── AuthenticationError      (tampered, dropped, reordered or replayed message)
-    │   ├── ReconciliationError      (decoder failed to converge)
-    │   ├── VerificationError        (reconciled frames differ after the hash check)
-    │   └── KeyExhaustedError        (authentication key pool cannot pay for a tag)
+    │   └── VerificationError        (reconciled frames differ after the hash check)
     ├── NetworkError
     │   ├── TopologyError            (bad topology file or preset)
-    │   ├── InsufficientKeyError     (a pool cannot supply the requested bits)
     │   └── NoRouteError             (no path between two nodes)
-    ├── KmsError
-    └── LogisticsError
+    └── KmsError                     (carries ``status_code``, ``message``, ``details``)
+        ├── KmsBadRequestError       400  (malformed or unsatisfiable request)
+        │   └── KeyNotFoundError     400  (key IDs unknown, consumed or expired)
+        ├── KmsUnauthorizedError     401  (unknown SAE, wrong slave, pair not provisioned)
+        ├── KmsUnavailableError      503  (server-side condition)
+        │   ├── KmsKeyExhaustedError 503  (not enough key, or a quota reached; also a
+        │   │                              KeyExhaustedError)
+        │   ├── RelayFailedError     503  (a KME on the path could not reserve the key)
+        │   └── AuditUnavailableError 503 (the audit record could not be written)
+        ├── MasterKeyError           (master key file missing, malformed or wrong)
+        ├── KmeClientError           (a KME answered an SAE with an error status)
+        └── KmeIdentityError         (a KME's certificate names another KME ID)
 
-Security checks raise; they never return ``False``.
+KMS errors map onto ETSI GS QKD 014 status codes through ``status_code``; the API layer
+turns them into an ``Error`` JSON body. Messages never carry key material. Security
+checks raise; they never return ``False``.
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 __all__ = [
+    "AuditUnavailableError",
     "AuthenticationError",
-    "InsufficientKeyError",
     "KeyExhaustedError",
+    "KeyNotFoundError",
+    "KmeClientError",
+    "KmeIdentityError",
+    "KmsBadRequestError",
     "KmsError",
-    "LogisticsError",
+    "KmsKeyExhaustedError",
+    "KmsUnauthorizedError",
+    "KmsUnavailableError",
+    "MasterKeyError",
     "NetworkError",
     "NoRouteError",
-    "PhysicsError",
     "PostprocError",
     "QuaykeyError",
-    "ReconciliationError",
-    "SecurityAbort",
+    "RelayFailedError",
+    "SecurityAbortError",
     "TopologyError",
     "VerificationError",
 ]
@@ -46,15 +65,15 @@ class QuaykeyError(Exception):
     """Root of every domain error raised by quaykey."""
 
 
-class PhysicsError(QuaykeyError):
-    """A physical model cannot produce a result for these parameters."""
+class KeyExhaustedError(QuaykeyError):
+    """A key pool (authentication, link or KME store) cannot supply the requested bits."""
 
 
 class PostprocError(QuaykeyError):
     """Post-processing of a block failed; the block yields no key."""
 
 
-class SecurityAbort(PostprocError):
+class SecurityAbortError(PostprocError):
     """The block is not secure (QBER above threshold or no positive key length)."""
 
     def __init__(self, reason: str) -> None:
@@ -66,28 +85,16 @@ class AuthenticationError(PostprocError):
     """A classical message failed authentication (tampered, dropped, reordered or replayed)."""
 
 
-class ReconciliationError(PostprocError):
-    """Error correction failed (decoder did not converge)."""
-
-
 class VerificationError(PostprocError):
     """The two reconciled frames differ after the verification hash."""
 
 
-class KeyExhaustedError(PostprocError):
-    """The authentication key pool has too few bits left to pay for a tag."""
-
-
 class NetworkError(QuaykeyError):
-    """A network-layer condition (topology, pools, routing)."""
+    """A network-layer condition (topology, routing)."""
 
 
 class TopologyError(NetworkError):
     """A topology file or preset is invalid."""
-
-
-class InsufficientKeyError(NetworkError):
-    """A key pool cannot supply the requested number of bits."""
 
 
 class NoRouteError(NetworkError):
@@ -95,8 +102,65 @@ class NoRouteError(NetworkError):
 
 
 class KmsError(QuaykeyError):
-    """A Key Management Entity condition."""
+    """A Key Management Entity condition, with the HTTP status it answers with."""
+
+    status_code: int = 503
+
+    def __init__(self, message: str, details: list[dict[str, Any]] | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details = details
 
 
-class LogisticsError(QuaykeyError):
-    """A logistics-application condition."""
+class KmsBadRequestError(KmsError):
+    """The request is malformed or asks for something the KME does not offer (HTTP 400)."""
+
+    status_code = 400
+
+
+class KeyNotFoundError(KmsBadRequestError):
+    """One or more requested key IDs are not available to the caller (HTTP 400)."""
+
+    def __init__(self) -> None:
+        super().__init__("one or more keys specified are not found on KME")
+
+
+class KmsUnauthorizedError(KmsError):
+    """The authenticated caller is not allowed to do this (HTTP 401)."""
+
+    status_code = 401
+
+
+class KmsUnavailableError(KmsError):
+    """A server-side condition prevents serving the request (HTTP 503)."""
+
+    status_code = 503
+
+
+class KmsKeyExhaustedError(KmsUnavailableError, KeyExhaustedError):
+    """Not enough key material (or a quota reached); nothing was consumed (HTTP 503)."""
+
+
+class RelayFailedError(KmsUnavailableError):
+    """A KME on the relay path refused or could not be reached; the relay was voided."""
+
+
+class AuditUnavailableError(KmsUnavailableError):
+    """The audit record could not be written, so the KME delivers nothing (HTTP 503)."""
+
+
+class MasterKeyError(KmsError):
+    """The master key file is missing, malformed, or does not open this database."""
+
+
+class KmeClientError(KmsError):
+    """A KME answered an SAE with an error status; ``status_code`` and ``error`` say why."""
+
+    def __init__(self, status_code: int, error: Any) -> None:
+        super().__init__(f"KME answered {status_code}: {error.message}")
+        self.status_code = status_code
+        self.error = error
+
+
+class KmeIdentityError(KmsError):
+    """The KME's certificate does not name the expected KME ID."""

@@ -20,7 +20,7 @@ from rich.progress import Progress
 from rich.table import Table
 
 from quaykey.cli._common import console, err_console, print_json, user_errors
-from quaykey.errors import ReconciliationError, SecurityAbort, VerificationError
+from quaykey.errors import SecurityAbortError, VerificationError
 from quaykey.physics.attacks import parse_attack
 from quaykey.physics.params import load_preset
 from quaykey.physics.sampler import simulate_link
@@ -166,9 +166,9 @@ def run(
                         security=settings,
                         seed=seed * 1_000_003 + i,
                     )
-                except (VerificationError, ReconciliationError) as exc:
+                except VerificationError as exc:
                     aborts.append(f"block {i}: {exc}")
-                except SecurityAbort as exc:
+                except SecurityAbortError as exc:
                     aborts.append(f"block {i}: {exc.reason}")
                     qber = getattr(exc, "qber_z", None)
                     if qber is not None:

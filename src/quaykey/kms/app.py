@@ -21,9 +21,9 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from quaykey.errors import KmsError
 from quaykey.kms.api.fast import try_fast
 from quaykey.kms.config import KmeSettings
-from quaykey.kms.errors import _KmsHttpError
 from quaykey.kms.service import KmeService
 from quaykey.kms.tls import TlsHttpProtocol
 
@@ -101,8 +101,8 @@ def create_app(settings: KmeSettings, service: KmeService | None = None) -> Fast
     app.include_router(etsi.router)
     app.include_router(relay.router)
 
-    @app.exception_handler(_KmsHttpError)
-    async def _kms_error(_request: Request, exc: _KmsHttpError) -> JSONResponse:
+    @app.exception_handler(KmsError)
+    async def _kms_error(_request: Request, exc: KmsError) -> JSONResponse:
         return _error(exc.status_code, exc.message, exc.details)
 
     @app.exception_handler(RequestValidationError)

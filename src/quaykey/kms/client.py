@@ -21,24 +21,11 @@ from typing import Any
 
 import httpx
 
-from quaykey.errors import KmsError
+from quaykey.errors import KmeClientError, KmeIdentityError
 from quaykey.kms.pki import client_ssl_context, kme_id_from_der
 from quaykey.kms.schemas import Error, Key, KeyContainer, Status
 
 __all__ = ["KmeClient", "KmeClientError", "KmeIdentityError"]
-
-
-class KmeClientError(KmsError):
-    """The KME answered with an error status; ``status_code`` and ``error`` say why."""
-
-    def __init__(self, status_code: int, error: Error) -> None:
-        super().__init__(f"KME answered {status_code}: {error.message}")
-        self.status_code = status_code
-        self.error = error
-
-
-class KmeIdentityError(KmsError):
-    """The KME's certificate does not name the expected KME ID."""
 
 
 class KmeClient:

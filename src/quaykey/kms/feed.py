@@ -162,7 +162,7 @@ def link_key_sink(services: Mapping[str, KmeService]) -> KmeFeed:
         ``node`` in the KMS configuration (the topology has a link the KMS config lacks),
         or the ``block_id`` was already deposited at that KME. The simulation stops
         there; the other end of that block may already hold its copy, which stays unused.
-    quaykey.kms.errors.KmsError
+    quaykey.errors.KmsError
         Raised by the sink when a KME's store cannot be written.
 
     Notes

@@ -19,7 +19,7 @@ from typing import Any
 
 import httpx
 
-from quaykey.kms.errors import KmsBadRequest, RelayFailed
+from quaykey.errors import KmsBadRequestError, RelayFailedError
 from quaykey.kms.pki import client_ssl_context
 from quaykey.kms.schemas import RelayReserve
 
@@ -65,15 +65,15 @@ def otp_seal(material: bytearray, header: bytes, plaintext: bytes | bytearray) -
 
 
 def otp_verify(mac_key: bytes | bytearray, header: bytes, ct_b64: str, tag_b64: str) -> bytes:
-    """Check the tag; return the raw ciphertext. Raises :class:`KmsBadRequest` if forged."""
+    """Check the tag; return the raw ciphertext. Raises :class:`KmsBadRequestError` if forged."""
     try:
         ct = base64.b64decode(ct_b64, validate=True)
         tag = base64.b64decode(tag_b64, validate=True)
     except ValueError:
-        raise KmsBadRequest("relay message is not valid base64") from None
+        raise KmsBadRequestError("relay message is not valid base64") from None
     want = hmac.new(bytes(mac_key), header + ct, hashlib.sha256).digest()
     if not hmac.compare_digest(want, tag):
-        raise KmsBadRequest("relay message failed authentication")
+        raise KmsBadRequestError("relay message failed authentication")
     return ct
 
 
@@ -81,7 +81,7 @@ def otp_open(material: bytearray, header: bytes, ct_b64: str, tag_b64: str) -> b
     """Verify and decrypt a relay hop sealed with :func:`otp_seal`."""
     ct = otp_verify(material[:MAC_KEY_BYTES], header, ct_b64, tag_b64)
     if len(ct) != len(material) - MAC_KEY_BYTES:
-        raise KmsBadRequest("relay ciphertext length does not match the pad")
+        raise KmsBadRequestError("relay ciphertext length does not match the pad")
     return _xor(ct, material[MAC_KEY_BYTES:])
 
 
@@ -112,7 +112,7 @@ class PeerTransport:
             c = self._clients.get(node)
             if c is None:
                 if node not in self._peers:
-                    raise RelayFailed(f"no address for KME node {node}")
+                    raise RelayFailedError(f"no address for KME node {node}")
                 limits = httpx.Limits(max_connections=32, max_keepalive_connections=32)
                 c = httpx.Client(
                     base_url=self._peers[node],
@@ -125,11 +125,11 @@ class PeerTransport:
             return c
 
     def post(self, node: str, path: str, body: dict[str, Any]) -> dict[str, Any]:
-        """POST JSON to a peer KME; raises :class:`RelayFailed` on any failure."""
+        """POST JSON to a peer KME; raises :class:`RelayFailedError` on any failure."""
         try:
             r = self._client(node).post(path, json=body)
         except httpx.HTTPError as exc:
-            raise RelayFailed(
+            raise RelayFailedError(
                 f"KME {node} unreachable", [{"peer": node, "error": type(exc).__name__}]
             ) from None
         if r.status_code != 200:
@@ -137,7 +137,7 @@ class PeerTransport:
                 msg = str(r.json().get("message", ""))
             except ValueError:
                 msg = ""
-            raise RelayFailed(
+            raise RelayFailedError(
                 f"KME {node} refused the relay",
                 [{"peer": node, "status": r.status_code, "reason": msg}],
             )

@@ -34,17 +34,17 @@ from typing import Any
 from sqlalchemy import Connection, bindparam, delete, select, update
 from sqlalchemy.exc import SQLAlchemyError
 
+from quaykey.errors import (
+    AuditUnavailableError,
+    KeyNotFoundError,
+    KmsBadRequestError,
+    KmsKeyExhaustedError,
+    KmsUnauthorizedError,
+    KmsUnavailableError,
+    RelayFailedError,
+)
 from quaykey.kms import faults
 from quaykey.kms.config import KmeSettings
-from quaykey.kms.errors import (
-    AuditUnavailable,
-    KeyNotFound,
-    KeyPoolExhausted,
-    KmsBadRequest,
-    KmsUnauthorized,
-    KmsUnavailable,
-    RelayFailed,
-)
 from quaykey.kms.pki import Identity
 from quaykey.kms.relay import (
     MAC_KEY_BYTES,
@@ -176,23 +176,23 @@ class KmeService:
 
     def _caller_sae(self, who: Identity | None) -> str:
         if who is None or who.kind != "sae":
-            raise KmsUnauthorized("unauthorized")
+            raise KmsUnauthorizedError("unauthorized")
         entry = self.settings.saes.get(who.name)
         if entry is None or entry.node != self.node:
-            raise KmsUnauthorized("unauthorized")
+            raise KmsUnauthorizedError("unauthorized")
         return who.name
 
     def _check_slave(self, master: str, slave: str) -> None:
         if slave not in self.settings.saes:
-            raise KmsBadRequest("unknown slave SAE ID", [{"slave_SAE_ID": slave[:128]}])
+            raise KmsBadRequestError("unknown slave SAE ID", [{"slave_SAE_ID": slave[:128]}])
         if slave == master:
-            raise KmsBadRequest("slave SAE ID must differ from the calling SAE")
+            raise KmsBadRequestError("slave SAE ID must differ from the calling SAE")
         if not self.settings.may_pair(master, slave):
-            raise KmsUnauthorized("SAE pair not provisioned to share keys")
+            raise KmsUnauthorizedError("SAE pair not provisioned to share keys")
 
     def _caller_kme(self, who: Identity | None) -> str:
         if who is None or who.kind != "kme" or who.name not in self.settings.neighbours:
-            raise KmsUnauthorized("unauthorized")
+            raise KmsUnauthorizedError("unauthorized")
         return who.name
 
     def _consume_rate(self, master: str, bits: int) -> None:
@@ -205,7 +205,7 @@ class KmeService:
                 used -= q.popleft()[1]
             if used + bits > quota:
                 self._rate_used[master] = used
-                raise KeyPoolExhausted(
+                raise KmsKeyExhaustedError(
                     "key rate quota reached", [{"bits_per_minute": quota, "requested_bits": bits}]
                 )
             q.append((now, bits))
@@ -310,27 +310,27 @@ class KmeService:
         number = 1 if req.number is None else req.number
         size = lim.key_size if req.size is None else req.size
         if number < 1 or number > lim.max_key_per_request:
-            raise KmsBadRequest(
+            raise KmsBadRequestError(
                 "number shall be between 1 and max_key_per_request",
                 [{"max_key_per_request": lim.max_key_per_request}],
             )
         if size % 8 != 0:
-            raise KmsBadRequest("size shall be a multiple of 8")
+            raise KmsBadRequestError("size shall be a multiple of 8")
         if size < lim.min_key_size or size > lim.max_key_size:
-            raise KmsBadRequest(
+            raise KmsBadRequestError(
                 "size shall be between min_key_size and max_key_size",
                 [{"min_key_size": lim.min_key_size, "max_key_size": lim.max_key_size}],
             )
         extra = list(req.additional_slave_SAE_IDs or [])
         if len(extra) > lim.max_SAE_ID_count:
-            raise KmsBadRequest(
+            raise KmsBadRequestError(
                 "too many additional_slave_SAE_IDs", [{"max_SAE_ID_count": lim.max_SAE_ID_count}]
             )
         slaves = [slave]
         for s in extra:
             self._check_slave(master, s)
             if s in slaves:
-                raise KmsBadRequest("additional_slave_SAE_IDs repeat a slave SAE ID")
+                raise KmsBadRequestError("additional_slave_SAE_IDs repeat a slave SAE ID")
             slaves.append(s)
         unsupported = []
         wanted: dict[str, Any] = {}
@@ -343,14 +343,18 @@ class KmeService:
                 else:
                     wanted[name] = value
         if unsupported:
-            raise KmsBadRequest("not all extension_mandatory parameters are supported", unsupported)
+            raise KmsBadRequestError(
+                "not all extension_mandatory parameters are supported", unsupported
+            )
         if "quaykey_route_type" in wanted:
             rt = wanted["quaykey_route_type"]
             for s in slaves:
                 node = self.settings.saes[s].node
                 direct = node == self.node or node in self.settings.neighbours
                 if rt not in ("direct", "indirect") or (rt == "direct" and not direct):
-                    raise KmsBadRequest("not all extension_mandatory request options could be met")
+                    raise KmsBadRequestError(
+                        "not all extension_mandatory request options could be met"
+                    )
         return number, size, slaves
 
     def get_key(self, who: Identity | None, slave: str, req: KeyRequest) -> KeyContainer:
@@ -364,7 +368,7 @@ class KmeService:
             by_node.setdefault(self.settings.saes[s].node, []).append(s)
         for node in by_node:
             if node != self.node and not self.settings.routes.get(node):
-                raise KeyPoolExhausted("no route to the slave's KME", [{"target_node": node}])
+                raise KmsKeyExhaustedError("no route to the slave's KME", [{"target_node": node}])
         self._consume_rate(master, number * size)
         key_ids = [str(uuid.uuid4()) for _ in range(number)]
         keys = [bytearray(secrets.token_bytes(size // 8)) for _ in range(number)]
@@ -385,7 +389,7 @@ class KmeService:
                     if local:
                         out = self.store.outstanding(conn, master, now)
                         if out + number > self.settings.quota(master).keys_outstanding:
-                            raise KeyPoolExhausted(
+                            raise KmsKeyExhaustedError(
                                 "keys outstanding quota reached",
                                 [
                                     {
@@ -419,7 +423,7 @@ class KmeService:
 
                 self.store.transact(_tx)
             except SQLAlchemyError:
-                raise AuditUnavailable(
+                raise AuditUnavailableError(
                     "key store or audit log unavailable; nothing delivered"
                 ) from None
         except BaseException:
@@ -448,15 +452,15 @@ class KmeService:
         slave = self._caller_sae(who)
         lim = self.settings.limits
         if not key_ids:
-            raise KmsBadRequest("key_IDs shall not be empty")
+            raise KmsBadRequestError("key_IDs shall not be empty")
         if len(key_ids) > lim.max_key_per_request:
-            raise KmsBadRequest(
+            raise KmsBadRequestError(
                 "too many key_IDs", [{"max_key_per_request": lim.max_key_per_request}]
             )
         if len(set(key_ids)) != len(key_ids):
-            raise KmsBadRequest("key_IDs repeat a key ID")
+            raise KmsBadRequestError("key_IDs repeat a key ID")
         if not all(_valid_uuid(k) for k in key_ids):
-            raise KeyNotFound()
+            raise KeyNotFoundError()
         now = time.time()
         try:
 
@@ -469,7 +473,7 @@ class KmeService:
                 if any(k in not_for_caller for k in key_ids):
                     raise _Denied()
                 if any(k not in mine or mine[k].master_sae != master for k in key_ids):
-                    raise KeyNotFound()
+                    raise KeyNotFoundError()
                 conn.execute(_DELETE_KEY, [{"kid": k, "slave": slave} for k in key_ids])
                 self.store.audit(
                     conn,
@@ -483,12 +487,12 @@ class KmeService:
 
             plain: list[bytearray] = self.store.transact(_tx)
         except SQLAlchemyError:
-            raise AuditUnavailable(
+            raise AuditUnavailableError(
                 "key store or audit log unavailable; nothing delivered"
             ) from None
         except _Denied:
             self._audit_only("access_denied", key_IDs=key_ids, caller=slave, master=master)
-            raise KmsUnauthorized("unauthorized") from None
+            raise KmsUnauthorizedError("unauthorized") from None
         faults.crash_point(self.settings.fault_point, "after_slave_commit")
         container = KeyContainer(
             keys=[
@@ -510,7 +514,7 @@ class KmeService:
         need = MAC_KEY_BYTES + len(plaintext)
         got = self.store.take_send(conn, nxt, self._me_low(nxt), need)
         if got is None:
-            raise KeyPoolExhausted(
+            raise KmsKeyExhaustedError(
                 "not enough link key material towards the next KME",
                 [{"next_node": nxt, "needed_bytes": need}],
             )
@@ -535,7 +539,7 @@ class KmeService:
         try:
             return self.store.transact(lambda conn: self._seal_in(conn, base, plaintext))
         except SQLAlchemyError:
-            raise AuditUnavailable("key store or audit log unavailable") from None
+            raise AuditUnavailableError("key store or audit log unavailable") from None
 
     def _relay_out(
         self,
@@ -564,7 +568,7 @@ class KmeService:
         assert self.transport is not None
         try:
             self.transport.post(path[1], RELAY_RESERVE, msg.model_dump())
-        except RelayFailed:
+        except RelayFailedError:
             self._void(path, relay_id)
             raise
         faults.crash_point(self.settings.fault_point, "after_far_reservation")
@@ -574,7 +578,7 @@ class KmeService:
                 RELAY_CONFIRM,
                 RelayDecision(relay_id=relay_id, path=path, hop=1).model_dump(),
             )
-        except RelayFailed:
+        except RelayFailedError:
             self._void(path, relay_id)
             raise
         return relay_id
@@ -587,13 +591,13 @@ class KmeService:
             self.transport.post(
                 path[1], RELAY_VOID, RelayDecision(relay_id=relay_id, path=path, hop=1).model_dump()
             )
-        except RelayFailed:
+        except RelayFailedError:
             log.warning("void of relay %s not delivered; the far reservation will expire", relay_id)
 
     def _check_hop(self, who: Identity | None, path: list[str], hop: int) -> str:
         sender = self._caller_kme(who)
         if not (1 <= hop < len(path)) or path[hop] != self.node or path[hop - 1] != sender:
-            raise KmsUnauthorized("unauthorized")
+            raise KmsUnauthorizedError("unauthorized")
         return sender
 
     def relay_reserve(self, who: Identity | None, msg: RelayReserve) -> RelayAck:
@@ -609,14 +613,14 @@ class KmeService:
             or len(msg.key_IDs) > lim.max_key_per_request
             or not all(_valid_uuid(k) for k in msg.key_IDs)
         ):
-            raise KmsBadRequest("relay message is malformed")
+            raise KmsBadRequestError("relay message is malformed")
         with self.store.read() as conn:
             mac_key = self.store.peek_recv(conn, sender, msg.segments, MAC_KEY_BYTES)
         if mac_key is None:
-            raise KmsBadRequest("relay segments unknown")
+            raise KmsBadRequestError("relay segments unknown")
         try:
             otp_verify(mac_key, header, msg.ciphertext, msg.tag)
-        except KmsBadRequest:
+        except KmsBadRequestError:
             self._audit_only("relay_rejected", relay_id=msg.relay_id, sender=sender)
             raise
         last = msg.hop == len(msg.path) - 1
@@ -624,18 +628,18 @@ class KmeService:
             for s in msg.slave_SAE_IDs:
                 entry = self.settings.saes.get(s)
                 if entry is None or entry.node != self.node:
-                    raise KmsBadRequest("relay names a slave SAE not served here")
+                    raise KmsBadRequestError("relay names a slave SAE not served here")
         now = time.time()
         try:
 
             def _tx(conn: Connection) -> Any:
                 material = self.store.take_recv(conn, sender, self._me_low(sender), msg.segments)
                 if material is None:
-                    raise KmsBadRequest("relay segments unknown or already used")
+                    raise KmsBadRequestError("relay segments unknown or already used")
                 plain = bytearray(otp_open(material, header, msg.ciphertext, msg.tag))
                 material[:] = bytes(len(material))
                 if len(plain) != n_key * len(msg.key_IDs):
-                    raise KmsBadRequest("relay payload length does not match the key sizes")
+                    raise KmsBadRequestError("relay payload length does not match the key sizes")
                 if last:
                     quota = (
                         self.settings.quota(msg.master_SAE_ID).keys_outstanding
@@ -646,7 +650,9 @@ class KmeService:
                         self.store.outstanding(conn, msg.master_SAE_ID, now) + len(msg.key_IDs)
                         > quota
                     ):
-                        raise KeyPoolExhausted("keys outstanding quota reached at the slave's KME")
+                        raise KmsKeyExhaustedError(
+                            "keys outstanding quota reached at the slave's KME"
+                        )
                     for i, kid in enumerate(msg.key_IDs):
                         self.store.put_key(
                             conn,
@@ -686,7 +692,7 @@ class KmeService:
 
             nxt: RelayReserve | None = self.store.transact(_tx)
         except SQLAlchemyError:
-            raise AuditUnavailable("key store or audit log unavailable") from None
+            raise AuditUnavailableError("key store or audit log unavailable") from None
         if nxt is not None:
             assert self.transport is not None
             self.transport.post(msg.path[msg.hop + 1], RELAY_RESERVE, nxt.model_dump())
@@ -717,7 +723,7 @@ class KmeService:
                         .values(state="ready", expires_at=now + self.settings.limits.key_ttl_s)
                     )
                     if res.rowcount == 0:
-                        raise KmsBadRequest("no such reservation")
+                        raise KmsBadRequestError("no such reservation")
                     self.store.audit(conn, "relay_confirmed", relay_id=msg.relay_id)
                 else:
                     res = conn.execute(delete(keys_t).where(keys_t.c.relay_id == msg.relay_id))
@@ -727,7 +733,7 @@ class KmeService:
 
             self.store.transact(_tx)
         except SQLAlchemyError:
-            raise AuditUnavailable("key store or audit log unavailable") from None
+            raise AuditUnavailableError("key store or audit log unavailable") from None
         return RelayAck(relay_id=msg.relay_id, ok=True)
 
     # --- housekeeping ------------------------------------------------------------------
@@ -749,7 +755,7 @@ class KmeService:
 
             gone = self.store.transact(_tx)
         except SQLAlchemyError as exc:
-            raise KmsUnavailable("key store unavailable") from exc
+            raise KmsUnavailableError("key store unavailable") from exc
         return len(gone)
 
     def pools(self) -> dict[str, Any]:

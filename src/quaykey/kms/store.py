@@ -50,7 +50,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.pool import NullPool
 
-from quaykey.errors import KmsError
+from quaykey.errors import KmsError, MasterKeyError
 
 __all__ = [
     "GENESIS_HASH",
@@ -160,10 +160,6 @@ _OUTSTANDING = (
     .select_from(keys_t)
     .where(keys_t.c.master_sae == bindparam("master"), keys_t.c.expires_at > bindparam("now"))
 )
-
-
-class MasterKeyError(KmsError):
-    """The master key file is missing, malformed, or does not open this database."""
 
 
 def create_master_key(path: Path) -> None:

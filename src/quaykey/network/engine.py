@@ -31,7 +31,7 @@ import numpy as np
 import simpy
 import simpy.rt
 
-from quaykey.errors import InsufficientKeyError, NoRouteError
+from quaykey.errors import KeyExhaustedError, NoRouteError
 from quaykey.network.link import (
     Attack,
     BlockOutcome,
@@ -482,7 +482,7 @@ class NetworkSimulation:
                 log["delivered_bits"] += d.key_bits
                 key = " > ".join(route.paths[0]) if len(route.paths) == 1 else "multipath"
                 log["paths_used"][key] = log["paths_used"].get(key, 0) + 1
-            except InsufficientKeyError:
+            except KeyExhaustedError:
                 log["failed"] += 1
             except NoRouteError:
                 log["no_route"] += 1

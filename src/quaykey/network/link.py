@@ -27,18 +27,17 @@ from typing import Any, Literal
 import numpy as np
 
 from quaykey.decoy import DecoyCounts, lim2014_key_length
-from quaykey.errors import SecurityAbort
+from quaykey.errors import SecurityAbortError
 from quaykey.physics.keyrate import click_probabilities, plob_bound
 from quaykey.physics.params import DecoySource, LinkParams
+from quaykey.postproc.reconcile import RECONCILERS
 from quaykey.units import binary_entropy, db_to_transmittance
 
 __all__ = [
-    "RECONCILER_LEAKAGE",
     "Attack",
     "BlockOutcome",
     "Fidelity",
     "LinkRunner",
-    "ReconcilerLeakage",
     "analytic_key_rate_bps",
     "analytic_link_summary",
     "block_key_bits",
@@ -155,7 +154,7 @@ def expected_counts(
     >>> from quaykey.physics.params import load_preset
     >>> c = expected_counts(load_preset("backbone", distance_km=50), 1e9)
     >>> round(float(c.qber_x), 4)
-    0.0154
+    0.0158
 
     References
     ----------
@@ -210,51 +209,6 @@ def sample_counts(expected: DecoyCounts, rng: np.random.Generator) -> DecoyCount
     )
 
 
-@dataclass(frozen=True)
-class ReconcilerLeakage:
-    """Leakage that one reconciler of :mod:`quaykey.postproc.reconcile` achieves.
-
-    Attributes
-    ----------
-    frame_bits
-        Length of its frames (each frame gets its own verification tag).
-    qber, efficiency
-        Measured efficiency ``f = leaked / (n h(Q))`` at each QBER (interpolated linearly,
-        held constant outside the measured range).
-    source
-        Where the figures were measured.
-    """
-
-    frame_bits: int
-    qber: tuple[float, ...]
-    efficiency: tuple[float, ...]
-    source: str
-
-    def efficiency_at(self, qber: float) -> float:
-        """Reconciliation efficiency ``f`` at ``qber``."""
-        return float(np.interp(qber, self.qber, self.efficiency))
-
-
-#: The one place where the statistical fidelity learns what error correction costs: the
-#: efficiency each reconciler was *measured* to reach (frames of ``frame_bits``, a binary
-#: symmetric channel at exactly Q), so that ``statistical`` and ``exact`` blocks are
-#: charged the same leakage. Update these figures when a reconciler's benchmark changes.
-RECONCILER_LEAKAGE: dict[str, ReconcilerLeakage] = {
-    "cascade": ReconcilerLeakage(
-        frame_bits=2**14,
-        qber=(0.01, 0.02, 0.03, 0.05, 0.08),
-        efficiency=(1.0457, 1.0426, 1.0414, 1.0444, 1.0590),
-        source="docs/benchmarks.md (Cascade) (opt.(8), 3072 frames of 2^14 bits per Q)",
-    ),
-    "ldpc": ReconcilerLeakage(
-        frame_bits=2**16,
-        qber=(0.02, 0.03, 0.04, 0.05, 0.06, 0.08),
-        efficiency=(1.121, 1.117, 1.104, 1.079, 1.068, 1.073),
-        source="docs/benchmarks.md (LDPC) (12 frames of 2^16 bits per Q)",
-    ),
-}
-
-
 def error_correction_leak_bits(
     n_bits: float,
     qber: float,
@@ -265,7 +219,7 @@ def error_correction_leak_bits(
 
     The same charge as the post-processing pipeline
     (:func:`quaykey.postproc.pipeline.run_block`): the reconciler's disclosed bits
-    ``f(Q) h(Q) n`` with its measured efficiency ``f`` (:data:`RECONCILER_LEAKAGE`), plus
+    ``f(Q) h(Q) n`` with its measured efficiency ``f`` (:data:`RECONCILERS`), plus
     the verification tags, ``t`` bits for each of the ``ceil(n / frame_bits)`` frames
     (:func:`quaykey.postproc.verify.tag_bits_for`), less the ``log2(2/epsilon_cor)``
     already in the finite-key bound.
@@ -277,7 +231,7 @@ def error_correction_leak_bits(
     qber
         Their error rate.
     reconciler
-        A key of :data:`RECONCILER_LEAKAGE`.
+        A key of :data:`RECONCILERS`.
     epsilon_cor
         Correctness parameter (sets the tag length).
 
@@ -305,15 +259,13 @@ def error_correction_leak_bits(
     """
     from quaykey.postproc.verify import tag_bits_for
 
-    if reconciler not in RECONCILER_LEAKAGE:
-        raise ValueError(
-            f"unknown reconciler {reconciler!r}; use one of {sorted(RECONCILER_LEAKAGE)}"
-        )
+    if reconciler not in RECONCILERS:
+        raise ValueError(f"unknown reconciler {reconciler!r}; use one of {sorted(RECONCILERS)}")
     if not n_bits >= 0:
         raise ValueError(f"n_bits must be >= 0, got {n_bits!r}")
     if n_bits == 0:
         return 0.0
-    model = RECONCILER_LEAKAGE[reconciler]
+    model = RECONCILERS[reconciler]
     ec = model.efficiency_at(qber) * float(binary_entropy(qber)) * n_bits
     frames = math.ceil(n_bits / model.frame_bits)
     tags = frames * tag_bits_for(epsilon_cor, frames)
@@ -537,7 +489,7 @@ class LinkRunner:
                 security=settings,
                 seed=int(self.rng.integers(0, 2**31)),
             )
-        except SecurityAbort as exc:
+        except SecurityAbortError as exc:
             return BlockOutcome(
                 self.name, end_s, self.block_duration_s, 0, qber, sifted, True, exc.reason[:80]
             ), None
@@ -619,7 +571,7 @@ def exact_free_space_block(
             security=settings,
             seed=int(rng.integers(0, 2**31)),
         )
-    except SecurityAbort as exc:
+    except SecurityAbortError as exc:
         return BlockOutcome(name, end_s, duration, 0, qber, sifted, True, exc.reason[:80]), None
     a, b = res.alice_key.bits, res.bob_key.bits
     return BlockOutcome(name, end_s, duration, int(a.size), qber, sifted), (a, b)

@@ -8,7 +8,7 @@ or only counts them (statistical fidelity); the bookkeeping is identical.
 Consumers reserve before they use: :meth:`KeyPool.reserve` sets bits aside (they no
 longer count as available), :meth:`KeyPool.commit` takes them, :meth:`KeyPool.release`
 gives them back. A pool never goes negative: asking for more than is available raises
-:class:`~quaykey.errors.InsufficientKeyError` and changes nothing.
+:class:`~quaykey.errors.KeyExhaustedError` and changes nothing.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-from quaykey.errors import InsufficientKeyError
+from quaykey.errors import KeyExhaustedError
 
 __all__ = ["KeyPool", "PoolSet", "Reservation"]
 
@@ -125,14 +125,14 @@ class KeyPool:
         if n < 0:
             raise ValueError(f"n_bits must be >= 0, got {n_bits!r}")
         if n > self.available_bits:
-            raise InsufficientKeyError(
+            raise KeyExhaustedError(
                 f"pool {self.link}@{self.node} has {self.available_bits} bits available, "
                 f"{n} requested"
             )
         return n
 
     def reserve(self, n_bits: int) -> Reservation:
-        """Set ``n_bits`` aside (InsufficientKeyError if fewer are available)."""
+        """Set ``n_bits`` aside (KeyExhaustedError if fewer are available)."""
         n = self._check(n_bits)
         res = Reservation(next(_ids), self.link, self.node, n)
         self._reserved[res.reservation_id] = n

@@ -7,7 +7,7 @@ Wegman–Carter tag paid from the same link's key, and the receiver verifies the
 decrypts. Each hop consumes exactly ``len(K) + AUTH_COST_BITS`` bits from the pools at both
 ends of its link. All the key a relay needs is reserved before anything is spent: if any
 hop cannot pay, every reservation is released and
-:class:`~quaykey.errors.InsufficientKeyError` is raised with nothing consumed.
+:class:`~quaykey.errors.KeyExhaustedError` is raised with nothing consumed.
 
 Every intermediate node sees ``K`` (that is what *trusted* relay means). Multipath relay
 (:func:`relay_multipath`) splits ``K`` into XOR shares ``S_1 .. S_k`` (``k-1`` uniformly
@@ -38,7 +38,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from numpy.typing import NDArray
 
-from quaykey.errors import AuthenticationError, InsufficientKeyError
+from quaykey.errors import AuthenticationError, KeyExhaustedError
 from quaykey.network.pool import PoolSet, Reservation
 from quaykey.network.topology import Topology
 
@@ -161,8 +161,8 @@ def _reserve_all(
     except Exception as exc:
         for link, node, res in done:
             pools.pool(link, node).release(res)
-        if isinstance(exc, InsufficientKeyError):
-            raise InsufficientKeyError(f"relay cannot be paid: {exc}") from None
+        if isinstance(exc, KeyExhaustedError):
+            raise KeyExhaustedError(f"relay cannot be paid: {exc}") from None
         raise
     return done
 
@@ -249,7 +249,7 @@ def relay_key(
 
     Raises
     ------
-    InsufficientKeyError
+    KeyExhaustedError
         A hop cannot pay ``key_bits + AUTH_COST_BITS``; nothing is consumed.
     AuthenticationError
         A hop's tag does not verify (the two ends' link keys differ).
@@ -294,7 +294,7 @@ def relay_multipath(
     ------
     ValueError
         Paths that do not share their end points or are not node-disjoint.
-    InsufficientKeyError
+    KeyExhaustedError
         Any hop of any path cannot pay; nothing is consumed.
 
     References

@@ -1,11 +1,10 @@
 """The authenticated, counted classical channel between Alice and Bob.
 
-Authentication is Wegman–Carter: a tag is ``h_k(transcript) XOR r`` where ``h_k`` is the
-polynomial-evaluation hash over GF(2^128) (an epsilon-almost-XOR-universal family with
-``epsilon <= (L + 1) / 2**128`` for a message of ``L`` 128-bit blocks, the extra block
-encoding the length) and ``r`` is 128 fresh one-time-pad bits drawn from the authentication
-key pool. The hash key ``k`` (128 bits) is drawn once per channel (per block) and reused
-for every tag of that channel; only the pads are fresh per tag, which is what makes the
+Authentication is Wegman–Carter through :class:`quaykey.mac.RecyclingMac`: a tag is
+``h_k(transcript) XOR r`` where ``h_k`` is the polynomial-evaluation hash over GF(2^128)
+and ``r`` is 128 fresh one-time-pad bits drawn from the authentication key pool. The hash
+key ``k`` (128 bits) is drawn once per channel (per block) and reused for every tag of
+that channel; only the pads are fresh per tag, which is what makes the
 reuse safe (Wegman and Carter 1981; Portmann 2014).
 
 Delayed authentication
@@ -38,7 +37,6 @@ AIT QKD R10, ``lib/crypto/evhash.cpp`` and ``bin/modules/qkd-auth``.
 from __future__ import annotations
 
 import hmac
-import math
 import struct
 from collections import deque
 from collections.abc import Callable, Sequence
@@ -49,7 +47,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from quaykey.errors import AuthenticationError, KeyExhaustedError
-from quaykey.postproc._kernels import gf128_mul_table, gf128_polyhash_bytes
+from quaykey.mac import TAG_BITS, TAG_BYTES, RecyclingMac
 
 __all__ = [
     "TAG_BITS",
@@ -59,68 +57,11 @@ __all__ = [
     "ClassicalChannel",
     "Endpoint",
     "Message",
-    "PolyHash128",
     "decode_array",
     "encode_array",
 ]
 
-TAG_BITS = 128
-_MASK64 = (1 << 64) - 1
 Party = Literal["alice", "bob"]
-
-
-# --------------------------------------------------------------------------------------
-# GF(2^128) polynomial-evaluation hash
-# --------------------------------------------------------------------------------------
-
-
-class PolyHash128:
-    """Polynomial-evaluation hash over GF(2^128) with a fixed 128-bit key.
-
-    ``h_k(m) = sum_i c_i k^(L+2-i)`` where ``c_1..c_L`` are the 16-byte big-endian blocks of
-    ``m`` (zero padded) and ``c_(L+1)`` encodes the bit length of ``m``. For two distinct
-    messages of at most ``L`` blocks and any constant ``c``,
-    ``Pr_k[h_k(m) XOR h_k(m') = c] <= (L + 1) / 2**128`` (epsilon-almost-XOR-universal).
-
-    Parameters
-    ----------
-    key
-        The key ``k`` as an integer in ``[0, 2**128)``.
-
-    Raises
-    ------
-    ValueError
-        If ``key`` is outside ``[0, 2**128)``.
-
-    Example
-    -------
-    >>> h = PolyHash128(0x1234)
-    >>> h.digest(b"abc") == h.digest(b"abc") != h.digest(b"abd")
-    True
-
-    References
-    ----------
-    Wegman, Carter, JCSS 22, 265 (1981); Bernstein, "The Poly1305-AES message-authentication
-    code" (2005), Sec. 3 (polynomial evaluation bound).
-    """
-
-    __slots__ = ("_table",)
-
-    def __init__(self, key: int) -> None:
-        if not 0 <= key < (1 << 128):
-            raise ValueError("key must be an integer in [0, 2**128)")
-        self._table = gf128_mul_table(np.uint64(key >> 64), np.uint64(key & _MASK64))
-
-    def __repr__(self) -> str:
-        return "PolyHash128(<key hidden>)"
-
-    def digest(self, message: bytes | bytearray | memoryview) -> int:
-        """Hash ``message`` to an integer in ``[0, 2**128)``."""
-        if len(message) >= 2**61:
-            raise ValueError("message too long for the length block")
-        data = np.frombuffer(message, dtype=np.uint8)
-        hi, lo = gf128_polyhash_bytes(data, self._table)
-        return (int(hi) << 64) | int(lo)
 
 
 def _bits_to_int(bits: NDArray[np.uint8]) -> int:
@@ -393,7 +334,9 @@ class Endpoint:
         self.peer: Party = "bob" if party == "alice" else "alice"
         self.pool = pool
         start = pool.spent_bits
-        self._hash = PolyHash128(pool.draw_int(TAG_BITS, "wegman-carter hash key"))
+        self._mac = RecyclingMac(
+            pool.draw_int(TAG_BITS, "wegman-carter hash key").to_bytes(TAG_BYTES, "big")
+        )
         self._sent = 0
         self._received = 0
         self._out = bytearray()
@@ -487,8 +430,8 @@ class Endpoint:
     # -- authentication -----------------------------------------------------------------
 
     def _tag(self, data: bytes, purpose: str) -> bytes:
-        pad = self.pool.draw_int(TAG_BITS, purpose)
-        return (self._hash.digest(data) ^ pad).to_bytes(16, "big")
+        pad = self.pool.draw_int(TAG_BITS, purpose).to_bytes(TAG_BYTES, "big")
+        return self._mac.tag(data, pad)
 
     def _segment(self, stage: str, number: int, direction: str, body: bytes | bytearray) -> bytes:
         header = f"checkpoint {number} {stage} {direction}".encode()
@@ -643,13 +586,3 @@ class ClassicalChannel:
         self.alice.drain()
         self.bob.drain()
         self.checkpoint(stage)
-
-
-def tag_bits_per_checkpoint() -> int:
-    """Pad bits each party spends per stage checkpoint (two tags)."""
-    return 2 * TAG_BITS
-
-
-def polyhash_epsilon(message_bits: int) -> float:
-    """Forgery bound ``(L + 1) / 2**128`` of one tag over ``message_bits`` bits."""
-    return (math.ceil(message_bits / 128) + 1) / 2.0**128

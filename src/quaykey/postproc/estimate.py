@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-from quaykey.errors import SecurityAbort
+from quaykey.errors import SecurityAbortError
 from quaykey.postproc.channel import Endpoint
 from quaykey.postproc.sifting import SiftedBlock
 
@@ -131,13 +131,13 @@ def bob_complete(endpoint: Endpoint, sifted: SiftedBlock) -> ParameterEstimate:
 
 
 def check_qber(qber: float, threshold: float, *, basis: str = "Z") -> None:
-    """Raise :class:`~quaykey.errors.SecurityAbort` when ``qber`` exceeds ``threshold``.
+    """Raise :class:`~quaykey.errors.SecurityAbortError` when ``qber`` exceeds ``threshold``.
 
     Raises
     ------
     ValueError
         If ``qber`` or ``threshold`` is outside [0, 0.5].
-    SecurityAbort
+    SecurityAbortError
         If ``qber > threshold``.
 
     Example
@@ -149,7 +149,7 @@ def check_qber(qber: float, threshold: float, *, basis: str = "Z") -> None:
     if not 0.0 <= qber <= 1.0:
         raise ValueError(f"qber must be in [0, 1], got {qber!r}")
     if qber > threshold:
-        raise SecurityAbort(
+        raise SecurityAbortError(
             f"QBER in the {basis} basis is {qber:.2%}, above the abort threshold "
             f"{threshold:.2%}: possible eavesdropping; the block is discarded"
         )

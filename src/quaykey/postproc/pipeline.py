@@ -40,7 +40,7 @@ from quaykey.decoy import FiniteKeyBound
 from quaykey.errors import (
     AuthenticationError,
     KeyExhaustedError,
-    SecurityAbort,
+    SecurityAbortError,
     VerificationError,
 )
 from quaykey.postproc import estimate as est
@@ -317,7 +317,7 @@ def _early_abort(
     """Abort before reconciliation if not even a leak-free block would give a key."""
     bound = _key_length(estimate, m_x, protocol, 0.0, settings)
     if not bound.positive:
-        raise SecurityAbort(
+        raise SecurityAbortError(
             "no positive key length: the finite-key bound of this block is "
             f"{bound.key_length_real:.0f} bits before error correction (phase-error bound "
             f"{bound.phi_x:.2%}, test-basis QBER {estimate.qber_z:.2%}); the block is discarded"
@@ -465,7 +465,7 @@ class AliceParty:
         discarded = self._sifted.key_bits.size - kept_n
         length = min(self.bound.key_length_bits - discarded, kept_n)
         if length <= 0:
-            raise SecurityAbort(
+            raise SecurityAbortError(
                 "no positive key length: the finite-key bound is "
                 f"{self.bound.key_length_real:.0f} bits with {leak:.0f} leaked bits and "
                 f"{discarded} discarded bits; the block is discarded"
@@ -639,7 +639,7 @@ class BobParty:
         discarded = self._sifted.key_bits.size - kept_n
         length = min(self.bound.key_length_bits - discarded, kept_n)
         if length <= 0:
-            raise SecurityAbort(
+            raise SecurityAbortError(
                 "no positive key length: the finite-key bound is "
                 f"{self.bound.key_length_real:.0f} bits with {leak:.0f} leaked bits and "
                 f"{discarded} discarded bits; the block is discarded"
@@ -647,7 +647,7 @@ class BobParty:
         theirs = np.asarray(self._ep.recv("pa-length"), dtype=np.int64)
         seed = np.asarray(self._ep.recv("pa-seed"), dtype=np.uint8)
         if theirs.size != 1 or int(theirs[0]) != length:
-            raise SecurityAbort(
+            raise SecurityAbortError(
                 "Alice and Bob computed different final key lengths; the block is discarded"
             )
         if seed.size != kept_n + length - 1:
@@ -734,7 +734,7 @@ def run_block(
     ValueError, TypeError
         For records of different protocols or lengths, an empty block, an unknown
         reconciler or bad settings (the message names the problem).
-    SecurityAbort
+    SecurityAbortError
         QBER above the threshold or no positive key length; nothing reaches a pool.
     AuthenticationError
         A classical message was tampered with, dropped, reordered or replayed.
@@ -799,7 +799,7 @@ def run_block(
         stage("reconciliation", lambda: b.reconcile(a.serve), a.serve)
         stage("verification", a.send_verification, b.check_verification, a.receive_verification)
         stage("amplification", a.send_amplification, b.receive_amplification)
-    except SecurityAbort as exc:
+    except SecurityAbortError as exc:
         # public diagnostics for the caller (the disclosed test-basis QBER), no key material
         exc.qber_z = None if a.estimate is None else a.estimate.qber_z  # type: ignore[attr-defined]
         exc.stage_seconds = dict(seconds)  # type: ignore[attr-defined]

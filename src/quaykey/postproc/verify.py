@@ -6,7 +6,7 @@ if the hashes agree. The family is
 
     ``g_(k, a)(m) = top_t( a * P_k(m) )``  over GF(2^128),
 
-where ``P_k`` is the polynomial-evaluation hash (:class:`~quaykey.postproc.channel.PolyHash128`)
+where ``P_k`` is the polynomial-evaluation hash (:class:`~quaykey.mac.PolyHash128`)
 and ``a`` is uniform and non-zero. For two different frames of at most ``L`` blocks,
 ``Pr[g(m) = g(m')] <= (L + 1) / 2**128 + 2**-t``: either ``P_k`` collides, or ``a * d`` with
 ``d != 0`` is uniform over the non-zero elements and its top ``t`` bits vanish with
@@ -29,7 +29,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from quaykey.errors import VerificationError
-from quaykey.postproc.channel import PolyHash128
+from quaykey.mac import PolyHash128
 
 __all__ = ["VerifyHash", "check_tag", "gf128_mul", "tag_bits_for", "verification_tag"]
 

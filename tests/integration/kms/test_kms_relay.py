@@ -7,8 +7,8 @@ import base64
 import httpx
 import pytest
 
+from quaykey.errors import KmsBadRequestError, KmsUnauthorizedError
 from quaykey.kms.client import KmeClientError
-from quaykey.kms.errors import KmsBadRequest, KmsUnauthorized
 from quaykey.kms.pki import Identity, client_ssl_context
 from quaykey.kms.relay import MAC_KEY_BYTES
 from quaykey.kms.schemas import RelayReserve
@@ -100,14 +100,14 @@ def test_tampered_relay_is_rejected_and_replay_is_rejected(make_net):
     ct[0] ^= 1
     tampered = msg.model_copy(update={"ciphertext": base64.b64encode(bytes(ct)).decode()})
     r0 = link_bytes(net, "b", "a")[1]
-    with pytest.raises(KmsBadRequest):
+    with pytest.raises(KmsBadRequestError):
         b.relay_reserve(Identity("kme", "a"), tampered)
     assert link_bytes(net, "b", "a")[1] == r0  # nothing consumed
     moved = msg.model_copy(update={"key_IDs": ["00000000-0000-4000-8000-0000000000bb"]})
-    with pytest.raises(KmsBadRequest):  # header is authenticated too
+    with pytest.raises(KmsBadRequestError):  # header is authenticated too
         b.relay_reserve(Identity("kme", "a"), moved)
     assert b.relay_reserve(Identity("kme", "a"), msg).ok
-    with pytest.raises(KmsBadRequest):  # replay: the segments are already used
+    with pytest.raises(KmsBadRequestError):  # replay: the segments are already used
         b.relay_reserve(Identity("kme", "a"), msg)
 
 
@@ -117,7 +117,7 @@ def test_relay_endpoint_requires_a_neighbour_kme_certificate(make_net):
     msg = _sealed_hop(net)
     b = net.kmes["b"].service
     for who in (Identity("sae", "alice"), Identity("kme", "c"), None):
-        with pytest.raises(KmsUnauthorized):
+        with pytest.raises(KmsUnauthorizedError):
             b.relay_reserve(who, msg)
     # over HTTPS: an SAE certificate is refused with 401
     ctx = client_ssl_context(net.pki.ca_cert, *net.pki.sae("alice"))

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from quaykey.kms.errors import KmsBadRequest
+from quaykey.errors import KmsBadRequestError
 from quaykey.kms.relay import MAC_KEY_BYTES, otp_open, otp_seal
 
 
@@ -47,7 +47,7 @@ def test_any_change_fails_authentication(what):
         header = b"headeR"
     else:
         material[0] ^= 1
-    with pytest.raises(KmsBadRequest) as e:
+    with pytest.raises(KmsBadRequestError) as e:
         otp_open(material, header, ct, tag)
     assert plain.hex() not in str(e.value)
 

@@ -116,7 +116,7 @@ def _small_pair():  # type: ignore[no-untyped-def]
     # p_ap = 1 % next-gate afterpulses, e_d = 1 %) -- at a 2 MHz pulse rate and balanced
     # bases so that exact fidelity (real bits through the post-processing pipeline) runs
     # in seconds with enough test-basis counts per 300 s block. Both fidelities charge
-    # cascade's leakage: measured in exact, RECONCILER_LEAKAGE["cascade"] in statistical.
+    # cascade's leakage: measured in exact, RECONCILERS["cascade"] in statistical.
     return topology_from_dict(
         {
             "name": "pair",
@@ -153,7 +153,7 @@ def test_exact_and_statistical_fidelity_agree_within_5_percent_over_an_hour() ->
     stat, exact = reps["statistical"]["links"][0], reps["exact"]["links"][0]
     assert exact["key_bits"] > 0
     # Tolerance 5 %: the Poisson spread of 12 blocks' keys is ~1 %, and the exact run's
-    # cascade efficiency varies by ~0.005 around RECONCILER_LEAKAGE's (seeds 5-7 gave
+    # cascade efficiency varies by ~0.005 around RECONCILERS's (seeds 5-7 gave
     # -2.1 %, +1.4 %, +1.1 % in key and < 0.5 % in QBER).
     assert exact["key_bits"] == pytest.approx(stat["key_bits"], rel=0.05)
     assert exact["qber"] == pytest.approx(stat["qber"], rel=0.05)

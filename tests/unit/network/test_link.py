@@ -9,13 +9,13 @@ import numpy as np
 import pytest
 
 from quaykey.network.link import (
-    RECONCILER_LEAKAGE,
     block_key_bits,
     error_correction_leak_bits,
     expected_counts,
 )
 from quaykey.physics.keyrate import expected_gains_and_qbers
 from quaykey.physics.params import DecoySource, load_preset
+from quaykey.postproc.reconcile import RECONCILERS
 from quaykey.postproc.verify import tag_bits_for
 from quaykey.units import binary_entropy
 
@@ -73,10 +73,8 @@ def test_leak_is_the_reconcilers_measured_efficiency_plus_verification_tags() ->
         1.0426 * h * n + tags, rel=1e-12
     )
     # interpolated between measured points, held outside them
-    assert RECONCILER_LEAKAGE["cascade"].efficiency_at(0.015) == pytest.approx(
-        (1.0457 + 1.0426) / 2
-    )
-    assert RECONCILER_LEAKAGE["cascade"].efficiency_at(0.001) == 1.0457
+    assert RECONCILERS["cascade"].efficiency_at(0.015) == pytest.approx((1.0457 + 1.0426) / 2)
+    assert RECONCILERS["cascade"].efficiency_at(0.001) == 1.0457
     assert error_correction_leak_bits(0.0, q) == 0.0
     with pytest.raises(ValueError, match="unknown reconciler"):
         error_correction_leak_bits(n, q, "winnow")

@@ -6,7 +6,7 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from quaykey.errors import InsufficientKeyError
+from quaykey.errors import KeyExhaustedError
 from quaykey.network.pool import KeyPool
 
 ops = st.lists(
@@ -43,7 +43,7 @@ def test_pool_accounting_invariants(sequence: list[tuple[str, int]]) -> None:
                     assert out is not None
                     np.testing.assert_array_equal(out, stream[read : read + n])
                     read += n
-            except InsufficientKeyError:
+            except KeyExhaustedError:
                 assert n > before[1]
                 assert (pool.total_bits, pool.available_bits) == before
         elif open_res:

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy.stats import chi2_contingency
 
-from quaykey.errors import InsufficientKeyError
+from quaykey.errors import KeyExhaustedError
 from quaykey.network.pool import KeyPool, PoolSet
 from quaykey.network.relay import AUTH_COST_BITS, relay_key, relay_multipath
 from quaykey.network.topology import Topology, topology_from_dict
@@ -58,7 +58,7 @@ def test_pool_take_reserve_commit_release_never_negative() -> None:
     p.append(bits=np.array([0, 0, 1], dtype=np.uint8))
     r = p.reserve(5)
     assert (p.available_bits, p.reserved_bits, p.total_bits) == (2, 5, 7)
-    with pytest.raises(InsufficientKeyError):
+    with pytest.raises(KeyExhaustedError):
         p.reserve(3)
     assert p.available_bits == 2  # a failed reserve changes nothing
     p.release(r)
@@ -66,7 +66,7 @@ def test_pool_take_reserve_commit_release_never_negative() -> None:
     np.testing.assert_array_equal(p.take(5), [1, 0, 1, 1, 0])
     np.testing.assert_array_equal(p.take(2), [0, 1])
     assert p.total_bits == 0
-    with pytest.raises(InsufficientKeyError):
+    with pytest.raises(KeyExhaustedError):
         p.take(1)
     with pytest.raises(ValueError):
         p.take(-1)
@@ -96,7 +96,7 @@ def test_relay_that_runs_out_fails_cleanly_and_releases() -> None:
     ps.pool("a--d", "a").take(4500)
     ps.pool("a--d", "d").take(4500)
     levels = {(ln, n): ps.pool(ln, n).available_bits for ln in ps.links() for n in ps.ends(ln)}
-    with pytest.raises(InsufficientKeyError, match="relay cannot be paid"):
+    with pytest.raises(KeyExhaustedError, match="relay cannot be paid"):
         relay_key(t, ps, ["s", "a", "d"], 1000, np.random.default_rng(0))
     for (ln, n), lvl in levels.items():
         assert ps.pool(ln, n).available_bits == lvl

@@ -197,4 +197,4 @@ def test_reprs_hide_payloads() -> None:
     msg = Message(seq=1, sender="alice", kind="k", payload=b"secret-bits")
     assert "secret" not in repr(msg)
     a, b = _pools()
-    assert "hidden" in repr(ClassicalChannel(a, b).alice._hash)
+    assert "hidden" in repr(ClassicalChannel(a, b).alice._mac)

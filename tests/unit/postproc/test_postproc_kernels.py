@@ -6,8 +6,8 @@ import numpy as np
 import postproc_gf128 as ref
 import pytest
 
-from quaykey.postproc._kernels import gf128_mul_table
-from quaykey.postproc.channel import PolyHash128
+from quaykey._kernels import gf128_mul_table
+from quaykey.mac import PolyHash128
 from quaykey.postproc.verify import gf128_mul
 
 

@@ -12,7 +12,7 @@ import pytest
 from postproc_synth import make_protocol, make_records
 
 from quaykey.decoy import DecoyCounts, lim2014_key_length
-from quaykey.errors import AuthenticationError, KeyExhaustedError, SecurityAbort
+from quaykey.errors import AuthenticationError, KeyExhaustedError, SecurityAbortError
 from quaykey.postproc.channel import AuthKeyPool, ClassicalChannel, Message
 from quaykey.postproc.pipeline import (
     AliceParty,
@@ -129,7 +129,7 @@ def test_intercept_resend_yields_no_key_and_a_clear_reason(fraction: float) -> N
     alice, bob = _block(11, eve_fraction=fraction)
     pa, pb = _pools()
     deposited = (pa.deposited_bits, pb.deposited_bits)
-    with pytest.raises(SecurityAbort) as info:
+    with pytest.raises(SecurityAbortError) as info:
         run_block(alice, bob, auth_alice=pa, auth_bob=pb, seed=2)
     reason = info.value.reason
     assert "no positive key length" in reason or "above the abort threshold" in reason
@@ -139,7 +139,7 @@ def test_intercept_resend_yields_no_key_and_a_clear_reason(fraction: float) -> N
 def test_qber_threshold_abort_names_the_qber() -> None:
     alice, bob = _block(12, e_mis=0.15)
     pa, pb = _pools()
-    with pytest.raises(SecurityAbort, match=r"QBER in the Z basis is 1\d\.\d\d%"):
+    with pytest.raises(SecurityAbortError, match=r"QBER in the Z basis is 1\d\.\d\d%"):
         run_block(alice, bob, auth_alice=pa, auth_bob=pb, seed=2)
 
 

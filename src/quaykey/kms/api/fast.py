@@ -22,8 +22,8 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 from urllib.parse import parse_qsl
 
+from quaykey.errors import KmsError
 from quaykey.kms.api.deps import _identity
-from quaykey.kms.errors import _KmsHttpError
 from quaykey.kms.schemas import KeyContainer, KeyRequest
 from quaykey.kms.service import KmeService
 
@@ -45,7 +45,7 @@ _JSON_HEADERS = (b"content-type", b"application/json")
 _POOL = ThreadPoolExecutor(max_workers=40, thread_name_prefix="kme-fast")
 
 
-def _error_body(exc: _KmsHttpError) -> bytes:
+def _error_body(exc: KmsError) -> bytes:
     import json
 
     body: dict[str, Any] = {"message": exc.message}
@@ -99,7 +99,7 @@ async def try_fast(service: KmeService, scope: Scope, send: Send) -> bool:
 
     try:
         container = await asyncio.get_running_loop().run_in_executor(_POOL, call)
-    except _KmsHttpError as exc:
+    except KmsError as exc:
         status, body = exc.status_code, _error_body(exc)
     except Exception as exc:
         log.error("unexpected %s while serving a request", type(exc).__name__)
