@@ -14,7 +14,7 @@ from rich.table import Table
 from quaykey.cli._common import console, print_json, user_errors
 from quaykey.physics.config import params_from_mapping
 from quaykey.physics.keyrate import (
-    MODELS,
+    KEYRATE_MODELS,
     KeyRateResult,
     cutoff_distance_km,
     expected_gains_and_qbers,
@@ -28,7 +28,7 @@ from quaykey.physics.params import DecoySource, FibreChannel, LinkParams, load_p
 
 __all__ = ["keyrate", "plot"]
 
-_MODEL_HELP = "Key-rate model: " + ", ".join(MODELS) + "."
+_MODEL_HELP = "Key-rate model: " + ", ".join(KEYRATE_MODELS) + "."
 
 
 def _parse_param(item: str) -> tuple[str, Any]:
@@ -85,10 +85,12 @@ def _build_params(
 
 
 def _check_model(model: str, block_bits: float | None) -> None:
-    if model not in MODELS:
-        raise ValueError(f"--model must be one of {', '.join(MODELS)}, got {model!r}")
-    if model == "finite" and block_bits is None:
-        raise ValueError("--block-bits is required with --model finite (block size n_X, e.g. 1e6)")
+    if model not in KEYRATE_MODELS:
+        raise ValueError(f"--model must be one of {', '.join(KEYRATE_MODELS)}, got {model!r}")
+    if KEYRATE_MODELS[model].needs_block_bits and block_bits is None:
+        raise ValueError(
+            f"--block-bits is required with --model {model} (block size n_X, e.g. 1e6)"
+        )
     if block_bits is not None and not (math.isfinite(block_bits) and block_bits >= 10):
         raise ValueError(f"--block-bits must be a number >= 10, got {block_bits!r}")
 
@@ -146,7 +148,7 @@ def keyrate(
         result = key_rate(
             link,
             model,
-            block_bits=block_bits if model == "finite" else None,
+            block_bits=block_bits if KEYRATE_MODELS[model].needs_block_bits else None,
             optimise=not no_optimise,
         )
     if as_json:

@@ -13,13 +13,12 @@ from rich.table import Table
 
 from quaykey.cli._common import console, print_json, user_errors
 from quaykey.physics.attacks import parse_attack
+from quaykey.physics.keyrate import asymptotic_key_rate_estimate, estimate_secret_key_rate
 from quaykey.physics.params import DecoySource, LinkParams, load_preset
 from quaykey.physics.sampler import (
     LinkSample,
-    asymptotic_key_rate_estimate,
     bb84_class_probabilities,
     bbm92_pattern_probabilities,
-    estimate_secret_key_rate,
     simulate_link,
 )
 

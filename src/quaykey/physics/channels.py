@@ -1,4 +1,9 @@
-"""Channel transmittance over a block of pulses (constant for fibre, piecewise for free space).
+"""Channel loss and transmittance (constant for fibre, piecewise in time for free space).
+
+The one place where a channel's loss is computed: :func:`fibre_loss_db`
+(``attenuation_db_per_km * length_km + fixed_loss_db``), :func:`channel_loss_db` for any
+channel, and the loss figures of a deployed trunk fibre as named constants
+(:data:`TRUNK_ATTENUATION_DB_PER_KM`, :data:`TRUNK_FIXED_LOSS_DB`).
 
 A fibre channel has one transmittance. A free-space channel may vary in time
 (``FreeSpaceChannel.loss_db_at``); the sampler then splits a block into segments of at most
@@ -10,10 +15,106 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from quaykey.physics.params import FibreChannel, FreeSpaceChannel
+if TYPE_CHECKING:  # the parameter module may import this one: no import cycle at run time
+    from quaykey.physics.params import FibreChannel, FreeSpaceChannel
 
-__all__ = ["ChannelSegment", "transmittance_segments"]
+__all__ = [
+    "TRUNK_ATTENUATION_DB_PER_KM",
+    "TRUNK_FIXED_LOSS_DB",
+    "ChannelSegment",
+    "channel_loss_db",
+    "check_transmittance",
+    "fibre_loss_db",
+    "transmittance_segments",
+]
+
+# Deployed trunk fibre (a hop of the Beijing-Shanghai backbone): attenuation including
+# splices, and the fixed loss of connectors and patch panels at the two ends.
+TRUNK_ATTENUATION_DB_PER_KM = 0.25
+TRUNK_FIXED_LOSS_DB = 2.0
+
+
+def fibre_loss_db(
+    length_km: float, attenuation_db_per_km: float, fixed_loss_db: float = 0.0
+) -> float:
+    """Loss of a fibre in dB: ``attenuation_db_per_km * length_km + fixed_loss_db``.
+
+    Parameters
+    ----------
+    length_km
+        Fibre length.
+    attenuation_db_per_km
+        Attenuation of the fibre (splices included).
+    fixed_loss_db
+        Length-independent loss (connectors, patch panels, insertion loss).
+
+    Returns
+    -------
+    float
+        Total loss in dB.
+
+    Example
+    -------
+    >>> fibre_loss_db(70.0, TRUNK_ATTENUATION_DB_PER_KM, TRUNK_FIXED_LOSS_DB)
+    19.5
+    """
+    return attenuation_db_per_km * length_km + fixed_loss_db
+
+
+def channel_loss_db(channel: FibreChannel | FreeSpaceChannel, time_s: float | None = None) -> float:
+    """Loss of a channel in dB.
+
+    Parameters
+    ----------
+    channel
+        A fibre (:func:`fibre_loss_db` of its length, attenuation and fixed loss) or a
+        free-space channel (its ``loss_db``, or ``loss_db_at(time_s)`` when it varies in
+        time and ``time_s`` is given).
+    time_s
+        Time at which a time-varying free-space channel is evaluated; ``None`` for its
+        static ``loss_db``.
+
+    Returns
+    -------
+    float
+        Loss in dB.
+
+    Example
+    -------
+    >>> from quaykey.physics.params import FibreChannel
+    >>> channel_loss_db(FibreChannel(length_km=50.0, attenuation_db_per_km=0.2))
+    10.0
+    """
+    from quaykey.physics.params import FibreChannel  # at call time: params may import us
+
+    if isinstance(channel, FibreChannel):
+        return float(
+            fibre_loss_db(channel.length_km, channel.attenuation_db_per_km, channel.fixed_loss_db)
+        )
+    if channel.loss_db_at is not None and time_s is not None:
+        return float(channel.loss_db_at(time_s))
+    return float(channel.loss_db)
+
+
+def check_transmittance(transmittance: float) -> float:
+    """``transmittance`` as a float, checked to lie in [0, 1].
+
+    Raises
+    ------
+    ValueError
+        If it is outside [0, 1] or not finite.
+
+    Example
+    -------
+    >>> check_transmittance(0.5)
+    0.5
+    """
+    t = float(transmittance)
+    if not (math.isfinite(t) and 0.0 <= t <= 1.0):
+        raise ValueError(f"transmittance must be in [0, 1], got {transmittance!r}")
+    return t
 
 
 @dataclass(frozen=True)
@@ -70,6 +171,7 @@ def transmittance_segments(
 
     Example
     -------
+    >>> from quaykey.physics.params import FibreChannel
     >>> seg = transmittance_segments(FibreChannel(length_km=50.0), 10, 1e9)
     >>> len(seg), round(seg[0].transmittance, 4)
     (1, 0.1)
@@ -82,7 +184,7 @@ def transmittance_segments(
         raise ValueError(f"time_step_s must be > 0, got {time_step_s!r}")
     if not math.isfinite(start_time_s):
         raise ValueError(f"start_time_s must be finite, got {start_time_s!r}")
-    varying = isinstance(channel, FreeSpaceChannel) and channel.loss_db_at is not None
+    varying = getattr(channel, "loss_db_at", None) is not None
     if not varying:
         return (ChannelSegment(0, int(n_pulses), channel.transmittance(start_time_s)),)
     per_step = max(1, int(time_step_s * repetition_rate_hz))

@@ -27,11 +27,13 @@ dark-count probability ``p`` per detector, a detector is silent with probability
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from itertools import product
 
 import numpy as np
 from numpy.typing import NDArray
 
+from quaykey.physics.channels import check_transmittance
 from quaykey.physics.params import Detector
 from quaykey.physics.sources import PhotonDistribution
 
@@ -43,9 +45,12 @@ __all__ = [
     "OUTCOME_NONE",
     "OUTCOME_PHOTON_CORRECT",
     "OUTCOME_PHOTON_WRONG",
+    "afterpulse_background",
+    "click_probabilities",
     "dead_time_gates",
     "fire_patterns",
     "outcome_probabilities",
+    "single_photon_yield_and_error",
 ]
 
 # Outcome classes of one gate at a two-detector receiver, relative to the sender's bit.
@@ -175,3 +180,309 @@ def dead_time_gates(detector: Detector, repetition_rate_hz: float) -> int:
     gates = detector.dead_time_s * repetition_rate_hz
     # guard against 9.999999 -> 9 from floating point
     return math.floor(gates + 1e-9)
+
+
+# --------------------------------------------------------------------------- gain and error
+
+
+def afterpulse_background(
+    transmittance: float,
+    intensities: Sequence[float] | NDArray[np.float64],
+    probabilities: Sequence[float] | NDArray[np.float64],
+    detector: Detector,
+    *,
+    basis_match_probability: float = 1.0,
+) -> tuple[float, float]:
+    """Afterpulse clicks that the previous gate leaves in any gate (next-gate model).
+
+    A detector that fired in gate ``i`` because of light or a dark count (not because of an
+    afterpulse alone) fires again in gate ``i + 1`` with probability ``p_ap``; afterpulses
+    trigger no further afterpulses. With dead time 0 whether a detector fires "for real" in
+    gate ``i`` does not depend on afterpulses, and pulses are independent, so the
+    afterpulses of gate ``i + 1`` are independent of what Alice sends in it. With ``r`` the
+    probability that a given detector fires for real in a gate and ``delta`` that both do,
+    averaged over the intensities sent (``p_k``) and over matching (routing ``1 - e_d``)
+    and non-matching (routing ``1/2``) bases:
+
+    * ``a1 = p_ap r`` — an afterpulse on a given detector;
+    * ``a2 = p_ap^2 delta`` — afterpulses on both detectors.
+
+    Alice's bit in the gate is independent of the previous gate, so an afterpulse click is
+    on the detector of her bit or the other one with probability 1/2 each.
+
+    Parameters
+    ----------
+    transmittance
+        ``eta``: channel transmittance times detector efficiency, in [0, 1].
+    intensities, probabilities
+        The intensities Alice sends and the probability of each (summing to 1).
+    detector
+        Dark counts, misalignment and ``afterpulse_probability``.
+    basis_match_probability
+        Probability that Bob's basis matches Alice's, ``q_x^2 + (1 - q_x)^2`` (it enters
+        only at second order, through the routing of the previous gate's photons).
+
+    Returns
+    -------
+    a1, a2
+        Probability of an afterpulse on one given detector, and on both.
+
+    Raises
+    ------
+    ValueError
+        For probabilities that do not match the intensities or do not sum to 1, or a
+        ``basis_match_probability`` outside [0, 1].
+
+    Example
+    -------
+    >>> det = Detector(dark_count_probability=1e-6, afterpulse_probability=0.04)
+    >>> a1, a2 = afterpulse_background(0.01, [0.5, 0.0], [0.5, 0.5], det)
+    >>> round(a1 / (0.04 * (1e-6 + 0.01 * 0.25 / 2)), 3)  # p_ap (p_d + eta mean(k) / 2)
+    0.998
+
+    References
+    ----------
+    The detector model of :mod:`quaykey.physics.detectors` (what
+    :func:`quaykey.physics.sampler.simulate_link` samples); Lim et al., PRA 89, 022307
+    (2014), Sec. IV, for ``p_ap``.
+    """
+    eta = check_transmittance(transmittance)
+    k = np.asarray(intensities, dtype=np.float64)
+    p = np.asarray(probabilities, dtype=np.float64)
+    if k.shape != p.shape or k.ndim != 1:
+        raise ValueError(
+            f"probabilities must give one probability per intensity, got {p.size} for {k.size}"
+        )
+    if not (np.all(np.isfinite(p)) and np.all(p >= 0.0) and abs(float(p.sum()) - 1.0) < 1e-6):
+        raise ValueError(f"probabilities must be >= 0 and sum to 1, got {p.tolist()}")
+    m = float(basis_match_probability)
+    if not (math.isfinite(m) and 0.0 <= m <= 1.0):
+        raise ValueError(f"basis_match_probability must be in [0, 1], got {m!r}")
+    pap = detector.afterpulse_probability
+    if pap == 0.0:
+        return 0.0, 0.0
+    pd = detector.dark_count_probability
+    ed = detector.misalignment_error
+    # real (light or dark) firing of the detector of the previous gate's bit / the other one
+    fire_c = 1.0 - (1.0 - pd) * np.exp(-eta * k * (1.0 - ed))
+    fire_w = 1.0 - (1.0 - pd) * np.exp(-eta * k * ed)
+    fire_h = 1.0 - (1.0 - pd) * np.exp(-eta * k * 0.5)  # bases differ: routing 1/2
+    one = m * 0.5 * (fire_c + fire_w) + (1.0 - m) * fire_h
+    both = m * fire_c * fire_w + (1.0 - m) * fire_h * fire_h
+    return pap * float(p @ one), pap * pap * float(p @ both)
+
+
+def _with_background(
+    silent_c: NDArray[np.float64] | float,
+    silent_w: NDArray[np.float64] | float,
+    background: tuple[float, float],
+    silent_both: NDArray[np.float64] | float | None = None,
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """Gain and error probability once independent afterpulses are or-ed into a gate.
+
+    ``silent_c`` / ``silent_w`` are the probabilities that the detector of Alice's bit / the
+    other one does not fire for real, ``silent_both`` that neither does (by default
+    ``silent_c * silent_w``: independent detectors, as for Poisson light); afterpulses hit
+    a given detector with ``a1`` and both with ``a2``, independently of the real clicks.
+    This is the one place where the two-detector gain and error of a gate are assembled.
+    """
+    a1, a2 = background
+    sc = np.asarray(silent_c, dtype=np.float64)
+    sw = np.asarray(silent_w, dtype=np.float64)
+    quiet_c = sc * (1.0 - a1)  # detector of Alice's bit does not fire at all
+    quiet_w = sw * (1.0 - a1)
+    both = sc * sw if silent_both is None else np.asarray(silent_both, dtype=np.float64)
+    quiet_both = both * (1.0 - 2.0 * a1 + a2)
+    gain = 1.0 - quiet_both
+    # wrong detector alone, plus half of the double clicks (squashed to a random bit)
+    err = (quiet_c - quiet_both) + 0.5 * (1.0 - quiet_c - quiet_w + quiet_both)
+    return gain, err
+
+
+def click_probabilities(
+    transmittance: float,
+    intensities: Sequence[float] | NDArray[np.float64],
+    detector: Detector,
+    *,
+    probabilities: Sequence[float] | NDArray[np.float64] | None = None,
+    background: tuple[float, float] | None = None,
+    basis_match_probability: float = 1.0,
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """Detection and error probabilities per pulse of coherent states, same basis.
+
+    The exact two-detector model: with ``a_c = (1 - p_d) exp(-eta k (1 - e_d))`` and
+    ``a_w = (1 - p_d) exp(-eta k e_d)`` the probabilities that the right and the wrong
+    detector do not fire (Poisson splitting makes them independent), and ``a1``, ``a2`` the
+    afterpulse background of :func:`afterpulse_background` (independent of this gate),
+
+    * ``D_k = 1 - a_c a_w (1 - 2 a1 + a2)``
+    * ``error_k = [a_c (1 - a1) - a_c a_w (1 - 2 a1 + a2)] + double_k / 2`` with
+      ``double_k = 1 - (a_c + a_w)(1 - a1) + a_c a_w (1 - 2 a1 + a2)`` (double clicks
+      squashed to a random bit).
+
+    Without afterpulses this is, to first order, Ma et al.'s ``Q_k = Y0 + 1 - e^{-eta k}``,
+    ``E_k Q_k = e0 Y0 + e_d (1 - e^{-eta k})`` with ``Y0 = 2 p_d``; the afterpulses add
+    about ``2 a1`` to every intensity's gain (the vacuum's included) with a random bit.
+    With ``detector.afterpulse_model == "lim2014"`` the afterpulses instead follow Lim et
+    al. (2014): ``gain_k = D_k (1 + p_ap)``, ``error_k += p_ap D_k / 2`` (no background).
+
+    Parameters
+    ----------
+    transmittance
+        ``eta``: channel transmittance times detector efficiency, in [0, 1].
+    intensities
+        Mean photon numbers ``k`` (>= 0).
+    detector
+        Dark counts, misalignment and afterpulses.
+    probabilities
+        Probability that Alice sends each of ``intensities``: the mix that sets the
+        afterpulse background. Needed when the detector has next-gate afterpulses and no
+        ``background`` is given.
+    background
+        A precomputed ``(a1, a2)`` from :func:`afterpulse_background` (when the mix sent is
+        not ``intensities`` itself); overrides ``probabilities``.
+    basis_match_probability
+        As in :func:`afterpulse_background`.
+
+    Returns
+    -------
+    gain, error_probability
+        Arrays per intensity; the QBER is ``error_probability / gain``.
+
+    Raises
+    ------
+    ValueError
+        For a transmittance outside [0, 1], or next-gate afterpulses without
+        ``probabilities`` or ``background``.
+
+    Example
+    -------
+    >>> g, e = click_probabilities(0.01, [0.5], Detector(dark_count_probability=0.0,
+    ...                           misalignment_error=0.02))
+    >>> round(float(e[0] / g[0]), 6)
+    0.02
+
+    References
+    ----------
+    Ma, Qi, Zhao, Lo, PRA 72, 012326 (2005) (channel and detector model); Lim et al.,
+    PRA 89, 022307 (2014), Sec. IV (``p_ap``, and the ``lim2014`` approximation).
+    """
+    eta = check_transmittance(transmittance)
+    k = np.asarray(intensities, dtype=np.float64)
+    pd = detector.dark_count_probability
+    ed = detector.misalignment_error
+    a_c = (1.0 - pd) * np.exp(-eta * k * (1.0 - ed))
+    a_w = (1.0 - pd) * np.exp(-eta * k * ed)
+    if detector.afterpulse_model == "lim2014":
+        d, err = _with_background(a_c, a_w, (0.0, 0.0))
+        return _lim2014_afterpulses(d, err, detector.afterpulse_probability)
+    bg = _resolve_background(eta, k, detector, probabilities, background, basis_match_probability)
+    return _with_background(a_c, a_w, bg)
+
+
+def _check_background(background: tuple[float, float]) -> tuple[float, float]:
+    a1, a2 = (float(x) for x in background)
+    if not (0.0 <= a2 <= a1 <= 1.0):
+        raise ValueError(
+            f"background must be (a1, a2) from afterpulse_background, with "
+            f"0 <= a2 <= a1 <= 1; got {background!r}"
+        )
+    return a1, a2
+
+
+def _resolve_background(
+    eta: float,
+    intensities: NDArray[np.float64],
+    detector: Detector,
+    probabilities: Sequence[float] | NDArray[np.float64] | None,
+    background: tuple[float, float] | None,
+    basis_match_probability: float,
+) -> tuple[float, float]:
+    if detector.afterpulse_probability == 0.0 or detector.afterpulse_model == "lim2014":
+        return 0.0, 0.0
+    if background is not None:
+        return _check_background(background)
+    if probabilities is None:
+        raise ValueError(
+            "probabilities (of each intensity sent) are needed for next-gate afterpulses: "
+            "pass probabilities=... or background=afterpulse_background(...)"
+        )
+    return afterpulse_background(
+        eta, intensities, probabilities, detector, basis_match_probability=basis_match_probability
+    )
+
+
+def single_photon_yield_and_error(
+    transmittance: float,
+    detector: Detector,
+    *,
+    background: tuple[float, float] | None = None,
+) -> tuple[float, float]:
+    """Exact yield ``Y1`` and error rate ``e1`` of single-photon pulses (same two detectors).
+
+    The photon is lost (``1 - eta``), hits the right detector (``eta (1 - e_d)``) or the
+    wrong one (``eta e_d``); dark counts add independently; double clicks give a random bit;
+    afterpulses as in :func:`click_probabilities`: the next-gate background ``(a1, a2)`` of
+    the intensity mix actually sent (the same as for every other photon number, so that
+    ``Q_k = sum_n P_k(n) Y_n`` holds), or Lim et al.'s factor ``(1 + p_ap)``.
+
+    Parameters
+    ----------
+    transmittance
+        ``eta``: channel transmittance times detector efficiency, in [0, 1].
+    detector
+        Dark counts, misalignment and afterpulses.
+    background
+        ``(a1, a2)`` from :func:`afterpulse_background`; required for next-gate afterpulses.
+
+    Returns
+    -------
+    y1, e1
+        ``Y1 ~ Y0 + eta`` and ``e1 ~ (e0 Y0 + e_d eta) / Y1`` to first order (Ma et al.
+        2005), ``Y0 = 2 p_d + 2 a1``.
+
+    Raises
+    ------
+    ValueError
+        For a transmittance outside [0, 1], or next-gate afterpulses without ``background``.
+
+    Example
+    -------
+    >>> y1, e1 = single_photon_yield_and_error(0.1, Detector(dark_count_probability=0.0,
+    ...                                        misalignment_error=0.03))
+    >>> round(y1, 6), round(e1, 6)
+    (0.1, 0.03)
+
+    References
+    ----------
+    Ma, Qi, Zhao, Lo, PRA 72, 012326 (2005), Eqs. (6)-(8).
+    """
+    eta = check_transmittance(transmittance)
+    pd = detector.dark_count_probability
+    ed = detector.misalignment_error
+    if detector.afterpulse_probability == 0.0 or detector.afterpulse_model == "lim2014":
+        a1, a2 = 0.0, 0.0
+    elif background is None:
+        raise ValueError(
+            "background is needed for next-gate afterpulses: pass "
+            "background=afterpulse_background(...) for the intensities sent"
+        )
+    else:
+        a1, a2 = _check_background(background)
+    # a single photon: detector c silent unless it absorbs it, w likewise (exclusive events)
+    silent_c = (1.0 - pd) * (1.0 - eta * (1.0 - ed))
+    silent_w = (1.0 - pd) * (1.0 - eta * ed)
+    # photon routing makes c and w dependent: both silent = (1 - eta)(1 - p_d)^2
+    silent_both = (1.0 - eta) * (1.0 - pd) ** 2
+    gain, err = _with_background(silent_c, silent_w, (a1, a2), silent_both)
+    if detector.afterpulse_model == "lim2014":
+        gain, err = _lim2014_afterpulses(gain, err, detector.afterpulse_probability)
+    y, e = float(gain), float(err)
+    return y, (e / y if y > 0 else 0.5)
+
+
+def _lim2014_afterpulses(
+    gain: NDArray[np.float64], err: NDArray[np.float64], afterpulse_probability: float
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """Lim et al. (2014)'s per-pulse afterpulses: ``gain (1 + p_ap)``, ``err + p_ap gain / 2``."""
+    return gain * (1.0 + afterpulse_probability), err + 0.5 * afterpulse_probability * gain

@@ -20,12 +20,9 @@ import numpy as np
 import pytest
 
 from quaykey.physics.attacks import InterceptResend, PhotonNumberSplitting
+from quaykey.physics.keyrate import asymptotic_key_rate_estimate, estimate_secret_key_rate
 from quaykey.physics.params import FreeSpaceChannel, LinkParams, SPDCSource, load_preset
-from quaykey.physics.sampler import (
-    asymptotic_key_rate_estimate,
-    estimate_secret_key_rate,
-    simulate_link,
-)
+from quaykey.physics.sampler import simulate_link
 
 N_SIGMA = 3.0
 
