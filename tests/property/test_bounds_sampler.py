@@ -21,7 +21,8 @@ from hypothesis import strategies as st
 from quaykey.physics.attacks import InterceptResend, PhotonNumberSplitting
 from quaykey.physics.keyrate import estimate_secret_key_rate
 from quaykey.physics.params import Detector, LinkParams, load_preset
-from quaykey.physics.sampler import bb84_class_probabilities, simulate_link
+from quaykey.physics.pulse_classes import bb84_class_probabilities
+from quaykey.physics.sampler import simulate_link
 
 MAX_CLICKS = 2_000_000  # keeps each example well under a second
 

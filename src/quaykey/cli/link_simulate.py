@@ -15,12 +15,8 @@ from quaykey.cli._common import console, print_json, user_errors
 from quaykey.physics.attacks import parse_attack
 from quaykey.physics.keyrate import asymptotic_key_rate_estimate, estimate_secret_key_rate
 from quaykey.physics.params import DecoySource, LinkParams, load_preset
-from quaykey.physics.sampler import (
-    LinkSample,
-    bb84_class_probabilities,
-    bbm92_pattern_probabilities,
-    simulate_link,
-)
+from quaykey.physics.pulse_classes import bb84_class_probabilities, bbm92_pattern_probabilities
+from quaykey.physics.sampler import LinkSample, simulate_link
 
 # a guard against asking for more detections than memory holds (about 12 bytes each)
 MAX_EXPECTED_DETECTIONS = 300_000_000

@@ -29,12 +29,8 @@ from quaykey.physics.params import (
     LinkParams,
     SPDCSource,
 )
-from quaykey.physics.sampler import (
-    LinkSample,
-    bb84_class_probabilities,
-    bbm92_pattern_probabilities,
-    simulate_link,
-)
+from quaykey.physics.pulse_classes import bb84_class_probabilities, bbm92_pattern_probabilities
+from quaykey.physics.sampler import LinkSample, simulate_link
 from reference import per_pulse_sampler as ref
 
 ALPHA = 1e-3
