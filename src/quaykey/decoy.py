@@ -321,51 +321,22 @@ def lim2014_key_length(
     Lim, Curty, Walenta, Xu, Zbinden, "Concise security bounds for practical decoy-state
     quantum key distribution", PRA 89, 022307 (2014), Eqs. (1)-(5).
     """
-    mu, p = _check_intensities(intensities, probabilities)
-    if counts.n_x.size != 3:
-        raise ValueError(f"counts must hold three intensities, got {counts.n_x.size}")
-    if not (math.isfinite(leak_ec_bits) and leak_ec_bits >= 0.0):
-        raise ValueError(f"leak_ec_bits must be a finite number >= 0, got {leak_ec_bits!r}")
-    for name, eps in (("epsilon_sec", epsilon_sec), ("epsilon_cor", epsilon_cor)):
-        if not 0.0 < eps < 1.0:
-            raise ValueError(f"{name} must be in (0, 1), got {eps!r}")
-
+    mu, p = _check_lim2014_inputs(
+        counts, intensities, probabilities, leak_ec_bits, epsilon_sec, epsilon_cor
+    )
     log_term = math.log(_SPLIT / epsilon_sec)
-    weights = [q * math.exp(-m) for m, q in zip(mu, p, strict=True)]
-    tau0 = sum(weights)
-    tau1 = sum(w * m for w, m in zip(weights, mu, strict=True))
+    tau0, tau1 = _photon_number_weights(mu, p)
 
     n_x = counts.n_x.tolist()
     n_z = counts.n_z.tolist()
     m_z = counts.m_z.tolist()
     n_x_total = sum(n_x)
-    delta_x = math.sqrt(n_x_total / 2.0 * log_term)
-    delta_z = math.sqrt(sum(n_z) / 2.0 * log_term)
-    delta_mz = math.sqrt(sum(m_z) / 2.0 * log_term)
+    s_x0, s_x1 = _bounds_one_basis(n_x, mu, p, _hoeffding(n_x_total, log_term), tau0, tau1)
+    s_z0, s_z1 = _bounds_one_basis(n_z, mu, p, _hoeffding(sum(n_z), log_term), tau0, tau1)
+    v_z1 = _test_basis_errors_upper(m_z, mu, p, _hoeffding(sum(m_z), log_term), tau1)
+    phi_x = _phase_error_upper(s_x1, s_z1, v_z1, epsilon_sec)
 
-    s_x0, s_x1 = _bounds_one_basis(n_x, mu, p, delta_x, tau0, tau1)
-    s_z0, s_z1 = _bounds_one_basis(n_z, mu, p, delta_z, tau0, tau1)
-
-    mu2, mu3 = mu[1], mu[2]
-    m2_plus = math.exp(mu2) / p[1] * (m_z[1] + delta_mz)
-    m3_minus = math.exp(mu3) / p[2] * (m_z[2] - delta_mz)
-    v_z1 = max(tau1 * (m2_plus - m3_minus) / (mu2 - mu3), 0.0)
-
-    if s_x1 > 0.0 and s_z1 > 0.0:
-        ratio = min(v_z1 / s_z1, 0.5)
-        phi_x = min(ratio + lim2014_gamma(epsilon_sec, ratio, s_z1, s_x1), 0.5)
-    else:
-        phi_x = 0.5
-
-    h_phi = float(binary_entropy(phi_x))
-    length = (
-        s_x0
-        + s_x1
-        - s_x1 * h_phi
-        - leak_ec_bits
-        - 6.0 * math.log2(_SPLIT / epsilon_sec)
-        - math.log2(2.0 / epsilon_cor)
-    )
+    length = _key_length_real(s_x0, s_x1, phi_x, leak_ec_bits, epsilon_sec, epsilon_cor)
     bits = math.floor(length) if length >= 1.0 else 0
     return FiniteKeyBound(
         s_x0=s_x0,
@@ -379,6 +350,84 @@ def lim2014_key_length(
         key_length_real=float(length),
         key_length_bits=int(bits),
         positive=bits > 0,
+    )
+
+
+def _check_lim2014_inputs(
+    counts: DecoyCounts,
+    intensities: FloatSequence,
+    probabilities: FloatSequence,
+    leak_ec_bits: float,
+    epsilon_sec: float,
+    epsilon_cor: float,
+) -> tuple[tuple[float, float, float], tuple[float, float, float]]:
+    """The checked ``(mu1, mu2, mu3)`` and ``(p1, p2, p3)`` of :func:`lim2014_key_length`."""
+    mu, p = _check_intensities(intensities, probabilities)
+    if counts.n_x.size != 3:
+        raise ValueError(f"counts must hold three intensities, got {counts.n_x.size}")
+    if not (math.isfinite(leak_ec_bits) and leak_ec_bits >= 0.0):
+        raise ValueError(f"leak_ec_bits must be a finite number >= 0, got {leak_ec_bits!r}")
+    for name, eps in (("epsilon_sec", epsilon_sec), ("epsilon_cor", epsilon_cor)):
+        if not 0.0 < eps < 1.0:
+            raise ValueError(f"{name} must be in (0, 1), got {eps!r}")
+    return mu, p
+
+
+def _photon_number_weights(
+    mu: tuple[float, float, float], p: tuple[float, float, float]
+) -> tuple[float, float]:
+    """``tau_n = sum_k p_k exp(-mu_k) mu_k^n / n!`` for ``n = 0, 1`` (Lim et al. 2014)."""
+    weights = [q * math.exp(-m) for m, q in zip(mu, p, strict=True)]
+    tau0 = sum(weights)
+    tau1 = sum(w * m for w, m in zip(weights, mu, strict=True))
+    return tau0, tau1
+
+
+def _hoeffding(total: float, log_term: float) -> float:
+    """Hoeffding deviation ``sqrt(n / 2 ln(21 / eps_sec))`` of counts totalling ``n``."""
+    return math.sqrt(total / 2.0 * log_term)
+
+
+def _test_basis_errors_upper(
+    m_z: list[float],
+    mu: tuple[float, float, float],
+    p: tuple[float, float, float],
+    delta: float,
+    tau1: float,
+) -> float:
+    """``v_z1 <= tau1 (m^+_z2 - m^-_z3) / (mu2 - mu3)`` (Eq. 4), clipped at 0."""
+    mu2, mu3 = mu[1], mu[2]
+    m2_plus = math.exp(mu2) / p[1] * (m_z[1] + delta)
+    m3_minus = math.exp(mu3) / p[2] * (m_z[2] - delta)
+    return max(tau1 * (m2_plus - m3_minus) / (mu2 - mu3), 0.0)
+
+
+def _phase_error_upper(s_x1: float, s_z1: float, v_z1: float, epsilon_sec: float) -> float:
+    """``phi_x <= v_z1/s_z1 + gamma(...)`` (Eq. 5), capped at 1/2; 1/2 without single photons."""
+    if s_x1 > 0.0 and s_z1 > 0.0:
+        ratio = min(v_z1 / s_z1, 0.5)
+        return min(ratio + lim2014_gamma(epsilon_sec, ratio, s_z1, s_x1), 0.5)
+    return 0.5
+
+
+def _key_length_real(
+    s_x0: float,
+    s_x1: float,
+    phi_x: float,
+    leak_ec_bits: float,
+    epsilon_sec: float,
+    epsilon_cor: float,
+) -> float:
+    """Eq. (1) before the floor: ``s_x0 + s_x1 (1 - h(phi_x)) - leak - 6 log2(21/eps_sec)
+    - log2(2/eps_cor)``."""
+    h_phi = float(binary_entropy(phi_x))
+    return (
+        s_x0
+        + s_x1
+        - s_x1 * h_phi
+        - leak_ec_bits
+        - 6.0 * math.log2(_SPLIT / epsilon_sec)
+        - math.log2(2.0 / epsilon_cor)
     )
 
 
