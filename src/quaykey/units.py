@@ -9,13 +9,11 @@ from numpy.typing import ArrayLike, NDArray
 
 __all__ = [
     "EARTH_RADIUS_KM",
-    "SPEED_OF_LIGHT_M_PER_S",
     "binary_entropy",
     "db_to_transmittance",
     "transmittance_to_db",
 ]
 
-SPEED_OF_LIGHT_M_PER_S = 299_792_458.0
 EARTH_RADIUS_KM = 6371.0
 
 

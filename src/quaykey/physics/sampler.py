@@ -73,7 +73,7 @@ from quaykey.physics.sample import LinkSample, SampleStats
 from quaykey.records import AliceRecord, BobRecord
 
 # LinkSample and SampleStats (quaykey.physics.sample) are what simulate_link returns.
-__all__ = ["MAX_DETECTIONS", "LinkSample", "SampleStats", "simulate_link"]
+__all__ = ["LinkSample", "SampleStats", "simulate_link"]
 
 # fill_bb84_events hard-codes this numbering of the outcomes
 assert (
