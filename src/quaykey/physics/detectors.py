@@ -22,6 +22,14 @@ given by its PGF ``G``: with ``A = G(1 - eta r_c)``, ``B = G(1 - eta r_w)``,
 ``C = G(1 - eta)`` (no photon absorbed in the correct / wrong / either detector) and
 dark-count probability ``p`` per detector, a detector is silent with probability
 ``(1 - p) A``, both are silent with ``(1 - p)^2 C``, and inclusion-exclusion gives the rest.
+:func:`outcome_probabilities` gives the six outcomes the sampler draws from.
+
+The analytic key-rate models need only the gain and error probability of a gate, with the
+afterpulses of the previous gate or-ed in: :func:`click_probabilities` (coherent pulses,
+closed form ``G(z) = exp(-mu (1 - z))``), :func:`single_photon_yield_and_error` (one photon)
+and :func:`afterpulse_background`. Both assemble the gain and error from the silence
+probabilities above in one helper; without afterpulses they equal the sums of the six
+outcomes (tested to rounding).
 """
 
 from __future__ import annotations
@@ -242,7 +250,7 @@ def afterpulse_background(
 
     References
     ----------
-    The detector model of :mod:`quaykey.physics.detectors` (what
+    The detector model of this module (what
     :func:`quaykey.physics.sampler.simulate_link` samples); Lim et al., PRA 89, 022307
     (2014), Sec. IV, for ``p_ap``.
     """
