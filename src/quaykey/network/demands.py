@@ -119,7 +119,9 @@ def _entry(i: int, entry: Mapping[str, Any]) -> Demand:
     try:
         if "rate_bps" in entry:
             interval = float(entry.get("interval_s", DEFAULT_INTERVAL_S))
-            return Demand.from_rate(src, dst, float(entry["rate_bps"]), multipath, priority, interval)
+            return Demand.from_rate(
+                src, dst, float(entry["rate_bps"]), multipath, priority, interval
+            )
         return Demand(
             src,
             dst,

@@ -495,9 +495,7 @@ class NetworkSimulation:
                 d.pair, {"requests": 0, "delivered_bits": 0, "failed": 0, "no_route": 0}
             )
             try:
-                r = demand_route(
-                    self.topology, d.src, d.dst, rates, d.multipath, self._excluded()
-                )
+                r = demand_route(self.topology, d.src, d.dst, rates, d.multipath, self._excluded())
                 paths, cap, limiting, hops = r.paths, r.capacity_bps, r.limiting_links, r.hops
             except NoRouteError:
                 paths, cap, limiting, hops = (), 0.0, (), 0

@@ -358,9 +358,7 @@ def _nodes(raw_nodes: list[Any]) -> list[Node]:
     return nodes
 
 
-def _link(
-    i: int, entry: Any, by_name: Mapping[str, Node], defaults: Mapping[str, Any]
-) -> Link:
+def _link(i: int, entry: Any, by_name: Mapping[str, Node], defaults: Mapping[str, Any]) -> Link:
     if not isinstance(entry, Mapping) or "a" not in entry or "b" not in entry:
         raise TopologyError(f"links[{i}] must be a mapping with 'a' and 'b'")
     a, b = str(entry["a"]), str(entry["b"])

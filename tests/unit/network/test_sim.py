@@ -9,8 +9,8 @@ import pytest
 
 from quaykey.network.demands import Demand
 from quaykey.network.faults import parse_cut, parse_eve
-from quaykey.network.sim import NetworkSimulation, SimulationConfig, key_bytes
 from quaykey.network.presets import load_preset_topology
+from quaykey.network.sim import NetworkSimulation, SimulationConfig, key_bytes
 from quaykey.network.topology import topology_from_dict
 
 

@@ -8,8 +8,6 @@ import pytest
 
 from quaykey.errors import TopologyError
 from quaykey.network.presets import load_preset_topology, load_topology_file
-import math
-
 from quaykey.network.topology import geodesic_km, topology_from_dict
 
 

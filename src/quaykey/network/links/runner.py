@@ -50,7 +50,9 @@ def make_block(
     if fidelity == "statistical":
         return StatisticalBlock(reconciler=reconciler, qber_threshold=qber_threshold)
     if fidelity == "exact":
-        block = ExactBlock(reconciler=reconciler, qber_threshold=qber_threshold, auth_seed=auth_seed)
+        block = ExactBlock(
+            reconciler=reconciler, qber_threshold=qber_threshold, auth_seed=auth_seed
+        )
         if preshared_auth_bits is not None:
             block.preshared_auth_bits = preshared_auth_bits
         return block

@@ -161,6 +161,8 @@ class LinkModel:
         Channel loss.
     sifted_bits
         Expected sifted detections per block.
+    block_duration_s
+        The block length the figures are for.
     """
 
     key_rate_bps: float
@@ -169,6 +171,7 @@ class LinkModel:
     plob_bound_bps: float
     loss_db: float
     sifted_bits: float
+    block_duration_s: float
 
     def to_dict(self) -> dict[str, float]:
         """Report keys as the network report and ``network plan`` print them."""
@@ -206,6 +209,7 @@ def link_model(
         plob_bound_bps=plob_bound_bps(params),
         loss_db=channel_loss_db(params),
         sifted_bits=float(counts.n_x.sum() + counts.n_z.sum()),
+        block_duration_s=float(block_duration_s),
     )
 
 
