@@ -98,7 +98,10 @@ def _faults(cut: list[str], eve: list[str], duration_s: float) -> tuple[Fault, .
     for flag, specs, parse in (("--cut", cut, parse_cut), ("--eve", eve, parse_eve)):
         for spec in specs:
             fault = _flag(flag, parse, spec)
-            _flag(flag, lambda _s, f=fault: check_within_run(f, duration_s), spec)
+            try:
+                check_within_run(fault, duration_s)
+            except ValueError as exc:
+                raise ValueError(f"{flag} {exc}") from None
             out.append(fault)
     return tuple(out)
 
@@ -108,7 +111,7 @@ def _demands(t: Topology, specs: list[str], with_kmes: bool) -> tuple[Demand, ..
         ds = tuple(_flag("--demand", parse_demand, s) for s in specs)
         for d in ds:
             for end in d.pair:
-                _flag("--demand", lambda _s, e=end: t.node(e), end)
+                _flag("--demand", t.node, end)
         return ds
     # KMEs relay the applications' keys themselves: the pools' copy must not be spent too.
     return () if with_kmes else None
