@@ -143,6 +143,8 @@ def _kme_sink(path: Path | None, t: Topology) -> Iterator[tuple[KeySink | None, 
     from quaykey.kms.feed import link_key_sink
     from quaykey.kms.service import KmeService
 
+    if not path.is_file():
+        raise ValueError(f"--kme-config {path}: no such file")
     net = load_network_config(path)
     names = {n.name for n in t.nodes}
     services = {n: KmeService.from_settings(net.settings_for(n)) for n in net.nodes if n in names}

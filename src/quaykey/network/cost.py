@@ -15,7 +15,13 @@ from quaykey.network.links.block import Fidelity
 from quaykey.network.links.statistical import LinkModel
 from quaykey.physics.params import LinkParams
 
-__all__ = ["MAX_UNFORCED_S", "block_cost_s", "run_cost_s"]
+__all__ = [
+    "MAX_EXACT_DETECTIONS",
+    "MAX_UNFORCED_S",
+    "block_cost_s",
+    "check_exact_size",
+    "run_cost_s",
+]
 
 #: Longest estimated run started without being forced.
 MAX_UNFORCED_S = 300.0
@@ -45,3 +51,18 @@ def run_cost_s(blocks: list[tuple[LinkParams, LinkModel, int]], fidelity: Fideli
     """Estimated wall seconds of ``(params, model, n_blocks)`` for every link of a run."""
     total = sum(n * block_cost_s(p, m, fidelity) for p, m, n in blocks)
     return total if math.isfinite(total) else math.inf
+
+
+#: Most sifted detections an exact block may be expected to hold (sampler memory).
+MAX_EXACT_DETECTIONS = 50_000_000
+
+
+def check_exact_size(name: str, model: LinkModel, block_duration_s: float) -> None:
+    """Refuse an exact block expected to hold more detections than the sampler can keep."""
+    if model.sifted_bits > MAX_EXACT_DETECTIONS:
+        raise ValueError(
+            f"exact fidelity: a {block_duration_s:g} s block of link {name!r} would hold "
+            f"~{model.sifted_bits:.2g} sifted detections (limit {MAX_EXACT_DETECTIONS:.0e}); "
+            "use shorter blocks, a lower source.repetition_rate_hz override, or the "
+            "statistical fidelity"
+        )

@@ -23,8 +23,10 @@ import simpy
 import simpy.rt
 
 from quaykey.errors import KeyExhaustedError, NoRouteError
+from quaykey.network.cost import check_exact_size
 from quaykey.network.demands import Demand
 from quaykey.network.faults import Fault
+from quaykey.network.handoff import KeySink, key_bytes
 from quaykey.network.links.block import Attack, BlockOutcome, BlockWindow, Fidelity, LossProfile
 from quaykey.network.links.runner import LinkRunner, make_block
 from quaykey.network.links.statistical import LinkModel, link_model
@@ -49,15 +51,6 @@ __all__ = [
     "key_bytes",
 ]
 
-KeySink = Callable[[str, str, str, str, bytes], None]
-"""``key_sink(link, node, peer, block_id, key_bytes)``: one end's copy of one block of key.
-
-Called twice per block of real key (exact fidelity), once for each end, with the same
-``block_id`` (``"<link>/<n>"``, ``n`` counting the link's blocks from 1) and the bytes
-*that end's party* produced (:func:`key_bytes`): what
-``KmeService.deposit_link_key(peer, block_id, key_bytes)`` of the KME at ``node`` needs.
-"""
-
 
 class PassKey(Protocol):
     """What the simulation reads of a satellite pass (:mod:`quaykey.network.satellite`)."""
@@ -69,22 +62,6 @@ class PassKey(Protocol):
     qber: float
     loss_db_profile: tuple[float, ...]
     profile_step_s: float
-
-
-def key_bytes(bits: Any) -> bytes:
-    """Pack a key's bits (uint8 array of 0/1) into bytes, most significant bit first.
-
-    Only whole bytes are packed: the last ``len(bits) % 8`` bits are dropped rather than
-    padded with zeros, so every byte handed over is secret key.
-
-    Example
-    -------
-    >>> key_bytes(np.array([1, 0, 0, 0, 0, 0, 0, 1, 1, 1], dtype=np.uint8))
-    b'\\x81'
-    """
-    arr = np.asarray(bits, dtype=np.uint8)
-    whole = arr.size - arr.size % 8
-    return np.packbits(arr[:whole]).tobytes()
 
 
 @dataclass(frozen=True)
@@ -515,17 +492,3 @@ class NetworkSimulation:
                 )
             )
         return rows
-
-
-MAX_EXACT_DETECTIONS = 50_000_000
-
-
-def check_exact_size(name: str, model: LinkModel, block_duration_s: float) -> None:
-    """Refuse an exact block expected to hold more detections than the sampler can keep."""
-    if model.sifted_bits > MAX_EXACT_DETECTIONS:
-        raise ValueError(
-            f"exact fidelity: a {block_duration_s:g} s block of link {name!r} would hold "
-            f"~{model.sifted_bits:.2g} sifted detections (limit {MAX_EXACT_DETECTIONS:.0e}); "
-            "use shorter blocks, a lower source.repetition_rate_hz override, or the "
-            "statistical fidelity"
-        )
