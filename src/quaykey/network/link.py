@@ -37,8 +37,7 @@ def exact_free_space_block(
 ) -> tuple[BlockOutcome, Any]:
     """One exact block over a loss profile, through :class:`ExactBlock` (see module doc)."""
     profile = LossProfile.from_samples(loss_db_profile, step_s)
-    block = ExactBlock(reconciler=reconciler, qber_threshold=qber_threshold)
-    block._auth = auth
+    block = ExactBlock(reconciler=reconciler, qber_threshold=qber_threshold, auth=auth)
     window = BlockWindow(end_s - profile.duration_s, profile.duration_s)
     out = block.run(params, window, rng, name=name, loss=profile)
     return out, out.keys

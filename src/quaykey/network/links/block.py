@@ -69,7 +69,9 @@ class LossProfile:
             raise ValueError("loss_db samples must be finite and >= 0")
 
     @classmethod
-    def from_samples(cls, loss_db: Sequence[float] | NDArray[np.float64], step_s: float) -> Any:
+    def from_samples(
+        cls, loss_db: Sequence[float] | NDArray[np.float64], step_s: float
+    ) -> LossProfile:
         """A profile from any sequence of samples."""
         return cls(tuple(float(x) for x in loss_db), float(step_s))
 

@@ -50,20 +50,23 @@ class ExactBlock:
         Size of the pre-shared authentication key, drawn on the first block.
     auth_seed
         Seed of that pre-shared key (``None``: drawn from the first block's ``rng``).
+    auth
+        The two parties' authentication pools to start from, instead of a fresh pre-shared
+        key (``quaykey.postproc.channel.AuthKeyPool.pre_shared``).
     """
 
     reconciler: str = "cascade"
     qber_threshold: float = 0.11
     preshared_auth_bits: int = DEFAULT_PRESHARED_AUTH_BITS
     auth_seed: int | None = None
+    auth: tuple[AuthKeyPool, AuthKeyPool] | None = field(default=None, repr=False)
     fidelity: Fidelity = "exact"
-    _auth: tuple[AuthKeyPool, AuthKeyPool] | None = field(default=None, repr=False)
 
     def _pools(self, rng: np.random.Generator) -> tuple[AuthKeyPool, AuthKeyPool]:
-        if self._auth is None:
+        if self.auth is None:
             seed = self.auth_seed if self.auth_seed is not None else int(rng.integers(0, 2**31))
-            self._auth = AuthKeyPool.pre_shared(self.preshared_auth_bits, seed=seed)
-        return self._auth
+            self.auth = AuthKeyPool.pre_shared(self.preshared_auth_bits, seed=seed)
+        return self.auth
 
     def run(
         self,
