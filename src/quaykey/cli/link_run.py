@@ -62,7 +62,10 @@ def _overrides(items: list[str]) -> dict[str, Any]:
 
 def _check_cost(params: LinkParams, duration_s: float, block_s: float, force: bool) -> float:
     block = min(block_s, duration_s)
-    per_block = block_cost_s(params, link_model(params, block), "exact")
+    try:
+        per_block = block_cost_s(params, link_model(params, block), "exact")
+    except ValueError:  # a source the counts model does not cover: pulses alone
+        per_block = block_cost_s(params, None, "exact", block)
     cost = per_block * duration_s / block
     if cost > MAX_UNFORCED_S and not force:
         raise ValueError(

@@ -30,8 +30,16 @@ _EXACT_PULSE_S = 1.3e-9
 _EXACT_DETECTION_S = 1e-6
 
 
-def block_cost_s(params: LinkParams, model: LinkModel, fidelity: Fidelity) -> float:
+def block_cost_s(
+    params: LinkParams,
+    model: LinkModel | None,
+    fidelity: Fidelity,
+    block_duration_s: float | None = None,
+) -> float:
     """Estimated wall seconds of one block whose expected counts are ``model``'s.
+
+    Without a model (a source the counts model does not cover) only the pulses of a
+    ``block_duration_s`` block are counted.
 
     Example
     -------
@@ -43,6 +51,10 @@ def block_cost_s(params: LinkParams, model: LinkModel, fidelity: Fidelity) -> fl
     """
     if fidelity == "statistical":
         return _STATISTICAL_BLOCK_S
+    if model is None:
+        if block_duration_s is None:
+            raise ValueError("block_cost_s needs a model or a block duration")
+        return params.source.repetition_rate_hz * block_duration_s * _EXACT_PULSE_S
     pulses = params.source.repetition_rate_hz * model.block_duration_s
     return pulses * _EXACT_PULSE_S + model.sifted_bits * _EXACT_DETECTION_S
 

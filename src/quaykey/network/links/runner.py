@@ -148,7 +148,7 @@ class RunSummary:
     secret_key_rate_bps: float
     qber: float | None
     qber_x: float | None
-    expected_qber: float
+    expected_qber: float | None
     reconciliation_efficiency: float | None
     aborted: bool
     abort_reason: str | None
@@ -175,7 +175,7 @@ def _weighted(pairs: Sequence[tuple[float, float]]) -> float | None:
     return sum(v * w for v, w in pairs) / total if total > 0 else None
 
 
-def diagnose(outcomes: Sequence[BlockOutcome], model: LinkModel) -> str:
+def diagnose(outcomes: Sequence[BlockOutcome], model: LinkModel | None) -> str:
     """Why a run made no key: loss and noise, or a QBER above the link's own expectation.
 
     The observed test-basis QBER is compared with the one the link's parameters predict
@@ -185,6 +185,10 @@ def diagnose(outcomes: Sequence[BlockOutcome], model: LinkModel) -> str:
     """
     if any(not o.aborted for o in outcomes):
         return "key made"
+    if model is None:
+        return (
+            "no key; the counts model does not cover this source, so no expected QBER to judge by"
+        )
     n_z = sum(o.test_bits for o in outcomes)
     observed = _weighted([(o.qber_z, o.test_bits) for o in outcomes])
     e = model.qber_z
@@ -230,7 +234,10 @@ def summarise(
     ideal = sum(r.sifted_key_bits * float(binary_entropy(r.qber_x)) for r in reports)
     leaked = sum(r.ec_leaked_bits for r in reports)
     duration = sum(o.duration_s for o in outcomes)
-    model = link_model(params, block_duration_s)
+    try:
+        model: LinkModel | None = link_model(params, block_duration_s)
+    except ValueError:  # not a three-intensity decoy source: no counts model to compare with
+        model = None
     source = made or outcomes
     return RunSummary(
         keys_match=_keys_match(outcomes),
@@ -238,7 +245,7 @@ def summarise(
         secret_key_rate_bps=final / duration if duration else 0.0,
         qber=_weighted([(o.qber_z, o.test_bits) for o in source]),
         qber_x=_weighted([(o.qber, o.sifted_bits - o.test_bits) for o in made]),
-        expected_qber=model.qber_z,
+        expected_qber=None if model is None else model.qber_z,
         reconciliation_efficiency=leaked / ideal if ideal > 0 else None,
         aborted=not made,
         abort_reason=aborts[0] if aborts and not made else None,
