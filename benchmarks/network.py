@@ -12,9 +12,10 @@ import platform
 import time
 from dataclasses import replace
 
-from quaykey.network.engine import Demand, NetworkSimulation, SimulationConfig
+from quaykey.network.demands import Demand
 from quaykey.network.presets import load_preset_topology, load_satellite_preset
 from quaykey.network.satellite import Satellite, passes_for_topology
+from quaykey.network.sim import NetworkSimulation, SimulationConfig
 from quaykey.network.topology import topology_from_dict
 
 
@@ -34,7 +35,7 @@ def statistical_day(with_micius: bool) -> tuple[float, float, dict[str, float]]:
         t_pass = time.perf_counter() - tp
     rep = NetworkSimulation(topo, cfg, passes).run()
     wall = time.perf_counter() - t0
-    relays = sum(r["requests"] for r in rep.routes)
+    relays = sum(r.requests for r in rep.routes)
     return wall, t_pass, {"links": len(rep.links), "relays": relays}
 
 
@@ -64,7 +65,7 @@ def exact_hour(hours: float) -> tuple[float, float, int, int]:
     )
     rep = NetworkSimulation(topo, cfg).run()
     stat = NetworkSimulation(topo, replace(cfg, fidelity="statistical")).run()
-    return rep.wall_s, cfg.duration_s, int(rep.links[0]["key_bits"]), int(stat.links[0]["key_bits"])
+    return rep.wall_s, cfg.duration_s, rep.links[0].key_bits, stat.links[0].key_bits
 
 
 def main() -> None:

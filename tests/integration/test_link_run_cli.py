@@ -32,9 +32,9 @@ BASE = [
 runner = CliRunner()
 
 
-def _run(args: list[str]) -> dict[str, object]:
+def _run(args: list[str], exit_code: int = 0) -> dict[str, object]:
     result = runner.invoke(app, args)
-    assert result.exit_code == 0, result.output
+    assert result.exit_code == exit_code, result.output
     return json.loads(result.stdout)
 
 
@@ -53,13 +53,38 @@ def test_honest_link_produces_identical_keys(tmp_path: Path) -> None:
 
 
 def test_intercept_resend_aborts_with_reason_and_no_key(tmp_path: Path) -> None:
-    out = _run([*BASE, "--eve", "intercept-resend:0.3", "--json", "--out-keys", str(tmp_path)])
+    args = [*BASE, "--eve", "intercept-resend:0.3", "--json", "--out-keys", str(tmp_path)]
+    out = _run(args, exit_code=1)
     assert out["aborted"] is True and out["final_key_bits"] == 0
     assert out["keys_match"] is None  # no key to compare
     reason = str(out["abort_reason"])
-    assert "no positive key length" in reason or "above the abort threshold" in reason
-    assert out["qber"] > 0.05  # type: ignore[operator]
+    assert "no positive" in reason or "above the abort threshold" in reason
+    # ~1 % expected from the link itself, +0.3/4 from the attack: told apart from noise.
+    assert out["qber"] > 0.05 and out["expected_qber"] < 0.02  # type: ignore[operator]
+    assert "possible eavesdropping" in str(out["diagnosis"])
     assert (tmp_path / "alice.key").read_bytes() == b""
+
+
+def test_a_link_too_long_for_key_is_not_called_an_eavesdropper() -> None:
+    # 300 km of backbone fibre (77 dB): dark counts and afterpulses dominate, the QBER is
+    # ~50 % -- as the link's own parameters predict. No key, exit 1, no eavesdropping claim.
+    args = ["link", "run", "--preset", "backbone", "--distance-km", "300", "--duration-s", "0.2"]
+    result = runner.invoke(app, [*args, "--json"])
+    assert result.exit_code == 1, result.output
+    out = json.loads(result.stdout)
+    assert out["final_key_bits"] == 0 and out["expected_qber"] > 0.4
+    assert "too lossy or noisy" in out["diagnosis"]
+    assert "eavesdropping" not in result.stdout.replace("not a sign of eavesdropping", "")
+    table = runner.invoke(app, args)
+    assert table.exit_code == 1
+    assert "possible eavesdropping" not in table.output and "too lossy" in table.output
+
+
+def test_a_run_estimated_to_take_too_long_needs_force() -> None:
+    result = runner.invoke(app, [*BASE, "--duration-s", "1e6", "--json"])
+    assert result.exit_code == 2
+    assert "--duration-s" in result.output and "--force" in result.output
+    assert "Traceback" not in result.output
 
 
 def test_no_key_files_without_out_keys(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

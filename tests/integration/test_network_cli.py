@@ -173,3 +173,60 @@ def test_network_map_of_a_user_topology(tmp_path: Path) -> None:
     result = runner.invoke(app, ["network", "map", "--topology", str(f), "--out", str(png)])
     assert result.exit_code == 0, result.output
     assert png.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_plan_and_simulate_give_one_route_capacity() -> None:
+    # One definition: the sum over the paths a demand uses of each path's bottleneck. The
+    # bonded warehouse's demand is multipath (preset YAML); plan uses modelled link rates,
+    # simulate measured ones: they agree within the blocks' sampling spread (1 %).
+    route = "bonded-warehouse:shanghai-customs"
+    plan = _json(["network", "plan", "--preset", "beijing-shanghai", "--route", route, "--json"])
+    sim = _json(["network", "simulate", "--hours", "2", "--json"])
+    planned = plan["routes"][0]
+    simulated = next(r for r in sim["routes"] if r["src"] == "bonded-warehouse")
+    assert planned["multipath"] and simulated["multipath"]
+    assert planned["capacity_bps"] == pytest.approx(planned["multipath_capacity_bps"])
+    assert planned["capacity_bps"] > planned["single_path_capacity_bps"]
+    assert simulated["capacity_bps"] == pytest.approx(planned["capacity_bps"], rel=0.01)
+
+
+def test_fault_report_never_loses_negative_capacity() -> None:
+    out = _json(
+        ["network", "simulate", "--hours", "4", "--json", "--cut", "sh-lingang--sh-pudong@1",
+         "--eve", "sh-pudong--shanghai-customs:intercept-resend:0.3@2"]
+    )  # fmt: skip
+    impacts = [r for f in out["faults"] for r in f["routes"]]
+    assert impacts and all(r["capacity_lost_bps"] >= 0 for r in impacts)
+    for r in impacts:
+        assert r["capacity_lost_bps"] == pytest.approx(
+            max(0.0, r["capacity_before_bps"] - r["capacity_after_bps"])
+        )
+    # routes that do not touch the cut lose nothing (modelled rates, no sampling noise)
+    trunk = next(r for r in out["faults"][0]["routes"] if r["src"] == "customs-hq-beijing")
+    assert trunk["capacity_lost_bps"] == 0.0
+
+
+def test_demands_from_the_command_line_replace_the_presets() -> None:
+    out = _json(
+        ["network", "simulate", "--hours", "1", "--json",
+         "--demand", "sipg-ops:shanghai-customs:64000"]
+    )  # fmt: skip
+    assert [(r["src"], r["dst"]) for r in out["routes"]] == [("sipg-ops", "shanghai-customs")]
+    assert out["routes"][0]["delivered_bits"] > 0
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (["--hours", "2", "--cut", "sh-lingang--sh-pudong@30"], "--cut"),
+        (["--hours", "2", "--eve", "sh-pudong--shanghai-customs:intercept-resend:0.3@9"], "--eve"),
+        (["--hours", "1", "--eve", "sh-pudong--shanghai-customs:teleport:0.3@0"], "--eve"),
+        (["--hours", "1e6"], "--force"),
+        (["--hours", "1", "--demand", "sipg-ops:atlantis:10"], "--demand"),
+        (["--hours", "1", "--kme-config", "x.yaml"], "--kme-config"),
+    ],
+)
+def test_simulate_refuses_bad_runs_naming_the_flag(args: list[str], needle: str) -> None:
+    result = runner.invoke(app, ["network", "simulate", *args])
+    assert result.exit_code == 2, result.output
+    assert needle in result.output and "Traceback" not in result.output

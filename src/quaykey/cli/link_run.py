@@ -1,15 +1,15 @@
 """`quaykey link run`: simulate a link, then post-process it end to end into two keys.
 
-The simulation (:mod:`quaykey.physics`) produces Alice's and Bob's records block by block;
-each block goes through :func:`quaykey.postproc.pipeline.run_block`, in which Alice and Bob
-compute their keys separately over the authenticated classical channel. The first block
-authenticates with a fresh pre-shared key; later blocks with key the link produced.
+Parse, call the link-block seam through :class:`quaykey.network.links.LinkRunner` in exact
+fidelity (sampler -> post-processing, Alice and Bob computing their keys separately), and
+render :func:`quaykey.network.links.summarise`. Exits 1 when no key was made, with the
+diagnosis: a link too lossy or noisy for key, or a QBER above what the link's own loss and
+noise predict (possible eavesdropping).
 """
 
 from __future__ import annotations
 
 import math
-import time
 from pathlib import Path
 from typing import Any
 
@@ -20,14 +20,12 @@ from rich.progress import Progress
 from rich.table import Table
 
 from quaykey.cli._common import console, err_console, print_json, user_errors
-from quaykey.errors import SecurityAbortError, VerificationError
+from quaykey.network.cost import MAX_UNFORCED_S, block_cost_s
+from quaykey.network.links import LinkRunner, link_model, make_block, summarise
+from quaykey.network.links.runner import joined_keys
 from quaykey.physics.attacks import parse_attack
-from quaykey.physics.params import load_preset
-from quaykey.physics.sampler import simulate_link
-from quaykey.postproc.channel import AuthKeyPool
-from quaykey.postproc.pipeline import STAGES, SecuritySettings, run_block
+from quaykey.physics.params import LinkParams, load_preset
 from quaykey.postproc.reconcile import RECONCILERS
-from quaykey.units import binary_entropy
 
 __all__ = ["run"]
 
@@ -62,45 +60,26 @@ def _overrides(items: list[str]) -> dict[str, Any]:
     return out
 
 
-def _summarise(
-    reports: list[Any],
-    aborts: list[str],
-    duration_s: float,
-    keys_match: bool,
-    abort_qbers: list[float],
-) -> dict[str, Any]:
-    stage_seconds = {s: 0.0 for s in (*STAGES, "authentication")}
-    for rep in reports:
-        for k, v in rep.stage_seconds.items():
-            stage_seconds[k] = stage_seconds.get(k, 0.0) + v
-    final_bits = sum(r.output_key_bits for r in reports)
-    n_z = sum(r.test_bits for r in reports)
-    n_x = sum(r.sifted_key_bits for r in reports)
-    qber_z = sum(r.qber_z * r.test_bits for r in reports) / n_z if n_z else None
-    if qber_z is None and abort_qbers:
-        qber_z = sum(abort_qbers) / len(abort_qbers)  # what the aborted blocks disclosed
-    qber_x = sum(r.qber_x * r.sifted_key_bits for r in reports) / n_x if n_x else None
-    ideal = sum(r.sifted_key_bits * float(binary_entropy(r.qber_x)) for r in reports)
-    leaked = sum(r.ec_leaked_bits for r in reports)
-    return {
-        "keys_match": keys_match if reports else None,  # None: no block produced a key
-        "final_key_bits": final_bits,
-        "secret_key_rate_bps": final_bits / duration_s,
-        "qber": qber_z,
-        "qber_x": qber_x,
-        "reconciliation_efficiency": leaked / ideal if ideal > 0 else None,
-        "aborted": not reports,
-        "abort_reason": aborts[0] if aborts and not reports else None,
-        "blocks": len(reports) + len(aborts),
-        "blocks_aborted": len(aborts),
-        "block_abort_reasons": aborts,
-        "sifted_key_bits": n_x,
-        "leaked_bits": leaked,
-        "round_trips": sum(r.round_trips for r in reports),
-        "auth_bits_used": sum(r.auth_bits_used for r in reports),
-        "auth_bits_replenished": sum(r.auth_bits_replenished for r in reports),
-        "stage_seconds": stage_seconds,
-    }
+def _check_cost(params: LinkParams, duration_s: float, block_s: float, force: bool) -> float:
+    block = min(block_s, duration_s)
+    try:
+        per_block = block_cost_s(params, link_model(params, block), "exact")
+    except ValueError:  # a source the counts model does not cover: pulses alone
+        per_block = block_cost_s(params, None, "exact", block)
+    cost = per_block * duration_s / block
+    if cost > MAX_UNFORCED_S and not force:
+        raise ValueError(
+            f"--duration-s {duration_s:g}: this run would take ~{cost:.3g} s of wall time "
+            f"(more than {MAX_UNFORCED_S:g} s); shorten it or pass --force"
+        )
+    return cost
+
+
+def _write_keys(out_keys: Path, outcomes: list[Any]) -> None:
+    out_keys.mkdir(parents=True, exist_ok=True)
+    alice, bob = joined_keys(outcomes)
+    for name, bits in (("alice.key", alice), ("bob.key", bob)):
+        (out_keys / name).write_bytes(np.packbits(bits).tobytes())
 
 
 def run(
@@ -122,6 +101,7 @@ def run(
     out_keys: Path = typer.Option(
         None, "--out-keys", help="Directory for alice.key and bob.key (raw key bytes)."
     ),
+    force: bool = typer.Option(False, "--force", help="Run even if estimated to take long."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
 ) -> None:
     """Simulate a link, then post-process it into two keys and compare them."""
@@ -133,75 +113,39 @@ def run(
         if param:
             params = params.with_overrides(_overrides(param))
         attack = parse_attack(eve) if eve else None
-        sec = params.security
-        settings = SecuritySettings(epsilon_sec=sec.epsilon_sec, epsilon_cor=sec.epsilon_cor)
-        rate_hz = params.source.repetition_rate_hz
-        n_blocks = max(1, math.ceil(duration_s / block_s - 1e-9))
-        total_pulses = round(duration_s * rate_hz)
-        rng = np.random.default_rng(seed)
-        auth_alice, auth_bob = AuthKeyPool.pre_shared(PRE_SHARED_AUTH_BITS)
-        reports: list[Any] = []
-        aborts: list[str] = []
-        abort_qbers: list[float] = []
-        alice_parts: list[np.ndarray] = []
-        bob_parts: list[np.ndarray] = []
-        keys_match = True
-        simulation_s = 0.0
-        with Progress(console=err_console, transient=True, disable=n_blocks < 2) as progress:
-            task = progress.add_task("post-processing blocks", total=n_blocks)
-            for i in range(n_blocks):
-                n_pulses = total_pulses // n_blocks + (i < total_pulses % n_blocks)
-                t0 = time.perf_counter()
-                sample = simulate_link(
-                    params, n_pulses, rng, attack=attack, start_time_s=i * block_s
-                )
-                simulation_s += time.perf_counter() - t0
-                try:
-                    res = run_block(
-                        sample.alice,
-                        sample.bob,
-                        auth_alice=auth_alice,
-                        auth_bob=auth_bob,
-                        reconciler=reconciler,
-                        security=settings,
-                        seed=seed * 1_000_003 + i,
-                    )
-                except VerificationError as exc:
-                    aborts.append(f"block {i}: {exc}")
-                except SecurityAbortError as exc:
-                    aborts.append(f"block {i}: {exc.reason}")
-                    qber = getattr(exc, "qber_z", None)
-                    if qber is not None:
-                        abort_qbers.append(float(qber))
-                else:
-                    reports.append(res.report)
-                    keys_match = keys_match and res.alice_key.matches(res.bob_key)
-                    alice_parts.append(res.alice_key.bits)
-                    bob_parts.append(res.bob_key.bits)
-                progress.advance(task)
-        summary = _summarise(reports, aborts, duration_s, keys_match, abort_qbers)
-        summary["stage_seconds"]["simulation"] = simulation_s
+        cost = _check_cost(params, duration_s, block_s, force)
+        block = make_block("exact", reconciler, preshared_auth_bits=PRE_SHARED_AUTH_BITS)
+        runner = LinkRunner("link", params, block, block_s, np.random.default_rng(seed))
+        with Progress(console=err_console, transient=True, disable=cost < 3) as progress:
+            task = progress.add_task("simulating and post-processing blocks", total=None)
+            outcomes = runner.run(
+                duration_s, attack, lambda i, n: progress.update(task, completed=i, total=n)
+            )
+        summary = summarise(outcomes, params, block_s).to_dict()
         summary.update(
-            {
-                "preset": preset,
-                "distance_km": params.distance_km,
-                "duration_s": duration_s,
-                "n_pulses": total_pulses,
-                "reconciler": reconciler,
-                "eve": eve,
-                "seed": seed,
-            }
+            preset=preset,
+            distance_km=params.distance_km,
+            duration_s=duration_s,
+            n_pulses=sum(o.n_pulses for o in outcomes),
+            reconciler=reconciler,
+            eve=eve,
+            seed=seed,
         )
         if out_keys is not None:
-            out_keys.mkdir(parents=True, exist_ok=True)
-            for name, parts in (("alice.key", alice_parts), ("bob.key", bob_parts)):
-                bits = np.concatenate(parts) if parts else np.zeros(0, np.uint8)
-                (out_keys / name).write_bytes(np.packbits(bits).tobytes())
+            _write_keys(out_keys, outcomes)
             summary["keys_written_to"] = str(out_keys)
     if as_json:
         print_json(summary)
-        return
-    table = Table(title=f"link run: {preset}, {params.distance_km:g} km, {duration_s:g} s")
+    else:
+        _render(summary, preset, params.distance_km, duration_s)
+    if summary["aborted"]:
+        if not as_json:
+            err_console.print(f"[bold red]no key:[/] {summary['diagnosis']}")
+        raise typer.Exit(code=1)
+
+
+def _render(summary: dict[str, Any], preset: str, distance_km: float, duration_s: float) -> None:
+    table = Table(title=f"link run: {preset}, {distance_km:g} km, {duration_s:g} s")
     table.add_column("quantity")
     table.add_column("value", justify="right")
     for key in (
@@ -209,10 +153,12 @@ def run(
         "final_key_bits",
         "secret_key_rate_bps",
         "qber",
+        "expected_qber",
         "reconciliation_efficiency",
         "blocks",
         "blocks_aborted",
         "abort_reason",
+        "diagnosis",
     ):
         value = summary[key]
         text = f"{value:.4g}" if isinstance(value, float) else str(value)

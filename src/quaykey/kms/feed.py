@@ -1,14 +1,17 @@
 """Link keys from the network layer's QKD links into the KMEs (the end of the data path).
 
-In ``exact`` fidelity :class:`quaykey.network.engine.NetworkSimulation` hands each end's
+In ``exact`` fidelity :class:`quaykey.network.sim.NetworkSimulation` hands each end's
 copy of every block of post-processed key to a sink,
-``key_sink(link, node, peer, block_id, key_bytes)`` (:data:`quaykey.network.engine.KeySink`).
+``key_sink(link, node, peer, block_id, key_bytes)`` (:data:`quaykey.network.sim.KeySink`).
 :func:`link_key_sink` builds that sink for a set of KMEs: the copy for ``node`` goes to the
 KME of ``node`` through :meth:`KmeService.deposit_link_key(peer, block_id, key_bytes)
 <quaykey.kms.service.KmeService.deposit_link_key>`. Each KME receives only the bytes its
 own end's party produced; the feed never copies one end's key to the other.
 
 The network layer never imports the KMS; this module (above both) is where they meet.
+``quaykey network simulate --fidelity exact --kme-config FILE`` builds one
+``KmeService.from_settings`` per KME of a KMS network file on the KMEs' own databases and
+feeds them through :func:`link_key_sink`, so the command alone fills running KMEs.
 """
 
 from __future__ import annotations
@@ -69,7 +72,7 @@ class FeedCounters:
 
 
 class KmeFeed:
-    """A :data:`~quaykey.network.engine.KeySink` that deposits link keys into KMEs.
+    """A :data:`~quaykey.network.sim.KeySink` that deposits link keys into KMEs.
 
     Build it with :func:`link_key_sink`. Calling it with
     ``(link, node, peer, block_id, key_bytes)`` stores ``key_bytes`` in the KME of
@@ -146,7 +149,7 @@ def link_key_sink(services: Mapping[str, KmeService]) -> KmeFeed:
     -------
     KmeFeed
         A callable ``sink(link, node, peer, block_id, key_bytes)``, a
-        :data:`quaykey.network.engine.KeySink` for
+        :data:`quaykey.network.sim.KeySink` for
         ``NetworkSimulation(..., key_sink=sink)``. For each call it runs
         ``services[node].deposit_link_key(peer, block_id, key_bytes)``. Skipped, counted
         in ``sink.counters`` and logged at INFO on ``quaykey.kms.feed`` by block ID and
@@ -175,7 +178,7 @@ def link_key_sink(services: Mapping[str, KmeService]) -> KmeFeed:
 
     Example
     -------
-    >>> from quaykey.network.engine import NetworkSimulation, SimulationConfig
+    >>> from quaykey.network.sim import NetworkSimulation, SimulationConfig
     >>> sink = link_key_sink({"a": kme_a.service, "b": kme_b.service})  # doctest: +SKIP
     >>> cfg = SimulationConfig(duration_s=600, fidelity="exact", block_duration_s=300,
     ...                        demands=())  # doctest: +SKIP

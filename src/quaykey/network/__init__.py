@@ -1,36 +1,49 @@
 """quaykey.network: topology, key pools, trusted-node relay, routing, satellite, simulation.
 
-The layer reads no files; presets are loaded at the edge by
-:mod:`quaykey.network.presets` (package data) and passed in. See ``docs/network.md``.
+Links turn into key through one seam, :mod:`quaykey.network.links` (statistical or exact
+blocks); :mod:`quaykey.network.sim` runs them in simulated time with demands
+(:mod:`.demands`) and faults (:mod:`.faults`) and reports through :mod:`.report`. The layer
+reads no files; presets are loaded at the edge by :mod:`quaykey.network.presets` and passed
+in. See ``docs/network.md``.
 """
 
 from __future__ import annotations
 
-from quaykey.network.engine import (
-    Demand,
-    Fault,
-    NetworkSimulation,
-    SimulationConfig,
-    SimulationReport,
-    parse_cut,
-    parse_eve,
+from quaykey.network.demands import Demand, parse_demand
+from quaykey.network.faults import Fault, parse_cut, parse_eve
+from quaykey.network.links import (
+    BlockOutcome,
+    BlockWindow,
+    ExactBlock,
+    LinkBlock,
+    LinkRunner,
+    LossProfile,
+    StatisticalBlock,
+    link_model,
+    make_block,
 )
-from quaykey.network.link import LinkRunner, analytic_key_rate_bps, plob_bound_bps
 from quaykey.network.pool import KeyPool, PoolSet, Reservation
 from quaykey.network.relay import AUTH_COST_BITS, relay_key, relay_multipath
-from quaykey.network.routing import Route, disjoint_route, key_aware_route
+from quaykey.network.report import SimulationReport
+from quaykey.network.routing import Route, demand_route, disjoint_route, key_aware_route
 from quaykey.network.satellite import GroundStation, LinkBudget, Pass, Satellite, find_passes
+from quaykey.network.sim import NetworkSimulation, SimulationConfig
 from quaykey.network.topology import Link, Node, Topology, topology_from_dict
 
 __all__ = [
     "AUTH_COST_BITS",
+    "BlockOutcome",
+    "BlockWindow",
     "Demand",
+    "ExactBlock",
     "Fault",
     "GroundStation",
     "KeyPool",
     "Link",
+    "LinkBlock",
     "LinkBudget",
     "LinkRunner",
+    "LossProfile",
     "NetworkSimulation",
     "Node",
     "Pass",
@@ -40,14 +53,17 @@ __all__ = [
     "Satellite",
     "SimulationConfig",
     "SimulationReport",
+    "StatisticalBlock",
     "Topology",
-    "analytic_key_rate_bps",
+    "demand_route",
     "disjoint_route",
     "find_passes",
     "key_aware_route",
+    "link_model",
+    "make_block",
     "parse_cut",
+    "parse_demand",
     "parse_eve",
-    "plob_bound_bps",
     "relay_key",
     "relay_multipath",
     "topology_from_dict",

@@ -15,10 +15,11 @@ random, the last ``K xor S_1 xor .. xor S_{k-1}``) and relays each over one of `
 node-disjoint paths: an intermediate node sees one share, which is uniformly distributed
 and independent of ``K``.
 
-Authentication (per hop): the ciphertext is split into 56-bit blocks ``m_1..m_n``; the tag is
-``(sum_i m_i r^(n+1-i) + n r + s) mod p`` with ``p = 2^61 - 1`` (a polynomial universal
-hash, Wegman & Carter 1981), where ``r`` and ``s`` are 64-bit strings taken from the link
-key and reduced mod ``p``. Forgery probability is at most ``(n+1)/p`` per message.
+Authentication (per hop): the project's one-time MAC, :class:`quaykey.mac.OneTimeMac`
+(polynomial hash over GF(2^128) plus a one-time pad), keyed with 256 fresh bits of the
+same link's key (128 of hash key, 128 of pad), over the ciphertext encoded by
+:func:`quaykey.mac.bits_message`. Forgery probability is at most
+:func:`quaykey.mac.forgery_bound` of the message length per hop.
 
 References
 ----------
@@ -30,7 +31,6 @@ Länger, "Security of trusted repeater quantum key distribution networks", J. Co
 
 from __future__ import annotations
 
-import hmac
 import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -39,6 +39,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from quaykey.errors import AuthenticationError, KeyExhaustedError
+from quaykey.mac import ONE_TIME_KEY_BITS, OneTimeMac, bits_message
 from quaykey.network.pool import PoolSet, Reservation
 from quaykey.network.topology import Topology
 
@@ -49,11 +50,10 @@ __all__ = [
     "hop_cost_bits",
     "relay_key",
     "relay_multipath",
-    "wegman_carter_tag",
 ]
 
-AUTH_COST_BITS = 128
-_P61 = (1 << 61) - 1
+#: Link-key bits one hop spends on its tag: a one-time MAC key (hash key + pad).
+AUTH_COST_BITS = ONE_TIME_KEY_BITS
 
 
 def hop_cost_bits(key_bits: int) -> int:
@@ -61,39 +61,8 @@ def hop_cost_bits(key_bits: int) -> int:
     return int(key_bits) + AUTH_COST_BITS
 
 
-def _bits_to_int(bits: NDArray[np.uint8]) -> int:
-    return int.from_bytes(np.packbits(bits).tobytes(), "big") if bits.size else 0
-
-
-def wegman_carter_tag(message_bits: NDArray[np.uint8], auth_key_bits: NDArray[np.uint8]) -> bytes:
-    """Polynomial-hash Wegman–Carter tag (8 bytes) of a bit string.
-
-    Parameters
-    ----------
-    message_bits
-        The message (0/1 values).
-    auth_key_bits
-        ``AUTH_COST_BITS`` fresh key bits: 64 for the hash point ``r``, 64 for the pad ``s``.
-
-    Example
-    -------
-    >>> k = np.zeros(128, dtype=np.uint8); k[3] = 1
-    >>> m = np.ones(100, dtype=np.uint8)
-    >>> wegman_carter_tag(m, k) == wegman_carter_tag(m, k)
-    True
-    """
-    if auth_key_bits.size != AUTH_COST_BITS:
-        raise ValueError(f"auth_key_bits must hold {AUTH_COST_BITS} bits")
-    r = _bits_to_int(auth_key_bits[:64]) % _P61
-    s = _bits_to_int(auth_key_bits[64:]) % _P61
-    pad = (-message_bits.size) % 56
-    padded = np.concatenate([message_bits.astype(np.uint8), np.zeros(pad, dtype=np.uint8)])
-    blocks = padded.reshape(-1, 56) if padded.size else np.zeros((0, 56), dtype=np.uint8)
-    acc = 0
-    for row in blocks:
-        acc = (acc + _bits_to_int(row)) * r % _P61
-    acc = (acc + message_bits.size) * r % _P61
-    return ((acc + s) % _P61).to_bytes(8, "big")
+def _mac(auth_key_bits: NDArray[np.uint8]) -> OneTimeMac:
+    return OneTimeMac(np.packbits(auth_key_bits).tobytes())
 
 
 @dataclass(frozen=True, eq=False)
@@ -194,16 +163,18 @@ def _run_hops(
             hops.append(HopRecord(link, u, v, cost))
             continue
         ct = held ^ send[:key_bits]
-        tag = wegman_carter_tag(ct, send[key_bits:])
+        tag = _mac(send[key_bits:]).tag(bits_message(ct))
         # --- the ciphertext and tag cross the public channel; v checks with its own key ---
-        if not hmac.compare_digest(tag, wegman_carter_tag(ct, recv[key_bits:])):
+        try:
+            _mac(recv[key_bits:]).verify(bits_message(ct), tag, f"hop {u}->{v} ({link})")
+        except AuthenticationError:
             # The key spent on this hop is gone; give back what later hops reserved.
             for (x, y), later in zip(
                 list(itertools.pairwise(path))[i + 1 :], links[i + 1 :], strict=True
             ):
                 pools.pool(later, x).release(reservations[(later, x)])
                 pools.pool(later, y).release(reservations[(later, y)])
-            raise AuthenticationError(f"tag check failed on hop {u}->{v} ({link})")
+            raise
         held = ct ^ recv[:key_bits]
         if v != path[-1]:
             seen[v] = held.copy()
@@ -267,8 +238,8 @@ def relay_key(
     ...     k = np.random.default_rng(0).integers(0, 2, 1000, dtype=np.uint8)
     ...     ps.deposit(link.name, alice_bits=k, bob_bits=k.copy())
     >>> r = relay_key(t, ps, ["a", "b", "c"], 256, np.random.default_rng(1))
-    >>> bool(np.array_equal(r.src_key, r.dst_key)), ps.level("a--b")
-    (True, 616)
+    >>> bool(np.array_equal(r.src_key, r.dst_key)), ps.level("a--b")  # 1000 - (256 + 256)
+    (True, 488)
     """
     if int(key_bits) <= 0:
         raise ValueError(f"key_bits must be > 0, got {key_bits!r}")

@@ -31,6 +31,7 @@ from quaykey.network.topology import Topology
 
 __all__ = [
     "Route",
+    "demand_route",
     "disjoint_paths",
     "disjoint_route",
     "key_aware_route",
@@ -262,3 +263,34 @@ def disjoint_route(
         float(sum(c for c, _ in caps)),
         tuple(name for _, name in caps),
     )
+
+
+def demand_route(
+    topology: Topology,
+    src: str,
+    dst: str,
+    rates_bps: Mapping[str, float],
+    multipath: bool = False,
+    exclude_links: Collection[str] = (),
+) -> Route:
+    """THE route capacity of a demand, as ``network plan`` and ``network simulate`` report it.
+
+    A multipath demand uses every node-disjoint path (:func:`disjoint_route`: the sum of
+    the paths' bottlenecks); a single-path demand the widest path by key rate
+    (:func:`key_aware_route` without pools: its bottleneck).
+
+    Example
+    -------
+    >>> from quaykey.network.topology import topology_from_dict
+    >>> t = topology_from_dict({"nodes": [{"name": n, "lat_deg": 0, "lon_deg": i / 10}
+    ...     for i, n in enumerate("abcd")], "links": [{"a": "a", "b": "b"},
+    ...     {"a": "b", "b": "d"}, {"a": "a", "b": "c"}, {"a": "c", "b": "d"}]})
+    >>> rates = {"a--b": 5.0, "b--d": 1.0, "a--c": 3.0, "c--d": 4.0}
+    >>> demand_route(t, "a", "d", rates).capacity_bps
+    3.0
+    >>> demand_route(t, "a", "d", rates, multipath=True).capacity_bps
+    4.0
+    """
+    if multipath:
+        return disjoint_route(topology, src, dst, rates_bps, exclude_links=exclude_links)
+    return key_aware_route(topology, src, dst, rates_bps, exclude_links=exclude_links)

@@ -13,7 +13,7 @@ File format (YAML)::
       preset: backbone                   # a quaykey.physics.params preset name
       attenuation_db_per_km: 0.25
       fixed_loss_db: 2.0
-      route_factor: 1.2                  # fibre length = route_factor x great circle
+      route_factor: 1.2                  # fibre length = route_factor x geodesic distance
       overrides: {"source.repetition_rate_hz": 1.0e9}   # optional LinkParams overrides
     nodes:
       - {name: maasvlakte, lat_deg: 51.96, lon_deg: 4.03, kind: user}
@@ -21,6 +21,8 @@ File format (YAML)::
     links:
       - {a: maasvlakte, b: botlek}                 # length from the coordinates
       - {a: botlek, b: customs, length_km: 21.5}   # or given explicitly
+    demands:                             # optional: end-to-end key wanted (network.demands)
+      - {src: maasvlakte, dst: customs, rate_bps: 64000, multipath: false, priority: 0}
 
 Node ``kind`` is one of ``trusted`` (a relay), ``user`` (an end point that does not relay),
 ``ground-station`` and ``satellite``. Link ``kind`` is ``fibre`` (default) or ``free-space``
@@ -36,17 +38,18 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 import networkx as nx
+from geographiclib.geodesic import Geodesic
 
 from quaykey.errors import TopologyError
+from quaykey.network.demands import Demand, demands_from_entries
 from quaykey.physics.params import FibreChannel, LinkParams, load_preset
-from quaykey.units import EARTH_RADIUS_KM
 
 __all__ = [
     "NODE_KINDS",
     "Link",
     "Node",
     "Topology",
-    "great_circle_km",
+    "geodesic_km",
     "topology_from_dict",
 ]
 
@@ -56,17 +59,20 @@ NODE_KINDS: tuple[str, ...] = ("trusted", "user", "ground-station", "satellite")
 _LINK_KINDS: tuple[str, ...] = ("fibre", "free-space")
 
 
-def great_circle_km(lat1_deg: float, lon1_deg: float, lat2_deg: float, lon2_deg: float) -> float:
-    """Great-circle distance on a sphere of radius ``EARTH_RADIUS_KM`` (haversine).
+def geodesic_km(lat1_deg: float, lon1_deg: float, lat2_deg: float, lon2_deg: float) -> float:
+    """Shortest distance on the WGS84 ellipsoid between two points (Karney's geodesic).
 
     Examples
     --------
-    >>> round(great_circle_km(39.904, 116.407, 31.230, 121.474))
-    1067
+    >>> round(geodesic_km(39.904, 116.407, 31.230, 121.474), 1)
+    1065.9
+
+    References
+    ----------
+    Karney, "Algorithms for geodesics", J. Geodesy 87, 43 (2013).
     """
-    p1, l1, p2, l2 = map(math.radians, (lat1_deg, lon1_deg, lat2_deg, lon2_deg))
-    h = math.sin((p2 - p1) / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin((l2 - l1) / 2) ** 2
-    return 2.0 * EARTH_RADIUS_KM * math.asin(min(1.0, math.sqrt(h)))
+    inverse = Geodesic.WGS84.Inverse(lat1_deg, lon1_deg, lat2_deg, lon2_deg)
+    return float(inverse["s12"]) / 1000.0
 
 
 @dataclass(frozen=True)
@@ -136,12 +142,15 @@ class Link:
     fixed_loss_db: float = 2.0
     overrides: tuple[tuple[str, Any], ...] = ()
 
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_params", self._resolve())
+
     @property
     def loss_db(self) -> float:
-        """Channel loss of a fibre link in dB (0 for free-space links, set per pass)."""
+        """Channel loss of a fibre link in dB, from its physics channel (0 for free space)."""
         if self.kind != "fibre":
             return 0.0
-        return self.attenuation_db_per_km * self.length_km + self.fixed_loss_db
+        return float(self.params().channel.loss_db)
 
     def other(self, node: str) -> str:
         """The node at the other end from ``node``."""
@@ -152,12 +161,19 @@ class Link:
         raise ValueError(f"node {node!r} is not an end of link {self.name!r}")
 
     def params(self) -> LinkParams:
-        """The physics parameters of this link (fibre: length and loss applied)."""
-        if self.kind == "free-space":
-            return load_preset(self.preset, loss_db=30.0).with_overrides(dict(self.overrides))
-        p = load_preset(self.preset, distance_km=self.length_km).with_overrides(
-            dict(self.overrides)
-        )
+        """The physics parameters of this link, resolved once when the link was built."""
+        resolved: LinkParams = self.__dict__["_params"]
+        return resolved
+
+    def _resolve(self) -> LinkParams:
+        try:
+            if self.kind == "free-space":
+                p = load_preset(self.preset, loss_db=30.0)
+                return p.with_overrides(dict(self.overrides))
+            p = load_preset(self.preset, distance_km=self.length_km)
+            p = p.with_overrides(dict(self.overrides))
+        except (ValueError, TypeError) as exc:
+            raise TopologyError(f"link {self.name!r}: bad parameter: {exc}") from None
         if not isinstance(p.channel, FibreChannel):
             raise TopologyError(f"link {self.name!r}: preset {self.preset!r} is not a fibre link")
         return replace(
@@ -182,10 +198,16 @@ class Topology:
     name: str
     nodes: tuple[Node, ...]
     links: tuple[Link, ...]
+    demands: tuple[Demand, ...] = ()
     graph: nx.Graph = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         _validate(self.nodes, self.links)
+        names = {n.name for n in self.nodes}
+        for d in self.demands:
+            for end in d.pair:
+                if end not in names:
+                    raise TopologyError(f"demand {d.src} -> {d.dst}: unknown node {end!r}")
         g: nx.Graph = nx.Graph()
         for n in self.nodes:
             g.add_node(n.name, node=n)
@@ -240,6 +262,7 @@ class Topology:
             name=name or f"{self.name}+{other.name}",
             nodes=tuple(nodes.values()),
             links=self.links + other.links,
+            demands=self.demands + other.demands,
         )
 
     @property
@@ -301,16 +324,75 @@ def _num(entry: Mapping[str, Any], key: str, where: str, default: float | None =
 
 
 def _overrides(raw: Mapping[str, Any], where: str) -> tuple[tuple[str, Any], ...]:
+    """Overrides as sorted pairs; the link checks them when it resolves its parameters."""
     if not isinstance(raw, Mapping):
         raise TopologyError(f"{where}: 'overrides' must be a mapping")
-    out = tuple(sorted((str(k), tuple(v) if isinstance(v, list) else v) for k, v in raw.items()))
-    try:
-        load_preset("backbone", distance_km=1.0).with_overrides(
-            {k: v for k, v in out if not k.startswith("channel.")}
+    return tuple(sorted((str(k), tuple(v) if isinstance(v, list) else v) for k, v in raw.items()))
+
+
+def _nodes(raw_nodes: list[Any]) -> list[Node]:
+    nodes: list[Node] = []
+    for i, entry in enumerate(raw_nodes):
+        if not isinstance(entry, Mapping) or "name" not in entry:
+            raise TopologyError(f"nodes[{i}] must be a mapping with a 'name'")
+        where = f"node {entry['name']!r}"
+        kind = str(entry.get("kind", "trusted"))
+        nan = math.nan if kind == "satellite" else None
+        nodes.append(
+            Node(
+                name=str(entry["name"]),
+                lat_deg=_num(entry, "lat_deg", where, nan),
+                lon_deg=_num(entry, "lon_deg", where, nan),
+                kind=kind,  # type: ignore[arg-type]
+                label=str(entry.get("label", "")),
+                altitude_m=_num(entry, "altitude_m", where, 0.0),
+                note=str(entry.get("note", "")),
+            )
         )
-    except (ValueError, TypeError) as exc:
-        raise TopologyError(f"{where}: bad override: {exc}") from None
-    return out
+    return nodes
+
+
+def _link(i: int, entry: Any, by_name: Mapping[str, Node], defaults: Mapping[str, Any]) -> Link:
+    if not isinstance(entry, Mapping) or "a" not in entry or "b" not in entry:
+        raise TopologyError(f"links[{i}] must be a mapping with 'a' and 'b'")
+    a, b = str(entry["a"]), str(entry["b"])
+    lname = str(entry.get("name", f"{a}--{b}"))
+    where = f"link {lname!r}"
+    for end in (a, b):
+        if end not in by_name:
+            raise TopologyError(f"{where} refers to unknown node {end!r}")
+    kind = str(entry.get("kind", "fibre"))
+    if "length_km" in entry:
+        length = _num(entry, "length_km", where)
+    elif kind == "fibre":
+        na, nb = by_name[a], by_name[b]
+        factor = _num(entry, "route_factor", where, float(defaults.get("route_factor", 1.2)))
+        length = round(factor * geodesic_km(na.lat_deg, na.lon_deg, nb.lat_deg, nb.lon_deg), 1)
+    else:
+        length = 0.0
+    attenuation = _num(
+        entry, "attenuation_db_per_km", where, float(defaults.get("attenuation_db_per_km", 0.25))
+    )
+    fixed = _num(entry, "fixed_loss_db", where, float(defaults.get("fixed_loss_db", 2.0)))
+    if not (math.isfinite(length) and length >= 0.0):
+        raise TopologyError(f"{where}: length_km must be >= 0, got {length}")
+    if attenuation < 0 or fixed < 0:
+        raise TopologyError(f"{where}: losses must be >= 0")
+    if kind not in _LINK_KINDS:
+        raise TopologyError(f"{where}: kind must be fibre or free-space")
+    return Link(
+        name=lname,
+        a=a,
+        b=b,
+        length_km=length,
+        kind=kind,  # type: ignore[arg-type]
+        preset=str(entry.get("preset", defaults.get("preset", "backbone"))),
+        attenuation_db_per_km=attenuation,
+        fixed_loss_db=fixed,
+        overrides=_overrides(
+            {**(defaults.get("overrides") or {}), **(entry.get("overrides") or {})}, where
+        ),
+    )
 
 
 def topology_from_dict(data: Mapping[str, Any]) -> Topology:
@@ -319,7 +401,8 @@ def topology_from_dict(data: Mapping[str, Any]) -> Topology:
     Parameters
     ----------
     data
-        Mapping with ``name``, optional ``defaults``, ``nodes`` and ``links``.
+        Mapping with ``name``, optional ``defaults``, ``nodes``, ``links`` and optional
+        ``demands`` (:func:`quaykey.network.demands.demands_from_entries`).
 
     Returns
     -------
@@ -329,7 +412,7 @@ def topology_from_dict(data: Mapping[str, Any]) -> Topology:
     ------
     TopologyError
         Unknown node, duplicate node or link, negative length, disconnected graph, a
-        missing or malformed field.
+        missing or malformed field, a demand between unknown nodes.
 
     Example
     -------
@@ -352,67 +435,11 @@ def topology_from_dict(data: Mapping[str, Any]) -> Topology:
         raise TopologyError(f"topology {name!r}: 'nodes' must be a non-empty list")
     if not isinstance(raw_links, list):
         raise TopologyError(f"topology {name!r}: 'links' must be a list")
-    nodes: list[Node] = []
-    for i, entry in enumerate(raw_nodes):
-        if not isinstance(entry, Mapping) or "name" not in entry:
-            raise TopologyError(f"nodes[{i}] must be a mapping with a 'name'")
-        where = f"node {entry['name']!r}"
-        kind = str(entry.get("kind", "trusted"))
-        nan = math.nan if kind == "satellite" else None
-        nodes.append(
-            Node(
-                name=str(entry["name"]),
-                lat_deg=_num(entry, "lat_deg", where, nan),
-                lon_deg=_num(entry, "lon_deg", where, nan),
-                kind=kind,  # type: ignore[arg-type]
-                label=str(entry.get("label", "")),
-                altitude_m=_num(entry, "altitude_m", where, 0.0),
-                note=str(entry.get("note", "")),
-            )
-        )
+    nodes = _nodes(raw_nodes)
     by_name = {n.name: n for n in nodes}
-    route_factor = float(defaults.get("route_factor", 1.2))
-    links: list[Link] = []
-    for i, entry in enumerate(raw_links):
-        if not isinstance(entry, Mapping) or "a" not in entry or "b" not in entry:
-            raise TopologyError(f"links[{i}] must be a mapping with 'a' and 'b'")
-        a, b = str(entry["a"]), str(entry["b"])
-        lname = str(entry.get("name", f"{a}--{b}"))
-        where = f"link {lname!r}"
-        for end in (a, b):
-            if end not in by_name:
-                raise TopologyError(f"{where} refers to unknown node {end!r}")
-        kind = str(entry.get("kind", "fibre"))
-        if "length_km" in entry:
-            length = _num(entry, "length_km", where)
-        elif kind == "fibre":
-            na, nb = by_name[a], by_name[b]
-            factor = _num(entry, "route_factor", where, route_factor)
-            length = round(
-                factor * great_circle_km(na.lat_deg, na.lon_deg, nb.lat_deg, nb.lon_deg), 1
-            )
-        else:
-            length = 0.0
-        links.append(
-            Link(
-                name=lname,
-                a=a,
-                b=b,
-                length_km=length,
-                kind=kind,  # type: ignore[arg-type]
-                preset=str(entry.get("preset", defaults.get("preset", "backbone"))),
-                attenuation_db_per_km=_num(
-                    entry,
-                    "attenuation_db_per_km",
-                    where,
-                    float(defaults.get("attenuation_db_per_km", 0.25)),
-                ),
-                fixed_loss_db=_num(
-                    entry, "fixed_loss_db", where, float(defaults.get("fixed_loss_db", 2.0))
-                ),
-                overrides=_overrides(
-                    {**(defaults.get("overrides") or {}), **(entry.get("overrides") or {})}, where
-                ),
-            )
-        )
-    return Topology(name=name, nodes=tuple(nodes), links=tuple(links))
+    links = [_link(i, entry, by_name, defaults) for i, entry in enumerate(raw_links)]
+    try:
+        demands = demands_from_entries(data.get("demands"))
+    except ValueError as exc:
+        raise TopologyError(f"topology {name!r}: {exc}") from None
+    return Topology(name=name, nodes=tuple(nodes), links=tuple(links), demands=demands)

@@ -42,6 +42,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 import numpy as np
+from numpy.typing import NDArray
 
 from quaykey.physics.params import DecoySource, LinkParams
 from quaykey.physics.sources import PhotonDistribution, poisson_pmf
@@ -166,6 +167,25 @@ class InterceptResend:
     def spec(self) -> str:
         return f"intercept-resend:{self.fraction:g}"
 
+    def expected_error_probability(
+        self, error_probability: NDArray[np.float64]
+    ) -> NDArray[np.float64]:
+        """Error probability of a detection with ``fraction`` of pulses intercepted.
+
+        The statistical model's view of this attack (:mod:`quaykey.physics.counts`): a
+        resent pulse whose basis Eve guessed wrong (1/2) gives Bob a random bit in the
+        matching basis (1/2 wrong), so ``fraction / 4`` is added to every intensity's
+        error probability, capped at 1/2. It leaves the gain unchanged, as the sampled
+        model does.
+
+        Example
+        -------
+        >>> InterceptResend(0.4).expected_error_probability(np.array([0.01, 0.02, 0.3]))
+        array([0.11, 0.12, 0.4 ])
+        """
+        e = np.asarray(error_probability, dtype=np.float64)
+        return np.clip(e + 0.25 * self.fraction, 0.0, 0.5)
+
     def scenarios(
         self, params: LinkParams, intensity_index: int, eta_channel: float, bases_match: bool
     ) -> tuple[ArrivalScenario, ...]:
@@ -253,6 +273,21 @@ class PhotonNumberSplitting:
     @property
     def spec(self) -> str:
         return f"pns:{self.fraction:g}"
+
+    def expected_error_probability(
+        self, error_probability: NDArray[np.float64]
+    ) -> NDArray[np.float64]:
+        """Not modelled statistically: the attack changes the decoy gains, not the QBER.
+
+        Raises
+        ------
+        ValueError
+            Always; sample such a link bit by bit (exact fidelity) instead.
+        """
+        raise ValueError(
+            "the pns attack changes the decoy gains, which the counts model does not follow; "
+            "simulate it bit by bit (exact fidelity)"
+        )
 
     def strategy(self, params: LinkParams, eta_channel: float) -> PnsStrategy:
         """Solve Eve's forwarding probabilities so that Bob's average gain is unchanged.

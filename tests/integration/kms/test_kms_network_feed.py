@@ -21,7 +21,7 @@ from quaykey.kms.feed import link_key_sink
 from quaykey.kms.relay import MAC_KEY_BYTES
 from quaykey.kms.service import KmeService
 from quaykey.kms.store import Store, link_blocks_t
-from quaykey.network.engine import KeySink, NetworkSimulation, SimulationConfig, key_bytes
+from quaykey.network.sim import KeySink, NetworkSimulation, SimulationConfig, key_bytes
 from quaykey.network.topology import Topology, topology_from_dict
 
 NODES = ["yangshan", "lingang", "pudong"]

@@ -161,3 +161,41 @@ def test_what_one_intermediate_node_sees_is_independent_of_the_key() -> None:
     # Single-path relay, by contrast, shows the key itself to "a".
     r = relay_key(t, ps, ["s", "a", "d"], 2, rng)
     np.testing.assert_array_equal(r.seen["a"], r.src_key)
+
+
+def test_hop_tag_is_the_one_time_mac_over_the_ciphertext_and_costs_256_bits() -> None:
+    from quaykey.mac import OneTimeMac, bits_message
+
+    assert AUTH_COST_BITS == 256  # 128 bits of GF(2^128) hash key + 128 of pad
+    t = _ring()
+    ps = _filled(t, 2000, seed=9)
+    head = ps.pool("s--a", "s").take(ps.pool("s--a", "s").total_bits).copy()
+    ps = _filled(t, 2000, seed=9)
+    r = relay_key(t, ps, ["s", "a", "d"], 300, np.random.default_rng(1))
+    hop = r.hops[0]
+    assert hop.ciphertext is not None and len(hop.tag) == 16
+    # The tag is OneTimeMac keyed with the 256 link-key bits after the pad, over the
+    # ciphertext as bits_message encodes it: an independent recomputation agrees.
+    mac_key = np.packbits(head[300 : 300 + 256]).tobytes()
+    OneTimeMac(mac_key).verify(bits_message(hop.ciphertext), hop.tag)
+    np.testing.assert_array_equal(hop.ciphertext, r.src_key ^ head[:300])
+
+
+def test_hop_with_mismatched_link_keys_fails_authentication_and_releases_later_hops() -> None:
+    from quaykey.errors import AuthenticationError
+
+    t = _ring()
+    ps = PoolSet(materialised=True)
+    rng = np.random.default_rng(2)
+    for link in t.links:
+        ps.add_link(link.name, link.a, link.b)
+        k = rng.integers(0, 2, 3000, dtype=np.uint8)
+        bob = k.copy()
+        if link.name == "s--a":
+            bob[300 + 5] ^= 1  # one bit of the MAC key differs between the two ends
+        ps.deposit(link.name, alice_bits=k, bob_bits=bob)
+    with pytest.raises(AuthenticationError, match="s->a"):
+        relay_key(t, ps, ["s", "a", "d"], 300, np.random.default_rng(1))
+    # the second hop's reservation was released, nothing of it spent
+    assert ps.pool("a--d", "a").total_bits == ps.pool("a--d", "d").total_bits == 3000
+    assert ps.pool("a--d", "a").reserved_bits == 0

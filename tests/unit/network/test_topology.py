@@ -8,7 +8,7 @@ import pytest
 
 from quaykey.errors import TopologyError
 from quaykey.network.presets import load_preset_topology, load_topology_file
-from quaykey.network.topology import great_circle_km, topology_from_dict
+from quaykey.network.topology import geodesic_km, topology_from_dict
 
 
 def _toy(**extra_links: object) -> dict[str, object]:
@@ -23,9 +23,16 @@ def _toy(**extra_links: object) -> dict[str, object]:
     }
 
 
-def test_lengths_default_to_route_factor_times_great_circle() -> None:
+def test_geodesic_is_on_the_wgs84_ellipsoid() -> None:
+    # Along the equator the geodesic is the equator: a * dlon (a = 6378.137 km, WGS84);
+    # along a meridian one degree at 45 deg N is 111.132 km (meridian arc, Bowring series).
+    assert geodesic_km(0.0, 10.0, 0.0, 11.0) == pytest.approx(6378.137 * math.pi / 180, rel=1e-9)
+    assert geodesic_km(44.5, 0.0, 45.5, 0.0) == pytest.approx(111.132, abs=0.002)
+
+
+def test_lengths_default_to_route_factor_times_geodesic() -> None:
     t = topology_from_dict(_toy())
-    gc = great_circle_km(51.90, 4.50, 52.00, 4.30)
+    gc = geodesic_km(51.90, 4.50, 52.00, 4.30)
     assert t.link("b--c").length_km == pytest.approx(1.2 * gc, abs=0.05)
     assert t.link("c--b") is t.link("b--c")
     assert t.link("a--b").loss_db == pytest.approx(0.25 * 40 + 2.0)

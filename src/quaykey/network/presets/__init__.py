@@ -53,6 +53,7 @@ def _merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
         "defaults": base.get("defaults") or {},
         "nodes": list(base.get("nodes") or []) + list(extra.get("nodes") or []),
         "links": list(base.get("links") or []) + list(extra.get("links") or []),
+        "demands": list(base.get("demands") or []) + list(extra.get("demands") or []),
     }
 
 

@@ -1,4 +1,4 @@
-"""The network link model: the physics layer's detection model and the reconciler's leakage."""
+"""The link-block seam: the physics layer's counts, the reconciler's leakage, both fidelities."""
 
 from __future__ import annotations
 
@@ -8,11 +8,8 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from quaykey.network.link import (
-    block_key_bits,
-    error_correction_leak_bits,
-    expected_counts,
-)
+from quaykey.network.links.statistical import block_key_bits, error_correction_leak_bits
+from quaykey.physics.counts import expected_counts
 from quaykey.physics.keyrate import expected_gains_and_qbers
 from quaykey.physics.params import DecoySource, load_preset
 from quaykey.postproc.reconcile import RECONCILERS

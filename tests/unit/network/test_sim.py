@@ -7,15 +7,10 @@ import itertools
 import numpy as np
 import pytest
 
-from quaykey.network.engine import (
-    Demand,
-    NetworkSimulation,
-    SimulationConfig,
-    key_bytes,
-    parse_cut,
-    parse_eve,
-)
+from quaykey.network.demands import Demand
+from quaykey.network.faults import parse_cut, parse_eve
 from quaykey.network.presets import load_preset_topology
+from quaykey.network.sim import NetworkSimulation, SimulationConfig, key_bytes
 from quaykey.network.topology import topology_from_dict
 
 
@@ -174,10 +169,14 @@ def test_exact_pools_hold_equal_bits_at_both_ends() -> None:
 
 
 def test_bad_fault_specs_are_value_errors() -> None:
-    with pytest.raises(ValueError, match="LINK@HOUR"):
+    with pytest.raises(ValueError, match="LINK@HOUR") as cut:
         parse_cut("jinan--taian")
-    with pytest.raises(ValueError, match="LINK:ATTACK@HOUR"):
+    with pytest.raises(ValueError, match="LINK:ATTACK@HOUR") as eve:
         parse_eve("jinan--taian@3")
+    # The network layer names no command-line flag; the CLI adds it.
+    assert "--cut" not in str(cut.value) and "--eve" not in str(eve.value)
+    with pytest.raises(ValueError, match="unknown attack"):
+        parse_eve("a--b:teleport:0.3@1")
     t = load_preset_topology("beijing-shanghai")
     with pytest.raises(ValueError, match="unknown link"):
         NetworkSimulation(t, SimulationConfig(faults=(parse_cut("nowhere--else@1"),)))
@@ -253,5 +252,5 @@ def test_exact_fidelity_eavesdropper_aborts_blocks() -> None:
         faults=(parse_eve("a--b:intercept-resend:0.5@0.0"),),
     )
     row = NetworkSimulation(t, cfg).run().links[0]
-    assert row["blocks"] == row["aborted_blocks"] == 3
-    assert row["qber"] == pytest.approx(0.0103 + 0.5 / 4, abs=0.01)
+    assert row.blocks == row.aborted_blocks == 3
+    assert row.qber == pytest.approx(0.0103 + 0.5 / 4, abs=0.01)
