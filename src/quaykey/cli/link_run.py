@@ -15,13 +15,13 @@ from typing import Any
 
 import numpy as np
 import typer
-import yaml
 from rich.progress import Progress
 from rich.table import Table
 
 from quaykey.cli._common import console, err_console, print_json, user_errors
 from quaykey.errors import SecurityAbortError, VerificationError
 from quaykey.physics.attacks import parse_attack
+from quaykey.physics.config import parse_params
 from quaykey.physics.params import load_preset
 from quaykey.physics.sampler import simulate_link
 from quaykey.postproc.channel import AuthKeyPool
@@ -49,17 +49,7 @@ def _check(duration_s: float, block_s: float, distance_km: float | None, reconci
 
 
 def _overrides(items: list[str]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for item in items:
-        if "=" not in item:
-            raise ValueError(f"--param must look like group.name=value, got {item!r}")
-        key, raw = item.split("=", 1)
-        try:
-            value = yaml.safe_load(raw)
-        except yaml.YAMLError:
-            raise ValueError(f"--param {key.strip()}: cannot read the value {raw!r}") from None
-        out[key.strip()] = tuple(value) if isinstance(value, list) else value
-    return out
+    return parse_params(items, flag="--param")
 
 
 def _summarise(
