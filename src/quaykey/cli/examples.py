@@ -33,17 +33,24 @@ def write_examples(out: Path, *, overwrite: bool = False) -> list[Path]:
     Raises
     ------
     ValueError
-        Naming ``--out`` when a file exists and ``overwrite`` is false (nothing is written).
+        Naming ``--out`` when a file exists with other contents and ``overwrite`` is false
+        (nothing is written then). Files that already hold the example are rewritten.
     """
-    targets = [out / name for name in EXAMPLE_FILES]
-    existing = [str(t) for t in targets if t.exists()]
-    if existing and not overwrite:
-        raise ValueError(f"--out: {', '.join(existing)} already exist; add --force to replace")
+    texts = {
+        out / file: resources.files(package).joinpath(name).read_text(encoding="utf-8")
+        for file, (package, name) in EXAMPLE_FILES.items()
+    }
+    changed = [
+        str(path)
+        for path, text in texts.items()
+        if path.exists() and (not path.is_file() or path.read_text(encoding="utf-8") != text)
+    ]
+    if changed and not overwrite:
+        raise ValueError(f"--out: {', '.join(changed)} exist and differ; add --force to replace")
     out.mkdir(exist_ok=True)
-    for target, (package, name) in zip(targets, EXAMPLE_FILES.values(), strict=True):
-        text = resources.files(package).joinpath(name).read_text(encoding="utf-8")
-        target.write_text(text, encoding="utf-8")
-    return targets
+    for path, text in texts.items():
+        path.write_text(text, encoding="utf-8")
+    return list(texts)
 
 
 def examples(
