@@ -286,7 +286,11 @@ def progress(
     ]
     with Progress(*columns, console=err_console, transient=True, disable=disable) as bar:
         task = bar.add_task(description, total=total)
-        yield lambda amount=1.0: bar.advance(task, amount)
+
+        def advance(amount: float = 1.0) -> None:
+            bar.advance(task, amount)
+
+        yield advance
 
 
 def format_qber(qber: float | None) -> str:
