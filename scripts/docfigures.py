@@ -178,6 +178,30 @@ def render_validation_links(outputs: list[Json]) -> str:
     return "\n".join(lines)
 
 
+_LINK_RUN = (
+    "link",
+    "run",
+    "--preset",
+    "backbone",
+    "--distance-km",
+    "70",
+    "--duration-s",
+    "10",
+    "--seed",
+    "1",
+    "--json",
+)
+
+
+def render_validation_link_run(outputs: list[Json]) -> str:
+    (run,) = outputs
+    bits = f"{run['final_key_bits']:,}".replace(",", " ")
+    return (
+        f"`keys_match: {str(run['keys_match']).lower()}`, {bits} final key bits "
+        f"({rate(run['secret_key_rate_bps'])}), QBER {percent(run['qber'])}."
+    )
+
+
 FIGURES: dict[str, Figure] = {
     f.name: f
     for f in (
@@ -188,6 +212,13 @@ FIGURES: dict[str, Figure] = {
             (_SIMULATE_DAY,),
             render_network_routes,
             fast=False,
+        ),
+        Figure(
+            "validation-link-run",
+            "docs/validation.md",
+            (_LINK_RUN,),
+            render_validation_link_run,
+            fast=True,
         ),
         Figure(
             "validation-links",
@@ -224,18 +255,27 @@ def run_command(argv: tuple[str, ...], cache: dict[tuple[str, ...], Json]) -> Js
 
 
 def _block(name: str) -> re.Pattern[str]:
+    n = re.escape(name)
     return re.compile(
-        rf"(<!-- figures:{re.escape(name)} -->\n)(.*?)(<!-- /figures:{re.escape(name)} -->)",
-        re.S,
+        rf"^([ \t]*)(<!-- figures:{n} -->\n)(.*?)^[ \t]*(<!-- /figures:{n} -->)", re.S | re.M
     )
 
 
 def replace_block(text: str, name: str, body: str) -> str:
-    """``text`` with the block ``name`` holding ``body``; KeyError if the markers are absent."""
+    """``text`` with the block ``name`` holding ``body``; KeyError if the markers are absent.
+
+    A block indented in a list item keeps the indentation of its opening marker.
+    """
     pattern = _block(name)
     if not pattern.search(text):
         raise KeyError(f"markers <!-- figures:{name} --> ... <!-- /figures:{name} --> not found")
-    return pattern.sub(lambda m: m.group(1) + body.rstrip("\n") + "\n" + m.group(3), text, count=1)
+
+    def fill(m: re.Match[str]) -> str:
+        indent = m.group(1)
+        lines = [indent + line if line else line for line in body.rstrip("\n").split("\n")]
+        return indent + m.group(2) + "\n".join(lines) + "\n" + indent + m.group(4)
+
+    return pattern.sub(fill, text, count=1)
 
 
 def main(argv: list[str] | None = None) -> int:

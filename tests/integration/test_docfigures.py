@@ -44,7 +44,9 @@ def _run(*args: str) -> subprocess.CompletedProcess[str]:
 
 def test_every_figure_has_its_markers_in_its_doc() -> None:
     figures = _docfigures().FIGURES
-    assert {"readme-link", "network-routes", "validation-links"} <= set(figures)
+    assert {"readme-link", "network-routes", "validation-links", "validation-link-run"} <= set(
+        figures
+    )
     for fig in figures.values():
         text = (ROOT / fig.doc).read_text(encoding="utf-8")
         assert text.count(f"<!-- figures:{fig.name} -->") == 1, fig.name
@@ -62,6 +64,10 @@ def test_formatting_helpers() -> None:
     assert (
         mod.replace_block(text, "x", "new")
         == "a\n<!-- figures:x -->\nnew\n<!-- /figures:x -->\nb\n"
+    )
+    indented = "* a\n  <!-- figures:x -->\n  old\n  <!-- /figures:x -->\n"
+    assert mod.replace_block(indented, "x", "n1\nn2") == (
+        "* a\n  <!-- figures:x -->\n  n1\n  n2\n  <!-- /figures:x -->\n"
     )
     with pytest.raises(KeyError, match="figures:y"):
         mod.replace_block(text, "y", "new")
