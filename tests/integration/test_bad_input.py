@@ -238,3 +238,37 @@ def test_short_help_on_every_command(argv: list[str]) -> None:
     result = CliRunner().invoke(app, argv)
     assert result.exit_code == 0, result.output
     assert "Usage: quaykey" in result.output
+
+
+def test_a_defect_is_one_line_too_unless_the_traceback_is_asked_for(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from quaykey.cli import link_keyrate
+    from quaykey.cli.main import main
+
+    def boom(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("boom\nsecond line")
+
+    monkeypatch.setattr(link_keyrate, "key_rate", boom)
+    monkeypatch.delenv("QUAYKEY_TRACEBACK", raising=False)
+    with pytest.raises(SystemExit) as info:
+        main(["link", "keyrate", "--distance-km", "10"])
+    assert info.value.code == 1  # not 2: the input was fine
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert err.startswith("error: unexpected RuntimeError: boom second line")
+    monkeypatch.setenv("QUAYKEY_TRACEBACK", "1")
+    with pytest.raises(RuntimeError, match="boom"):
+        main(["link", "keyrate", "--distance-km", "10"])
+
+
+def test_user_error_in_process_is_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
+    from quaykey.cli.main import main
+
+    with pytest.raises(SystemExit) as info:
+        main(["link", "keyrate", "--param", "detector.efficiency=lots"])
+    assert info.value.code == 2
+    err = capsys.readouterr().err
+    assert (
+        err == "error: --param detector.efficiency must be a number (e.g. 8e7 or 0.2), got 'lots'\n"
+    )
