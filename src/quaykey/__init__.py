@@ -1,8 +1,12 @@
 """quaykey: simulate, operate and use a trusted-relay QKD network for ports and customs.
 
 Layers, in data-path order: :mod:`quaykey.physics` (links) → :mod:`quaykey.postproc`
-(keys) → :mod:`quaykey.network` (pools, relay) → :mod:`quaykey.kms` (ETSI GS QKD 014)
-→ :mod:`quaykey.logistics` (applications). See ``docs/architecture.md``.
+(keys) → :mod:`quaykey.network` (pools, relay) → :mod:`quaykey.kms` (ETSI GS QKD 014),
+with :mod:`quaykey.cli` (the ``quaykey`` command) on top; the foundation below them is
+:mod:`quaykey.errors`, :mod:`quaykey.units`, :mod:`quaykey.records`, :mod:`quaykey.decoy`
+and :mod:`quaykey.mac`. See ``docs/architecture.md``.
+
+Licensed under the Apache License, Version 2.0 (``LICENSE``); copyright The quaykey authors.
 """
 
 from __future__ import annotations

@@ -3,16 +3,24 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import typer
-import yaml
 from rich.table import Table
 
-from quaykey.cli._common import console, print_json, user_errors
-from quaykey.physics.config import params_from_mapping
+from quaykey.cli._common import (
+    check_out_path,
+    check_seed,
+    console,
+    format_qber,
+    link_params,
+    print_json,
+    progress,
+    user_errors,
+)
 from quaykey.physics.keyrate import (
     KEYRATE_MODELS,
     KeyRateResult,
@@ -24,45 +32,12 @@ from quaykey.physics.keyrate import (
     plob_bound,
     tgw_bound,
 )
-from quaykey.physics.params import DecoySource, FibreChannel, LinkParams, load_preset
+from quaykey.physics.params import DecoySource, FibreChannel, LinkParams
 
 __all__ = ["keyrate", "plot"]
 
 _MODEL_HELP = "Key-rate model: " + ", ".join(KEYRATE_MODELS) + "."
-
-
-def _parse_param(item: str) -> tuple[str, Any]:
-    if "=" not in item:
-        raise ValueError(f"--param must look like group.name=value, got {item!r}")
-    key, raw = item.split("=", 1)
-    key = key.strip()
-    if "," in raw and not raw.lstrip().startswith("["):
-        raw = f"[{raw}]"  # source.probabilities=0.5,0.3,0.2 means a list
-    try:
-        value = yaml.safe_load(raw)
-    except yaml.YAMLError:
-        raise ValueError(f"--param {key}: cannot read the value {raw!r}") from None
-    if isinstance(value, list):
-        value = tuple(value)
-    return key, value
-
-
-def _read_config(path: Path) -> dict[str, Any]:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ValueError(f"--config: no such file {str(path)!r}") from None
-    except OSError as exc:
-        raise ValueError(f"--config: cannot read {str(path)!r}: {exc.strerror}") from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise ValueError(f"--config: {str(path)!r} is not valid YAML ({exc})") from None
-    if data is None:
-        return {}
-    if not isinstance(data, dict):
-        raise ValueError(f"--config: {str(path)!r} must hold a mapping of parameters")
-    return data
+_MC_POINTS = 8  # Monte-Carlo points on the plot
 
 
 def _build_params(
@@ -72,16 +47,7 @@ def _build_params(
     config: Path | None,
     params: list[str],
 ) -> LinkParams:
-    if distance_km is not None and not (math.isfinite(distance_km) and distance_km >= 0):
-        raise ValueError(f"--distance-km must be a length >= 0, got {distance_km!r}")
-    if loss_db is not None and not (math.isfinite(loss_db) and loss_db >= 0):
-        raise ValueError(f"--loss-db must be a loss >= 0 dB, got {loss_db!r}")
-    link = load_preset(preset, distance_km=distance_km, loss_db=loss_db)
-    if config is not None:
-        link = params_from_mapping(_read_config(config), link)
-    if params:
-        link = params_from_mapping(dict(_parse_param(p) for p in params), link)
-    return link
+    return link_params(preset, distance_km, loss_db, config=config, params=params)
 
 
 def _check_model(model: str, block_bits: float | None) -> None:
@@ -106,7 +72,7 @@ def _table(result: KeyRateResult, link: LinkParams) -> Table:
         ("secret key rate (bits/pulse)", f"{result.secret_key_rate_per_pulse:.4g}"),
         ("secret key rate (bit/s)", f"{result.secret_key_rate_bps:.4g}"),
         ("optimal signal intensity", f"{result.optimal_signal_intensity:.4g}"),
-        ("QBER", f"{result.qber:.4%}"),
+        ("QBER", format_qber(result.qber)),
         ("gain (detections/pulse)", f"{result.gain:.4g}"),
         ("PLOB bound (bits/pulse)", f"{result.plob_bound_per_pulse:.4g}"),
         ("TGW bound (bits/pulse)", f"{result.tgw_bound_per_pulse:.4g}"),
@@ -176,7 +142,11 @@ def _title(link: LinkParams) -> str:
 
 
 def _monte_carlo_points(
-    link: LinkParams, distances_km: list[float], seed: int, target_detections: float
+    link: LinkParams,
+    distances_km: list[float],
+    seed: int,
+    target_detections: float,
+    advance: Callable[[float], None] = lambda _: None,
 ) -> tuple[list[float], list[float], str | None]:
     """Vacuum + weak estimates from sampled blocks; empty when no sampler is available."""
     try:
@@ -198,6 +168,7 @@ def _monte_carlo_points(
         if rate > 0:
             xs.append(d)
             ys.append(rate)
+        advance(1)
     return xs, ys, None
 
 
@@ -210,6 +181,7 @@ def _render_plot(
     monte_carlo: bool,
     seed: int,
     title: str,
+    advance: Callable[[float], None] = lambda _: None,
 ) -> list[str]:
     import matplotlib
 
@@ -235,6 +207,7 @@ def _render_plot(
         cut = cutoff_distance_km(link, model, block_bits=block, max_distance_km=1000.0)
         cutoffs[model if block is None else f"{model}-{block:g}"] = cut
         ax.plot(xs, ys, label=f"{label}; cutoff {cut:.0f} km", **style)
+        advance(1)
 
     qx = link.source.basis_probability_x
     draw(
@@ -272,8 +245,8 @@ def _render_plot(
 
     if monte_carlo:
         reach = min(0.95 * cutoffs["vacuum-weak"], max_distance_km)
-        mc_d = [float(d) for d in np.linspace(5.0, max(reach, 10.0), 8)]
-        xs, ys, note = _monte_carlo_points(link, mc_d, seed, 1e6)
+        mc_d = [float(d) for d in np.linspace(5.0, max(reach, 10.0), _MC_POINTS)]
+        xs, ys, note = _monte_carlo_points(link, mc_d, seed, 1e6, advance)
         if note:
             notes.append(note)
         elif xs:
@@ -315,6 +288,7 @@ def _render_plot(
     fig.tight_layout(rect=(0.0, 0.06, 1.0, 1.0))
     fig.savefig(out)
     plt.close(fig)
+    advance(1)
     return notes
 
 
@@ -341,22 +315,26 @@ def plot(
         for b in block_bits:
             if not (math.isfinite(b) and b >= 10):
                 raise ValueError(f"--block-bits must be numbers >= 10, got {b!r}")
-        if out.suffix.lower() != ".png":
-            raise ValueError(f"--out must name a .png file, got {str(out)!r}")
+        check_out_path(out, "--out", suffix=".png")
+        check_seed(seed)
         link = _build_params(preset, None, None, config, param)
         if not isinstance(link.channel, FibreChannel):
             raise ValueError(f"--preset {preset!r} is not a fibre link; plot needs distances")
         if not isinstance(link.source, DecoySource) or len(link.source.intensities) != 3:
             raise ValueError("plot needs a decoy source with three intensities")
-        notes = _render_plot(
-            link,
-            out,
-            max_distance_km=max_distance_km,
-            block_sizes=tuple(block_bits) or (1e4, 1e6, 1e8),
-            monte_carlo=monte_carlo,
-            seed=seed,
-            title=_title(link),
-        )
+        sizes = tuple(block_bits) or (1e4, 1e6, 1e8)
+        steps = 5 + len(sizes) + (_MC_POINTS if monte_carlo else 0) + 1
+        with progress("plotting key rates", steps, unit="steps") as advance:
+            notes = _render_plot(
+                link,
+                out,
+                max_distance_km=max_distance_km,
+                block_sizes=sizes,
+                monte_carlo=monte_carlo,
+                seed=seed,
+                title=_title(link),
+                advance=advance,
+            )
     console.print(f"wrote {out}")
     for note in notes:
         console.print(note)

@@ -15,7 +15,6 @@ from typing import Any
 
 import numpy as np
 import typer
-import yaml
 from rich.progress import Progress
 from rich.table import Table
 
@@ -24,6 +23,7 @@ from quaykey.network.cost import MAX_UNFORCED_S, block_cost_s
 from quaykey.network.links import LinkRunner, link_model, make_block, summarise
 from quaykey.network.links.runner import joined_keys
 from quaykey.physics.attacks import parse_attack
+from quaykey.physics.config import parse_params
 from quaykey.physics.params import LinkParams, load_preset
 from quaykey.postproc.reconcile import RECONCILERS
 
@@ -47,17 +47,7 @@ def _check(duration_s: float, block_s: float, distance_km: float | None, reconci
 
 
 def _overrides(items: list[str]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for item in items:
-        if "=" not in item:
-            raise ValueError(f"--param must look like group.name=value, got {item!r}")
-        key, raw = item.split("=", 1)
-        try:
-            value = yaml.safe_load(raw)
-        except yaml.YAMLError:
-            raise ValueError(f"--param {key.strip()}: cannot read the value {raw!r}") from None
-        out[key.strip()] = tuple(value) if isinstance(value, list) else value
-    return out
+    return parse_params(items, flag="--param")
 
 
 def _check_cost(params: LinkParams, duration_s: float, block_s: float, force: bool) -> float:

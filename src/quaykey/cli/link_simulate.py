@@ -8,13 +8,20 @@ from typing import Any
 
 import numpy as np
 import typer
-import yaml
 from rich.table import Table
 
-from quaykey.cli._common import console, print_json, user_errors
+from quaykey.cli._common import (
+    check_positive,
+    check_seed,
+    console,
+    format_qber,
+    link_params,
+    print_json,
+    user_errors,
+)
 from quaykey.physics.attacks import parse_attack
 from quaykey.physics.keyrate import asymptotic_key_rate_estimate, estimate_secret_key_rate
-from quaykey.physics.params import DecoySource, LinkParams, load_preset
+from quaykey.physics.params import DecoySource, LinkParams
 from quaykey.physics.pulse_classes import bb84_class_probabilities, bbm92_pattern_probabilities
 from quaykey.physics.sampler import LinkSample, simulate_link
 
@@ -22,50 +29,14 @@ from quaykey.physics.sampler import LinkSample, simulate_link
 MAX_EXPECTED_DETECTIONS = 300_000_000
 
 
-def parse_overrides(items: list[str] | None) -> dict[str, Any]:
-    """Read ``--param key=value`` items; values are YAML scalars or lists.
-
-    Raises
-    ------
-    ValueError
-        Naming ``--param`` for an item without ``=``.
-    """
-    out: dict[str, Any] = {}
-    for item in items or []:
-        key, sep, raw = item.partition("=")
-        if not sep or not key.strip():
-            raise ValueError(f"--param must look like detector.efficiency=0.2, got {item!r}")
-        try:
-            value = yaml.safe_load(raw)
-        except yaml.YAMLError:
-            raise ValueError(f"--param {key}: cannot read value {raw!r}") from None
-        out[key.strip()] = value
-    return out
-
-
 def build_params(
     preset: str,
     distance_km: float | None,
     loss_db: float | None,
-    overrides: dict[str, Any],
+    params: list[str] | None,
 ) -> LinkParams:
-    """Preset at a distance or loss, with overrides; ValueError names the bad option."""
-    if distance_km is not None and not (math.isfinite(distance_km) and distance_km >= 0):
-        raise ValueError(f"--distance-km must be a number >= 0, got {distance_km!r}")
-    if loss_db is not None and not (math.isfinite(loss_db) and loss_db >= 0):
-        raise ValueError(f"--loss-db must be a number >= 0, got {loss_db!r}")
-    if preset == "micius" and distance_km is not None:
-        raise ValueError("--distance-km: the micius preset is free space; give --loss-db")
-    if preset != "micius" and loss_db is not None and preset in ("gys", "lim2014", "backbone"):
-        raise ValueError(f"--loss-db: preset {preset!r} is a fibre link; give --distance-km")
-    try:
-        params = load_preset(preset, distance_km=distance_km, loss_db=loss_db)
-    except ValueError as exc:
-        raise ValueError(f"--preset: {exc}") from None
-    try:
-        return params.with_overrides(overrides)
-    except (ValueError, TypeError) as exc:
-        raise ValueError(f"--param: {exc}") from None
+    """Preset at a distance or loss, with ``--param`` overrides; errors name the option."""
+    return link_params(preset, distance_km, loss_db, params=params)
 
 
 def _expected_detections(params: LinkParams, n_pulses: int) -> float:
@@ -150,9 +121,9 @@ def _table(payload: dict[str, Any]) -> Table:
             name,
             f"{payload['detections'][name]:,}",
             fmt(payload["gain"][name], ".3g"),
-            fmt(payload["qber"][name], ".4f"),
+            format_qber(payload["qber"][name]),
             "-" if exp is None else f"{exp['gain']:.3g}",
-            "-" if exp is None else f"{exp['qber']:.4f}",
+            "-" if exp is None else format_qber(exp["qber"]),
         )
     return table
 
@@ -173,9 +144,9 @@ def simulate(
 ) -> None:
     """Simulate one block of a link (fast sampler) and report gains, QBERs and key rate."""
     with user_errors():
-        if not (math.isfinite(duration_s) and duration_s > 0):
-            raise ValueError(f"--duration-s must be a number > 0, got {duration_s!r}")
-        params = build_params(preset, distance_km, loss_db, parse_overrides(param))
+        check_positive(duration_s, "--duration-s")
+        check_seed(seed)
+        params = build_params(preset, distance_km, loss_db, param)
         attack = parse_attack(eve) if eve is not None else None
         n_pulses = round(duration_s * params.source.repetition_rate_hz)
         expected = _expected_detections(params, n_pulses)

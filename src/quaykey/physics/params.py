@@ -304,25 +304,13 @@ class LinkParams:
     def with_overrides(self, overrides: Mapping[str, Any]) -> LinkParams:
         """A copy with dotted-path overrides, e.g. ``{"detector.efficiency": 0.2}``.
 
-        Raises ValueError naming an unknown parameter.
+        Values may be text as typed (``"8e7"``, ``"0.5,0.1,0"``); see
+        :func:`quaykey.physics.config.apply_overrides`, the one implementation.
+        Raises ValueError naming an unknown parameter or a rejected value.
         """
-        out = self
-        for key, value in overrides.items():
-            parts = key.split(".")
-            if len(parts) != 2 or parts[0] not in ("source", "channel", "detector", "security"):
-                raise ValueError(
-                    f"unknown parameter {key!r}: use source.X, channel.X, detector.X or security.X"
-                )
-            group = getattr(out, parts[0])
-            if parts[1] not in group.__dataclass_fields__:
-                fields = ", ".join(sorted(group.__dataclass_fields__))
-                raise ValueError(f"unknown parameter {key!r}; {parts[0]} has: {fields}")
-            if isinstance(getattr(group, parts[1]), tuple) and not isinstance(value, tuple):
-                if isinstance(value, str) or not hasattr(value, "__iter__"):
-                    raise ValueError(f"{key} must be a list of values, got {value!r}")
-                value = tuple(value)
-            out = replace(out, **{parts[0]: replace(group, **{parts[1]: value})})
-        return out
+        from quaykey.physics.config import apply_overrides
+
+        return apply_overrides(self, overrides, source="")
 
 
 def _gys(distance_km: float) -> LinkParams:
