@@ -115,15 +115,6 @@ XFAIL = {
     "kme-status-broken-config",
     "kme-serve-broken-config",
     "kme-status-missing-config",
-    "network-simulate-hours-1e6",
-    "network-simulate-cut-after-end",
-    "network-simulate-seed",
-    "network-simulate-block-s",
-    "network-map-out-missing-folder",
-    "link-run-duration-1e6",
-    "link-run-seed",
-    "link-run-loss-db-fibre",
-    "link-run-param-abc",
 }
 
 

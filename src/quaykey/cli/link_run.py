@@ -18,13 +18,19 @@ import typer
 from rich.progress import Progress
 from rich.table import Table
 
-from quaykey.cli._common import console, err_console, print_json, user_errors
+from quaykey.cli._common import (
+    check_seed,
+    console,
+    err_console,
+    link_params,
+    print_json,
+    user_errors,
+)
 from quaykey.network.cost import MAX_UNFORCED_S, block_cost_s
 from quaykey.network.links import LinkRunner, link_model, make_block, summarise
 from quaykey.network.links.runner import joined_keys
 from quaykey.physics.attacks import parse_attack
-from quaykey.physics.config import parse_params
-from quaykey.physics.params import LinkParams, load_preset
+from quaykey.physics.params import LinkParams
 from quaykey.postproc.reconcile import RECONCILERS
 
 __all__ = ["run"]
@@ -44,10 +50,6 @@ def _check(duration_s: float, block_s: float, distance_km: float | None, reconci
         raise ValueError(
             f"--reconciler must be one of {', '.join(sorted(RECONCILERS))}, got {reconciler!r}"
         )
-
-
-def _overrides(items: list[str]) -> dict[str, Any]:
-    return parse_params(items, flag="--param")
 
 
 def _check_cost(params: LinkParams, duration_s: float, block_s: float, force: bool) -> float:
@@ -97,11 +99,8 @@ def run(
     """Simulate a link, then post-process it into two keys and compare them."""
     with user_errors():
         _check(duration_s, block_s, distance_km, reconciler)
-        if loss_db is not None and not (math.isfinite(loss_db) and loss_db >= 0):
-            raise ValueError(f"--loss-db must be a loss >= 0 dB, got {loss_db!r}")
-        params = load_preset(preset, distance_km=distance_km, loss_db=loss_db)
-        if param:
-            params = params.with_overrides(_overrides(param))
+        check_seed(seed)
+        params = link_params(preset, distance_km, loss_db, params=param)
         attack = parse_attack(eve) if eve else None
         cost = _check_cost(params, duration_s, block_s, force)
         block = make_block("exact", reconciler, preshared_auth_bits=PRE_SHARED_AUTH_BITS)

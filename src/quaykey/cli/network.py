@@ -13,7 +13,14 @@ import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from quaykey.cli._common import console, err_console, print_json, user_errors
+from quaykey.cli._common import (
+    check_out_path,
+    check_seed,
+    console,
+    err_console,
+    print_json,
+    user_errors,
+)
 from quaykey.cli.network_map import draw_png, html_map
 from quaykey.network.cost import MAX_UNFORCED_S, run_cost_s
 from quaykey.network.demands import Demand, parse_demand
@@ -214,6 +221,7 @@ def simulate(
             raise ValueError(f"--block-s must be > 0, got {block_s!r}")
         if realtime is not None and not (math.isfinite(realtime) and realtime > 0):
             raise ValueError(f"--realtime must be > 0, got {realtime!r}")
+        check_seed(seed)
         if kme_config is not None and fidelity != "exact":
             raise ValueError("--kme-config needs --fidelity exact (statistical runs make no bits)")
         t = _topology(preset, topology, _with(with_))
@@ -406,6 +414,8 @@ def map_(
 ) -> None:
     """Draw the links on real coordinates, coloured by modelled key rate."""
     with user_errors():
+        check_out_path(out, "--out", suffix=".png")
+        check_out_path(html_out, "--html")
         t = _topology(None if topology else preset, topology, _with(with_))
         rows = _rate_rows(t, block_s)
         draw_png(t, rows, out)
