@@ -1,5 +1,9 @@
 """The authenticated, counted classical channel between Alice and Bob.
 
+Each party holds one :class:`Endpoint`; what travels is a
+:class:`~quaykey.postproc.wire.Message` of a :class:`~quaykey.postproc.wire.MessageKind`,
+paid for from each party's own :class:`~quaykey.postproc.authpool.AuthKeyPool`.
+
 Authentication is Wegman–Carter through :class:`quaykey.mac.RecyclingMac`: a tag is
 ``h_k(transcript) XOR r`` where ``h_k`` is the polynomial-evaluation hash over GF(2^128)
 and ``r`` is 128 fresh one-time-pad bits drawn from the authentication key pool. The hash
@@ -118,7 +122,6 @@ class Endpoint:
         self.party: Party = party
         self.peer: Party = "bob" if party == "alice" else "alice"
         self.pool = pool
-        start = pool.spent_bits
         self._mac = RecyclingMac(
             pool.draw_int(TAG_BITS, "wegman-carter hash key").to_bytes(TAG_BYTES, "big")
         )
@@ -126,15 +129,9 @@ class Endpoint:
         self._received = 0
         self._out = bytearray()
         self._in = bytearray()
-        self._auth_start = start
 
     def __repr__(self) -> str:
         return f"Endpoint(party={self.party!r}, sent={self._sent}, received={self._received})"
-
-    @property
-    def auth_bits_used(self) -> int:
-        """Authentication key bits this endpoint drew from its pool."""
-        return self.pool.spent_bits - self._auth_start
 
     # -- plain traffic ------------------------------------------------------------------
 
@@ -189,10 +186,6 @@ class Endpoint:
         expected = " or ".join(k.name for k in kinds)
         msg = self._next(expected, lambda m: m.kind in kinds)
         return Received(kind=msg.kind, request=msg.request, payload=_decode_authentic(msg))
-
-    def pending(self) -> int:
-        """Messages waiting to be read by this endpoint."""
-        return len(self._channel._queue(self.party))
 
     def _next(self, expected: str, wanted: Callable[[Message], bool]) -> Message:
         queue = self._channel._queue(self.party)
@@ -359,11 +352,6 @@ class ClassicalChannel:
         delivered = [msg] if self.adversary is None else list(self.adversary(msg))
         receiver = "bob" if msg.sender == "alice" else "alice"
         self._queues[receiver].extend(delivered)
-
-    @property
-    def auth_bits_used(self) -> int:
-        """Authentication bits Alice's endpoint spent (Bob's spends the same amount)."""
-        return self.alice.auth_bits_used
 
     def checkpoint(self, stage: str) -> None:
         """Authenticate both transcripts since the previous checkpoint (stage mode).

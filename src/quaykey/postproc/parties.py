@@ -19,7 +19,7 @@ from quaykey.decoy import FiniteKeyBound
 from quaykey.errors import SecurityAbortError
 from quaykey.postproc import estimate as est
 from quaykey.postproc import sifting as sift
-from quaykey.postproc.amplify import toeplitz_hash
+from quaykey.postproc.amplify import seed_length, toeplitz_hash
 from quaykey.postproc.channel import Endpoint
 from quaykey.postproc.finite_key import Bbm92Bound
 from quaykey.postproc.protocol import (
@@ -185,7 +185,8 @@ class AliceParty:
             sifted_key_bits=self._sifted.key_bits.size,
         )
         length = self._final.bits
-        self._seed = self._public.integers(0, 2, self._final.kept_bits + length - 1, dtype=np.uint8)
+        n_seed = seed_length(self._final.kept_bits, length)
+        self._seed = self._public.integers(0, 2, n_seed, dtype=np.uint8)
         self._ep.send(MessageKind.PA_LENGTH, np.array([length], dtype=np.int64))
         self._ep.send(MessageKind.PA_SEED, self._seed)
 
@@ -383,7 +384,7 @@ class BobParty:
                 "Alice and Bob computed different final key lengths; the block is discarded",
                 qber_z=self._estimate.qber_z,
             )
-        if seed.size != self._final.kept_bits + self._final.bits - 1:
+        if seed.size != seed_length(self._final.kept_bits, self._final.bits):
             raise ValueError("Alice's Toeplitz seed has the wrong length")
         self._seed = seed
 
