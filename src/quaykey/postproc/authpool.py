@@ -33,7 +33,7 @@ class AuthKeyPool:
 
     Bits are consumed in order from a stream; every draw is recorded in :attr:`ledger` as a
     half-open interval of stream positions with its purpose, so no bit is ever spent twice.
-    The first block uses the pre-shared key the pool was created with; later blocks refill
+    The first block uses the pre-shared key the pool was created with; later blocks replenish
     it with part of the key they produced (:meth:`replenish`). Alice and Bob each own a
     separate pool object; they stay in step because both draw the same amounts in the same
     order.

@@ -126,7 +126,7 @@ def run_block(
     security: SecuritySettings | None = None,
     seed: int = 0,
     adversary: Adversary | None = None,
-    auth_refill_bits: int | None = None,
+    auth_replenish_bits: int | None = None,
 ) -> BlockResult:
     """Post-process one block: two parties, one authenticated channel, two keys.
 
@@ -145,7 +145,7 @@ def run_block(
         seed). Key material comes only from the records.
     adversary
         Optional man-in-the-middle on the classical channel (tests).
-    auth_refill_bits
+    auth_replenish_bits
         Bits of each final key that replenish each authentication pool; default: as many
         as the block spent.
 
@@ -180,8 +180,8 @@ def run_block(
     settings = security if security is not None else SecuritySettings()
     _validate_records(alice, bob)
     name, alice_factory, bob_factory = _resolve_reconciler(reconciler)
-    if auth_refill_bits is not None and auth_refill_bits < 0:
-        raise ValueError(f"auth_refill_bits must be >= 0, got {auth_refill_bits}")
+    if auth_replenish_bits is not None and auth_replenish_bits < 0:
+        raise ValueError(f"auth_replenish_bits must be >= 0, got {auth_replenish_bits}")
     spent_before = (auth_alice.spent_bits, auth_bob.spent_bits)
 
     channel = ClassicalChannel(auth_alice, auth_bob, mode=settings.auth_mode, adversary=adversary)
@@ -198,9 +198,11 @@ def run_block(
     used = auth_alice.spent_bits - spent_before[0]
     if auth_bob.spent_bits - spent_before[1] != used:
         raise AuthenticationError("the two authentication pools fell out of step")
-    refill = min(used if auth_refill_bits is None else auth_refill_bits, alice_final.size)
-    auth_alice.replenish(alice_final[:refill])
-    auth_bob.replenish(bob_final[:refill])
+    replenish_bits = min(
+        used if auth_replenish_bits is None else auth_replenish_bits, alice_final.size
+    )
+    auth_alice.replenish(alice_final[:replenish_bits])
+    auth_bob.replenish(bob_final[:replenish_bits])
     return _block_result(
         alice,
         bob,
@@ -208,11 +210,11 @@ def run_block(
         reconciler=name,
         settings=settings,
         channel=channel,
-        alice_key=KeyBits(alice_final[refill:].copy()),
-        bob_key=KeyBits(bob_final[refill:].copy()),
+        alice_key=KeyBits(alice_final[replenish_bits:].copy()),
+        bob_key=KeyBits(bob_final[replenish_bits:].copy()),
         final_key_bits=int(alice_final.size),
         auth_bits_used=used,
-        auth_bits_replenished=refill,
+        auth_bits_replenished=replenish_bits,
         stage_seconds=stages.seconds,
     )
 

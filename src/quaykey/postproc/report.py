@@ -6,7 +6,7 @@ Key material is held in :class:`KeyBits`, whose bits never appear in ``repr``.
 from __future__ import annotations
 
 import hmac
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 from numpy.typing import NDArray
@@ -126,8 +126,17 @@ class BlockResult:
     stage_seconds: dict[str, float]
     finite_key: FiniteKeyBound | Bbm92Bound = field(repr=False)
 
+    def without_keys(self) -> BlockResult:
+        """The public account alone: a copy whose two keys are empty.
+
+        For a caller that keeps the account after handing the keys on (a network outcome,
+        a run summary): nothing it keeps holds key material.
+        """
+        empty = KeyBits(np.zeros(0, dtype=np.uint8))
+        return replace(self, alice_key=empty, bob_key=empty)
+
     @property
     def report(self) -> BlockResult:
-        """This same object, for callers that read the public fields as
-        ``result.report.<field>`` (the block's account was once a separate object)."""
-        return self
+        """:meth:`without_keys`, under the name of the former separate report object
+        (callers written as ``result.report.<field>`` keep working)."""
+        return self.without_keys()

@@ -253,6 +253,8 @@ def test_bad_inputs_raise_clear_errors() -> None:
         SecuritySettings(qber_threshold=-0.1)
     with pytest.raises(ValueError, match="epsilon_sec"):
         SecuritySettings(epsilon_sec=0.0)
+    with pytest.raises(ValueError, match="auth_replenish_bits must be >= 0"):
+        run_block(alice, bob, auth_alice=pa, auth_bob=pb, auth_replenish_bits=-1)
     with pytest.raises(ValueError, match="Bob's record arrays"):
         run_block(alice, replace(bob, bits=bob.bits[:-1]), auth_alice=pa, auth_bob=pb)
 
@@ -306,6 +308,11 @@ def test_report_fields_and_no_key_material_in_repr() -> None:
     assert res.round_trips > 10 and res.sifted_key_bits > 50_000
     assert res.output_key_bits == res.alice_key.n_bits
     assert res.final_key_bits == res.output_key_bits + res.auth_bits_replenished
+    public = res.without_keys()  # what a caller keeps after handing the keys on
+    assert public.alice_key.n_bits == public.bob_key.n_bits == 0
+    assert public.output_key_bits == res.output_key_bits > 0
+    assert public.finite_key is res.finite_key and public.stage_seconds == res.stage_seconds
+    assert res.report.alice_key.n_bits == 0 and res.report.qber_z == res.qber_z
     text = repr(res) + repr(res.alice_key) + repr(res.bob_key)
     assert "bits=array" not in text and "KeyBits(n_bits=" in repr(res.alice_key)
 
