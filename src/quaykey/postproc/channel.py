@@ -83,6 +83,13 @@ class Received:
         return f"Received(kind={self.kind.name}, request={self.request!r})"
 
 
+def _expected(kinds: tuple[MessageKind, ...], request: str | None) -> str:
+    """How an error message names the kind a party waited for."""
+    if request is None:
+        return " or ".join(k.name for k in kinds)
+    return kinds[0].wire_name(request)
+
+
 def _decode_authentic(msg: Message) -> NDArray[np.int64] | NDArray[np.uint8]:
     """Decode a payload; an honest peer never sends a malformed one, so that is tampering."""
     try:
@@ -171,9 +178,7 @@ class Endpoint:
             If no message arrived (dropped), or it is out of sequence, of another kind
             (reordered, replayed, injected) or, in per-message mode, its tag fails.
         """
-        expected = kind.wire_name(request)
-        msg = self._next(expected, lambda m: m.kind is kind and m.request == request)
-        return _decode_authentic(msg)
+        return _decode_authentic(self._next((kind,), request))
 
     def recv_one_of(self, *kinds: MessageKind) -> Received:
         """Receive the next message, which must be of one of ``kinds`` (any request name).
@@ -183,23 +188,29 @@ class Endpoint:
         AuthenticationError
             As :meth:`recv`.
         """
-        expected = " or ".join(k.name for k in kinds)
-        msg = self._next(expected, lambda m: m.kind in kinds)
+        msg = self._next(kinds, None)
         return Received(kind=msg.kind, request=msg.request, payload=_decode_authentic(msg))
 
-    def _next(self, expected: str, wanted: Callable[[Message], bool]) -> Message:
+    def _next(self, kinds: tuple[MessageKind, ...], request: str | None) -> Message:
+        """The next message, if it is the expected one (``request=None``: any request name)."""
         queue = self._channel._queue(self.party)
         if not queue:
             raise AuthenticationError(
-                f"{self.party} expected a {expected!r} message from {self.peer} and none "
-                "arrived (dropped in transit)"
+                f"{self.party} expected a {_expected(kinds, request)!r} message from "
+                f"{self.peer} and none arrived (dropped in transit)"
             )
         msg = queue.popleft()
-        if msg.sender != self.peer or msg.seq != self._received or not wanted(msg):
+        if (
+            msg.sender != self.peer
+            or msg.seq != self._received
+            or msg.kind not in kinds
+            or (request is not None and msg.request != request)
+        ):
             raise AuthenticationError(
                 f"{self.party} received message #{msg.seq} of kind {msg.wire_kind!r} from "
-                f"{msg.sender} while expecting #{self._received} of kind {expected!r} "
-                f"from {self.peer} (dropped, reordered, replayed or injected)"
+                f"{msg.sender} while expecting #{self._received} of kind "
+                f"{_expected(kinds, request)!r} from {self.peer} (dropped, reordered, "
+                "replayed or injected)"
             )
         self._accept(msg)
         return msg

@@ -32,7 +32,10 @@ Party = Literal["alice", "bob"]
 
 
 class MessageKind(enum.Enum):
-    """Every kind of classical message, in protocol order. The value is its wire name.
+    """Every kind of classical message, in protocol order.
+
+    The value is the kind's wire name; for :attr:`EC_REQUEST` and :attr:`EC_REPLY` it is the
+    prefix that the reconciler's request name completes (:meth:`wire_name`).
 
     Example
     -------
@@ -63,10 +66,12 @@ class MessageKind(enum.Enum):
     #: A checkpoint's authentication tag (never part of a transcript).
     AUTH_TAG = "auth-tag"
 
-    @property
-    def names_a_request(self) -> bool:
-        """Whether messages of this kind carry a reconciler's request name."""
-        return self in (MessageKind.EC_REQUEST, MessageKind.EC_REPLY)
+    def __init__(self, wire_prefix: str) -> None:
+        #: The wire name, or its prefix where a request name follows (plain attributes:
+        #: they are read for every message).
+        self.wire_prefix = wire_prefix
+        #: Whether messages of this kind carry a reconciler's request name.
+        self.names_a_request = wire_prefix.endswith(":")
 
     def wire_name(self, request: str = "") -> str:
         """The kind as written on the wire (with the request name where there is one).
@@ -81,7 +86,7 @@ class MessageKind(enum.Enum):
                 f"request must be {'a non-empty name' if self.names_a_request else 'empty'} "
                 f"for {self.name} messages, got {request!r}"
             )
-        return self.value + request
+        return self.wire_prefix + request
 
 
 @dataclass(frozen=True, eq=False)
@@ -96,7 +101,8 @@ class Message:
     request: str = ""
 
     def __post_init__(self) -> None:
-        self.kind.wire_name(self.request)  # validates the request name
+        if bool(self.request) != self.kind.names_a_request:
+            self.kind.wire_name(self.request)  # raises, naming the problem
 
     def __repr__(self) -> str:  # payloads may reveal key-related data; never print them
         return (
@@ -107,7 +113,7 @@ class Message:
     @property
     def wire_kind(self) -> str:
         """The kind as written on the wire, e.g. ``"ec-reply:parities"``."""
-        return self.kind.wire_name(self.request)
+        return self.kind.wire_prefix + self.request  # the request name was checked on creation
 
     def with_payload(self, payload: bytes) -> Message:
         """A copy with another payload (for adversaries in tests)."""
@@ -115,7 +121,7 @@ class Message:
 
     def encode(self) -> bytes:
         """Canonical bytes of the header and payload (what a tag covers)."""
-        kind = self.wire_kind.encode()
+        kind = (self.kind.wire_prefix + self.request).encode()
         return (
             struct.pack(">QBH", self.seq, 0 if self.sender == "alice" else 1, len(kind))
             + kind
