@@ -45,7 +45,7 @@ import struct
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Literal
+from typing import Literal, NamedTuple
 
 import numpy as np
 from numpy.typing import NDArray
@@ -71,8 +71,7 @@ __all__ = [
 Adversary = Callable[[Message], Sequence[Message]]
 
 
-@dataclass(frozen=True, eq=False)
-class Received:
+class Received(NamedTuple):
     """A message read from the channel: its kind, request name (if any) and array."""
 
     kind: MessageKind
