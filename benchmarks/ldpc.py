@@ -35,12 +35,8 @@ import numpy as np
 import scipy.sparse as sp
 
 from quaykey.postproc.reconcile.codes import build_code
-from quaykey.postproc.reconcile.ldpc import (
-    LdpcAlice,
-    LdpcBob,
-    binary_entropy,
-    decode_syndrome,
-)
+from quaykey.postproc.reconcile.ldpc import LdpcAlice, LdpcBob, decode_syndrome
+from quaykey.units import binary_entropy
 
 
 def _baseline(code, q: float, frames: int, seed: int) -> tuple[float, float, int, int]:  # type: ignore[no-untyped-def]

@@ -12,7 +12,7 @@ Part 1 hashes ``n`` input bits to ``m = n / 2`` output bits with
 * ``cryptomite``: ``cryptomite.Toeplitz(n, m).extract(list, list)`` (its public API, with
   its own seed layout), checked equal to the explicit Toeplitz product at small size.
 
-Part 2 times :func:`quaykey.postproc.pipeline.run_block` (Cascade) on blocks simulated by
+Part 2 times :func:`quaykey.postproc.driver.run_block` (Cascade) on blocks simulated by
 :func:`quaykey.physics.sampler.simulate_link` (backbone preset at 20 km with unbiased bases,
 so that short blocks already give a key), after a warm-up block that compiles the numba
 kernels. Throughput is sifted bits (basis-matched, X and Z) per second of ``run_block``
@@ -34,8 +34,8 @@ import numpy as np
 from quaykey.physics.params import load_preset
 from quaykey.physics.sampler import simulate_link
 from quaykey.postproc.amplify import toeplitz_hash, toeplitz_matrix
-from quaykey.postproc.channel import AuthKeyPool
-from quaykey.postproc.pipeline import run_block
+from quaykey.postproc.authpool import AuthKeyPool
+from quaykey.postproc.driver import run_block
 
 _CPU: dict[int, float] = {}
 
@@ -143,7 +143,7 @@ def bench_pipeline(durations_s: list[float], repeat: int) -> list[dict[str, obje
             best = min(best, time.perf_counter() - t0)
             best_cpu = min(best_cpu, time.process_time() - c0)
             assert res.alice_key.matches(res.bob_key)
-            report = res.report
+            report = res
         assert report is not None
         rows.append(
             {

@@ -74,11 +74,16 @@ class PostprocError(QuaykeyError):
 
 
 class SecurityAbortError(PostprocError):
-    """The block is not secure (QBER above threshold or no positive key length)."""
+    """The block is not secure (QBER above threshold or no positive key length).
 
-    def __init__(self, reason: str) -> None:
+    ``reason`` says why; ``qber_z`` is the test-basis QBER the block disclosed before it
+    aborted (public; ``None`` when the abort came before estimation).
+    """
+
+    def __init__(self, reason: str, *, qber_z: float | None = None) -> None:
         super().__init__(reason)
         self.reason = reason
+        self.qber_z = qber_z
 
 
 class AuthenticationError(PostprocError):

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from quaykey.errors import KeyExhaustedError, VerificationError
 from quaykey.postproc.amplify import toeplitz_hash
-from quaykey.postproc.channel import AuthKeyPool
+from quaykey.postproc.authpool import AuthKeyPool
 from quaykey.postproc.verify import VerifyHash, check_tag
 
 
@@ -69,7 +69,9 @@ def test_verify_accepts_own_tag_and_rejects_any_flipped_bit(
 @settings(max_examples=80, deadline=None)
 @given(
     initial=st.integers(0, 600),
-    ops=st.lists(st.tuples(st.sampled_from(["draw", "deposit"]), st.integers(0, 300)), max_size=30),
+    ops=st.lists(
+        st.tuples(st.sampled_from(["draw", "replenish"]), st.integers(0, 300)), max_size=30
+    ),
 )
 def test_auth_pool_never_spends_a_bit_twice(initial: int, ops: list[tuple[str, int]]) -> None:
     rng = np.random.default_rng(initial)
@@ -78,9 +80,9 @@ def test_auth_pool_never_spends_a_bit_twice(initial: int, ops: list[tuple[str, i
     all_bits = list(stream)
     drawn: list[int] = []
     for op, n in ops:
-        if op == "deposit":
+        if op == "replenish":
             new = rng.integers(0, 2, n, dtype=np.uint8)
-            pool.deposit(new)
+            pool.replenish(new)
             all_bits.extend(new)
         else:
             before = (pool.spent_bits, pool.available_bits)
@@ -97,5 +99,5 @@ def test_auth_pool_never_spends_a_bit_twice(initial: int, ops: list[tuple[str, i
         assert start == position and stop >= start
         position = stop
     assert position == pool.spent_bits == len(drawn)
-    assert pool.spent_bits + pool.available_bits == pool.deposited_bits == len(all_bits)
+    assert pool.spent_bits + pool.available_bits == pool.supplied_bits == len(all_bits)
     assert drawn == all_bits[: len(drawn)]  # each bit handed out once, in stream order

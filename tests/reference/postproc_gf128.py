@@ -1,4 +1,5 @@
-"""Slow, obviously-correct twins of the GF(2^128) kernels in quaykey.postproc._kernels.
+"""Slow, obviously-correct twins of the GF(2^128) kernels in quaykey._kernels (and of
+quaykey.postproc.verify.gf128_mul).
 
 Elements are Python integers whose bit t is the coefficient of x^t; the modulus is
 x^128 + x^7 + x^2 + x + 1. Multiplication is the schoolbook carry-less product followed by

@@ -21,6 +21,7 @@ from numpy.typing import NDArray
 from quaykey.errors import SecurityAbortError
 from quaykey.postproc.channel import Endpoint
 from quaykey.postproc.sifting import SiftedBlock
+from quaykey.postproc.wire import MessageKind
 
 __all__ = [
     "ParameterEstimate",
@@ -102,13 +103,13 @@ def estimate_counts(
 
 def bob_disclose(endpoint: Endpoint, sifted: SiftedBlock) -> None:
     """Bob discloses his test-basis bits."""
-    endpoint.send("est-bob-z", sifted.test_bits)
+    endpoint.send(MessageKind.EST_BOB_Z, sifted.test_bits)
 
 
 def alice_disclose(endpoint: Endpoint, sifted: SiftedBlock) -> ParameterEstimate:
     """Alice reads Bob's test bits, discloses hers, and counts."""
-    peer = np.asarray(endpoint.recv("est-bob-z"), dtype=np.uint8)
-    endpoint.send("est-alice-z", sifted.test_bits)
+    peer = np.asarray(endpoint.recv(MessageKind.EST_BOB_Z), dtype=np.uint8)
+    endpoint.send(MessageKind.EST_ALICE_Z, sifted.test_bits)
     return estimate_counts(
         sifted.test_bits,
         peer,
@@ -120,7 +121,7 @@ def alice_disclose(endpoint: Endpoint, sifted: SiftedBlock) -> ParameterEstimate
 
 def bob_complete(endpoint: Endpoint, sifted: SiftedBlock) -> ParameterEstimate:
     """Bob reads Alice's test bits and counts."""
-    peer = np.asarray(endpoint.recv("est-alice-z"), dtype=np.uint8)
+    peer = np.asarray(endpoint.recv(MessageKind.EST_ALICE_Z), dtype=np.uint8)
     return estimate_counts(
         sifted.test_bits,
         peer,
@@ -138,7 +139,7 @@ def check_qber(qber: float, threshold: float, *, basis: str = "Z") -> None:
     ValueError
         If ``qber`` or ``threshold`` is outside [0, 0.5].
     SecurityAbortError
-        If ``qber > threshold``.
+        If ``qber > threshold`` (carrying ``qber_z=qber`` for the Z basis).
 
     Example
     -------
@@ -151,5 +152,6 @@ def check_qber(qber: float, threshold: float, *, basis: str = "Z") -> None:
     if qber > threshold:
         raise SecurityAbortError(
             f"QBER in the {basis} basis is {qber:.2%}, above the abort threshold "
-            f"{threshold:.2%}: possible eavesdropping; the block is discarded"
+            f"{threshold:.2%}: possible eavesdropping; the block is discarded",
+            qber_z=qber if basis == "Z" else None,
         )

@@ -24,6 +24,7 @@ from numpy.typing import NDArray
 
 from quaykey.postproc._kernels import sift_split
 from quaykey.postproc.channel import Endpoint
+from quaykey.postproc.wire import MessageKind
 from quaykey.records import AliceRecord, BobRecord, PublicProtocol
 
 __all__ = ["SiftedBlock", "alice_answer", "bob_announce", "bob_complete"]
@@ -92,8 +93,8 @@ def _split(
 def bob_announce(endpoint: Endpoint, record: BobRecord) -> None:
     """Bob's first message: his click slots and bases (he never sends his bits)."""
     slots = record.slots.astype(np.int64)
-    endpoint.send("sift-slots", np.diff(slots, prepend=np.int64(0)))
-    endpoint.send("sift-bases", record.bases.astype(np.uint8))
+    endpoint.send(MessageKind.SIFT_SLOTS, np.diff(slots, prepend=np.int64(0)))
+    endpoint.send(MessageKind.SIFT_BASES, record.bases.astype(np.uint8))
 
 
 def alice_answer(endpoint: Endpoint, record: AliceRecord) -> SiftedBlock:
@@ -105,14 +106,14 @@ def alice_answer(endpoint: Endpoint, record: AliceRecord) -> SiftedBlock:
         If the announcement is malformed (unsorted, duplicated or out-of-range slots, or
         bases not matching the slots), or, for BB84, names slots her record lacks.
     """
-    gaps = np.asarray(endpoint.recv("sift-slots"), dtype=np.int64)
+    gaps = np.asarray(endpoint.recv(MessageKind.SIFT_SLOTS), dtype=np.int64)
     if gaps.size and (gaps[0] < 0 or np.any(gaps[1:] <= 0)):
         raise ValueError(
             "Bob's announced slots must be sorted, unique and in [0, n_pulses); "
             "the announcement is malformed"
         )
     slots = np.cumsum(gaps)
-    bob_bases = np.asarray(endpoint.recv("sift-bases"), dtype=np.uint8)
+    bob_bases = np.asarray(endpoint.recv(MessageKind.SIFT_BASES), dtype=np.uint8)
     if bob_bases.size != slots.size:
         raise ValueError(
             f"Bob announced {slots.size} slots but {bob_bases.size} bases; they must match"
@@ -151,7 +152,7 @@ def alice_answer(endpoint: Endpoint, record: AliceRecord) -> SiftedBlock:
         intensity[present] = record.intensity[idx_c[present]]
         bits[present] = record.bits[idx_c[present]]
     reply = (present.astype(np.uint8) << 7) | (bases << 6) | intensity
-    endpoint.send("sift-reply", reply)
+    endpoint.send(MessageKind.SIFT_REPLY, reply)
     keep = present & (bases == bob_bases)
     return _split(record.protocol, bits, bases, intensity, keep, int(slots.size))
 
@@ -165,7 +166,7 @@ def bob_complete(endpoint: Endpoint, record: BobRecord) -> SiftedBlock:
         If the answer does not hold one byte per announced slot or names an unknown
         intensity.
     """
-    reply = np.asarray(endpoint.recv("sift-reply"), dtype=np.uint8)
+    reply = np.asarray(endpoint.recv(MessageKind.SIFT_REPLY), dtype=np.uint8)
     if reply.size != record.slots.size:
         raise ValueError(
             f"Alice's sifting answer has {reply.size} entries for {record.slots.size} slots"

@@ -31,14 +31,24 @@ from numpy.typing import NDArray
 from quaykey.errors import VerificationError
 from quaykey.mac import PolyHash128
 
-__all__ = ["VerifyHash", "check_tag", "gf128_mul", "tag_bits_for", "verification_tag"]
+__all__ = ["VerifyHash", "check_tag", "gf128_mul", "tag_bits_for"]
 
 _FULL = (1 << 128) - 1
 _REDUCTION = 0x87
 
 
 def gf128_mul(a: int, b: int) -> int:
-    """Product in GF(2^128) modulo ``x^128 + x^7 + x^2 + x + 1`` (bit t: coefficient of x^t)."""
+    """Product in GF(2^128) modulo ``x^128 + x^7 + x^2 + x + 1`` (bit t: coefficient of x^t).
+
+    The one-time MAC's kernels (:mod:`quaykey._kernels`) only multiply by a fixed hash key,
+    through byte tables built once per key; the verification hash multiplies by a fresh
+    ``a`` once per frame, which this bitwise product does without building a table.
+
+    Example
+    -------
+    >>> gf128_mul(1 << 127, 2) == 0x87  # x^128 = x^7 + x^2 + x + 1
+    True
+    """
     result = 0
     while b:
         if b & 1:
@@ -117,10 +127,19 @@ class VerifyHash:
         mixed = gf128_mul(self.a, PolyHash128(self.k).digest(message))
         return mixed >> (128 - self.tag_bits)
 
+    def tag_array(self, frame_bits: NDArray[np.uint8]) -> NDArray[np.uint8]:
+        """The tag of a frame as ``tag_bits`` bits, most significant first (its wire form).
 
-def verification_tag(frame_bits: NDArray[np.uint8], hash_fn: VerifyHash) -> int:
-    """Alice's tag of her frame (alias of ``hash_fn.tag``)."""
-    return hash_fn.tag(frame_bits)
+        Example
+        -------
+        >>> h = VerifyHash(k=5, a=7, tag_bits=8)
+        >>> bits = np.array([1, 0, 1], dtype=np.uint8)
+        >>> int(np.packbits(h.tag_array(bits))[0]) == h.tag(bits)
+        True
+        """
+        value = self.tag(frame_bits)
+        t = self.tag_bits
+        return np.array([(value >> (t - 1 - b)) & 1 for b in range(t)], dtype=np.uint8)
 
 
 def check_tag(frame_bits: NDArray[np.uint8], hash_fn: VerifyHash, tag: int) -> None:

@@ -6,12 +6,8 @@ import numpy as np
 import pytest
 
 from quaykey.postproc.reconcile.base import ReconcileResult
-from quaykey.postproc.reconcile.ldpc import (
-    LdpcAlice,
-    LdpcBob,
-    binary_entropy,
-    choose_rate,
-)
+from quaykey.postproc.reconcile.ldpc import LdpcAlice, LdpcBob, choose_rate
+from quaykey.units import binary_entropy
 
 _HEADER = 8
 

@@ -13,14 +13,13 @@ from postproc_synth import make_protocol, make_records
 
 from quaykey.decoy import DecoyCounts, lim2014_key_length
 from quaykey.errors import AuthenticationError, KeyExhaustedError, SecurityAbortError
-from quaykey.postproc.channel import AuthKeyPool, ClassicalChannel, Message
-from quaykey.postproc.pipeline import (
-    AliceParty,
-    BobParty,
-    SecuritySettings,
-    run_block,
-)
+from quaykey.postproc.authpool import AuthKeyPool
+from quaykey.postproc.channel import ClassicalChannel
+from quaykey.postproc.driver import run_block
+from quaykey.postproc.parties import AliceParty, BobParty
+from quaykey.postproc.protocol import SecuritySettings
 from quaykey.postproc.reconcile import get_reconciler
+from quaykey.postproc.wire import Message, MessageKind
 from quaykey.records import AliceRecord
 
 N_PULSES = 3_000_000  # ~75k sifted key bits: the smallest block with a key at eps_sec=1e-10
@@ -41,7 +40,7 @@ def test_keys_identical_over_100_seeds_and_within_lim_bound() -> None:
         pa, pb = _pools(seed=seed)
         res = run_block(alice, bob, auth_alice=pa, auth_bob=pb, seed=seed)
         assert res.alice_key.matches(res.bob_key), f"seed {seed}: keys differ"
-        rep = res.report
+        rep = res  # the public account is the result's other fields
         # final length never exceeds the Lim 2014 bound recomputed from the block's own counts
         fk = rep.finite_key
         counts = DecoyCounts(
@@ -98,7 +97,7 @@ def test_bob_key_is_computed_without_reading_alice_record() -> None:
     pa, pb = _pools()
     res = run_block(_poison(alice), bob, auth_alice=pa, auth_bob=pb, seed=1)
     assert res.alice_key.matches(res.bob_key)
-    assert res.report.final_key_bits > 0
+    assert res.final_key_bits > 0
 
 
 def test_poison_trap_fires_when_bob_code_reads_the_record() -> None:
@@ -128,26 +127,29 @@ def test_parties_hold_only_their_own_record() -> None:
 def test_intercept_resend_yields_no_key_and_a_clear_reason(fraction: float) -> None:
     alice, bob = _block(11, eve_fraction=fraction)
     pa, pb = _pools()
-    deposited = (pa.deposited_bits, pb.deposited_bits)
+    supplied = (pa.supplied_bits, pb.supplied_bits)
     with pytest.raises(SecurityAbortError) as info:
         run_block(alice, bob, auth_alice=pa, auth_bob=pb, seed=2)
     reason = info.value.reason
     assert "no positive key length" in reason or "above the abort threshold" in reason
-    assert (pa.deposited_bits, pb.deposited_bits) == deposited  # nothing reached a pool
+    qber_z = info.value.qber_z  # the disclosed test-basis QBER travels with the error
+    assert qber_z is not None and qber_z > 0.05  # about fraction / 4 + 1 % misalignment
+    assert (pa.supplied_bits, pb.supplied_bits) == supplied  # nothing reached a pool
 
 
 def test_qber_threshold_abort_names_the_qber() -> None:
     alice, bob = _block(12, e_mis=0.15)
     pa, pb = _pools()
-    with pytest.raises(SecurityAbortError, match=r"QBER in the Z basis is 1\d\.\d\d%"):
+    with pytest.raises(SecurityAbortError, match=r"QBER in the Z basis is 1\d\.\d\d%") as info:
         run_block(alice, bob, auth_alice=pa, auth_bob=pb, seed=2)
+    assert info.value.qber_z is not None and 0.11 < info.value.qber_z < 0.2
 
 
 def _kinds_of_honest_run() -> list[str]:
     kinds: list[str] = []
 
     def record(msg: Message) -> Sequence[Message]:
-        kinds.append(msg.kind)
+        kinds.append(msg.wire_kind)
         return [msg]
 
     alice, bob = _block(21)
@@ -187,10 +189,10 @@ def test_flipping_one_bit_of_any_kind_of_message_costs_the_block() -> None:
     alice, bob = _block(21)
     for target in targets:
         pa, pb = _pools()
-        deposited = pa.deposited_bits
+        supplied = pa.supplied_bits
         with pytest.raises(AuthenticationError):
             run_block(alice, bob, auth_alice=pa, auth_bob=pb, seed=3, adversary=_flip_nth(target))
-        assert pa.deposited_bits == deposited, kinds[target]
+        assert pa.supplied_bits == supplied, kinds[target]
 
 
 _SUBPROCESS = """
@@ -199,7 +201,7 @@ sys.path.insert(0, {here!r})
 import numpy as np
 from test_postproc_pipeline import _block, _flip_nth, _kinds_of_honest_run, _pools
 from quaykey.errors import AuthenticationError
-from quaykey.postproc.pipeline import run_block
+from quaykey.postproc.driver import run_block
 kinds = _kinds_of_honest_run()
 target = kinds.index("ec-reply:parities")
 alice, bob = _block(21)
@@ -251,6 +253,8 @@ def test_bad_inputs_raise_clear_errors() -> None:
         SecuritySettings(qber_threshold=-0.1)
     with pytest.raises(ValueError, match="epsilon_sec"):
         SecuritySettings(epsilon_sec=0.0)
+    with pytest.raises(ValueError, match="auth_replenish_bits must be >= 0"):
+        run_block(alice, bob, auth_alice=pa, auth_bob=pb, auth_replenish_bits=-1)
     with pytest.raises(ValueError, match="Bob's record arrays"):
         run_block(alice, replace(bob, bits=bob.bits[:-1]), auth_alice=pa, auth_bob=pb)
 
@@ -262,8 +266,8 @@ def test_authentication_pool_is_replenished_from_produced_key() -> None:
         alice, bob = _block(40 + seed)
         res = run_block(alice, bob, auth_alice=pa, auth_bob=pb, seed=seed)
         assert res.alice_key.matches(res.bob_key)
-        assert res.report.auth_bits_replenished == res.report.auth_bits_used
-    assert pa.spent_bits == pb.spent_bits == 3 * res.report.auth_bits_used
+        assert res.auth_bits_replenished == res.auth_bits_used
+    assert pa.spent_bits == pb.spent_bits == 3 * res.auth_bits_used
     assert pa.ledger[-1][1] > pre_shared  # later blocks spent key that QKD produced
     starts = [start for start, _, _ in pa.ledger]
     assert starts == sorted(starts)
@@ -283,16 +287,15 @@ def test_per_message_authentication_mode() -> None:
         alice, bob, auth_alice=pa, auth_bob=pb, security=SecuritySettings(auth_mode="message")
     )
     assert res.alice_key.matches(res.bob_key)
-    n_msgs = sum(res.report.messages.values())
-    assert res.report.auth_bits_used == 128 * (1 + n_msgs)
+    n_msgs = sum(res.messages.values())
+    assert res.auth_bits_used == 128 * (1 + n_msgs)
 
 
 def test_report_fields_and_no_key_material_in_repr() -> None:
     alice, bob = _block(9)
     pa, pb = _pools()
     res = run_block(alice, bob, auth_alice=pa, auth_bob=pb, seed=4)
-    rep = res.report
-    assert set(rep.stage_seconds) >= {
+    assert set(res.stage_seconds) >= {
         "sifting",
         "estimation",
         "reconciliation",
@@ -300,10 +303,17 @@ def test_report_fields_and_no_key_material_in_repr() -> None:
         "amplification",
         "authentication",
     }
-    assert 0.005 < rep.qber_z < 0.02 and 0.005 < rep.qber_x < 0.02  # e_mis = 1 %
-    assert rep.reconciliation_efficiency is not None and 1.0 < rep.reconciliation_efficiency < 1.5
-    assert rep.round_trips > 10 and rep.sifted_key_bits > 50_000
-    text = repr(res) + repr(res.alice_key) + repr(rep)
+    assert 0.005 < res.qber_z < 0.02 and 0.005 < res.qber_x < 0.02  # e_mis = 1 %
+    assert res.reconciliation_efficiency is not None and 1.0 < res.reconciliation_efficiency < 1.5
+    assert res.round_trips > 10 and res.sifted_key_bits > 50_000
+    assert res.output_key_bits == res.alice_key.n_bits
+    assert res.final_key_bits == res.output_key_bits + res.auth_bits_replenished
+    public = res.without_keys()  # what a caller keeps after handing the keys on
+    assert public.alice_key.n_bits == public.bob_key.n_bits == 0
+    assert public.output_key_bits == res.output_key_bits > 0
+    assert public.finite_key is res.finite_key and public.stage_seconds == res.stage_seconds
+    assert res.report.alice_key.n_bits == 0 and res.report.qber_z == res.qber_z
+    text = repr(res) + repr(res.alice_key) + repr(res.bob_key)
     assert "bits=array" not in text and "KeyBits(n_bits=" in repr(res.alice_key)
 
 
@@ -312,7 +322,7 @@ def test_ldpc_reconciler_block() -> None:
     pa, pb = _pools()
     res = run_block(alice, bob, auth_alice=pa, auth_bob=pb, reconciler="ldpc", seed=5)
     assert res.alice_key.matches(res.bob_key)
-    assert res.report.reconciler == "ldpc"
+    assert res.reconciler == "ldpc"
 
 
 def test_bbm92_block_uses_its_own_bound() -> None:
@@ -321,14 +331,14 @@ def test_bbm92_block_uses_its_own_bound() -> None:
     pa, pb = _pools()
     res = run_block(alice, bob, auth_alice=pa, auth_bob=pb, seed=6)
     assert res.alice_key.matches(res.bob_key)
-    assert type(res.report.finite_key).__name__ == "Bbm92Bound"
+    assert type(res.finite_key).__name__ == "Bbm92Bound"
 
 
 def _drop_replay_reorder(action: str) -> Any:
     state: dict[str, Any] = {"n": 0, "held": None}
 
     def adversary(msg: Message) -> Sequence[Message]:
-        if msg.kind == "auth-tag":
+        if msg.kind is MessageKind.AUTH_TAG:
             return [msg]
         state["n"] += 1
         if action == "drop" and state["n"] == 12:
@@ -352,4 +362,4 @@ def test_dropped_replayed_or_reordered_message_costs_the_block(action: str) -> N
     pa, pb = _pools()
     with pytest.raises(AuthenticationError):
         run_block(alice, bob, auth_alice=pa, auth_bob=pb, adversary=_drop_replay_reorder(action))
-    assert pa.deposited_bits == 8192 and pb.deposited_bits == 8192
+    assert pa.supplied_bits == 8192 and pb.supplied_bits == 8192

@@ -440,6 +440,25 @@ class CascadeBob:
         ValueError
             If a reply has the wrong length or holds values other than 0/1.
         """
+        lay = self._send_setup(ask)
+        search = _Search.start(self._bits, lay, self._block_sizes)
+        round_trips = 1
+        leaked = 0
+        while (n_req := search.plan(lay)) > 0:
+            reply = self._ask_parities(ask, search.requests(n_req))
+            round_trips += 1
+            leaked += n_req
+            search.absorb(lay, reply, n_req)
+        return ReconcileResult(
+            corrected=_unpack(search.words, lay),
+            leaked_bits=leaked,
+            round_trips=round_trips,
+            frame_bounds=lay.frame_bounds,
+            failed_frames=tuple(int(f) for f in np.flatnonzero(search.failed)),
+        )
+
+    def _send_setup(self, ask: Ask) -> _Layout:
+        """Announce the public geometry; both sides derive the same layout from it."""
         n_passes = len(self._block_sizes)
         total = int(self._bits.size)
         lay = _layout(self._seed, self._frame_bits_len, total, n_passes)
@@ -450,122 +469,189 @@ class CascadeBob:
                 dtype=np.int64,
             ),
         )
-        round_trips = 1
+        return lay
+
+    @staticmethod
+    def _ask_parities(ask: Ask, rows: NDArray[np.int64]) -> NDArray[np.uint8]:
+        """Send one round of ``(frame, pass, start, stop)`` rows; check Alice's parities."""
+        n_req = rows.shape[0]
+        reply: NDArray[np.uint8] = np.asarray(ask("parities", rows.ravel()))
+        if reply.shape != (n_req,):
+            raise ValueError(f"Alice replied {reply.size} parities to {n_req} requests")
+        if reply.dtype != np.uint8:
+            reply = reply.astype(np.uint8)
+        if reply.max() > 1:
+            raise ValueError("Alice's parity reply holds values other than 0/1")
+        return reply
+
+
+@dataclass(eq=False)
+class _Search:
+    """Bob's working state of every frame's Cascade search, updated in place by the kernels.
+
+    Block geometry per ``(frame, pass)``: ``block_size`` (clipped to a short last frame),
+    ``n_blocks``, ``heap_slots`` per block (internal nodes only: single bits live in their
+    parent), and the offsets of each pass's sub-block trees and blocks. The other arrays
+    are the kernels' bookkeeping (see :mod:`._cascade_kernels`).
+    """
+
+    block_size: NDArray[np.int64]
+    n_blocks: NDArray[np.int64]
+    heap_slots: NDArray[np.int64]
+    tree_offset: NDArray[np.int64]
+    block_offset: NDArray[np.int64]
+    tree: NDArray[np.int8]
+    roots: NDArray[np.int8]
+    words: NDArray[np.int64]
+    marks: NDArray[np.int64]
+    cur_pass: NDArray[np.int64]
+    done: NDArray[np.uint8]
+    starting: NDArray[np.uint8]
+    total_parity: NDArray[np.uint8]
+    bob_total: NDArray[np.uint8]
+    cand_p: NDArray[np.int32]
+    cand_b: NDArray[np.int32]
+    cand_cnt: NDArray[np.int64]
+    in_list: NDArray[np.uint8]
+    eff: NDArray[np.int32]
+    failed: NDArray[np.uint8]
+    overflow: NDArray[np.uint8]
+    req: NDArray[np.int64]
+    pend: NDArray[np.int32]
+
+    @classmethod
+    def start(cls, bits: NDArray[np.uint8], lay: _Layout, block_sizes: tuple[int, ...]) -> _Search:
+        """The state before the first round: no parity known, Bob's bits uncorrected."""
+        n_passes = len(block_sizes)
         n_frames = lay.flen.size
-        # Per-frame block geometry (short last frame: block sizes clipped to its length).
-        K = np.empty((n_frames, n_passes), dtype=np.int64)
+        block_size = np.empty((n_frames, n_passes), dtype=np.int64)
         for f, m in enumerate(lay.flen):
             cap = max(1, (int(m) + 1) // 2)
-            K[f] = [min(k, cap) for k in self._block_sizes]
-        NB = -(-lay.flen[:, None] // K)
-        # Heap slots per block: internal nodes only (single bits live in their parent).
-        S = np.maximum(2, 2 ** np.ceil(np.log2(K)).astype(np.int64))
-        sizes = (NB * S).ravel()
-        T_off = np.concatenate(([0], np.cumsum(sizes)[:-1])).reshape(n_frames, n_passes)
-        blk = NB.ravel()
-        blk_off = np.concatenate(([0], np.cumsum(blk)[:-1])).reshape(n_frames, n_passes)
-        n_blocks = int(blk.sum())
-        tree = np.zeros(int(sizes.sum()), dtype=np.int8)  # 0: parity unknown
-        roots = np.zeros(n_blocks, dtype=np.int8)
-        words = _pack(self._bits, lay)  # Bob's working copy, corrected in place
-        marks = np.zeros_like(words)
-        cur_pass = np.full(n_frames, -1, dtype=np.int64)
-        done = np.zeros(n_frames, dtype=np.uint8)
-        starting = np.zeros(n_frames, dtype=np.uint8)
-        total_parity = np.zeros(n_frames, dtype=np.uint8)
-        bob_total = np.zeros(n_frames, dtype=np.uint8)
-        cand_p = np.zeros(n_blocks, dtype=np.int32)
-        cand_b = np.zeros(n_blocks, dtype=np.int32)
-        cand_cnt = np.zeros(n_frames, dtype=np.int64)
-        in_list = np.zeros(n_blocks, dtype=np.uint8)
-        # Where each block's search stands: (node, first place, length); the root until a
-        # search descends, reset by flips. One row per block keeps it in one cache line.
-        eff = np.empty((n_blocks, 3), dtype=np.int32)
-        eff[:, 0] = 1
-        block_index = np.arange(n_blocks) - np.repeat(blk_off.ravel(), blk)
-        block_k = np.repeat(K.ravel(), blk)
-        eff[:, 1] = block_index * block_k
-        eff[:, 2] = np.minimum(block_k, np.repeat(np.repeat(lay.flen, n_passes), blk) - eff[:, 1])
-        failed = np.zeros(n_frames, dtype=np.uint8)
-        overflow = np.zeros(n_frames, dtype=np.uint8)
-        req = np.zeros((n_blocks, 4), dtype=np.int64)
-        pend = np.zeros((n_blocks, 4), dtype=np.int32)
-        leaked = 0
-        while True:
-            n_req = _k.bob_plan(
-                marks,
-                words,
+            block_size[f] = [min(k, cap) for k in block_sizes]
+        n_blocks = -(-lay.flen[:, None] // block_size)
+        heap_slots = np.maximum(2, 2 ** np.ceil(np.log2(block_size)).astype(np.int64))
+        sizes = (n_blocks * heap_slots).ravel()
+        tree_offset = np.concatenate(([0], np.cumsum(sizes)[:-1])).reshape(n_frames, n_passes)
+        blk = n_blocks.ravel()
+        block_offset = np.concatenate(([0], np.cumsum(blk)[:-1])).reshape(n_frames, n_passes)
+        total_blocks = int(blk.sum())
+        words = _pack(bits, lay)  # Bob's working copy, corrected in place
+        return cls(
+            block_size=block_size,
+            n_blocks=n_blocks,
+            heap_slots=heap_slots,
+            tree_offset=tree_offset,
+            block_offset=block_offset,
+            tree=np.zeros(int(sizes.sum()), dtype=np.int8),  # 0: parity unknown
+            roots=np.zeros(total_blocks, dtype=np.int8),
+            words=words,
+            marks=np.zeros_like(words),
+            cur_pass=np.full(n_frames, -1, dtype=np.int64),
+            done=np.zeros(n_frames, dtype=np.uint8),
+            starting=np.zeros(n_frames, dtype=np.uint8),
+            total_parity=np.zeros(n_frames, dtype=np.uint8),
+            bob_total=np.zeros(n_frames, dtype=np.uint8),
+            cand_p=np.zeros(total_blocks, dtype=np.int32),
+            cand_b=np.zeros(total_blocks, dtype=np.int32),
+            cand_cnt=np.zeros(n_frames, dtype=np.int64),
+            in_list=np.zeros(total_blocks, dtype=np.uint8),
+            eff=_search_roots(lay, block_size, blk, block_offset, n_passes),
+            failed=np.zeros(n_frames, dtype=np.uint8),
+            overflow=np.zeros(n_frames, dtype=np.uint8),
+            req=np.zeros((total_blocks, 4), dtype=np.int64),
+            pend=np.zeros((total_blocks, 4), dtype=np.int32),
+        )
+
+    def requests(self, n_req: int) -> NDArray[np.int64]:
+        """The ``(frame, pass, start, stop)`` rows written by the last :meth:`plan`."""
+        return self.req[:n_req]
+
+    def plan(self, lay: _Layout) -> int:
+        """Correct what known parities locate; write the next requests; return their count."""
+        return int(
+            _k.bob_plan(
+                self.marks,
+                self.words,
                 lay.fstart,
                 lay.flen,
                 lay.perm_flat,
                 lay.inv_flat,
                 lay.perm_off,
-                K,
-                NB,
-                S,
-                T_off,
-                blk_off,
-                tree,
-                roots,
-                cur_pass,
-                done,
-                starting,
-                total_parity,
-                bob_total,
-                cand_p,
-                cand_b,
-                cand_cnt,
-                in_list,
-                eff,
-                failed,
-                overflow,
-                req,
-                pend,
+                self.block_size,
+                self.n_blocks,
+                self.heap_slots,
+                self.tree_offset,
+                self.block_offset,
+                self.tree,
+                self.roots,
+                self.cur_pass,
+                self.done,
+                self.starting,
+                self.total_parity,
+                self.bob_total,
+                self.cand_p,
+                self.cand_b,
+                self.cand_cnt,
+                self.in_list,
+                self.eff,
+                self.failed,
+                self.overflow,
+                self.req,
+                self.pend,
             )
-            if n_req == 0:
-                break
-            reply: NDArray[np.uint8] = np.asarray(ask("parities", req[:n_req].ravel()))
-            round_trips += 1
-            if reply.shape != (n_req,):
-                raise ValueError(f"Alice replied {reply.size} parities to {n_req} requests")
-            if reply.dtype != np.uint8:
-                reply = reply.astype(np.uint8)
-            if reply.max() > 1:
-                raise ValueError("Alice's parity reply holds values other than 0/1")
-            leaked += n_req
-            _k.bob_absorb(
-                words,
-                lay.masks,
-                lay.mask_base,
-                lay.fstart,
-                lay.flen,
-                lay.perm_flat,
-                lay.perm_off,
-                K,
-                NB,
-                S,
-                T_off,
-                blk_off,
-                tree,
-                roots,
-                cur_pass,
-                starting,
-                total_parity,
-                bob_total,
-                cand_p,
-                cand_b,
-                cand_cnt,
-                in_list,
-                overflow,
-                req,
-                pend,
-                n_req,
-                reply,
-            )
-        return ReconcileResult(
-            corrected=_unpack(words, lay),
-            leaked_bits=leaked,
-            round_trips=round_trips,
-            frame_bounds=lay.frame_bounds,
-            failed_frames=tuple(int(f) for f in np.flatnonzero(failed)),
         )
+
+    def absorb(self, lay: _Layout, reply: NDArray[np.uint8], n_req: int) -> None:
+        """Store Alice's parities for the last :meth:`plan`'s requests."""
+        _k.bob_absorb(
+            self.words,
+            lay.masks,
+            lay.mask_base,
+            lay.fstart,
+            lay.flen,
+            lay.perm_flat,
+            lay.perm_off,
+            self.block_size,
+            self.n_blocks,
+            self.heap_slots,
+            self.tree_offset,
+            self.block_offset,
+            self.tree,
+            self.roots,
+            self.cur_pass,
+            self.starting,
+            self.total_parity,
+            self.bob_total,
+            self.cand_p,
+            self.cand_b,
+            self.cand_cnt,
+            self.in_list,
+            self.overflow,
+            self.req,
+            self.pend,
+            n_req,
+            reply,
+        )
+
+
+def _search_roots(
+    lay: _Layout,
+    block_size: NDArray[np.int64],
+    blocks_per_pass: NDArray[np.int64],
+    block_offset: NDArray[np.int64],
+    n_passes: int,
+) -> NDArray[np.int32]:
+    """Where each block's search stands: ``(node, first place, length)``, at its root.
+
+    The root until a search descends, reset by flips. One row per block keeps it in one
+    cache line.
+    """
+    n_blocks = int(blocks_per_pass.sum())
+    eff = np.empty((n_blocks, 3), dtype=np.int32)
+    eff[:, 0] = 1
+    block_index = np.arange(n_blocks) - np.repeat(block_offset.ravel(), blocks_per_pass)
+    block_k = np.repeat(block_size.ravel(), blocks_per_pass)
+    eff[:, 1] = block_index * block_k
+    frame_len = np.repeat(np.repeat(lay.flen, n_passes), blocks_per_pass)
+    eff[:, 2] = np.minimum(block_k, frame_len - eff[:, 1])
+    return eff

@@ -68,9 +68,9 @@ from numpy.typing import NDArray
 from quaykey.postproc.reconcile._ldpc_kernels import layered_decode
 from quaykey.postproc.reconcile.base import Ask, ReconcileResult
 from quaykey.postproc.reconcile.codes import RATES, LdpcCode, build_code
-from quaykey.units import binary_entropy as _entropy
+from quaykey.units import binary_entropy
 
-__all__ = ["LdpcAlice", "LdpcBob", "binary_entropy", "choose_rate", "decode_syndrome"]
+__all__ = ["LdpcAlice", "LdpcBob", "choose_rate", "decode_syndrome"]
 
 _VERSION = 1
 _HEADER = 8  # version, n, rate (percent), seed, d, total bits, n_frames, k
@@ -78,24 +78,6 @@ _HEADER = 8  # version, n, rate (percent), seed, d, total bits, n_frames, k
 KNOWN_LLR = 100.0
 #: Planning QBER floor: rates and step sizes are chosen as if Q were at least this.
 _Q_FLOOR = 0.005
-
-
-def binary_entropy(p: float) -> float:
-    """Binary entropy ``h(p)`` in bits (:func:`quaykey.units.binary_entropy`), for ``p`` in [0, 1].
-
-    Raises
-    ------
-    ValueError
-        If ``p`` is outside ``[0, 1]``.
-
-    Example
-    -------
-    >>> round(binary_entropy(0.11), 3)
-    0.5
-    """
-    if not 0.0 <= p <= 1.0:
-        raise ValueError(f"p must be in [0, 1], got {p!r}")
-    return float(_entropy(float(p)))
 
 
 def choose_rate(qber: float, f_ceiling: float, adapt_fraction: float) -> float:
@@ -122,12 +104,19 @@ def choose_rate(qber: float, f_ceiling: float, adapt_fraction: float) -> float:
         One of :data:`~quaykey.postproc.reconcile.codes.RATES` (the lowest, 0.5, if none
         reaches ``f_ceiling``).
 
+    Raises
+    ------
+    ValueError
+        If ``qber`` is outside ``[0, 1]``.
+
     Example
     -------
     >>> choose_rate(0.05, 1.2, 0.1)
     0.65
     """
-    need = f_ceiling * (1 - adapt_fraction) * binary_entropy(qber)
+    if not 0.0 <= qber <= 1.0:
+        raise ValueError(f"qber must be in [0, 1], got {qber!r}")
+    need = f_ceiling * (1 - adapt_fraction) * float(binary_entropy(float(qber)))
     fitting = [r for r in RATES if (1 - r) >= need]
     return max(fitting) if fitting else RATES[0]
 
@@ -541,132 +530,226 @@ class LdpcBob:
         ValueError
             If Alice's replies have the wrong size or are not bits.
         """
-        total = self._bits.size
-        if total == 0:
+        if self._bits.size == 0:
             return ReconcileResult(np.zeros(0, dtype=np.uint8), 0, 0, ())
-        n = self._n
-        d = round(self._delta * n)
-        k = n - d
-        plan = _frame_codes(n, d, total)
-        n_frames = len(plan)
-        h = binary_entropy(max(self._qber, _Q_FLOOR))
-        codes = {n_f: build_code(n_f, self._rate, self._seed) for _, _, n_f, _ in plan}
-        bounds = tuple((lo, hi) for lo, hi, _, _ in plan)
-        p0s = np.empty(n_frames, dtype=np.int64)
-        steps = np.empty(n_frames, dtype=np.int64)
-        for f, (lo, hi, n_f, d_f) in enumerate(plan):
-            kf = hi - lo
-            code = codes[n_f]
-            p_cap = min(d_f, code.n_untainted)
-            p0s[f] = min(max(round(code.n_checks - self._f_start * kf * h), 0), p_cap)
-            steps[f] = max(1, math.ceil(self._f_step * kf * h))
-
-        header = np.array(
-            [_VERSION, n, round(self._rate * 100), self._seed, d, total, n_frames, k],
-            dtype=np.int64,
-        )
-        reply = np.asarray(ask("syndrome", np.concatenate([header, p0s])))
+        plan = self._plan_frames()
+        syndromes = self._ask_syndromes(ask, plan)
+        leaked = sum(s.size for s in syndromes) - int(plan.p0s.sum())
         round_trips = 1
-        sizes = [codes[n_f].n_checks for _, _, n_f, _ in plan]
-        if reply.size != sum(sizes):
-            raise ValueError(f"syndrome reply has {reply.size} bits, expected {sum(sizes)}")
-        flat = _as_bits(reply, "syndrome reply")
-        syndromes = np.split(flat, np.cumsum(sizes)[:-1])
-        leaked = int(reply.size) - int(p0s.sum())
-
-        l_q = math.log((1 - max(self._qber, 1e-6)) / max(self._qber, 1e-6))
-        llr: list[NDArray[np.float64]] = []
-        layouts = []
-        for f, (lo, hi, n_f, d_f) in enumerate(plan):
-            lay = _layout(codes[n_f], d_f, hi - lo, int(p0s[f]), self._seed)
-            row = np.full(n_f, KNOWN_LLR)  # known zeros unless overwritten
-            row[lay.punctured] = 0.0
-            row[lay.key_cols] = l_q * (1.0 - 2.0 * self._bits[lo:hi])
-            llr.append(row)
-            layouts.append(lay)
-
-        corrected = self._bits.copy()
-        revealed = np.zeros(n_frames, dtype=np.int64)
-        pending = np.arange(n_frames)
+        state = _Decoding.start(self._bits, plan, self._seed, self._qber, self._restart_every > 1)
+        pending = np.arange(len(plan.frames))
         failed: list[int] = []
-        # Warm attempts keep each pending frame's decoder state between rounds; fresh ones
-        # (the default) use a scratch state for the frames being decoded.
-        warm = self._restart_every > 1
-        post = [row.copy() for row in llr] if warm else llr
-        msg = [np.zeros(codes[n_f].n_edges) for _, _, n_f, _ in plan] if warm else []
         for round_no in range(self._max_rounds + 1):
-            fresh = round_no % self._restart_every == 0
-            iters = self._max_iter if fresh else self._round_iter
-            ok_all = np.zeros(pending.size, dtype=bool)
-            for n_f, code in codes.items():
-                sel = np.flatnonzero([plan[f][2] == n_f for f in pending.tolist()])
-                if sel.size == 0:
-                    continue
-                group = pending[sel].tolist()
-                if warm and fresh and round_no:
-                    # A warm state can sit in a trapping set; start these frames afresh.
-                    for f in group:
-                        post[f] = llr[f].copy()
-                        msg[f][:] = 0.0
-                sub_post = np.stack([post[f] for f in group])
-                sub_msg = (
-                    np.stack([msg[f] for f in group])
-                    if warm
-                    else np.zeros((len(group), code.n_edges))
-                )
-                bits, ok, _ = layered_decode(
-                    code.check_ptr,
-                    code.check_var,
-                    sub_post,
-                    sub_msg,
-                    np.stack([syndromes[f] for f in group]),
-                    iters,
-                    self._decoder == "min-sum",
-                    0.8,
-                    True,
-                    self._stall,
-                )
-                for i, f in enumerate(group):
-                    if warm:
-                        post[f] = sub_post[i]
-                        msg[f] = sub_msg[i]
-                    if ok[i]:
-                        lo, hi = bounds[f]
-                        corrected[lo:hi] = bits[i, layouts[f].key_cols]
-                ok_all[sel] = ok
-            pending = pending[~ok_all]
+            pending = self._decode_round(state, plan, syndromes, pending, round_no)
             if pending.size == 0:
                 break
             if round_no == self._max_rounds:
                 failed = pending.tolist()
                 break
-            room = np.array([layouts[f].reveal_order.size for f in pending]) - revealed[pending]
-            counts = np.minimum(steps[pending], room)
+            room = np.array([state.layouts[f].reveal_order.size for f in pending])
+            counts = np.minimum(plan.steps[pending], room - state.revealed[pending])
             exhausted = counts <= 0
             failed.extend(pending[exhausted].tolist())
             pending, counts = pending[~exhausted], counts[~exhausted]
             if pending.size == 0:
                 break
-            req = np.column_stack([pending, counts]).reshape(-1).astype(np.int64)
-            reply = np.asarray(ask("reveal", req))
+            leaked += self._ask_reveal(ask, state, pending, counts)
             round_trips += 1
-            if reply.size != int(counts.sum()):
-                raise ValueError(f"reveal reply has {reply.size} bits, expected {counts.sum()}")
-            values = _as_bits(reply, "reveal reply")
-            leaked += int(values.size)
-            pos = 0
-            for f, c in zip(pending.tolist(), counts.tolist(), strict=True):
-                cols = layouts[f].reveal_order[revealed[f] : revealed[f] + c]
-                new = KNOWN_LLR * (1.0 - 2.0 * values[pos : pos + c])
-                if warm:
-                    post[f][cols] += new - llr[f][cols]
-                llr[f][cols] = new
-                revealed[f] += c
-                pos += c
         return ReconcileResult(
-            corrected=corrected,
+            corrected=state.corrected,
             leaked_bits=leaked,
             round_trips=round_trips,
-            frame_bounds=bounds,
+            frame_bounds=plan.bounds,
             failed_frames=tuple(sorted(failed)),
         )
+
+    def _plan_frames(self) -> _FramePlan:
+        """The public frame plan, codes, first punctured counts and reveal steps."""
+        n = self._n
+        d = round(self._delta * n)
+        frames = _frame_codes(n, d, self._bits.size)
+        h = float(binary_entropy(max(self._qber, _Q_FLOOR)))
+        codes = {n_f: build_code(n_f, self._rate, self._seed) for _, _, n_f, _ in frames}
+        p0s = np.empty(len(frames), dtype=np.int64)
+        steps = np.empty(len(frames), dtype=np.int64)
+        for f, (lo, hi, n_f, d_f) in enumerate(frames):
+            kf = hi - lo
+            code = codes[n_f]
+            p_cap = min(d_f, code.n_untainted)
+            p0s[f] = min(max(round(code.n_checks - self._f_start * kf * h), 0), p_cap)
+            steps[f] = max(1, math.ceil(self._f_step * kf * h))
+        return _FramePlan(n=n, d=d, frames=frames, codes=codes, p0s=p0s, steps=steps)
+
+    def _ask_syndromes(self, ask: Ask, plan: _FramePlan) -> list[NDArray[np.uint8]]:
+        """Send the public header and punctured counts; split Alice's syndromes by frame."""
+        header = np.array(
+            [
+                _VERSION,
+                plan.n,
+                round(self._rate * 100),
+                self._seed,
+                plan.d,
+                self._bits.size,
+                len(plan.frames),
+                plan.n - plan.d,
+            ],
+            dtype=np.int64,
+        )
+        reply = np.asarray(ask("syndrome", np.concatenate([header, plan.p0s])))
+        sizes = [plan.codes[n_f].n_checks for _, _, n_f, _ in plan.frames]
+        if reply.size != sum(sizes):
+            raise ValueError(f"syndrome reply has {reply.size} bits, expected {sum(sizes)}")
+        flat = _as_bits(reply, "syndrome reply")
+        return np.split(flat, np.cumsum(sizes)[:-1])
+
+    def _decode_round(
+        self,
+        state: _Decoding,
+        plan: _FramePlan,
+        syndromes: list[NDArray[np.uint8]],
+        pending: NDArray[np.int64],
+        round_no: int,
+    ) -> NDArray[np.int64]:
+        """Decode every pending frame once (batched per code); return those still failing."""
+        fresh = round_no % self._restart_every == 0
+        iters = self._max_iter if fresh else self._round_iter
+        ok_all = np.zeros(pending.size, dtype=bool)
+        for n_f, code in plan.codes.items():
+            sel = np.flatnonzero([plan.frames[f][2] == n_f for f in pending.tolist()])
+            if sel.size == 0:
+                continue
+            group = pending[sel].tolist()
+            if state.warm and fresh and round_no:
+                state.restart(group)  # a warm state can sit in a trapping set
+            sub_post = np.stack([state.post[f] for f in group])
+            sub_msg = (
+                np.stack([state.msg[f] for f in group])
+                if state.warm
+                else np.zeros((len(group), code.n_edges))
+            )
+            bits, ok, _ = layered_decode(
+                code.check_ptr,
+                code.check_var,
+                sub_post,
+                sub_msg,
+                np.stack([syndromes[f] for f in group]),
+                iters,
+                self._decoder == "min-sum",
+                0.8,
+                True,
+                self._stall,
+            )
+            state.absorb(plan, group, sub_post, sub_msg, bits, ok)
+            ok_all[sel] = ok
+        return pending[~ok_all]
+
+    @staticmethod
+    def _ask_reveal(
+        ask: Ask, state: _Decoding, pending: NDArray[np.int64], counts: NDArray[np.int64]
+    ) -> int:
+        """Ask Alice to reveal ``counts`` more bits of each pending frame; return their number."""
+        req = np.column_stack([pending, counts]).reshape(-1).astype(np.int64)
+        reply = np.asarray(ask("reveal", req))
+        if reply.size != int(counts.sum()):
+            raise ValueError(f"reveal reply has {reply.size} bits, expected {counts.sum()}")
+        values = _as_bits(reply, "reveal reply")
+        state.fix_revealed(pending, counts, values)
+        return int(values.size)
+
+
+@dataclass(frozen=True, eq=False)
+class _FramePlan:
+    """Bob's public plan: frames ``(start, stop, code_length, adapt_positions)``, their
+    codes by length, first punctured counts ``p0s`` and reveal steps."""
+
+    n: int
+    d: int
+    frames: list[tuple[int, int, int, int]]
+    codes: dict[int, LdpcCode]
+    p0s: NDArray[np.int64]
+    steps: NDArray[np.int64]
+
+    @property
+    def bounds(self) -> tuple[tuple[int, int], ...]:
+        return tuple((lo, hi) for lo, hi, _, _ in self.frames)
+
+
+@dataclass(eq=False)
+class _Decoding:
+    """Bob's decoding state of every frame: priors, layouts, reveals, corrected bits.
+
+    Warm attempts keep each pending frame's decoder state (``post``, ``msg``) between
+    rounds; fresh ones (the default) decode from the priors in a scratch state, and then
+    ``post`` is the list of priors itself.
+    """
+
+    llr: list[NDArray[np.float64]]
+    layouts: list[_Layout]
+    revealed: NDArray[np.int64]
+    corrected: NDArray[np.uint8]
+    warm: bool
+    post: list[NDArray[np.float64]]
+    msg: list[NDArray[np.float64]]
+
+    @classmethod
+    def start(
+        cls, bits: NDArray[np.uint8], plan: _FramePlan, seed: int, qber: float, warm: bool
+    ) -> _Decoding:
+        """Priors: ``+-log((1-Q)/Q)`` on key bits, 0 on punctured, known zeros elsewhere."""
+        l_q = math.log((1 - max(qber, 1e-6)) / max(qber, 1e-6))
+        llr: list[NDArray[np.float64]] = []
+        layouts = []
+        for f, (lo, hi, n_f, d_f) in enumerate(plan.frames):
+            lay = _layout(plan.codes[n_f], d_f, hi - lo, int(plan.p0s[f]), seed)
+            row = np.full(n_f, KNOWN_LLR)  # known zeros unless overwritten
+            row[lay.punctured] = 0.0
+            row[lay.key_cols] = l_q * (1.0 - 2.0 * bits[lo:hi])
+            llr.append(row)
+            layouts.append(lay)
+        return cls(
+            llr=llr,
+            layouts=layouts,
+            revealed=np.zeros(len(plan.frames), dtype=np.int64),
+            corrected=bits.copy(),
+            warm=warm,
+            post=[row.copy() for row in llr] if warm else llr,
+            msg=[np.zeros(plan.codes[n_f].n_edges) for _, _, n_f, _ in plan.frames] if warm else [],
+        )
+
+    def restart(self, frames: list[int]) -> None:
+        """Start these frames' warm decoder state afresh from their priors."""
+        for f in frames:
+            self.post[f] = self.llr[f].copy()
+            self.msg[f][:] = 0.0
+
+    def absorb(
+        self,
+        plan: _FramePlan,
+        group: list[int],
+        sub_post: NDArray[np.float64],
+        sub_msg: NDArray[np.float64],
+        bits: NDArray[np.uint8],
+        ok: NDArray[np.bool_],
+    ) -> None:
+        """Keep a decoding attempt: warm state, and the key bits of converged frames."""
+        for i, f in enumerate(group):
+            if self.warm:
+                self.post[f] = sub_post[i]
+                self.msg[f] = sub_msg[i]
+            if ok[i]:
+                lo, hi, _, _ = plan.frames[f]
+                self.corrected[lo:hi] = bits[i, self.layouts[f].key_cols]
+
+    def fix_revealed(
+        self, frames: NDArray[np.int64], counts: NDArray[np.int64], values: NDArray[np.uint8]
+    ) -> None:
+        """Turn revealed bits into known ones (and shift a warm state by the same change)."""
+        pos = 0
+        for f, c in zip(frames.tolist(), counts.tolist(), strict=True):
+            cols = self.layouts[f].reveal_order[self.revealed[f] : self.revealed[f] + c]
+            new = KNOWN_LLR * (1.0 - 2.0 * values[pos : pos + c])
+            if self.warm:
+                self.post[f][cols] += new - self.llr[f][cols]
+            self.llr[f][cols] = new
+            self.revealed[f] += c
+            pos += c

@@ -454,9 +454,32 @@ def build_code(length: int, rate: float, seed: int = 0) -> LdpcCode:
     var_deg = _variable_degrees(rate, length)
     # A check degree may not exceed the number of variables; clip the largest degrees.
     var_deg = np.minimum(var_deg, max(2, n_checks // 2))
-    n_edges = int(var_deg.sum())
-    chk_deg = _check_degrees(n_edges, n_checks)
+    chk_deg = _check_degrees(int(var_deg.sum()), n_checks)
+    adj = _connect(var_deg, chk_deg, n_checks, rng)
+    check_ptr, check_var = _check_major(adj, n_checks)
 
+    puncture_order, n_untainted = _untainted_order(adj, var_deg, n_checks, rng)
+    return LdpcCode(
+        length=length,
+        n_checks=n_checks,
+        rate=1.0 - n_checks / length,
+        seed=int(seed),
+        check_ptr=check_ptr,
+        check_var=check_var,
+        var_degree=var_deg.astype(np.int64),
+        puncture_order=puncture_order,
+        n_untainted=n_untainted,
+    )
+
+
+def _connect(
+    var_deg: NDArray[np.int64],
+    chk_deg: NDArray[np.int64],
+    n_checks: int,
+    rng: np.random.Generator,
+) -> list[list[int]]:
+    """The Tanner graph as each variable's list of checks, for the given degrees."""
+    length = var_deg.size
     # Degree-2 variables: each is an edge between two checks. The first m - 1 form a chain
     # over a random check permutation (no cycle); any surplus (rates 0.75, 0.8, 0.9 of
     # Table I have more degree-2 variables than checks) joins checks that are far apart in
@@ -492,6 +515,13 @@ def build_code(length: int, rate: float, seed: int = 0) -> LdpcCode:
     deg_for_breaking = np.where(in_chain, 10**9, var_deg)
     _break_short_cycles(adj, chk_adj, deg_for_breaking, rng, max_deg=3)
 
+    return adj
+
+
+def _check_major(
+    adj: list[list[int]], n_checks: int
+) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+    """``(check_ptr, check_var)``: the variables of each check, in compressed rows."""
     rows = np.concatenate([np.full(len(a), v, dtype=np.int64) for v, a in enumerate(adj)])
     cols = np.concatenate([np.asarray(a, dtype=np.int64) for a in adj])
     order = np.lexsort((rows, cols))
@@ -500,18 +530,7 @@ def build_code(length: int, rate: float, seed: int = 0) -> LdpcCode:
     check_ptr = np.zeros(n_checks + 1, dtype=np.int64)
     np.cumsum(counts, out=check_ptr[1:])
 
-    puncture_order, n_untainted = _untainted_order(adj, var_deg, n_checks, rng)
-    return LdpcCode(
-        length=length,
-        n_checks=n_checks,
-        rate=1.0 - n_checks / length,
-        seed=int(seed),
-        check_ptr=check_ptr,
-        check_var=check_var,
-        var_degree=var_deg.astype(np.int64),
-        puncture_order=puncture_order,
-        n_untainted=n_untainted,
-    )
+    return check_ptr, check_var
 
 
 def _untainted_order(
