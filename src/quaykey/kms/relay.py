@@ -20,6 +20,7 @@ from typing import Any
 import httpx
 
 from quaykey.errors import KmsBadRequestError, RelayFailedError
+from quaykey.kms.client import peer_kme_id
 from quaykey.kms.pki import client_ssl_context
 from quaykey.kms.schemas import RelayReserve
 
@@ -88,6 +89,10 @@ def otp_open(material: bytearray, header: bytes, ct_b64: str, tag_b64: str) -> b
 class PeerTransport:
     """HTTPS clients (mutual TLS, keep-alive) towards the peer KMEs.
 
+    Every answer must come from the KME the request was meant for: its server certificate
+    must name that node's KME ID (SAN ``urn:quaykey:kme-id:<id>``). A certificate of the
+    same CA for another KME (a rogue server on the neighbour's address) fails the relay.
+
     Parameters
     ----------
     peers : dict
@@ -96,12 +101,21 @@ class PeerTransport:
         Trust anchor and this KME's client certificate and key.
     timeout_s : float
         Per-request timeout.
+    kme_ids : dict or None
+        Node name to the KME ID its certificate must carry (``None``: not checked; tests).
     """
 
     def __init__(
-        self, peers: dict[str, str], ca: Any, cert: Any, key: Any, timeout_s: float = 10.0
+        self,
+        peers: dict[str, str],
+        ca: Any,
+        cert: Any,
+        key: Any,
+        timeout_s: float = 10.0,
+        kme_ids: dict[str, str] | None = None,
     ) -> None:
         self._peers = dict(peers)
+        self._kme_ids = dict(kme_ids) if kme_ids is not None else None
         self._ctx = client_ssl_context(ca, cert, key)
         self._timeout = timeout_s
         self._clients: dict[str, httpx.Client] = {}
@@ -132,6 +146,14 @@ class PeerTransport:
             raise RelayFailedError(
                 f"KME {node} unreachable", [{"peer": node, "error": type(exc).__name__}]
             ) from None
+        if self._kme_ids is not None:
+            want = self._kme_ids.get(node)
+            got = peer_kme_id(r)
+            if want is None or got is None or not hmac.compare_digest(got, want):
+                raise RelayFailedError(
+                    f"KME {node} presented the certificate of another KME",
+                    [{"peer": node, "expected_kme_id": want, "certificate_kme_id": got}],
+                )
         if r.status_code != 200:
             try:
                 msg = str(r.json().get("message", ""))

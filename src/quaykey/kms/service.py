@@ -29,7 +29,7 @@ import threading
 import time
 import uuid
 from collections import deque
-from typing import Any
+from typing import Any, NoReturn
 
 from sqlalchemy import Connection, bindparam, delete, select, update
 from sqlalchemy.exc import SQLAlchemyError
@@ -45,7 +45,7 @@ from quaykey.errors import (
 )
 from quaykey.kms import faults
 from quaykey.kms.config import KmeSettings
-from quaykey.kms.pki import Identity
+from quaykey.kms.pki import Identity, caller_label
 from quaykey.kms.relay import (
     MAC_KEY_BYTES,
     PeerTransport,
@@ -66,10 +66,6 @@ from quaykey.kms.schemas import (
 from quaykey.kms.store import Sealer, Store, keys_t, read_master_key
 
 __all__ = ["SUPPORTED_MANDATORY_EXTENSIONS", "KmeService"]
-
-
-class _Denied(Exception):
-    """Internal: the caller is not a slave of a requested key (becomes a 401)."""
 
 
 log = logging.getLogger("quaykey.kms")
@@ -145,6 +141,7 @@ class KmeService:
             settings.tls.client_cert,
             settings.tls.client_key,
             settings.limits.relay_timeout_s,
+            kme_ids=settings.kme_ids,
         )
         return cls(settings, store, transport)
 
@@ -174,12 +171,19 @@ class KmeService:
         except SQLAlchemyError:
             log.error("audit write failed for event %s", ev)
 
+    def _deny(
+        self, caller: str, reason: str, message: str = "unauthorized", **detail: Any
+    ) -> NoReturn:
+        """Audit a refused attempt (who, why; never keys) and raise the 401."""
+        self._audit_only("access_denied", caller=caller, reason=reason, **detail)
+        raise KmsUnauthorizedError(message)
+
     def _caller_sae(self, who: Identity | None) -> str:
         if who is None or who.kind != "sae":
-            raise KmsUnauthorizedError("unauthorized")
+            self._deny(caller_label(who), "not an SAE certificate on the SAE API")
         entry = self.settings.saes.get(who.name)
         if entry is None or entry.node != self.node:
-            raise KmsUnauthorizedError("unauthorized")
+            self._deny(caller_label(who), "SAE not registered at this KME")
         return who.name
 
     def _check_slave(self, master: str, slave: str) -> None:
@@ -188,11 +192,16 @@ class KmeService:
         if slave == master:
             raise KmsBadRequestError("slave SAE ID must differ from the calling SAE")
         if not self.settings.may_pair(master, slave):
-            raise KmsUnauthorizedError("SAE pair not provisioned to share keys")
+            self._deny(
+                f"sae:{master}",
+                "SAE pair not provisioned",
+                "SAE pair not provisioned to share keys",
+                other_SAE_ID=slave,
+            )
 
     def _caller_kme(self, who: Identity | None) -> str:
         if who is None or who.kind != "kme" or who.name not in self.settings.neighbours:
-            raise KmsUnauthorizedError("unauthorized")
+            self._deny(caller_label(who), "not a neighbour KME certificate on the relay API")
         return who.name
 
     def _consume_rate(self, master: str, bits: int) -> None:
@@ -461,6 +470,9 @@ class KmeService:
             raise KmsBadRequestError("key_IDs repeat a key ID")
         if not all(_valid_uuid(k) for k in key_ids):
             raise KeyNotFoundError()
+        key_ids = [k.lower() for k in key_ids]  # RFC 4122: UUIDs compare case-insensitively
+        if len(set(key_ids)) != len(key_ids):
+            raise KmsBadRequestError("key_IDs repeat a key ID")
         now = time.time()
         try:
 
@@ -471,7 +483,7 @@ class KmeService:
                 mine = {r.key_id: r for r in rows if r.slave_sae == slave}
                 not_for_caller = {r.key_id for r in rows if slave not in json.loads(r.slaves)}
                 if any(k in not_for_caller for k in key_ids):
-                    raise _Denied()
+                    raise KmsUnauthorizedError("unauthorized")
                 if any(k not in mine or mine[k].master_sae != master for k in key_ids):
                     raise KeyNotFoundError()
                 conn.execute(_DELETE_KEY, [{"kid": k, "slave": slave} for k in key_ids])
@@ -490,9 +502,8 @@ class KmeService:
             raise AuditUnavailableError(
                 "key store or audit log unavailable; nothing delivered"
             ) from None
-        except _Denied:
-            self._audit_only("access_denied", key_IDs=key_ids, caller=slave, master=master)
-            raise KmsUnauthorizedError("unauthorized") from None
+        except KmsUnauthorizedError:
+            self._deny(f"sae:{slave}", "not a slave of the key", key_IDs=key_ids, master=master)
         faults.crash_point(self.settings.fault_point, "after_slave_commit")
         container = KeyContainer(
             keys=[
@@ -597,7 +608,7 @@ class KmeService:
     def _check_hop(self, who: Identity | None, path: list[str], hop: int) -> str:
         sender = self._caller_kme(who)
         if not (1 <= hop < len(path)) or path[hop] != self.node or path[hop - 1] != sender:
-            raise KmsUnauthorizedError("unauthorized")
+            self._deny(f"kme:{sender}", "relay hop does not name this link")
         return sender
 
     def relay_reserve(self, who: Identity | None, msg: RelayReserve) -> RelayAck:
@@ -737,6 +748,13 @@ class KmeService:
         return RelayAck(relay_id=msg.relay_id, ok=True)
 
     # --- housekeeping ------------------------------------------------------------------
+
+    def check_ready(self) -> None:
+        """Readiness: raise :class:`KmsUnavailableError` unless store and audit log take writes."""
+        try:
+            self.store.check_writable()
+        except SQLAlchemyError:
+            raise KmsUnavailableError("not ready: key store or audit log not writable") from None
 
     def expire(self) -> int:
         """Delete keys and reservations past their TTL; returns how many rows went."""

@@ -213,6 +213,21 @@ class Sealer:
             raise MasterKeyError("stored key material does not authenticate") from None
 
 
+def _owner_only_sqlite_file(url: str) -> None:
+    """Create the SQLite file with mode 0600 before SQLite does (its WAL and shared-memory
+    files then get the same mode); an existing file is narrowed to 0600."""
+    from sqlalchemy.engine import make_url
+
+    db = make_url(url).database
+    if not db or db == ":memory:" or db.startswith("file:"):
+        return
+    fd = os.open(db, os.O_WRONLY | os.O_CREAT, 0o600)
+    try:
+        os.fchmod(fd, 0o600)
+    finally:
+        os.close(fd)
+
+
 def _sqlite_setup(engine: Engine) -> None:
     @event.listens_for(engine, "connect")
     def _connect(dbapi_conn: Any, _record: Any) -> None:
@@ -286,6 +301,7 @@ class Store:
         self.is_sqlite = url.startswith("sqlite")
         self._lock_key = zlib.crc32(kme_id.encode())
         if self.is_sqlite:
+            _owner_only_sqlite_file(url)
             self.engine = create_engine(url, poolclass=NullPool if ":memory:" in url else None)
             _sqlite_setup(self.engine)
         else:
@@ -400,9 +416,21 @@ class Store:
             finally:
                 conn.info.pop("begin_mode", None)
 
+    def check_writable(self) -> None:
+        """Write an audit record and roll it back: raises if the store or the audit log
+        cannot take a write (readiness probe; leaves no trace)."""
+        with self.engine.connect() as conn:
+            tx = conn.begin()
+            try:
+                if not self.is_sqlite:
+                    conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": self._lock_key})
+                self.audit(conn, "readiness_probe", _log=False)
+            finally:
+                tx.rollback()
+
     # --- audit -------------------------------------------------------------------------
 
-    def audit(self, conn: Connection, ev: str, **detail: Any) -> None:
+    def audit(self, conn: Connection, ev: str, _log: bool = True, **detail: Any) -> None:
         """Append one hash-chained audit record inside the caller's transaction.
 
         Detail values are key IDs, sizes, SAE IDs and node names; never key bytes.
@@ -426,7 +454,8 @@ class Store:
             },
         )
         conn.execute(_AUDIT_HEAD_UPDATE, {"kme": self.kme_id, "new_seq": seq, "new_hash": h})
-        log.info("audit %s %s", ev, text)
+        if _log:
+            log.info("audit %s %s", ev, text)
 
     def audit_records(self) -> list[AuditRecord]:
         """All audit records in order."""

@@ -80,7 +80,7 @@ def small(make_net):
 class _YesMan(BaseHTTPRequestHandler):
     """A rogue relay peer: acknowledges every reserve/confirm/void."""
 
-    def do_POST(self) -> None:  # noqa: N802 (http.server API)
+    def do_POST(self) -> None:
         body = json.loads(self.rfile.read(int(self.headers["content-length"])))
         out = json.dumps({"relay_id": body["relay_id"], "ok": True}).encode()
         self.send_response(200)
