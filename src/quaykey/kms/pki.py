@@ -252,6 +252,39 @@ class PkiLayout:
         return self.root / f"sae-{safe}.pem", self.root / f"sae-{safe}.key"
 
 
+def _new_ca() -> tuple[ec.EllipticCurvePrivateKey, x509.Certificate]:
+    """A fresh self-signed development CA (ECDSA P-256, ten years)."""
+    ca_key = _new_key()
+    now = dt.datetime.now(dt.UTC)
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "quaykey development CA")])
+    ca_cert = (
+        x509.CertificateBuilder()
+        .subject_name(ca_name)
+        .issuer_name(ca_name)
+        .public_key(ca_key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(days=3650))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=True,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                key_cert_sign=True,
+                crl_sign=True,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
+        .sign(ca_key, hashes.SHA256())
+    )
+    return ca_key, ca_cert
+
+
 def init_dev_pki(
     out: Path,
     nodes: list[str],
@@ -298,34 +331,7 @@ def init_dev_pki(
     if not force and (layout.ca_cert.exists() or (out / "ca.key").exists()):
         raise ValueError(f"{out} already holds a CA (ca.pem); pass --force to replace it")
     out.mkdir(parents=True, exist_ok=True)
-    ca_key = _new_key()
-    now = dt.datetime.now(dt.UTC)
-    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "quaykey development CA")])
-    ca_cert = (
-        x509.CertificateBuilder()
-        .subject_name(ca_name)
-        .issuer_name(ca_name)
-        .public_key(ca_key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=5))
-        .not_valid_after(now + dt.timedelta(days=3650))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-        .add_extension(
-            x509.KeyUsage(
-                digital_signature=True,
-                content_commitment=False,
-                key_encipherment=False,
-                data_encipherment=False,
-                key_agreement=False,
-                key_cert_sign=True,
-                crl_sign=True,
-                encipher_only=False,
-                decipher_only=False,
-            ),
-            critical=True,
-        )
-        .sign(ca_key, hashes.SHA256())
-    )
+    ca_key, ca_cert = _new_ca()
     layout.ca_cert.write_bytes(ca_cert.public_bytes(serialization.Encoding.PEM))
     _write_key(out / "ca.key", ca_key)
 
