@@ -298,12 +298,16 @@ def test_head_requests_are_refused_with_the_json_error_headers(net):
 
 
 def test_key_ids_are_accepted_in_upper_case(net):
-    keys = net.client("alice").get_key("carol", number=2).keys
-    s = net.client("carol")
-    got = s.get_key_with_key_ids("alice", [keys[0].key_ID.upper()])
+    keys = net.client("alice").get_key("alice2", number=3).keys
+    s = net.client("alice2")
+    got = s.get_key_with_key_ids("alice", [keys[0].key_ID.upper()])  # GET: the fast path
     assert got.keys[0].key == keys[0].key
-    got = s.get_key_with_key_ids("alice", [keys[1].key_ID.upper(), str(uuid.uuid4()).upper()][:1])
-    assert got.keys[0].key == keys[1].key
+    mixed = keys[2].key_ID[:8].upper() + keys[2].key_ID[8:]
+    got = s.get_key_with_key_ids("alice", [keys[1].key_ID.upper(), mixed])  # POST
+    assert [k.key for k in got.keys] == [keys[1].key, keys[2].key]
+    with pytest.raises(KmeClientError) as e:  # each key still only once, whatever the case
+        s.get_key_with_key_ids("alice", [keys[0].key_ID])
+    assert e.value.status_code == 400
 
 
 # --- 6. no CDN -------------------------------------------------------------------------------
