@@ -88,7 +88,7 @@ def build(
     root.mkdir(parents=True)
     cfg = root / "network.yaml"
     cfg.write_text(yaml.safe_dump(doc))
-    init_dev_pki(root / "pki", nodes, list(saes))
+    init_dev_pki(root / "pki", nodes, list(saes), {n: f"KME-{n.upper()}" for n in nodes})
     for n in nodes:
         create_master_key(root / "state" / f"{n}.key")
     return cfg

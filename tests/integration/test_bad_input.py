@@ -112,9 +112,6 @@ XFAIL = {
     "satellite-days-1e6",
     "satellite-days-3650",
     "satellite-min-elevation-95",
-    "kme-status-broken-config",
-    "kme-serve-broken-config",
-    "kme-status-missing-config",
 }
 
 

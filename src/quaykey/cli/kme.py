@@ -3,21 +3,58 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from quaykey.cli._common import console, print_json, user_errors
 
+if TYPE_CHECKING:
+    from quaykey.kms.config import NetworkConfig
+
 app = typer.Typer(
     help="Run and inspect Key Management Entities (ETSI GS QKD 014).", no_args_is_help=True
 )
+
+_CONFIG_HELP = "KMS network YAML file (`quaykey examples` writes one)."
+
+
+def network_from_option(config: Path | None) -> NetworkConfig:
+    """Read the ``--config`` file; every failure is one ValueError naming ``--config``."""
+    import yaml
+    from pydantic import ValidationError
+
+    from quaykey.kms.config import load_network_config
+
+    if config is None:
+        raise ValueError("--config is required: the KMS network YAML file")
+    try:
+        return load_network_config(config)
+    except FileNotFoundError:
+        raise ValueError(f"--config {config}: no such file") from None
+    except IsADirectoryError:
+        raise ValueError(f"--config {config}: is a folder, not a file") from None
+    except OSError as exc:
+        raise ValueError(f"--config {config}: cannot read it ({exc.strerror})") from None
+    except UnicodeDecodeError:
+        raise ValueError(f"--config {config}: not UTF-8 text") from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark is not None else ""
+        raise ValueError(f"--config {config}: not valid YAML{where}") from None
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        loc = ".".join(str(p) for p in err.get("loc", ())) or "top level"
+        msg = str(err.get("msg", "invalid")).removeprefix("Value error, ")
+        raise ValueError(f"--config {config}: {loc}: {msg}") from None
+    except ValueError as exc:
+        raise ValueError(f"--config {config}: {exc}") from None
 
 
 @app.command("serve")
 def serve(
     node: Annotated[str, typer.Option("--node", help="Which node's KME to run.")],
-    config: Annotated[Path, typer.Option("--config", help="KMS network YAML file.")],
+    config: Annotated[Path | None, typer.Option("--config", help=_CONFIG_HELP)] = None,
     log_level: Annotated[str, typer.Option("--log-level", help="uvicorn log level.")] = "info",
     access_log: Annotated[bool, typer.Option("--access-log/--no-access-log")] = False,
 ) -> None:
@@ -27,10 +64,10 @@ def serve(
     import uvicorn
 
     from quaykey.kms.app import create_app, server_config
-    from quaykey.kms.config import fault_point_from_env, load_network_config
+    from quaykey.kms.config import fault_point_from_env
 
     with user_errors():
-        settings = load_network_config(config).settings_for(
+        settings = network_from_option(config).settings_for(
             node, fault_point=fault_point_from_env()
         )
         logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(name)s %(message)s")
@@ -40,18 +77,17 @@ def serve(
 
 @app.command("status")
 def status(
-    config: Annotated[Path, typer.Option("--config", help="KMS network YAML file.")],
+    config: Annotated[Path | None, typer.Option("--config", help=_CONFIG_HELP)] = None,
     node: Annotated[
         list[str] | None, typer.Option("--node", help="Only these nodes (repeatable).")
     ] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Show each KME's link pools, held keys and SAEs (reads the KME databases)."""
-    from quaykey.kms.config import load_network_config
     from quaykey.kms.service import KmeService
 
     with user_errors():
-        net = load_network_config(config)
+        net = network_from_option(config)
         out: dict[str, Any] = {}
         for n in node or list(net.nodes):
             svc = KmeService.from_settings(net.settings_for(n))

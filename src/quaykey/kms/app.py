@@ -2,7 +2,11 @@
 
 :func:`create_app` builds the FastAPI app for one node's settings; :func:`server_config`
 builds the uvicorn configuration (client certificate required, trusted CA from the
-settings, :class:`~quaykey.kms.tls.TlsH11Protocol` so routes see the client certificate).
+settings, :func:`~quaykey.kms.tls.http_protocol` so routes see the client certificate and
+each connection is held to the ``http`` limits). Every request passes
+:func:`~quaykey.kms.api.guard.guard_request` (body, header and query limits) before the fast
+path or FastAPI sees it. ``/docs`` and ``/redoc`` are off (they would load their scripts
+from a CDN); ``/openapi.json`` stays.
 """
 
 from __future__ import annotations
@@ -23,9 +27,10 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from quaykey.errors import KmsError
 from quaykey.kms.api.fast import try_fast
+from quaykey.kms.api.guard import guard_request, log_access
 from quaykey.kms.config import KmeSettings
 from quaykey.kms.service import KmeService
-from quaykey.kms.tls import TlsHttpProtocol
+from quaykey.kms.tls import http_protocol
 
 __all__ = ["ThreadedKme", "create_app", "server_config"]
 
@@ -40,11 +45,18 @@ def _error(status: int, message: str, details: list[dict[str, Any]] | None = Non
 
 
 class _KmeApp(FastAPI):
-    """FastAPI with :func:`~quaykey.kms.api.fast.try_fast` answering the two hot requests."""
+    """FastAPI behind the request guard, with the fast path answering the two hot requests."""
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        if scope["type"] == "http" and await try_fast(self.state.service, scope, send):
-            return
+        if scope["type"] == "http":
+            if self.state.access_log:
+                send = log_access(scope, send)
+            guarded = await guard_request(scope, receive, send, self.state.settings.http)
+            if guarded is None:
+                return
+            receive = guarded
+            if await try_fast(self.state.service, scope, send):
+                return
         await super().__call__(scope, receive, send)
 
 
@@ -92,14 +104,26 @@ def create_app(settings: KmeSettings, service: KmeService | None = None) -> Fast
             "TLS client certificate. Sizes are in bits; keys are base64."
         ),
         lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.service = svc
     app.state.settings = settings
+    app.state.access_log = False
 
-    from quaykey.kms.api import etsi, relay
+    from quaykey.kms.api import etsi, health, relay
 
     app.include_router(etsi.router)
     app.include_router(relay.router)
+    app.include_router(health.router)
+
+    _install_error_handlers(app)
+    _install_openapi(app)
+    return app
+
+
+def _install_error_handlers(app: FastAPI) -> None:
+    """Every error becomes the ETSI ``Error`` JSON body with a status ETSI 014 defines."""
 
     @app.exception_handler(KmsError)
     async def _kms_error(_request: Request, exc: KmsError) -> JSONResponse:
@@ -127,6 +151,10 @@ def create_app(settings: KmeSettings, service: KmeService | None = None) -> Fast
         log.error("unexpected %s while serving a request", type(exc).__name__)
         return _error(503, "error on server side")
 
+
+def _install_openapi(app: FastAPI) -> None:
+    """The OpenAPI document without FastAPI's 422 answers (the KME answers 400)."""
+
     def openapi() -> dict[str, Any]:
         if app.openapi_schema:
             return app.openapi_schema
@@ -143,7 +171,6 @@ def create_app(settings: KmeSettings, service: KmeService | None = None) -> Fast
         return schema
 
     app.openapi = openapi  # type: ignore[method-assign]
-    return app
 
 
 def server_config(
@@ -160,12 +187,14 @@ def server_config(
     log_level : str
         uvicorn log level.
     access_log : bool
-        Whether to log each request line (paths carry SAE and key IDs, never keys).
+        Whether to log each request on ``quaykey.kms.access``: the caller named by its
+        certificate, method, path, status (paths carry SAE and key IDs, never keys).
 
     Returns
     -------
     uvicorn.Config
     """
+    app.state.access_log = access_log
     return uvicorn.Config(
         app,
         host=settings.host,
@@ -174,9 +203,10 @@ def server_config(
         ssl_keyfile=str(settings.tls.server_key),
         ssl_ca_certs=str(settings.tls.ca),
         ssl_cert_reqs=ssl.CERT_REQUIRED,
-        http=TlsHttpProtocol,
+        http=http_protocol(settings.http),
+        h11_max_incomplete_event_size=settings.http.max_header_bytes,
         log_level=log_level,
-        access_log=access_log,
+        access_log=False,
         lifespan="on",
         timeout_keep_alive=30,
     )
@@ -193,15 +223,24 @@ class ThreadedKme:
         An already-bound listening socket (lets callers pick ephemeral ports first).
     service : KmeService or None
         An already-open service.
+    access_log : bool
+        Log each request on ``quaykey.kms.access``.
     """
 
-    def __init__(self, settings: KmeSettings, sock: Any = None, service: KmeService | None = None):
+    def __init__(
+        self,
+        settings: KmeSettings,
+        sock: Any = None,
+        service: KmeService | None = None,
+        *,
+        access_log: bool = False,
+    ):
         import threading
 
         self.settings = settings
         self.app = create_app(settings, service)
         self.service: KmeService = self.app.state.service
-        self.server = uvicorn.Server(server_config(self.app, settings))
+        self.server = uvicorn.Server(server_config(self.app, settings, access_log=access_log))
         self._sock = sock
         self._thread = threading.Thread(target=self._run, name=f"kme-{settings.node}", daemon=True)
 

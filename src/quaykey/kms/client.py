@@ -15,6 +15,7 @@ from __future__ import annotations
 import base64
 import hmac
 import socket
+from functools import lru_cache
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -25,7 +26,20 @@ from quaykey.errors import KmeClientError, KmeIdentityError
 from quaykey.kms.pki import client_ssl_context, kme_id_from_der
 from quaykey.kms.schemas import Error, Key, KeyContainer, Status
 
-__all__ = ["KmeClient", "KmeClientError", "KmeIdentityError"]
+__all__ = ["KmeClient", "KmeClientError", "KmeIdentityError", "peer_kme_id"]
+
+
+@lru_cache(maxsize=256)
+def _kme_id(der: bytes) -> str | None:
+    return kme_id_from_der(der)
+
+
+def peer_kme_id(response: httpx.Response) -> str | None:
+    """The KME ID named by the server certificate of the connection that carried ``response``."""
+    stream = response.extensions.get("network_stream")
+    ssl_obj = stream.get_extra_info("ssl_object") if stream is not None else None
+    der = ssl_obj.getpeercert(True) if ssl_obj is not None else None
+    return _kme_id(der) if der else None
 
 
 class KmeClient:
@@ -95,10 +109,7 @@ class KmeClient:
 
     def _check(self, r: httpx.Response) -> dict[str, Any]:
         if self._expected_kme_id is not None:
-            stream = r.extensions.get("network_stream")
-            ssl_obj = stream.get_extra_info("ssl_object") if stream is not None else None
-            der = ssl_obj.getpeercert(True) if ssl_obj is not None else None
-            got = kme_id_from_der(der) if der else None
+            got = peer_kme_id(r)
             if got is None or not hmac.compare_digest(got, self._expected_kme_id):
                 raise KmeIdentityError(
                     f"KME certificate names KME ID {got!r}, expected {self._expected_kme_id!r}"

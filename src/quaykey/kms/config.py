@@ -19,6 +19,7 @@ from quaykey.kms.pki import PkiLayout
 
 __all__ = [
     "FAULT_ENV",
+    "HttpLimits",
     "KmeSettings",
     "Limits",
     "NetworkConfig",
@@ -46,6 +47,18 @@ class Limits(BaseModel):
     reservation_ttl_s: float = 30.0
     expiry_interval_s: float = 5.0
     relay_timeout_s: float = 10.0
+
+
+class HttpLimits(BaseModel):
+    """Limits on each HTTP connection and request, enforced before a request is read."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    max_body_bytes: int = Field(default=1 << 20, ge=1024)
+    max_header_bytes: int = Field(default=16384, ge=1024)
+    max_header_count: int = Field(default=64, ge=8)
+    header_timeout_s: float = Field(default=10.0, gt=0)
+    max_connections_per_client: int = Field(default=64, ge=1)
 
 
 class TenantQuota(BaseModel):
@@ -99,6 +112,7 @@ class NetworkConfig(BaseModel):
     base_dir: Path = Path(".")
     pki_dir: Path = Path("pki")
     limits: Limits = Field(default_factory=Limits)
+    http: HttpLimits = Field(default_factory=HttpLimits)
     nodes: dict[str, NodeConfig]
     links: list[tuple[str, str]] = Field(default_factory=list)
     routes: dict[str, dict[str, list[str]]] = Field(default_factory=dict)
@@ -211,6 +225,7 @@ class NetworkConfig(BaseModel):
             master_key_file=self._path(nc.master_key_file),
             tls=tls,
             limits=self.limits,
+            http=self.http,
             peers={n: f"https://{c.host}:{c.port}" for n, c in self.nodes.items() if n != node},
             kme_ids={n: c.kme_id for n, c in self.nodes.items()},
             neighbours=frozenset(self.neighbours(node)),
@@ -235,6 +250,7 @@ class KmeSettings(BaseModel):
     master_key_file: Path
     tls: TlsFiles
     limits: Limits
+    http: HttpLimits = Field(default_factory=HttpLimits)
     peers: dict[str, str]
     kme_ids: dict[str, str]
     neighbours: frozenset[str]

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import datetime as dt
 import ipaddress
+import os
+import re
 import ssl
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +26,8 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 __all__ = [
     "Identity",
     "PkiLayout",
+    "caller_label",
+    "check_name",
     "client_ssl_context",
     "identity_from_der",
     "init_dev_pki",
@@ -34,6 +38,43 @@ __all__ = [
 SAE_URN = "urn:quaykey:sae:"
 KME_URN = "urn:quaykey:kme:"
 KME_ID_URN = "urn:quaykey:kme-id:"
+
+
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._~@-]{0,127}")
+_SAE_ID = re.compile(r"[\x20-\x7e]{1,256}")
+
+
+def check_name(name: str, what: str, *, sae: bool = False) -> None:
+    """Raise :class:`ValueError` unless ``name`` can name a node, KME or SAE everywhere.
+
+    Certificate URIs take ASCII only. A node name or KME ID also goes into file names, so
+    it is 1 to 128 ASCII letters, digits and ``. _ ~ @ -``, starting with a letter or
+    digit. An SAE ID (``sae=True``) is 1 to 256 printable ASCII characters (it is
+    percent-encoded in URLs and file names).
+
+    Parameters
+    ----------
+    name : str
+        The node name, KME ID or SAE ID.
+    what : str
+        How the error names it (e.g. ``"--sae"``).
+    sae : bool
+        Check it as an SAE ID.
+
+    Examples
+    --------
+    >>> check_name("shanghai", "--node")
+    >>> check_name("port/ops 1", "--sae", sae=True)
+    >>> check_name("zoë", "--sae", sae=True)
+    Traceback (most recent call last):
+    ...
+    ValueError: --sae 'zoë': use 1-256 printable ASCII characters
+    """
+    if sae:
+        if not isinstance(name, str) or not _SAE_ID.fullmatch(name):
+            raise ValueError(f"{what} {name!r}: use 1-256 printable ASCII characters")
+    elif not isinstance(name, str) or not _NAME.fullmatch(name):
+        raise ValueError(f"{what} {name!r}: use 1-128 of A-Za-z0-9._~@- (first a letter/digit)")
 
 
 def kme_id_from_der(der: bytes) -> str | None:
@@ -55,6 +96,17 @@ class Identity:
 
     kind: str
     name: str
+
+
+def caller_label(who: Identity | None) -> str:
+    """How logs and audit records name a caller: ``sae:<id>``, ``kme:<node>`` or ``unknown``.
+
+    Examples
+    --------
+    >>> caller_label(Identity("sae", "customs-sh")), caller_label(None)
+    ('sae:customs-sh', 'unknown')
+    """
+    return "unknown" if who is None else f"{who.kind}:{who.name}"
 
 
 def identity_from_der(der: bytes) -> Identity | None:
@@ -100,14 +152,16 @@ def _new_key() -> ec.EllipticCurvePrivateKey:
 
 
 def _write_key(path: Path, key: ec.EllipticCurvePrivateKey) -> None:
-    path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
+    """Write a private key readable by its owner only, from the moment the file exists."""
+    pem = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
     )
-    path.chmod(0o600)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as fh:
+        os.fchmod(fd, 0o600)  # an existing file keeps its mode on open: narrow it
+        fh.write(pem)
 
 
 def issue_certificate(
@@ -198,30 +252,8 @@ class PkiLayout:
         return self.root / f"sae-{safe}.pem", self.root / f"sae-{safe}.key"
 
 
-def init_dev_pki(
-    out: Path, nodes: list[str], saes: list[str], kme_ids: dict[str, str] | None = None
-) -> PkiLayout:
-    """Write a development CA and certificates for the given KME nodes and SAEs.
-
-    Parameters
-    ----------
-    out : Path
-        Directory to create (may exist); existing files are overwritten.
-    nodes : list of str
-        KME node names: each gets a server and a client certificate.
-    saes : list of str
-        SAE IDs: each gets a client certificate with SAN ``urn:quaykey:sae:<id>``.
-    kme_ids : dict or None
-        Node name to KME ID; a KME's server certificate then also carries
-        ``urn:quaykey:kme-id:<KME_ID>`` so SAEs can confirm the KME ID (ETSI 014 §4).
-
-    Returns
-    -------
-    PkiLayout
-        Where the files are.
-    """
-    out.mkdir(parents=True, exist_ok=True)
-    layout = PkiLayout(out)
+def _new_ca() -> tuple[ec.EllipticCurvePrivateKey, x509.Certificate]:
+    """A fresh self-signed development CA (ECDSA P-256, ten years)."""
     ca_key = _new_key()
     now = dt.datetime.now(dt.UTC)
     ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "quaykey development CA")])
@@ -250,6 +282,56 @@ def init_dev_pki(
         )
         .sign(ca_key, hashes.SHA256())
     )
+    return ca_key, ca_cert
+
+
+def init_dev_pki(
+    out: Path,
+    nodes: list[str],
+    saes: list[str],
+    kme_ids: dict[str, str] | None = None,
+    *,
+    force: bool = False,
+) -> PkiLayout:
+    """Write a development CA and certificates for the given KME nodes and SAEs.
+
+    Every name is checked (:func:`check_name`) before any file is written.
+
+    Parameters
+    ----------
+    out : Path
+        Directory to create (may exist).
+    nodes : list of str
+        KME node names: each gets a server and a client certificate.
+    saes : list of str
+        SAE IDs: each gets a client certificate with SAN ``urn:quaykey:sae:<id>``.
+    kme_ids : dict or None
+        Node name to KME ID; a KME's server certificate then also carries
+        ``urn:quaykey:kme-id:<KME_ID>`` so SAEs can confirm the KME ID (ETSI 014 §4).
+    force : bool
+        Replace an existing CA in ``out`` (and every certificate in it).
+
+    Returns
+    -------
+    PkiLayout
+        Where the files are.
+
+    Raises
+    ------
+    ValueError
+        A name is unusable, or ``out`` already holds a CA and ``force`` is false.
+    """
+    for node in nodes:
+        check_name(node, "node")
+    for sae in saes:
+        check_name(sae, "SAE ID", sae=True)
+    for kme_id in (kme_ids or {}).values():
+        check_name(kme_id, "KME ID")
+    layout = PkiLayout(out)
+    if not force and (layout.ca_cert.exists() or (out / "ca.key").exists()):
+        raise ValueError(f"{out} already holds a CA (ca.pem); pass --force to replace it")
+    out.mkdir(parents=True, exist_ok=True)
+    ca_key, ca_cert = _new_ca()
     layout.ca_cert.write_bytes(ca_cert.public_bytes(serialization.Encoding.PEM))
     _write_key(out / "ca.key", ca_key)
 

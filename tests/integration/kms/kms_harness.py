@@ -85,10 +85,10 @@ class Net:
         n = self.config.nodes[node]
         return f"https://127.0.0.1:{n.port}"
 
-    def start(self, *nodes: str) -> None:
+    def start(self, *nodes: str, **kw: Any) -> None:
         for node in nodes or tuple(self.config.nodes):
             sock = self.sockets.pop(node)
-            self.kmes[node] = ThreadedKme(self.settings(node), sock=sock).start()
+            self.kmes[node] = ThreadedKme(self.settings(node), sock=sock, **kw).start()
 
     def stop(self, node: str) -> None:
         self.kmes.pop(node).stop()
@@ -133,6 +133,7 @@ def write_network(
     tenants: dict[str, dict[str, int]] | None = None,
     ports: dict[str, int] | None = None,
     extra_saes_pki: list[str] | None = None,
+    http: dict[str, Any] | None = None,
 ) -> tuple[Path, PkiLayout]:
     """Write PKI, master keys and a network YAML under ``root``; returns the YAML path."""
     root.mkdir(parents=True, exist_ok=True)
@@ -160,6 +161,8 @@ def write_network(
         "saes": {s: {"node": n, "tenant": t} for s, (n, t) in saes.items()},
         "pairs": [list(p) for p in pairs],
     }
+    if http:
+        doc["http"] = http
     cfg = root / "network.yaml"
     cfg.write_text(yaml.safe_dump(doc), encoding="utf-8")
     layout = init_dev_pki(

@@ -1,0 +1,297 @@
+"""ETSI GS QKD 014 key delivery: Get status, Get key (master), Get key with key IDs (slave).
+
+Keys for a same-node pair are drawn from :func:`secrets.token_bytes` and held sealed until
+the slave fetches them; keys for a slave at another KME are relayed first
+(:class:`~quaykey.kms.relay_protocol.RelayProtocol`) and only then committed to the master.
+A request delivers all its keys or none; every delivery is committed, with its audit
+record, before the answer leaves.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import secrets
+import time
+import uuid
+from typing import Any
+
+from sqlalchemy import Connection, bindparam, delete, select
+from sqlalchemy.exc import SQLAlchemyError
+
+from quaykey.errors import (
+    AuditUnavailableError,
+    KeyNotFoundError,
+    KmsBadRequestError,
+    KmsKeyExhaustedError,
+    KmsUnauthorizedError,
+)
+from quaykey.kms import faults
+from quaykey.kms.access import valid_uuid
+from quaykey.kms.pki import Identity
+from quaykey.kms.relay import MAC_KEY_BYTES
+from quaykey.kms.relay_protocol import RelayProtocol
+from quaykey.kms.schemas import Key, KeyContainer, KeyRequest, Status
+from quaykey.kms.store import keys_t
+
+__all__ = ["SUPPORTED_MANDATORY_EXTENSIONS", "Delivery"]
+
+#: Mandatory extensions this KME understands. ``quaykey_route_type``: ``"direct"`` (the
+#: slave's KME is this KME or a neighbour) or ``"indirect"`` (relayed via trusted nodes).
+SUPPORTED_MANDATORY_EXTENSIONS = frozenset({"quaykey_route_type"})
+
+# prebuilt hot statements (SQLAlchemy memoises their cache keys)
+_READY_KEYS = select(
+    keys_t.c.key_id,
+    keys_t.c.slave_sae,
+    keys_t.c.master_sae,
+    keys_t.c.size_bits,
+    keys_t.c.blob,
+    keys_t.c.slaves,
+).where(
+    keys_t.c.key_id.in_(bindparam("ids", expanding=True)),
+    keys_t.c.state == bindparam("state"),
+    keys_t.c.expires_at > bindparam("now"),
+)
+_DELETE_KEY = delete(keys_t).where(
+    keys_t.c.key_id == bindparam("kid"), keys_t.c.slave_sae == bindparam("slave")
+)
+
+
+def _container(key_ids: list[str], keys: list[bytearray]) -> KeyContainer:
+    """The answer's key container; the caller's key buffers are zeroed."""
+    container = KeyContainer(
+        keys=[
+            Key(key_ID=kid, key=base64.b64encode(k).decode())
+            for kid, k in zip(key_ids, keys, strict=True)
+        ]
+    )
+    for k in keys:
+        k[:] = bytes(len(k))
+    return container
+
+
+class Delivery(RelayProtocol):
+    """The ETSI GS QKD 014 half of a KME."""
+
+    def status(self, who: Identity | None, slave: str) -> Status:
+        """Answer Get status for the caller (master) and ``slave``."""
+        master = self._caller_sae(who)
+        self._check_slave(master, slave)
+        lim = self.settings.limits
+        target = self.settings.saes[slave].node
+        now = time.time()
+        with self.store.read() as conn:
+            if target == self.node:
+                left = self.settings.quota(master).keys_outstanding - self.store.outstanding(
+                    conn, master, now
+                )
+            else:
+                hops = self.settings.routes.get(target) or []
+                if not hops:
+                    left = 0
+                else:
+                    avail = self.store.sendable_bytes(conn, hops[0], self._me_low(hops[0]))
+                    left = (avail - MAC_KEY_BYTES) // (lim.key_size // 8)
+        return Status(
+            source_KME_ID=self.settings.kme_id,
+            target_KME_ID=self.settings.kme_ids[target],
+            master_SAE_ID=master,
+            slave_SAE_ID=slave,
+            key_size=lim.key_size,
+            stored_key_count=max(0, min(lim.max_key_count, left)),
+            max_key_count=lim.max_key_count,
+            max_key_per_request=lim.max_key_per_request,
+            max_key_size=lim.max_key_size,
+            min_key_size=lim.min_key_size,
+            max_SAE_ID_count=lim.max_SAE_ID_count,
+        )
+
+    def _validate_request(
+        self, master: str, slave: str, req: KeyRequest
+    ) -> tuple[int, int, list[str]]:
+        lim = self.settings.limits
+        number = 1 if req.number is None else req.number
+        size = lim.key_size if req.size is None else req.size
+        if number < 1 or number > lim.max_key_per_request:
+            raise KmsBadRequestError(
+                "number shall be between 1 and max_key_per_request",
+                [{"max_key_per_request": lim.max_key_per_request}],
+            )
+        if size % 8 != 0:
+            raise KmsBadRequestError("size shall be a multiple of 8")
+        if size < lim.min_key_size or size > lim.max_key_size:
+            raise KmsBadRequestError(
+                "size shall be between min_key_size and max_key_size",
+                [{"min_key_size": lim.min_key_size, "max_key_size": lim.max_key_size}],
+            )
+        extra = list(req.additional_slave_SAE_IDs or [])
+        if len(extra) > lim.max_SAE_ID_count:
+            raise KmsBadRequestError(
+                "too many additional_slave_SAE_IDs", [{"max_SAE_ID_count": lim.max_SAE_ID_count}]
+            )
+        slaves = [slave]
+        for s in extra:
+            self._check_slave(master, s)
+            if s in slaves:
+                raise KmsBadRequestError("additional_slave_SAE_IDs repeat a slave SAE ID")
+            slaves.append(s)
+        self._check_extensions(req, slaves)
+        return number, size, slaves
+
+    def _check_extensions(self, req: KeyRequest, slaves: list[str]) -> None:
+        unsupported = []
+        wanted: dict[str, Any] = {}
+        for ext in req.extension_mandatory or []:
+            for name, value in ext.items():
+                if name not in SUPPORTED_MANDATORY_EXTENSIONS:
+                    unsupported.append(
+                        {"extension_mandatory_unsupported": f"{name[:64]} is not supported"}
+                    )
+                else:
+                    wanted[name] = value
+        if unsupported:
+            raise KmsBadRequestError(
+                "not all extension_mandatory parameters are supported", unsupported
+            )
+        if "quaykey_route_type" in wanted:
+            rt = wanted["quaykey_route_type"]
+            for s in slaves:
+                node = self.settings.saes[s].node
+                direct = node == self.node or node in self.settings.neighbours
+                if rt not in ("direct", "indirect") or (rt == "direct" and not direct):
+                    raise KmsBadRequestError(
+                        "not all extension_mandatory request options could be met"
+                    )
+
+    def _commit_master(
+        self,
+        conn: Connection,
+        master: str,
+        local: list[str],
+        key_ids: list[str],
+        keys: list[bytearray],
+        size: int,
+        audit: dict[str, Any],
+    ) -> None:
+        """Inside a transaction: hold the keys for the slaves served here, audit the delivery."""
+        now = time.time()
+        if local:
+            quota = self.settings.quota(master).keys_outstanding
+            if self.store.outstanding(conn, master, now) + len(key_ids) > quota:
+                raise KmsKeyExhaustedError(
+                    "keys outstanding quota reached", [{"keys_outstanding": quota}]
+                )
+            for kid, k in zip(key_ids, keys, strict=True):
+                self.store.put_key(
+                    conn,
+                    key_id=kid,
+                    slaves=local,
+                    master=master,
+                    size_bits=size,
+                    key=k,
+                    state="ready",
+                    relay_id=None,
+                    expires_at=now + self.settings.limits.key_ttl_s,
+                )
+        self.store.audit(conn, "delivered_master", key_IDs=key_ids, size=size, **audit)
+
+    def get_key(self, who: Identity | None, slave: str, req: KeyRequest) -> KeyContainer:
+        """Answer Get key: fresh keys for the caller (master) shared with ``slave``."""
+        master = self._caller_sae(who)
+        self._check_slave(master, slave)
+        number, size, slaves = self._validate_request(master, slave, req)
+        by_node: dict[str, list[str]] = {}
+        for s in slaves:
+            by_node.setdefault(self.settings.saes[s].node, []).append(s)
+        for node in by_node:
+            if node != self.node and not self.settings.routes.get(node):
+                raise KmsKeyExhaustedError("no route to the slave's KME", [{"target_node": node}])
+        self.rate.consume(master, number * size, self.settings.quota(master).bits_per_minute)
+        key_ids = [str(uuid.uuid4()) for _ in range(number)]
+        keys = [bytearray(secrets.token_bytes(size // 8)) for _ in range(number)]
+        confirmed: list[tuple[str, list[str]]] = []
+        try:
+            for node, node_slaves in sorted(by_node.items()):
+                if node == self.node:
+                    continue
+                path = [self.node, *self.settings.routes[node]]
+                relay_id = self._relay_out(path, master, node_slaves, size, key_ids, keys)
+                confirmed.append((relay_id, path))
+            faults.crash_point(self.settings.fault_point, "after_confirm")
+            local = by_node.get(self.node, [])
+            audit = {"master": master, "slaves": slaves, "relays": [r for r, _ in confirmed]}
+            try:
+                self.store.transact(
+                    lambda conn: self._commit_master(
+                        conn, master, local, key_ids, keys, size, audit
+                    )
+                )
+            except SQLAlchemyError:
+                raise AuditUnavailableError(
+                    "key store or audit log unavailable; nothing delivered"
+                ) from None
+        except BaseException:
+            self.rate.refund(master, number * size)
+            for relay_id, path in confirmed:
+                self._void(path, relay_id)
+            for k in keys:
+                k[:] = bytes(len(k))
+            raise
+        faults.crash_point(self.settings.fault_point, "after_local_commit")
+        container = _container(key_ids, keys)
+        faults.crash_point(self.settings.fault_point, "before_response")
+        return container
+
+    def get_key_with_ids(
+        self, who: Identity | None, master: str, key_ids: list[str]
+    ) -> KeyContainer:
+        """Answer Get key with key IDs: the caller (slave) takes each key once, all or none."""
+        slave = self._caller_sae(who)
+        lim = self.settings.limits
+        if not key_ids:
+            raise KmsBadRequestError("key_IDs shall not be empty")
+        if len(key_ids) > lim.max_key_per_request:
+            raise KmsBadRequestError(
+                "too many key_IDs", [{"max_key_per_request": lim.max_key_per_request}]
+            )
+        if len(set(key_ids)) != len(key_ids):
+            raise KmsBadRequestError("key_IDs repeat a key ID")
+        if not all(valid_uuid(k) for k in key_ids):
+            raise KeyNotFoundError()
+        key_ids = [k.lower() for k in key_ids]  # RFC 4122: UUIDs compare case-insensitively
+        if len(set(key_ids)) != len(key_ids):
+            raise KmsBadRequestError("key_IDs repeat a key ID")
+        now = time.time()
+        try:
+
+            def _tx(conn: Connection) -> Any:
+                rows = conn.execute(
+                    _READY_KEYS, {"ids": key_ids, "state": "ready", "now": now}
+                ).all()
+                mine = {r.key_id: r for r in rows if r.slave_sae == slave}
+                not_for_caller = {r.key_id for r in rows if slave not in json.loads(r.slaves)}
+                if any(k in not_for_caller for k in key_ids):
+                    raise KmsUnauthorizedError("unauthorized")
+                if any(k not in mine or mine[k].master_sae != master for k in key_ids):
+                    raise KeyNotFoundError()
+                conn.execute(_DELETE_KEY, [{"kid": k, "slave": slave} for k in key_ids])
+                self.store.audit(
+                    conn,
+                    "delivered_slave",
+                    key_IDs=key_ids,
+                    sizes=[mine[k].size_bits for k in key_ids],
+                    master=master,
+                    slave=slave,
+                )
+                return [self.store.open_key(k, slave, mine[k].blob) for k in key_ids]
+
+            plain: list[bytearray] = self.store.transact(_tx)
+        except SQLAlchemyError:
+            raise AuditUnavailableError(
+                "key store or audit log unavailable; nothing delivered"
+            ) from None
+        except KmsUnauthorizedError:
+            self._deny(f"sae:{slave}", "not a slave of the key", key_IDs=key_ids, master=master)
+        faults.crash_point(self.settings.fault_point, "after_slave_commit")
+        return _container(key_ids, plain)

@@ -1,0 +1,203 @@
+"""The KME database: engine, durable write transactions and group commit (:class:`Store`)."""
+
+from __future__ import annotations
+
+import os
+import queue
+import threading
+import zlib
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future
+from contextlib import contextmanager
+from typing import Any, TypeVar
+
+from sqlalchemy import Connection, Engine, create_engine, event, insert, select, text
+from sqlalchemy.pool import NullPool
+
+from quaykey.errors import KmsError, MasterKeyError
+from quaykey.kms.store.audit import AuditChain
+from quaykey.kms.store.keys import HeldKeys, LinkMaterial
+from quaykey.kms.store.sealing import CANARY, Sealer
+from quaykey.kms.store.tables import meta_t, metadata
+
+__all__ = ["Store"]
+
+T = TypeVar("T")
+
+
+def _owner_only_sqlite_file(url: str) -> None:
+    """Create the SQLite file with mode 0600 before SQLite does (its WAL and shared-memory
+    files then get the same mode); an existing file is narrowed to 0600."""
+    from sqlalchemy.engine import make_url
+
+    db = make_url(url).database
+    if not db or db == ":memory:" or db.startswith("file:"):
+        return
+    fd = os.open(db, os.O_WRONLY | os.O_CREAT, 0o600)
+    try:
+        os.fchmod(fd, 0o600)
+    finally:
+        os.close(fd)
+
+
+def _sqlite_setup(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _connect(dbapi_conn: Any, _record: Any) -> None:
+        dbapi_conn.isolation_level = None
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA synchronous=FULL")
+        cur.execute("PRAGMA secure_delete=ON")
+        cur.execute("PRAGMA busy_timeout=30000")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _begin(conn: Connection) -> None:
+        mode = conn.info.get("begin_mode", "BEGIN IMMEDIATE")
+        conn.exec_driver_sql(mode)
+
+
+class Store(AuditChain, LinkMaterial, HeldKeys):
+    """Tables and transactions of one KME.
+
+    Parameters
+    ----------
+    url : str
+        SQLAlchemy URL (``sqlite:///path.db`` or ``postgresql+psycopg://...``).
+    sealer : Sealer
+        Seals key material at rest.
+    kme_id : str
+        Written into every audit record.
+    """
+
+    def __init__(self, url: str, sealer: Sealer, kme_id: str) -> None:
+        self.url = url
+        self.sealer = sealer
+        self.kme_id = kme_id
+        self.is_sqlite = url.startswith("sqlite")
+        self._lock_key = zlib.crc32(kme_id.encode())
+        if self.is_sqlite:
+            _owner_only_sqlite_file(url)
+            self.engine = create_engine(url, poolclass=NullPool if ":memory:" in url else None)
+            _sqlite_setup(self.engine)
+        else:
+            self.engine = create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
+        metadata.create_all(self.engine)
+        self._check_master_key()
+        self.max_batch = 64
+        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._commit_lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return f"Store(kme_id={self.kme_id!r}, backend={'sqlite' if self.is_sqlite else 'sql'})"
+
+    def close(self) -> None:
+        """Release the database connections."""
+        self.engine.dispose()
+
+    def _check_master_key(self) -> None:
+        with self.write() as conn:
+            row = conn.execute(select(meta_t.c.value).where(meta_t.c.name == "canary")).first()
+            if row is None:
+                conn.execute(
+                    insert(meta_t).values(name="canary", value=self.sealer.seal("canary", CANARY))
+                )
+                self.init_audit(conn)
+                return
+        if self.sealer.open("canary", row[0]) != CANARY:
+            raise MasterKeyError("the master key does not open this database")
+
+    @contextmanager
+    def write(self) -> Iterator[Connection]:
+        """A write transaction, serialised per KME, committed (durably) on normal exit.
+
+        SQLite takes the database write lock at ``BEGIN IMMEDIATE``; PostgreSQL takes a
+        transaction-scoped advisory lock keyed by the KME ID before any read.
+        """
+        with self.engine.connect() as conn:
+            if not self.is_sqlite:
+                conn = conn.execution_options(isolation_level="READ COMMITTED")
+            with conn.begin():
+                if not self.is_sqlite:
+                    # one writer at a time per KME, like SQLite's BEGIN IMMEDIATE
+                    conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": self._lock_key})
+                yield conn
+
+    def transact(self, fn: Callable[[Connection], T]) -> T:
+        """Run ``fn`` in a durable write transaction, sharing the commit with concurrent callers.
+
+        Group commit: every caller queues its ``fn``; whichever caller holds the commit lock
+        runs all queued functions in one transaction, each inside its own savepoint (an
+        ``fn`` that raises rolls back only its own changes and re-raises in its caller; a
+        batch of one needs no savepoint: its transaction rolls back instead),
+        commits once and hands each caller its result. A caller returns only after the
+        commit that contains its changes; if that commit fails, every caller in the batch
+        gets the database error and none of the changes persist. ``fn`` must not do
+        network I/O.
+        """
+        fut: Future[T] = Future()
+        self._queue.put((fn, fut))
+        with self._commit_lock:
+            if not fut.done():
+                self._commit_batch()
+        if not fut.done():  # only if a batch died on a BaseException; never block forever
+            raise KmsError("transaction abandoned")
+        return fut.result()
+
+    def _commit_batch(self) -> None:
+        batch: list[tuple[Callable[[Connection], Any], Future[Any]]] = []
+        while len(batch) < self.max_batch:
+            try:
+                batch.append(self._queue.get_nowait())
+            except queue.Empty:
+                break
+        outcomes: list[tuple[bool, Any]] = []
+        try:
+            with self.write() as conn:
+                if len(batch) == 1:
+                    # alone in the transaction: no savepoint; if fn raises, the transaction
+                    # rolls back and the handler below hands the error to its caller
+                    outcomes.append((True, batch[0][0](conn)))
+                for fn, _fut in batch if len(batch) > 1 else ():
+                    sp = conn.begin_nested()
+                    try:
+                        res = fn(conn)
+                    except Exception as exc:
+                        sp.rollback()
+                        outcomes.append((False, exc))
+                    else:
+                        sp.commit()
+                        outcomes.append((True, res))
+        except Exception as exc:
+            for _fn, fut in batch:
+                fut.set_exception(exc)
+            return
+        for (_fn, fut), (ok, value) in zip(batch, outcomes, strict=True):
+            if ok:
+                fut.set_result(value)
+            else:
+                fut.set_exception(value)
+
+    @contextmanager
+    def read(self) -> Iterator[Connection]:
+        """A read-only transaction."""
+        with self.engine.connect() as conn:
+            if self.is_sqlite:
+                conn.info["begin_mode"] = "BEGIN"
+            try:
+                with conn.begin():
+                    yield conn
+            finally:
+                conn.info.pop("begin_mode", None)
+
+    def check_writable(self) -> None:
+        """Write an audit record and roll it back: raises if the store or the audit log
+        cannot take a write (readiness probe; leaves no trace)."""
+        with self.engine.connect() as conn:
+            tx = conn.begin()
+            try:
+                if not self.is_sqlite:
+                    conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": self._lock_key})
+                self.audit(conn, "readiness_probe", _log=False)
+            finally:
+                tx.rollback()
