@@ -85,7 +85,9 @@ def budget(
     """Key each protection class needs for a traffic profile, against a route's capacity."""
     with user_errors():
         if profile not in PROFILE_NAMES:
-            raise ValueError(f"--profile must be one of {', '.join(PROFILE_NAMES)}, got {profile!r}")
+            raise ValueError(
+                f"--profile must be one of {', '.join(PROFILE_NAMES)}, got {profile!r}"
+            )
         if scope not in SCOPES:
             raise ValueError(f"--scope must be one of {', '.join(SCOPES)}, got {scope!r}")
         if stock_bits is not None and not (math.isfinite(stock_bits) and stock_bits >= 0):

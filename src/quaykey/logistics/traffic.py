@@ -116,7 +116,7 @@ class SizeModel:
     Examples
     --------
     >>> sizes = SizeModel(700.0, 0.3).draw(np.random.default_rng(1), 20_000)
-    >>> abs(sizes.mean() / 700 - 1) < 0.02
+    >>> bool(abs(sizes.mean() / 700 - 1) < 0.02)
     True
     """
 
@@ -334,7 +334,7 @@ class TrafficProfile:
     def _segment(
         self, a_s: float, b_s: float, hour: int, rng: np.random.Generator
     ) -> Iterator[MessageDescriptor]:
-        drawn = []
+        drawn: list[tuple[float, Flow, int, Endpoint, CargoClass | None]] = []
         for f in self.flows:
             n = int(rng.poisson(f.rate_hz(hour) * (b_s - a_s)))
             if n == 0:
@@ -344,7 +344,8 @@ class TrafficProfile:
             ends = rng.choice(len(f.endpoints), size=n, p=[e.share for e in f.endpoints])
             cargo = self._draw_cargo(f, rng, n)
             drawn.extend(
-                (times[i], f, int(sizes[i]), f.endpoints[ends[i]], cargo[i]) for i in range(n)
+                (float(times[i]), f, int(sizes[i]), f.endpoints[ends[i]], cargo[i])
+                for i in range(n)
             )
         drawn.sort(key=lambda row: row[0])
         for time_s, f, size, end, cargo_class in drawn:
@@ -361,9 +362,7 @@ class TrafficProfile:
                 protection=f.protection,
             )
 
-    def _draw_cargo(
-        self, f: Flow, rng: np.random.Generator, n: int
-    ) -> list[CargoClass | None]:
+    def _draw_cargo(self, f: Flow, rng: np.random.Generator, n: int) -> list[CargoClass | None]:
         if not (f.carries_cargo and self.cargo_classes):
             return [None] * n
         idx = rng.choice(len(self.cargo_classes), size=n, p=[c.share for c in self.cargo_classes])
