@@ -139,6 +139,11 @@ def _dry(p: dict[str, Any]) -> str:
     return f"day {int(day) + 1}, {int(rest // 3600):02d}:{int(rest % 3600 // 60):02d}"
 
 
+def _needed(p: dict[str, Any]) -> str:
+    s = p["stock_needed_bits"]
+    return "none lasts" if s is None else f"{s / 1e6:.3g}"
+
+
 def _rows(payload: dict[str, Any]) -> list[list[str]]:
     rows = []
     for p in payload["plans"]:
@@ -154,6 +159,7 @@ def _rows(payload: dict[str, Any]) -> list[list[str]]:
                 f"{'yes' if p['sustained_peak'] else 'no'}",
                 _lasts(p),
                 _dry(p),
+                _needed(p),
             ]
         )
     return rows
@@ -169,6 +175,7 @@ _COLUMNS = (
     "sustained mean / peak",
     "stock lasts at peak",
     "stock runs dry",
+    "stock needed, Mbit",
 )
 
 

@@ -158,6 +158,7 @@ class PlanBudget:
     drain_at_mean_s: float | None
     drain_at_peak_s: float | None
     dry_after_s: float | None
+    stock_needed_bits: float | None
     top_flow: str
 
 
@@ -226,15 +227,19 @@ class KeyBudget:
             )
             if self.recommended != "default+strategic":
                 st = self.plan("default+strategic")
-                parts.append(
+                text = (
                     f"Adding one-time pad for strategic cargo would need "
                     f"{st.key_bps_mean / 1e3:.3g} kbit/s mean, {st.key_bps_peak / 1e3:.3g} peak"
-                    + (
-                        f"; the stock runs dry {_duration(st.dry_after_s)} after midnight."
-                        if st.dry_after_s is not None
-                        else "."
-                    )
                 )
+                if st.stock_needed_bits is None:
+                    text += ": more than the route makes in a day."
+                else:
+                    hours = st.stock_needed_bits / self.capacity_bps / SECONDS_PER_HOUR
+                    text += (
+                        f": it would fit with a stock of {st.stock_needed_bits / 1e6:.3g} Mbit "
+                        f"({hours:.2g} h of the route's key) to carry the busy hours."
+                    )
+                parts.append(text)
         return " ".join(parts)
 
     def to_dict(self) -> dict[str, object]:
@@ -277,6 +282,19 @@ def _dry_after_s(hourly_bps: list[float], capacity_bps: float, stock_bits: float
     return None
 
 
+def _stock_needed_bits(hourly_bps: list[float], capacity_bps: float) -> float | None:
+    """Smallest stock that carries the daily cycle: the largest deficit summed over any
+    stretch of hours (Kadane over two days, so stretches across midnight count); None when
+    the day's mean exceeds the capacity (no stock lasts)."""
+    if sum(hourly_bps) / HOURS_PER_DAY > capacity_bps:
+        return None
+    best = run = 0.0
+    for i in range(2 * HOURS_PER_DAY):
+        run = max(0.0, run + (hourly_bps[i % HOURS_PER_DAY] - capacity_bps) * SECONDS_PER_HOUR)
+        best = max(best, run)
+    return best
+
+
 def _plan_budget(
     flows: list[tuple[Flow, float]],
     plan: str,
@@ -317,6 +335,7 @@ def _plan_budget(
         drain_at_mean_s=_drain_s(mean_bps, capacity_bps, stock_bits),
         drain_at_peak_s=_drain_s(peak_bps, capacity_bps, stock_bits),
         dry_after_s=_dry_after_s(hourly_bps, capacity_bps, stock_bits),
+        stock_needed_bits=_stock_needed_bits(hourly_bps, capacity_bps),
         top_flow=max(per_flow_peak, key=lambda k: per_flow_peak[k]) if per_flow_peak else "",
     )
 

@@ -73,6 +73,16 @@ def test_peak_is_the_busiest_hour_of_the_sum() -> None:
     assert otp.key_bps_mean == pytest.approx(60672.0)
     assert otp.hourly_key_bps[0] == pytest.approx(2112 + 6 * 5856)
     assert b.plan("otp").messages_per_s_peak == pytest.approx(32.0)
+    # default+strategic: events at 30/s -> 2112 + 3 * 5856 + 16 = 19696 bit/s in the four
+    # peak hours, 2112 + 0.6 * 5856 + 16 = 5641.6 otherwise; at 10 kbit/s the deficit is
+    # 9696 bit/s for 4 h, recovered at 4358.4 bit/s: the stock needed is 4 h of deficit.
+    c = key_budget(_tiny(shape), 10_000.0, policy=POLICY, stock_bits=1e6)
+    st = c.plan("default+strategic")
+    assert st.key_bps_peak == pytest.approx(19696.0)
+    assert st.stock_needed_bits == pytest.approx(4 * 3600 * 9696.0)
+    assert st.dry_after_s == pytest.approx(20 * 3600 + 1e6 / 9696.0)
+    assert c.plan("otp").stock_needed_bits is None  # its mean exceeds the capacity
+    assert c.plan("aes").stock_needed_bits == 0.0
 
 
 def test_mac_per_message_and_rekey_limits() -> None:
