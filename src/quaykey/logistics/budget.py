@@ -191,6 +191,12 @@ class KeyBudget:
         raise KeyError(f"no plan {name!r}; plans: {', '.join(PLANS)}")
 
     @property
+    def drain_order(self) -> tuple[str, ...]:
+        """Plans whose peak exceeds the route, the one whose stock drains first first."""
+        short = [p for p in self.plans if p.drain_at_peak_s is not None]
+        return tuple(p.plan for p in sorted(short, key=lambda p: p.drain_at_peak_s or 0.0))
+
+    @property
     def verdict(self) -> str:
         """One paragraph: what the route sustains and which plan fits."""
         otp, aes = self.plan("otp"), self.plan("aes")
@@ -254,6 +260,7 @@ class KeyBudget:
             "flows": list(self.flows),
             "plans": [{**asdict(p), "hourly_key_bps": list(p.hourly_key_bps)} for p in self.plans],
             "recommended": self.recommended,
+            "drain_order": list(self.drain_order),
             "verdict": self.verdict,
         }
 

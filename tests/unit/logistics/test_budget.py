@@ -63,6 +63,7 @@ def test_budget_matches_a_hand_computation_for_a_tiny_profile() -> None:
     assert b.plan("default").drain_at_peak_s is None and b.plan("default").dry_after_s is None
     assert b.recommended == "default"
     assert b.plan("otp").top_flow == "events"
+    assert b.drain_order == ("otp", "default+strategic")  # 1e6/55672 s before 1e6/2984 s
 
 
 def test_peak_is_the_busiest_hour_of_the_sum() -> None:
@@ -128,6 +129,7 @@ def test_to_dict_is_json_and_carries_every_plan() -> None:
         assert key in back
     assert len(back["plans"][0]["hourly_key_bps"]) == 24
     assert back["recommended"] == "default"
+    assert back["drain_order"] == ["otp", "default+strategic"]
 
 
 # ---------------------------------------------------------------- the documented claims
