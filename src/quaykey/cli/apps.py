@@ -97,6 +97,11 @@ def budget(
         policy = _policy(rekey_messages, rekey_s, mac)
         prof = load_profile(profile)
         src, dst = _route_pair(route, prof.default_route)
+        if scope == "route" and not any(f.pair_share(src, dst) for f in prof.flows):
+            raise ValueError(
+                f"--scope route: no flow of {profile} runs between {src} and {dst}; "
+                "give another --route or --scope all"
+            )
         t = _topology(preset, None, False)
         planned = route_capacity(t, src, dst, block_s)
         result = key_budget(

@@ -141,7 +141,29 @@ def _plan_flow_bps(
 
 @dataclass(frozen=True)
 class PlanBudget:
-    """The key one plan consumes, and whether the route sustains it."""
+    """The key one plan consumes, and whether the route sustains it.
+
+    Attributes
+    ----------
+    messages_per_s_mean, messages_per_s_peak
+        Messages per second over the day, and in the busiest hour.
+    otp_messages_per_s_mean
+        Of which one-time padded, over the day.
+    key_bps_mean, key_bps_peak, hourly_key_bps
+        Key bit/s over the day, in the busiest hour, and in each hour from midnight.
+    capacity_share_mean, capacity_share_peak
+        Those as fractions of the route's capacity.
+    sustained_mean, sustained_peak
+        Whether the route makes at least that much key.
+    drain_at_mean_s, drain_at_peak_s
+        Seconds a full stock covers the deficit (``None``: no deficit).
+    dry_after_s
+        When the stock, starting full at midnight, first runs dry (``None``: never).
+    stock_needed_bits
+        Smallest stock that carries the daily cycle (``None``: the mean exceeds the route).
+    top_flow
+        The flow that consumes the most key in its busiest hour.
+    """
 
     plan: str
     description: str
@@ -239,7 +261,7 @@ class KeyBudget:
                 )
                 if st.stock_needed_bits is None:
                     text += ": more than the route makes in a day."
-                else:
+                elif self.capacity_bps > 0:
                     hours = st.stock_needed_bits / self.capacity_bps / SECONDS_PER_HOUR
                     text += (
                         f": it would fit with a stock of {st.stock_needed_bits / 1e6:.3g} Mbit "
@@ -258,11 +280,22 @@ class KeyBudget:
             "stock_bits": self.stock_bits,
             "policy": asdict(self.policy),
             "flows": list(self.flows),
-            "plans": [{**asdict(p), "hourly_key_bps": list(p.hourly_key_bps)} for p in self.plans],
+            "plans": [
+                {
+                    **{k: _finite_or_none(v) for k, v in asdict(p).items()},
+                    "hourly_key_bps": list(p.hourly_key_bps),
+                }
+                for p in self.plans
+            ],
             "recommended": self.recommended,
             "drain_order": list(self.drain_order),
             "verdict": self.verdict,
         }
+
+
+def _finite_or_none(value: object) -> object:
+    """JSON has no infinity: a share of a zero capacity becomes ``None``."""
+    return None if isinstance(value, float) and not math.isfinite(value) else value
 
 
 def _duration(seconds: float) -> str:
@@ -403,6 +436,11 @@ def key_budget(
     pair = route or profile.default_route
     weighted = [(f, 1.0 if scope == "all" else f.pair_share(*pair)) for f in profile.flows]
     flows = [(f, w) for f, w in weighted if w > 0]
+    if not flows:
+        raise ValueError(
+            f"scope {scope!r}: no flow of profile {profile.name!r} runs between "
+            f"{pair[0]} and {pair[1]}"
+        )
     pol = policy or KeyPolicy()
     plans = tuple(
         _plan_budget(flows, p, capacity_bps, stock, pol, profile.strategic_share) for p in PLANS

@@ -124,6 +124,10 @@ def test_table_and_markdown_outputs() -> None:
         (["--profile", "ci", "--rekey-s", "-1"], "--rekey-s"),
         (["--profile", "ci", "--rekey-s", "0", "--rekey-messages", "0"], "--rekey"),
         (["--profile", "ci", "--preset", "atlantis"], "--preset"),
+        (
+            ["--profile", "ci", "--scope", "route", "--route", "sipg-ops:shanghai-customs"],
+            "--scope",
+        ),
     ],
 )
 def test_bad_input_is_one_line_naming_the_flag(args: list[str], flag: str) -> None:

@@ -118,6 +118,15 @@ def test_budget_rejects_bad_arguments() -> None:
         key_budget(_tiny(), 1.0, scope="everywhere")
     with pytest.raises(ValueError, match="stock_bits"):
         key_budget(_tiny(), 1.0, stock_bits=float("inf"))
+    with pytest.raises(ValueError, match="no flow of profile 'tiny' runs between"):
+        key_budget(_tiny(), 1.0, scope="route", route=("hq", "terminal"))
+
+
+def test_a_dead_route_gives_valid_json() -> None:
+    b = key_budget(_tiny(), 0.0, policy=POLICY)
+    d = json.loads(json.dumps(b.to_dict(), allow_nan=False))
+    assert d["plans"][0]["capacity_share_mean"] is None
+    assert b.recommended is None and "No plan fits" in b.verdict
 
 
 def test_to_dict_is_json_and_carries_every_plan() -> None:
