@@ -10,6 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 import quaykey.logistics
+from quaykey.cli.apps import budget_markdown
 from quaykey.cli.main import app
 from quaykey.logistics.profiles import PROFILE_NAMES, load_profile
 from quaykey.network.presets import load_preset_topology
@@ -163,3 +164,12 @@ def test_logistics_imports_only_kms_client_schemas_and_the_foundation() -> None:
             for name in names:
                 if name == "quaykey" or name.startswith("quaykey."):
                     assert name.startswith(allowed), f"{path.name} imports {name}"
+
+
+def test_docs_apps_figure_is_what_the_command_prints(
+    shanghai_budget: dict,  # type: ignore[type-arg]
+) -> None:
+    doc = (Path(__file__).parents[3] / "docs" / "apps.md").read_text(encoding="utf-8")
+    start, end = "<!-- figures:apps-budget -->\n", "\n<!-- /figures:apps-budget -->"
+    block = doc[doc.index(start) + len(start) : doc.index(end)]
+    assert block == budget_markdown(shanghai_budget)
