@@ -353,8 +353,11 @@ class SecureChannel:
     def _lookup(self, env: Envelope, n_bytes: int) -> bytes:
         try:
             key = self.keys.lookup_many(self.peer, env.key_ids, n_bytes)
-        except (KmeClientError, ValueError) as exc:
+        except KmeClientError as exc:
             raise self._reject("key_rejected", str(exc)) from None
+        except ValueError as exc:  # the KME delivered (and deleted) keys of another length
+            self.store.mark_keys_used(self.peer, env.key_ids, side="in")
+            raise self._reject("authentication", f"length altered: {exc}") from None
         self.store.mark_keys_used(self.peer, env.key_ids, side="in")
         return key
 
