@@ -128,7 +128,11 @@ class Policy:
 
     @classmethod
     def from_dict(cls, doc: Mapping[str, Any]) -> Policy:
-        """Build from a mapping with the field names of this class (unknown keys refused)."""
+        """Build from a mapping with the field names of this class (unknown keys refused).
+
+        Fields left out take the class defaults, which name no message type and no HS
+        code; start from :data:`DEFAULT_POLICY` to change only some of the standard rules.
+        """
         unknown = set(doc) - set(cls.__dataclass_fields__)
         if unknown:
             raise ValueError(f"policy: unknown field(s) {sorted(unknown)}")
