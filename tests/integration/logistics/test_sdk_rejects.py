@@ -71,7 +71,9 @@ def test_replayed_and_reordered_envelopes_are_refused(kms, tmp_path: Path, cls: 
 def test_wrongly_keyed_envelopes_are_refused(kms, tmp_path: Path) -> None:
     tx, rx = channel_pair(kms, tmp_path)
     # mallory, a provisioned SAE at the same KME, claims to be the terminal
-    forger = SecureChannel(kms.client("mallory"), "customs", state=tmp_path / "m.db", sae_id="terminal")
+    forger = SecureChannel(
+        kms.client("mallory"), "customs", state=tmp_path / "m.db", sae_id="terminal"
+    )
     for msg_type in ("customs_decision", "edi"):
         _refused(rx, forger.send(msg_type, b"RELEASE everything"), "key_rejected")
     # key IDs that do not exist at all
@@ -85,7 +87,10 @@ def test_misaddressed_skewed_and_downgraded_envelopes_are_refused(kms, tmp_path:
     other = SecureChannel(kms.client("customs"), "mallory", state=tmp_path / "o.db")
     _refused(other, tx.send("edi", b"a"), "misaddressed")
     late = SecureChannel(
-        kms.client("customs"), "terminal", state=tmp_path / "late.db", clock=lambda: time.time() + 31
+        kms.client("customs"),
+        "terminal",
+        state=tmp_path / "late.db",
+        clock=lambda: time.time() + 31,
     )
     _refused(late, tx.send("edi", b"b"), "clock_skew")
     lax = Policy.from_dict({"message_types": {"customs_decision": "aes"}})
