@@ -1,4 +1,4 @@
-"""Hybrid class: the key needs both the QKD key and the ML-KEM-768 secret (ETSI TS 103 744 style)."""
+"""Hybrid class: the key needs both the QKD key and the ML-KEM-768 secret (ETSI TS 103 744)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Every tampered, replayed, reordered, wrongly keyed or downgraded envelope is refused and counted."""
+"""Tampered, replayed, reordered, wrongly keyed or downgraded envelopes: refused, counted."""
 
 from __future__ import annotations
 
