@@ -80,3 +80,15 @@ def test_replay_state_survives_restart(kms, tmp_path: Path) -> None:
 def test_sae_id_comes_from_the_kme(kms, tmp_path: Path) -> None:
     tx, _ = channel_pair(kms, tmp_path)
     assert tx.sae_id == "terminal"
+
+
+def test_concurrent_senders_get_distinct_sequence_numbers(kms, tmp_path: Path) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    tx, rx = channel_pair(kms, tmp_path)
+    msgs = [(("customs_decision", "edi")[i % 2], b"m%d" % i) for i in range(24)]
+    with ThreadPoolExecutor(4) as pool:
+        envs = list(pool.map(lambda m: tx.send(*m), msgs))
+    by_seq = sorted(envs, key=lambda e: decode_envelope(e).seq)
+    assert [decode_envelope(e).seq for e in by_seq] == list(range(1, 25))
+    assert sorted(rx.receive(e) for e in by_seq) == sorted(p for _, p in msgs)

@@ -11,11 +11,13 @@ be as protected as the application's other data.
 from __future__ import annotations
 
 import sqlite3
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 __all__ = ["ChannelStore", "QueueReport", "QueuedMessage"]
 
@@ -77,6 +79,7 @@ class ChannelStore:
 
     def __init__(self, path: str | Path) -> None:
         self.path = str(path)
+        self._lock = threading.RLock()  # one connection, shared by the channels of this store
         self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
@@ -92,13 +95,18 @@ class ChannelStore:
 
     @contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:
-        self._db.execute("BEGIN IMMEDIATE")
-        try:
-            yield self._db
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
-        self._db.execute("COMMIT")
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+
+    def _read(self, query: str, args: tuple[Any, ...] = ()) -> list[Any]:
+        with self._lock:
+            return list(self._db.execute(query, args).fetchall())
 
     def next_seq(self, peer: str) -> int:
         """Reserve and return the next outgoing sequence number towards ``peer``."""
@@ -110,20 +118,20 @@ class ChannelStore:
 
     def last_seq_in(self, peer: str) -> int:
         """Highest sequence number accepted from ``peer`` (0 before the first)."""
-        row = self._db.execute("SELECT last_seq FROM seq_in WHERE peer=?", (peer,)).fetchone()
-        return int(row[0]) if row else 0
+        rows = self._read("SELECT last_seq FROM seq_in WHERE peer=?", (peer,))
+        return int(rows[0][0]) if rows else 0
 
     def was_accepted(self, peer: str, seq: int) -> bool:
         """Whether sequence number ``seq`` from ``peer`` was accepted before."""
         q = "SELECT 1 FROM accepted WHERE peer=? AND seq=?"
-        return self._db.execute(q, (peer, seq)).fetchone() is not None
+        return bool(self._read(q, (peer, seq)))
 
     def keys_used(self, key_ids: list[str] | tuple[str, ...], *, side: str = "in") -> list[str]:
         """Those of ``key_ids`` already recorded as used on ``side``."""
         out = []
         q = "SELECT 1 FROM used_keys WHERE key_id=? AND side=?"
         for k in key_ids:
-            if self._db.execute(q, (k.lower(), side)).fetchone():
+            if self._read(q, (k.lower(), side)):
                 out.append(k)
         return out
 
@@ -173,7 +181,7 @@ class ChannelStore:
         args: tuple[str, ...] = ()
         if peer is not None:
             q, args = q + " WHERE peer=?", (peer,)
-        rows = self._db.execute(q + " ORDER BY id", args).fetchall()
+        rows = self._read(q + " ORDER BY id", args)
         return [QueuedMessage(r[0], r[1], r[2], bytes(r[3]), r[4]) for r in rows]
 
     def dequeue(self, queue_id: int) -> None:
@@ -183,11 +191,10 @@ class ChannelStore:
 
     def queue_report(self, capacity: int, now: float | None = None) -> QueueReport:
         """Counts and the oldest message's age in seconds."""
-        rows = self._db.execute(
-            "SELECT peer, count(*), min(enqueued_at) FROM otp_queue GROUP BY peer"
-        )
-        per_peer, oldest = {}, None
-        for peer, n, first in rows.fetchall():
+        q = "SELECT peer, count(*), min(enqueued_at) FROM otp_queue GROUP BY peer"
+        per_peer: dict[str, int] = {}
+        oldest: float | None = None
+        for peer, n, first in self._read(q):
             per_peer[peer] = int(n)
             oldest = first if oldest is None else min(oldest, first)
         age = None if oldest is None else max(0.0, (now or time.time()) - oldest)
