@@ -2,8 +2,17 @@
 
 Applications get keys the way a real SAE does, over ETSI GS QKD 014 (``quaykey.kms.client``);
 this package imports only ``quaykey.kms.client``, ``quaykey.kms.schemas`` and the foundation
-(``errors``, ``mac``, ``units``).
+(``errors``, ``mac``, ``units``); the import contract in ``pyproject.toml`` checks it.
 
+``sdk``
+    Secure messaging between SAEs: protection classes ``otp``, ``aes`` and ``hybrid``, the
+    policy that chooses them, replay protection, the fail-closed ``otp`` queue.
+``edifact``, ``identifiers``, ``customs``, ``terminal``
+    UN/EDIFACT CUSDEC/CUSRES and SMDG BAPLIE/COPRAR/COARRI/CODECO, identifiers (ISO 6346,
+    IMO, UN/LOCODE, HS), the customs decision.
+``dcsa``, ``ledger``
+    DCSA eBL/PINT, Track & Trace, Reefer and IoT payloads validated against DCSA's schemas;
+    the multi-party Merkle log of trade records.
 ``traffic``
     Traffic profiles (``shanghai-day``, ``ningbo-day``, ``ci``) as data, and a deterministic
     generator of timestamped message descriptors.

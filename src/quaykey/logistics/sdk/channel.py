@@ -1,0 +1,407 @@
+"""SecureChannel: protected messages between two SAEs with keys from their KMEs.
+
+The sender is the ETSI GS QKD 014 *master*: it calls *Get key* on its own KME naming the
+peer as slave and puts the key IDs in the envelope. The receiver is the *slave*: it calls
+*Get key with key IDs* on its own KME naming the sender as master. A channel object does
+both directions for one peer.
+
+Receiving checks, in order: envelope syntax, addressing (sender and receiver SAE IDs),
+clock skew, the policy of the message type (no downgrade), replay (sequence number
+accepted before, or key IDs used before), reordering (sequence number below the highest
+accepted), the keys at the KME, and the tag. Every refusal raises
+:class:`~quaykey.logistics.sdk.errors.MessageRejectedError` and is counted under
+``rejected.<reason>``; nothing of a refused envelope is delivered.
+
+``otp`` traffic never falls back to a weaker class: when the KME is short of key the
+message waits in a bounded SQLite queue (:meth:`SecureChannel.flush_queue` sends it when
+key is back) and a full queue refuses with :class:`OtpQueueFullError`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import secrets
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from quaykey.errors import AuthenticationError, KmeClientError
+from quaykey.logistics.sdk.envelope import PROTECTION_CLASSES, Envelope, decode_envelope
+from quaykey.logistics.sdk.errors import (
+    KeyShortageError,
+    MessageQueuedError,
+    MessageRejectedError,
+    OtpQueueFullError,
+)
+from quaykey.logistics.sdk.keysource import KmeKeySource
+from quaykey.logistics.sdk.policy import Policy
+from quaykey.logistics.sdk.protect import (
+    AES_KEY_BYTES,
+    NONCE_BYTES,
+    aes_open,
+    aes_seal,
+    derive_hybrid_key,
+    hybrid_context,
+    otp_key_bytes,
+    otp_open,
+    otp_seal,
+)
+from quaykey.logistics.sdk.store import ChannelStore, QueueReport
+from quaykey.mac import TAG_BYTES
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.mlkem import (
+        MLKEM768PrivateKey,
+        MLKEM768PublicKey,
+    )
+
+    from quaykey.kms.client import KmeClient
+
+__all__ = ["ReceivedMessage", "SecureChannel"]
+
+log = logging.getLogger("quaykey.logistics.sdk")
+
+
+@dataclass(frozen=True)
+class ReceivedMessage:
+    """A verified, decrypted message (``repr`` shows its size, not its content)."""
+
+    msg_type: str
+    payload: bytes
+    protection: str
+    sender: str
+    seq: int
+    ts_ms: int
+
+    def __repr__(self) -> str:
+        return (
+            f"ReceivedMessage({self.msg_type!r}, {self.protection}, from={self.sender!r},"
+            f" seq={self.seq}, {len(self.payload)} B)"
+        )
+
+
+@dataclass
+class _Session:
+    """An ``aes`` key in use in one direction."""
+
+    key_ids: tuple[str, ...]
+    key: bytes = dataclasses.field(repr=False)
+    uses: int = 0
+    created: float = 0.0
+
+
+class SecureChannel:
+    """Send and receive protected messages to and from one peer SAE.
+
+    Parameters
+    ----------
+    kme : KmeClient
+        Client of this SAE's own KME (its certificate is this SAE's identity).
+    peer : str
+        The peer's SAE ID.
+    policy : Policy, optional
+        Protection policy (default :meth:`Policy.standard`).
+    state : ChannelStore or path-like
+        Persistent state (sequence numbers, used key IDs, otp queue); ``":memory:"`` only
+        for experiments, since replay protection must survive restarts.
+    sae_id : str, optional
+        This SAE's ID; by default read from the KME's *Get status* (``master_SAE_ID``).
+    mlkem_key : MLKEM768PrivateKey, optional
+        This SAE's ML-KEM-768 decapsulation key (to receive ``hybrid``).
+    peer_mlkem_public : MLKEM768PublicKey, optional
+        The peer's ML-KEM-768 encapsulation key (to send ``hybrid``).
+    key_source : KmeKeySource, optional
+        Where key bytes come from (default: ``KmeKeySource(kme)``).
+    clock : callable, optional
+        Returns Unix seconds (default :func:`time.time`).
+
+    Examples
+    --------
+    With two SAEs ``terminal-sh`` and ``customs-sh`` at running KMEs (``docs/apps.md``)::
+
+        tx = SecureChannel(kme_terminal, "customs-sh", state="terminal.db")
+        rx = SecureChannel(kme_customs, "terminal-sh", state="customs.db")
+        env = tx.send("customs_decision", b"RELEASE MSCU1234566", hs_codes=["2846"])
+        assert rx.receive(env) == b"RELEASE MSCU1234566"
+    """
+
+    def __init__(
+        self,
+        kme: KmeClient,
+        peer: str,
+        policy: Policy | None = None,
+        *,
+        state: ChannelStore | str | Path,
+        sae_id: str | None = None,
+        mlkem_key: MLKEM768PrivateKey | None = None,
+        peer_mlkem_public: MLKEM768PublicKey | None = None,
+        key_source: KmeKeySource | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        if not isinstance(peer, str) or not peer:
+            raise ValueError("peer must be a non-empty SAE ID")
+        self._kme = kme
+        self.peer = peer
+        self.policy = policy or Policy.standard()
+        self.store = state if isinstance(state, ChannelStore) else ChannelStore(state)
+        self._sae_id = sae_id
+        self._mlkem_key = mlkem_key
+        self._peer_mlkem_public = peer_mlkem_public
+        self.keys = key_source or KmeKeySource(kme)
+        self._clock = clock
+        self._lock = threading.RLock()
+        self._out: _Session | None = None
+        self._in: _Session | None = None
+        self.counters: Counter[str] = Counter()
+
+    def __repr__(self) -> str:
+        return f"SecureChannel({self._sae_id or '?'!r} <-> {self.peer!r}, store={self.store!r})"
+
+    @property
+    def sae_id(self) -> str:
+        """This SAE's ID (from *Get status* unless given)."""
+        if self._sae_id is None:
+            self._sae_id = self._kme.status(self.peer).master_SAE_ID
+        return self._sae_id
+
+    # ------------------------------------------------------------------ sending
+
+    def send(
+        self,
+        msg_type: str,
+        payload: bytes,
+        hs_codes: Iterable[str] = (),
+        *,
+        protection: str | None = None,
+    ) -> bytes:
+        """Protect ``payload`` and return the envelope bytes to transmit.
+
+        The class is the policy's for ``msg_type`` and ``hs_codes``; ``protection`` may
+        only ask for a stronger one.
+
+        Raises
+        ------
+        ValueError
+            Bad arguments, or ``protection`` weaker than the policy's class.
+        MessageQueuedError
+            ``otp`` message stored in the queue (key short, or older messages waiting).
+        OtpQueueFullError
+            ``otp`` message refused: the queue is full.
+        KeyShortageError
+            ``aes``/``hybrid`` message not sent: the KME has no key.
+        """
+        if not isinstance(payload, bytes | bytearray):
+            raise ValueError("payload must be bytes")
+        cls = self.policy.classify(msg_type, hs_codes)
+        if protection is not None:
+            if protection not in PROTECTION_CLASSES:
+                raise ValueError(f"protection must be one of {PROTECTION_CLASSES}")
+            if PROTECTION_CLASSES.index(protection) < PROTECTION_CLASSES.index(cls):
+                raise ValueError(f"protection {protection!r} is weaker than the policy's {cls!r}")
+            cls = protection
+        with self._lock:
+            if cls != "otp":
+                return self._send_now(cls, msg_type, bytes(payload))
+            if self.store.queued(self.peer):
+                self._enqueue(msg_type, bytes(payload), "older otp messages are waiting")
+            try:
+                return self._send_now("otp", msg_type, bytes(payload))
+            except KeyShortageError as exc:
+                self._enqueue(msg_type, bytes(payload), str(exc))
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _enqueue(self, msg_type: str, payload: bytes, why: str) -> None:
+        cap = self.policy.otp_queue_max
+        qid = self.store.enqueue(self.peer, msg_type, payload, capacity=cap)
+        if qid is None:
+            self.counters["otp_queue_refused"] += 1
+            log.warning(
+                "otp queue full (%d messages): refused a %s message to %s", cap, msg_type, self.peer
+            )
+            raise OtpQueueFullError(
+                f"otp queue full ({cap} messages waiting for key);"
+                f" {msg_type!r} to {self.peer!r} refused"
+            )
+        self.counters["otp_queued"] += 1
+        log.info("otp message %d (%s) to %s queued: %s", qid, msg_type, self.peer, why)
+        raise MessageQueuedError(qid, self.peer, why)
+
+    def _take(self, n_bytes: int) -> tuple[tuple[str, ...], bytes]:
+        try:
+            ids, key = self.keys.take_many(self.peer, n_bytes)
+        except KmeClientError as exc:
+            if exc.status_code == 503:
+                raise KeyShortageError(f"KME has no key for {self.peer!r}: {exc}") from None
+            raise
+        self.store.mark_keys_used(self.peer, ids, side="out")
+        return ids, key
+
+    def _aes_out_key(self) -> tuple[tuple[str, ...], bytes]:
+        s, now = self._out, self._clock()
+        pol = self.policy
+        if s is None or s.uses >= pol.rekey_messages or now - s.created >= pol.rekey_seconds:
+            ids, key = self._take(AES_KEY_BYTES)
+            s = self._out = _Session(ids, key, 0, now)
+            log.info("aes key towards %s rolled (key ID %s)", self.peer, ids[0])
+        s.uses += 1
+        return s.key_ids, s.key
+
+    def _send_now(self, cls: str, msg_type: str, payload: bytes) -> bytes:
+        nonce, kem_ct, kem_ss = b"", b"", b""
+        if cls == "otp":
+            ids, key = self._take(otp_key_bytes(len(payload)))
+        elif cls == "aes":
+            ids, key = self._aes_out_key()
+            nonce = secrets.token_bytes(NONCE_BYTES)
+        else:
+            if self._peer_mlkem_public is None:
+                raise ValueError("peer_mlkem_public is required to send hybrid messages")
+            ids, key = self._take(AES_KEY_BYTES)
+            kem_ss, kem_ct = self._peer_mlkem_public.encapsulate()
+            nonce = secrets.token_bytes(NONCE_BYTES)
+        env = Envelope(
+            cls, msg_type, self.sae_id, self.peer, self.store.next_seq(self.peer),
+            int(self._clock() * 1000), ids, nonce, kem_ct, b"",
+        )  # fmt: skip
+        prefix = env.authenticated_prefix
+        if cls == "otp":
+            body = otp_seal(key, prefix, payload)
+        else:
+            if cls == "hybrid":
+                assert self._peer_mlkem_public is not None
+                pk = self._peer_mlkem_public.public_bytes_raw()
+                ctx = hybrid_context(env.sender, env.receiver, ids, kem_ct, pk)
+                key = derive_hybrid_key(key, kem_ss, ctx)
+            body = aes_seal(key, nonce, prefix, payload)
+        self.counters[f"sent.{cls}"] += 1
+        log.debug(
+            "sent %s %s seq=%d to %s with %d key ID(s)", cls, msg_type, env.seq, self.peer, len(ids)
+        )
+        return env.authenticated_prefix + body
+
+    def flush_queue(self) -> list[tuple[int, bytes]]:
+        """Send waiting ``otp`` messages to this peer, oldest first, while key lasts.
+
+        Returns
+        -------
+        list of (queue_id, envelope bytes)
+            The messages now protected and ready to transmit; those still short of key
+            stay queued (in order).
+        """
+        out: list[tuple[int, bytes]] = []
+        with self._lock:
+            for msg in self.store.queued(self.peer):
+                try:
+                    env = self._send_now("otp", msg.msg_type, msg.payload)
+                except KeyShortageError:
+                    break
+                self.store.dequeue(msg.queue_id)
+                out.append((msg.queue_id, env))
+        if out:
+            log.info("sent %d queued otp message(s) to %s", len(out), self.peer)
+        return out
+
+    def queue_report(self) -> QueueReport:
+        """Messages waiting (all peers of this store), per peer, and the oldest one's age."""
+        return self.store.queue_report(self.policy.otp_queue_max, now=self._clock())
+
+    # ---------------------------------------------------------------- receiving
+
+    def receive(self, envelope: bytes) -> bytes:
+        """Verify and decrypt an envelope from the peer; returns the payload.
+
+        Raises
+        ------
+        MessageRejectedError
+            The envelope is refused; ``reason`` says why (see the module docstring).
+        """
+        return self.receive_message(envelope).payload
+
+    def _reject(self, reason: str, detail: str) -> MessageRejectedError:
+        self.counters[f"rejected.{reason}"] += 1
+        log.warning("rejected envelope from %s: %s (%s)", self.peer, reason, detail)
+        return MessageRejectedError(reason, detail)
+
+    def _check_header(self, env: Envelope) -> None:
+        if env.receiver != self.sae_id or env.sender != self.peer:
+            raise self._reject("misaddressed", f"{env.sender!r}->{env.receiver!r}")
+        skew_s = abs(self._clock() - env.ts_ms / 1000)
+        if skew_s > self.policy.max_clock_skew_s:
+            raise self._reject("clock_skew", f"timestamp {skew_s:.1f} s from our clock")
+        need = self.policy.for_type(env.msg_type)
+        if PROTECTION_CLASSES.index(env.protection) < PROTECTION_CLASSES.index(need):
+            raise self._reject(
+                "policy_downgrade", f"{env.msg_type!r} needs {need}, got {env.protection}"
+            )
+        if self.store.was_accepted(self.peer, env.seq):
+            raise self._reject("replayed", f"sequence {env.seq} already accepted")
+        in_session = self._in is not None and env.key_ids == self._in.key_ids
+        if env.protection == "aes" and in_session:
+            assert self._in is not None
+            if self._in.uses >= self.policy.rekey_messages:
+                raise self._reject("key_rejected", "aes key used for more messages than allowed")
+        elif self.store.keys_used(env.key_ids):
+            raise self._reject("replayed", "key IDs used before")
+        if env.seq <= self.store.last_seq_in(self.peer):
+            raise self._reject("reordered", f"sequence {env.seq} below the last accepted")
+
+    def _lookup(self, env: Envelope, n_bytes: int) -> bytes:
+        try:
+            key = self.keys.lookup_many(self.peer, env.key_ids, n_bytes)
+        except KmeClientError as exc:
+            raise self._reject("key_rejected", str(exc)) from None
+        except ValueError as exc:  # the KME delivered (and deleted) keys of another length
+            self.store.mark_keys_used(self.peer, env.key_ids, side="in")
+            raise self._reject("authentication", f"length altered: {exc}") from None
+        self.store.mark_keys_used(self.peer, env.key_ids, side="in")
+        return key
+
+    def _open(self, env: Envelope) -> bytes:
+        prefix = env.authenticated_prefix
+        if env.protection == "otp":
+            return otp_open(
+                self._lookup(env, otp_key_bytes(max(0, len(env.body) - TAG_BYTES))),
+                prefix,
+                env.body,
+            )
+        if env.protection == "aes":
+            if self._in is None or env.key_ids != self._in.key_ids:
+                self._in = _Session(env.key_ids, self._lookup(env, AES_KEY_BYTES), 0, self._clock())
+            return aes_open(self._in.key, env.nonce, prefix, env.body)
+        if self._mlkem_key is None:
+            raise self._reject("key_rejected", "no ML-KEM-768 key configured for hybrid")
+        qkd = self._lookup(env, AES_KEY_BYTES)
+        try:
+            kem_ss = self._mlkem_key.decapsulate(env.kem_ct)
+        except ValueError:
+            raise AuthenticationError("hybrid message: malformed ML-KEM ciphertext") from None
+        pk = self._mlkem_key.public_key().public_bytes_raw()
+        ctx = hybrid_context(env.sender, env.receiver, env.key_ids, env.kem_ct, pk)
+        return aes_open(derive_hybrid_key(qkd, kem_ss, ctx), env.nonce, prefix, env.body)
+
+    def receive_message(self, envelope: bytes) -> ReceivedMessage:
+        """Like :meth:`receive`, returning the payload with its type, class and sequence."""
+        with self._lock:
+            try:
+                env = decode_envelope(bytes(envelope))
+            except ValueError as exc:
+                raise self._reject("malformed", str(exc)) from None
+            self._check_header(env)
+            try:
+                payload = self._open(env)
+            except AuthenticationError as exc:
+                if isinstance(exc, MessageRejectedError):
+                    raise
+                raise self._reject("authentication", str(exc)) from None
+            if env.protection == "aes" and self._in is not None:
+                self._in.uses += 1
+            self.store.accept(self.peer, env.seq)
+            self.counters[f"received.{env.protection}"] += 1
+            return ReceivedMessage(
+                env.msg_type, payload, env.protection, env.sender, env.seq, env.ts_ms
+            )
