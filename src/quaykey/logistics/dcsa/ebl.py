@@ -293,8 +293,13 @@ def surrender(
 
 
 def _chain_error(position: int, field_name: str, message: str) -> DcsaValidationError:
-    path = f"$.envelopeTransferChain[{position}].{field_name}"
-    detail = {"errorCode": 7003, "field": path[-50:], "reason": "invalidData", "message": message}
+    # detailedError.field holds at most 50 characters, so the property goes in the message.
+    detail = {
+        "errorCode": 7003,
+        "field": f"$.envelopeTransferChain[{position}]",
+        "reason": "invalidData",
+        "message": f"{field_name}: {message}"[:200],
+    }
     error = error_object([detail], request_uri="/v3/envelopes")
     return DcsaValidationError(f"envelopeTransferChain[{position}]: {message}", error)
 

@@ -113,6 +113,10 @@ class Replica:
             raise ValueError(f"index must be in [1, {self.size}]")
         return bytes(self._tree.get_entry(index))
 
+    def leaf(self, index: int) -> bytes:
+        """RFC 9162 leaf hash of entry ``index``: SHA-256(0x00 || stored bytes)."""
+        return bytes(self._tree.hash_buff(self.raw(index)))
+
     def entry(self, index: int) -> dict[str, Any]:
         """Decoded entry ``index``."""
         return parse_entry(self.raw(index), index)
