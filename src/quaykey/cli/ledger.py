@@ -9,12 +9,16 @@ import typer
 
 from quaykey.cli._common import console, print_json, user_errors
 
-app = typer.Typer(help="Authenticated trade records: verify or demo a ledger.", no_args_is_help=True)
+app = typer.Typer(
+    help="Authenticated trade records: verify or demo a ledger.", no_args_is_help=True
+)
 
 
 @app.command("verify")
 def verify(
-    path: Annotated[Path, typer.Argument(help="A replica file (<name>.sqlite) or a ledger folder.")],
+    path: Annotated[
+        Path, typer.Argument(help="A replica file (<name>.sqlite) or a ledger folder.")
+    ],
     json_out: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
 ) -> None:
     """Check hash chain, Merkle tree, signed tree heads and consistency between replicas.
@@ -38,7 +42,9 @@ def verify(
             console.print("OK: every entry, tree head and replica agrees")
         else:
             where = f"entry {first.index}" if first.index is not None else "tree heads"
-            console.print(f"FAIL: first bad {where} ({first.replica}): {first.problem}", markup=False)
+            console.print(
+                f"FAIL: first bad {where} ({first.replica}): {first.problem}", markup=False
+            )
             for f in report.findings:
                 at = f"entry {f.index}" if f.index is not None else "-"
                 console.print(f"  {f.replica:<10} {at:<9} {f.problem}", markup=False)

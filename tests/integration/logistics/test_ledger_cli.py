@@ -61,7 +61,9 @@ def test_untouched_ledger_verifies(pristine: Path) -> None:
     code, report = _verify(pristine)
     assert code == 0, report
     assert report["ok"] and report["findings"] == []
-    assert report["replicas"] == {n: 7 for n in ("bank", "carrier", "customs", "shipper", "terminal")}
+    assert report["replicas"] == {
+        n: 7 for n in ("bank", "carrier", "customs", "shipper", "terminal")
+    }
     assert report["headsChecked"] > 0
     code, report = _verify(pristine / "customs.sqlite")
     assert code == 0 and report["ok"]
@@ -94,16 +96,29 @@ def test_careful_forgery_with_recomputed_hashes_is_named(ledger_dir: Path) -> No
     _sql(path, ("UPDATE leaf SET entry = ?, hash = ? WHERE id = 2", (forged, digest)))
     code, report = _verify(ledger_dir)
     assert code == 1
-    assert report["firstBadEntry"] == {
+    assert (report["firstBadEntry"]["replica"], report["firstBadEntry"]["index"]) == ("bank", 2)
+    assert {
         "replica": "bank", "index": 2,
         "problem": "entry 2 differs from the copy held by 4 of 5 replicas",
-    }  # fmt: skip
+    } in report["findings"]  # fmt: skip
     # Alone, the replica file still betrays itself: entry 3 no longer chains to entry 2, and
     # the heads the bank signed no longer match.
     code, alone = _verify(path)
     assert code == 1
-    assert any(f["index"] == 3 and "previousEntryChecksum" in f["problem"] for f in alone["findings"])
+    assert any(
+        f["index"] == 3 and "previousEntryChecksum" in f["problem"] for f in alone["findings"]
+    )
     assert any("no longer give the root" in f["problem"] for f in alone["findings"])
+
+
+def test_edit_in_sql_that_leaves_text_in_the_blob_column_is_named(ledger_dir: Path) -> None:
+    # SQLite's replace() turns the BLOB into TEXT; the audit must still read and name it.
+    path = ledger_dir / "terminal.sqlite"
+    sql = "UPDATE leaf SET entry = replace(entry, 'MSKU9070323', 'MSKU0000000') WHERE id = 3"
+    _sql(path, (sql, ()))
+    code, report = _verify(ledger_dir)
+    assert code == 1
+    assert (report["firstBadEntry"]["replica"], report["firstBadEntry"]["index"]) == ("terminal", 3)
 
 
 def test_deleted_entry_is_named(ledger_dir: Path) -> None:

@@ -43,7 +43,9 @@ def _chain() -> tuple[dict, list[dict]]:  # type: ignore[type-arg]
 BUILT = {
     "TransportDocument": lambda: transport_document(),
     "iotEvent": lambda: iot_door_event("MSKU9070323", T0),
-    "reeferEvent": lambda: reefer_measurement("MSKU9070323", T0, temperature_c=-18.2, setpoint_c=-18),
+    "reeferEvent": lambda: reefer_measurement(
+        "MSKU9070323", T0, temperature_c=-18.2, setpoint_c=-18
+    ),
     "equipmentEvent": lambda: equipment_event("DISC", "MSKU9070323", T0),
     "transportEvent": lambda: transport_event("ARRI", T0),
     "shipmentEvent": lambda: shipment_event("ISSU", "TRD", "SIPG0000001", T0),

@@ -121,7 +121,7 @@ def equipment_event(
     >>> equipment_event("LIFT", "MSKU9070323", at)  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    quaykey.errors.DcsaValidationError: equipmentEvent: $.payload.equipmentEventTypeCode: 'LIFT' is not one of [...]
+    quaykey.errors.DcsaValidationError: equipmentEvent: $.payload.equipmentEventTypeCode: 'LIFT' ...
     """
     payload = {
         "equipmentEventTypeCode": type_code,
@@ -148,7 +148,10 @@ def transport_event(
     >>> e["payload"]["transportCall"]["location"]["UNLocationCode"]
     'CNSHA'
     """
-    payload = {"transportEventTypeCode": type_code, "transportCall": (call or VesselCall()).as_dcsa()}
+    payload = {
+        "transportEventTypeCode": type_code,
+        "transportCall": (call or VesselCall()).as_dcsa(),
+    }
     return _event("transportEvent", "TRANSPORT", payload, at, publisher, event_id)
 
 

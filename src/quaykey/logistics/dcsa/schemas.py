@@ -184,10 +184,10 @@ def validate(payload: Any, schema: str, *, request_uri: str = "/") -> None:
 
     Examples
     --------
-    >>> validate({"metadata": {}}, "iotEvent")
+    >>> validate({"metadata": {}}, "iotEvent")  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    quaykey.errors.DcsaValidationError: iotEvent: $.metadata.eventID: 'eventID' is a required property
+    quaykey.errors.DcsaValidationError: iotEvent: $.metadata.eventID: 'eventID' is a required ...
     """
     error = check(payload, schema, request_uri=request_uri)
     if error is not None:

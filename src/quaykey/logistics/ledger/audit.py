@@ -118,7 +118,16 @@ def _read_rows(path: Path) -> list[tuple[int, bytes, bytes]]:
         rows = con.execute("SELECT id, entry, hash FROM leaf ORDER BY id").fetchall()
     finally:
         con.close()
-    return [(int(i), bytes(e), bytes(h)) for i, e, h in rows]
+    return [(int(i), _as_bytes(e), _as_bytes(h)) for i, e, h in rows]
+
+
+def _as_bytes(value: object) -> bytes:
+    """A column as bytes, whatever type an edit left in it (SQLite columns are untyped)."""
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return bytes(value)
+    if value is None:
+        return b""
+    return str(value).encode("utf-8")
 
 
 def _check_entry(
@@ -147,7 +156,9 @@ def _check_entry(
     for mac in entry["macs"]:
         key_id = str(mac.get("keyId"))
         if key_id in seen:
-            out.append(Finding(name, pos, f"MAC key ID {key_id} already used by entry {seen[key_id]}"))
+            out.append(
+                Finding(name, pos, f"MAC key ID {key_id} already used by entry {seen[key_id]}")
+            )
         seen.setdefault(key_id, pos)
     return out
 
@@ -186,9 +197,11 @@ def _first_difference(a: _Replica, b: _Replica) -> int | None:
     return None
 
 
-def _check_own_heads(
-    rep: _Replica, heads: list[dict[str, Any]], keys: dict[str, MLDSA65PublicKey], report: AuditReport
-) -> None:
+def _signed_sizes(
+    rep: _Replica, heads: list[dict[str, Any]], key: MLDSA65PublicKey, report: AuditReport
+) -> dict[int, str]:
+    """Tree size -> signed root of the heads that verify; bad ones become findings."""
+    sizes: dict[int, str] = {}
     for head in heads:
         report.heads_checked += 1
         size = head.get("treeSize")
@@ -196,20 +209,41 @@ def _check_own_heads(
             report.findings.append(Finding(rep.name, None, "own tree head names another signer"))
             continue
         try:
-            verify_head(head, keys[rep.name])
+            verify_head(head, key)
         except LedgerIntegrityError as exc:
             report.findings.append(Finding(rep.name, None, str(exc)))
             continue
+        sizes[size] = str(head["rootHash"])
+    return sizes
+
+
+def _check_own_heads(
+    rep: _Replica,
+    heads: list[dict[str, Any]],
+    keys: dict[str, MLDSA65PublicKey],
+    report: AuditReport,
+) -> None:
+    """The replica must still give every root its owner signed; report the first that fails.
+
+    With heads at consecutive sizes, the first failing size ``k`` after a matching ``k - 1``
+    pins the changed entry to ``k``.
+    """
+    good = 0
+    for size, root in sorted(_signed_sizes(rep, heads, keys[rep.name], report).items()):
         if size > len(rep.raws):
             report.findings.append(
                 Finding(rep.name, len(rep.raws) + 1, f"{rep.name} signed a head at size {size} but "
                         f"its replica holds {len(rep.raws)} entries (entries deleted)")
             )  # fmt: skip
-        elif rep.root(size).hex() != head["rootHash"]:
+            return
+        if rep.root(size).hex() != root:
+            pinned = size if good == size - 1 else None
             report.findings.append(
-                Finding(rep.name, None, f"entries 1..{size} no longer give the root "
-                        f"{rep.name} signed at size {size}")
+                Finding(rep.name, pinned, f"entries 1..{size} no longer give the root "
+                        f"{rep.name} signed at size {size} (signed at size {good}: still matches)")
             )  # fmt: skip
+            return
+        good = size
 
 
 def _check_cross(replicas: list[_Replica], report: AuditReport) -> None:
@@ -229,8 +263,8 @@ def _check_cross(replicas: list[_Replica], report: AuditReport) -> None:
     for a in replicas:
         for b in replicas:
             m, n = len(a.raws), len(b.raws)
-            if a is b or m == 0 or m > n or (m == n and a.name > b.name):
-                continue
+            if a is b or m == 0 or m >= n:
+                continue  # equal lengths: the per-entry majority above names the odd copy
             try:
                 proof = b.tree.prove_consistency(m, n)
                 verify_consistency(a.root(m), b.root(n), proof)
@@ -337,7 +371,11 @@ def audit(path: str | Path) -> AuditReport:
 def _valid(head: dict[str, Any], keys: dict[str, MLDSA65PublicKey], report: AuditReport) -> bool:
     report.heads_checked += 1
     signer = head.get("signer")
-    if not isinstance(signer, str) or signer not in keys or not isinstance(head.get("treeSize"), int):
+    if (
+        not isinstance(signer, str)
+        or signer not in keys
+        or not isinstance(head.get("treeSize"), int)
+    ):
         report.findings.append(Finding(str(signer), None, "received head of an unknown signer"))
         return False
     try:

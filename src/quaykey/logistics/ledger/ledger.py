@@ -113,8 +113,10 @@ class Ledger:
             "ledgerId": self.ledger_id,
             "hashAlgorithm": "sha256 (RFC 9162 Merkle tree)",
             "signatureAlgorithm": "ML-DSA-65 (FIPS 204)",
-            "macAlgorithm": "quaykey.mac.OneTimeMac (Wegman-Carter, GF(2^128), 32-byte one-time key)",
-            "participants": {n: {"publicKey": public_key_b64(k)} for n, k in self.public_keys.items()},
+            "macAlgorithm": "Wegman-Carter one-time MAC over GF(2^128), 32-byte QKD key per tag",
+            "participants": {
+                n: {"publicKey": public_key_b64(k)} for n, k in self.public_keys.items()
+            },
         }
         path = self.directory / MANIFEST
         path.write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n", "utf-8")

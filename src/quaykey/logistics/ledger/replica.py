@@ -139,7 +139,9 @@ class Replica:
                 f"entry claims index {body['index']}, next is {index}", body["index"]
             )
         if body["ledgerId"] != self.ledger_id:
-            raise LedgerIntegrityError(f"entry {index}: belongs to ledger {body['ledgerId']}", index)
+            raise LedgerIntegrityError(
+                f"entry {index}: belongs to ledger {body['ledgerId']}", index
+            )
         expected = GENESIS if index == 1 else sha256_hex(self.raw(index - 1))
         if body["previousEntryChecksum"] != expected:
             raise LedgerIntegrityError(f"entry {index}: does not chain to entry {index - 1}", index)
@@ -208,7 +210,9 @@ class Replica:
         verify_head(head, public_key)
         signer, size = head["signer"], head["treeSize"]
         if head["ledgerId"] != self.ledger_id:
-            raise LedgerIntegrityError(f"tree head of {signer}: belongs to ledger {head['ledgerId']}")
+            raise LedgerIntegrityError(
+                f"tree head of {signer}: belongs to ledger {head['ledgerId']}"
+            )
         if size <= self.size and self.root(size).hex() != head["rootHash"]:
             raise EquivocationError(
                 f"{signer} signed a root at size {size} that differs from {self.name}'s history",
