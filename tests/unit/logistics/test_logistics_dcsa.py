@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
+import hashlib
 
 import pytest
 
@@ -139,3 +140,17 @@ def test_transfer_chain_verifies_and_names_a_broken_link() -> None:
 def test_builders_refuse_naive_times() -> None:
     with pytest.raises(ValueError, match="timezone"):
         iot_door_event("MSKU9070323", dt.datetime(2026, 12, 1))
+
+
+def test_vendored_specs_carry_licence_and_match_their_provenance_hashes() -> None:
+    import re
+    from importlib import resources
+
+    folder = resources.files("quaykey.logistics.dcsa") / "specs"
+    assert "Apache License" in (folder / "LICENSE").read_text("utf-8")
+    provenance = (folder / "PROVENANCE.md").read_text("utf-8")
+    rows = re.findall(r"^\| (\S+\.yaml) \| \S+ \| ([0-9a-f]{64}) \|$", provenance, re.M)
+    names = {p.name for p in folder.iterdir() if p.name.endswith(".yaml")}
+    assert {name for name, _ in rows} == names
+    for name, digest in rows:
+        assert hashlib.sha256((folder / name).read_bytes()).hexdigest() == digest, name

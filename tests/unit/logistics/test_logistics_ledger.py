@@ -124,6 +124,22 @@ def _ledger(folder: Path) -> tuple[Ledger, SharedKeys]:
     return Ledger(folder, "EBL-1", {n: shared.source(n) for n in NAMES}), shared
 
 
+def test_ledger_reopens_with_its_keys_and_refuses_others(tmp_path: Path) -> None:
+    shared = SharedKeys()
+    signing = {n: MLDSA65PrivateKey.generate() for n in NAMES}
+    sources = {n: shared.source(n) for n in NAMES}
+    led = Ledger(tmp_path, "EBL-1", sources, signing)
+    led.record("carrier", "NOTE", {"n": 1})
+    led.close()
+    again = Ledger(tmp_path, "EBL-1", sources, signing)
+    assert again.record("bank", "NOTE", {"n": 2}) == 2
+    again.close()
+    with pytest.raises(ValueError, match="other participants or keys"):
+        Ledger(tmp_path, "EBL-1", sources)  # fresh signing keys
+    with pytest.raises(ValueError, match="other participants or keys"):
+        Ledger(tmp_path, "EBL-2", sources, signing)
+
+
 def test_record_is_all_or_nothing_when_a_replica_refuses(tmp_path: Path) -> None:
     led, shared = _ledger(tmp_path)
     led.record("carrier", "NOTE", {"n": 1})

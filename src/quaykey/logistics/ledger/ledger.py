@@ -98,16 +98,28 @@ class Ledger:
         for name in self._keys:
             signing.setdefault(name, MLDSA65PrivateKey.generate())
         self.public_keys = {n: signing[n].public_key() for n in self._keys}
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self._write_manifest()
         self.replicas = {
             n: Replica(self.directory, n, ledger_id=ledger_id, signing_key=signing[n])
             for n in self._keys
         }
-        self._write_manifest()
 
     def __repr__(self) -> str:
         return f"Ledger({self.ledger_id!r}, participants={sorted(self.replicas)})"
 
     def _write_manifest(self) -> None:
+        path = self.directory / MANIFEST
+        if path.exists():
+            ledger_id, keys = read_manifest(self.directory)
+            old = {n: public_key_b64(k) for n, k in keys.items()}
+            if ledger_id != self.ledger_id or old != {
+                n: public_key_b64(k) for n, k in self.public_keys.items()
+            }:
+                raise ValueError(
+                    f"{path} names other participants or keys; pass the same signing_keys "
+                    "to reopen a ledger"
+                )
         manifest: dict[str, Any] = {
             "format": FORMAT,
             "ledgerId": self.ledger_id,
@@ -118,7 +130,6 @@ class Ledger:
                 n: {"publicKey": public_key_b64(k)} for n, k in self.public_keys.items()
             },
         }
-        path = self.directory / MANIFEST
         path.write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n", "utf-8")
 
     @property
