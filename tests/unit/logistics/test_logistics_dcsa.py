@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import datetime as dt
 import hashlib
+import re
 
 import pytest
 
@@ -72,6 +73,8 @@ def test_the_validator_is_not_vacuous_for_each_schema() -> None:
     ("schema", "path", "value", "field"),
     [
         ("TransportDocument", ["isToOrder"], "yes", "$.isToOrder"),
+        ("TransportDocument", ["utilizedTransportEquipments", 0, "isShipperOwned"], "no",
+         "$.utilizedTransportEquipments[0].isShipperOwned"),
         ("TransportDocument", ["transports", "portOfLoading", "UNLocationCode"], "Shanghai",
          "$.transports.portOfLoading.UNLocationCode"),
         ("reeferEvent", ["payload", "measurements", "temperatureUnit"], "KEL",
@@ -83,7 +86,7 @@ def test_the_validator_is_not_vacuous_for_each_schema() -> None:
     ],
 )  # fmt: skip
 def test_broken_payload_yields_dcsa_error_object_naming_the_field(
-    schema: str, path: list[str], value: object, field: str
+    schema: str, path: list[str | int], value: object, field: str
 ) -> None:
     payload = copy.deepcopy(BUILT[schema]())
     target = payload
@@ -117,8 +120,6 @@ def test_unknown_schema_name_is_a_caller_error() -> None:
 def test_checksum_is_sha256_of_rfc8785_form() -> None:
     # RFC 8785 orders keys by UTF-16 code units and writes numbers in ES6 form.
     assert checksum({"b": 1.0, "a": "x"}) == checksum({"a": "x", "b": 1})
-    import hashlib
-
     assert checksum({"b": 1.0, "a": "x"}) == hashlib.sha256(b'{"a":"x","b":1}').hexdigest()
 
 
@@ -143,7 +144,6 @@ def test_builders_refuse_naive_times() -> None:
 
 
 def test_vendored_specs_carry_licence_and_match_their_provenance_hashes() -> None:
-    import re
     from importlib import resources
 
     folder = resources.files("quaykey.logistics.dcsa") / "specs"
