@@ -193,6 +193,19 @@ def test_equivocation_to_two_participants_is_named(tmp_path: Path) -> None:
     assert equivocations[0]["index"] == 4
 
 
+def test_edited_signed_head_is_caught(ledger_dir: Path) -> None:
+    path = ledger_dir / "bank.heads.json"
+    heads = json.loads(path.read_text())
+    heads["own"][2]["rootHash"] = "00" * 32
+    path.write_text(json.dumps(heads))
+    code, report = _verify(ledger_dir)
+    assert code == 1
+    assert any(
+        f["replica"] == "bank" and "signature does not verify" in f["problem"]
+        for f in report["findings"]
+    )
+
+
 def test_bad_path_is_a_one_line_error(tmp_path: Path) -> None:
     result = runner.invoke(app, ["ledger", "verify", str(tmp_path / "nope")])
     assert result.exit_code == 2

@@ -86,6 +86,14 @@ def test_a_key_id_is_delivered_once_and_never_issued_twice() -> None:
         shared.source("bank").lookup("carrier", ids[1])
 
 
+def test_a_replayed_key_id_is_an_authentication_failure() -> None:
+    shared = SharedKeys()
+    entry = parse_entry(_entry(shared))
+    verify_mac(entry, "shipper", shared.source("shipper"))
+    with pytest.raises(AuthenticationError, match="unknown or already used"):
+        verify_mac(entry, "shipper", shared.source("shipper"))
+
+
 def test_replica_refuses_an_entry_that_reuses_a_key_id(tmp_path: Path) -> None:
     shared = SharedKeys()
     rep = Replica(tmp_path, "carrier", ledger_id="L")

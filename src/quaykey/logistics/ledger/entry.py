@@ -24,7 +24,7 @@ import json
 from collections.abc import Iterable
 from typing import Any
 
-from quaykey.errors import AuthenticationError, LedgerIntegrityError
+from quaykey.errors import AuthenticationError, KeyNotFoundError, LedgerIntegrityError
 from quaykey.logistics.dcsa.canonical import canonical_json, checksum, sha256_hex
 from quaykey.logistics.ledger.keys import KeySource
 from quaykey.mac import ONE_TIME_KEY_BYTES, OneTimeMac
@@ -74,6 +74,8 @@ def make_body(
         raise ValueError("index must be >= 1")
     if (index == 1) != (previous is None):
         raise ValueError("previous must be None exactly for the first entry")
+    if at is not None and at.tzinfo is None:
+        raise ValueError("at must be timezone-aware")
     when = (at or dt.datetime.now(dt.UTC)).astimezone(dt.UTC)
     return {
         "index": index,
@@ -152,15 +154,20 @@ def verify_mac(entry: dict[str, Any], me: str, keys: KeySource) -> None:
     Raises
     ------
     AuthenticationError
-        If no tag is addressed to ``me`` or the tag does not verify (the entry was altered
-        or did not come from the author).
+        If no tag is addressed to ``me``, its key ID is unknown or already used, or the tag
+        does not verify (the entry was altered or did not come from the author).
     """
     body = entry["body"]
     index, author = body["index"], body["author"]
     mine = [m for m in entry["macs"] if m.get("to") == me]
     if len(mine) != 1:
         raise AuthenticationError(f"entry {index}: no single tag from {author} to {me}")
-    key = keys.lookup(author, mine[0]["keyId"])
+    try:
+        key = keys.lookup(author, mine[0]["keyId"])
+    except KeyNotFoundError:
+        raise AuthenticationError(
+            f"entry {index}: key ID {mine[0]['keyId']} from {author} is unknown or already used"
+        ) from None
     try:
         tag = bytes.fromhex(mine[0]["tag"])
     except (TypeError, ValueError):

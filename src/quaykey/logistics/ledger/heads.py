@@ -93,6 +93,8 @@ def sign_head(
     """
     if tree_size < 0:
         raise ValueError("tree_size must be >= 0")
+    if at is not None and at.tzinfo is None:
+        raise ValueError("at must be timezone-aware")
     when = at or dt.datetime.now(dt.UTC)
     head: dict[str, Any] = {
         "ledgerId": ledger_id,
