@@ -197,6 +197,26 @@ def test_inclusion_and_consistency_proofs_verify(tmp_path: Path) -> None:
     led.close()
 
 
+def test_a_head_ahead_of_the_replica_is_checked_once_the_replica_catches_up(
+    tmp_path: Path,
+) -> None:
+    shared = SharedKeys()
+    key = MLDSA65PrivateKey.generate()
+    carrier = Replica(tmp_path / "c", "carrier", ledger_id="L", signing_key=key)
+    bank = Replica(tmp_path, "bank", ledger_id="L")
+    first = _entry(shared)
+    for rep in (carrier, bank):
+        rep.receive(first, shared.source(rep.name))
+    carrier.receive(_entry(shared, 2, first), shared.source("carrier"))
+    bank.accept_head(carrier.sign_head(), key.public_key())  # size 2, bank holds 1: kept
+    bank.recheck_heads()
+    body = make_body(index=2, ledger_id="L", author="carrier", record_type="NOTE",
+                     document={"n": "other"}, previous=first)  # fmt: skip
+    bank.receive(seal(body, ["shipper", "bank"], shared.source("carrier")), shared.source("bank"))
+    with pytest.raises(EquivocationError, match="size 2"):
+        bank.recheck_heads()
+
+
 def test_equivocation_is_detected_live(tmp_path: Path) -> None:
     """The carrier shows one history to the shipper and another to the bank."""
     shared = SharedKeys()

@@ -178,8 +178,10 @@ class Ledger:
         Raises
         ------
         EquivocationError
-            If a head disagrees with a receiver's history.
+            If a head, new or kept from an earlier round, disagrees with a receiver's history.
         """
+        for replica in self.replicas.values():
+            replica.recheck_heads()
         heads = [r.sign_head(at) for r in self.replicas.values()]
         for head in heads:
             for name, replica in self.replicas.items():

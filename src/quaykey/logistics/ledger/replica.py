@@ -226,6 +226,26 @@ class Replica:
             self._heads["received"].append(head)
             self._save_heads()
 
+    def recheck_heads(self) -> None:
+        """Check every kept head against this replica as it is now.
+
+        A head larger than the replica was kept unchecked when it arrived; once the replica
+        has grown to its size, it must match too.
+
+        Raises
+        ------
+        EquivocationError
+            If a kept head disagrees with this replica's history.
+        """
+        for head in self._heads["received"]:
+            size = head["treeSize"]
+            if size <= self.size and self.root(size).hex() != head["rootHash"]:
+                raise EquivocationError(
+                    f"{head['signer']} signed a root at size {size} that differs from "
+                    f"{self.name}'s history",
+                    size,
+                )
+
     def prove_inclusion(self, index: int, size: int | None = None) -> InclusionProof:
         """RFC 9162 inclusion proof of entry ``index`` in the tree of ``size`` entries."""
         return self._tree.prove_inclusion(index, size)
