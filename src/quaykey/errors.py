@@ -15,6 +15,11 @@ a forged message, a pool that ran dry, a KME refusing a request) raises a
     ├── NetworkError
     │   ├── TopologyError            (bad topology file or preset)
     │   └── NoRouteError             (no path between two nodes)
+    ├── LogisticsError               (a trade application refuses a record)
+    │   ├── DcsaValidationError      (a payload breaks a DCSA schema; carries the DCSA error object)
+    │   └── LedgerIntegrityError     (a ledger entry or signed tree head fails a check; names the
+    │       │                         entry index)
+    │       └── EquivocationError    (a participant signed two different histories)
     └── KmsError                     (carries ``status_code``, ``message``, ``details``)
         ├── KmsBadRequestError       400  (malformed or unsatisfiable request)
         │   └── KeyNotFoundError     400  (key IDs unknown, consumed or expired)
@@ -40,6 +45,8 @@ from typing import Any
 __all__ = [
     "AuditUnavailableError",
     "AuthenticationError",
+    "DcsaValidationError",
+    "EquivocationError",
     "KeyExhaustedError",
     "KeyNotFoundError",
     "KmeClientError",
@@ -49,6 +56,8 @@ __all__ = [
     "KmsKeyExhaustedError",
     "KmsUnauthorizedError",
     "KmsUnavailableError",
+    "LedgerIntegrityError",
+    "LogisticsError",
     "MasterKeyError",
     "NetworkError",
     "NoRouteError",
@@ -104,6 +113,30 @@ class TopologyError(NetworkError):
 
 class NoRouteError(NetworkError):
     """No path joins the two nodes."""
+
+
+class LogisticsError(QuaykeyError):
+    """A trade application (DCSA payloads, the ledger) refuses a record."""
+
+
+class DcsaValidationError(LogisticsError):
+    """A payload breaks a DCSA schema; ``error`` is the DCSA error object naming the field."""
+
+    def __init__(self, message: str, error: dict[str, Any]) -> None:
+        super().__init__(message)
+        self.error = error
+
+
+class LedgerIntegrityError(LogisticsError):
+    """A ledger entry or signed tree head fails a check; ``index`` names the entry (1-based)."""
+
+    def __init__(self, message: str, index: int | None = None) -> None:
+        super().__init__(message)
+        self.index = index
+
+
+class EquivocationError(LedgerIntegrityError):
+    """A participant signed two tree heads that no single append-only history explains."""
 
 
 class KmsError(QuaykeyError):
