@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from quaykey.cli import demo, kme, link, network, pki, satellite
+from quaykey.cli import demo, edi, kme, link, network, pki, satellite
 
 app = typer.Typer(
     name="quaykey",
@@ -18,6 +18,7 @@ app.add_typer(network.app, name="network")
 app.add_typer(satellite.app, name="satellite")
 app.add_typer(pki.app, name="pki")
 app.add_typer(kme.app, name="kme")
+app.add_typer(edi.app, name="edi")
 app.command("demo")(demo.demo)
 
 

@@ -50,6 +50,7 @@ from quaykey.logistics.edifact.common import (
     parse_dtm,
     parse_number,
     parse_tdt,
+    split_groups,
     tdt,
     text,
 )
@@ -279,7 +280,7 @@ def parse_container_list(data: bytes | str) -> ContainerList:
     starts = [i for i, s in enumerate(body) if s.tag == "EQD"]
     cnt = next(i for i, s in enumerate(body) if s.tag == "CNT")
     header = body[: starts[0]] if starts else body[:cnt]
-    groups = [body[a:b] for a, b in zip(starts, [*starts[1:], cnt], strict=True)]
+    groups = split_groups(body, starts, cnt)
     bgm = first(header, "BGM")
     kinds = {code: kind for (t, kind), code in DOC_CODES.items() if t == mtype}
     if bgm.element(0) not in kinds:

@@ -38,6 +38,7 @@ from quaykey.logistics.edifact.common import (
     parse_dtm,
     parse_number,
     parse_tdt,
+    split_groups,
     tdt,
     text,
 )
@@ -190,7 +191,7 @@ def parse_baplie(data: bytes | str) -> BayPlan:
     body = message_body(data, "BAPLIE")
     starts = [i for i, s in enumerate(body) if s.tag == "LOC" and s.element(0) == "147"]
     header = body[: starts[0]] if starts else body
-    groups = [body[a:b] for a, b in zip(starts, [*starts[1:], len(body)], strict=True)]
+    groups = split_groups(body, starts, len(body))
     return BayPlan(
         reference=first(header, "BGM").element(1),
         prepared=parse_dtm(first(header, "DTM", "137")),

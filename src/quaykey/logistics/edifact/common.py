@@ -30,6 +30,7 @@ __all__ = [
     "Party",
     "Vessel",
     "dtm",
+    "split_groups",
     "first",
     "loc",
     "minute",
@@ -206,3 +207,20 @@ def first(segments: Sequence[RawSegment], tag: str, qualifier: str | None = None
             return s
     what = f"{tag}+{qualifier}" if qualifier else tag
     raise ValueError(f"segment {what} is missing")
+
+
+def split_groups(
+    body: Sequence[RawSegment], starts: Sequence[int], end: int
+) -> list[list[RawSegment]]:
+    """Cut ``body`` into groups beginning at the indices ``starts``, the last ending at ``end``.
+
+    Examples
+    --------
+    >>> body = [RawSegment(t, [], i) for i, t in enumerate(["BGM", "EQD", "MEA", "EQD"])]
+    >>> [[s.tag for s in g] for g in split_groups(body, [1, 3], 4)]
+    [['EQD', 'MEA'], ['EQD']]
+    >>> split_groups(body, [], 4)
+    []
+    """
+    ends = [*starts[1:], end]
+    return [list(body[a:b]) for a, b in zip(starts, ends[: len(starts)], strict=True)]

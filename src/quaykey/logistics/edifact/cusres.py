@@ -27,7 +27,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from quaykey.logistics.edifact.common import dtm, first, minute, parse_dtm, text
+from quaykey.logistics.edifact.common import dtm, first, minute, parse_dtm, split_groups, text
 from quaykey.logistics.edifact.envelope import RawSegment, Segment, seg, write_interchange
 from quaykey.logistics.edifact.reader import message_body
 
@@ -158,7 +158,7 @@ def parse_cusres(data: bytes | str) -> Response:
     body = message_body(data, "CUSRES")
     starts = [i for i, s in enumerate(body) if s.tag == "ERP"]
     header = body[: starts[0]] if starts else body
-    groups = [body[a:b] for a, b in zip(starts, [*starts[1:], len(body)], strict=True)]
+    groups = split_groups(body, starts, len(body))
     status_code = first(header, "GIS").element(0, 0)
     status = {v: k for k, v in STATUS_CODES.items()}.get(status_code)
     if status is None:

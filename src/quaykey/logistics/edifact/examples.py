@@ -63,13 +63,13 @@ def sample_declaration() -> Declaration:
 
 
 def sample_response() -> Response:
-    """Customs holds the sample declaration: one reason."""
+    """A hold: customs checks the licence of goods item 1."""
     return Response(
         reference="RES2026030200017",
         declaration_reference="DEC2026030200017",
         status="hold",
         issued=datetime(2026, 3, 2, 8, 40),
-        reasons=(Reason("H200", "Documentary check of item 1 required", "CST", 12, 1),),
+        reasons=(Reason("H110", "controlled goods: licence and documentary check", "CST", None, 1),),
     )
 
 
