@@ -142,7 +142,7 @@ def container_number(value: str, field: str = "container number") -> str:
     ValueError: container number 'CSQU3054384': ISO 6346 check digit should be 3
     """
     raw = _text(value, field)
-    compact = _iso6346.compact(raw)
+    compact = re.sub(r"[\s\-]", "", raw).upper()
     if not re.fullmatch(r"[A-Z]{3}[UJZ]\d{7}", compact):
         raise ValueError(
             f"{field} {raw!r}: expected 3 letters, category U/J/Z, 7 digits (ISO 6346)"
