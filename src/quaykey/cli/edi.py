@@ -72,7 +72,8 @@ def validate_cmd(
 @app.command("example")
 def example_cmd(
     message_type: Annotated[
-        str, typer.Argument(metavar="TYPE", help="CUSDEC, CUSRES, BAPLIE, COPRAR, COARRI or CODECO.")
+        str,
+        typer.Argument(metavar="TYPE", help="CUSDEC, CUSRES, BAPLIE, COPRAR, COARRI or CODECO."),
     ],
     out: Annotated[Path | None, typer.Option("--out", help="Write here instead of stdout.")] = None,
 ) -> None:

@@ -151,9 +151,7 @@ def container_number(value: str, field: str = "container number") -> str:
         return str(_iso6346.validate(compact))
     except ValidationError:
         expected = _iso6346.calc_check_digit(compact[:10])
-        raise ValueError(
-            f"{field} {raw!r}: ISO 6346 check digit should be {expected}"
-        ) from None
+        raise ValueError(f"{field} {raw!r}: ISO 6346 check digit should be {expected}") from None
 
 
 def size_type(value: str, field: str = "size/type code") -> str:
@@ -246,9 +244,7 @@ def locode(value: str, field: str = "UN/LOCODE") -> Location:
     """
     code = _text(value, field).strip().upper().replace(" ", "")
     if not _LOCODE.fullmatch(code):
-        raise ValueError(
-            f"{field} {value!r}: expected 2-letter country + 3 characters (UN/LOCODE)"
-        )
+        raise ValueError(f"{field} {value!r}: expected 2-letter country + 3 characters (UN/LOCODE)")
     loc = _locations().get(code)
     if loc is None:
         raise ValueError(

@@ -120,7 +120,9 @@ class ContainerMove:
         object.__setattr__(self, "container", ids.container_number(self.container))
         object.__setattr__(self, "size_type", ids.size_type(self.size_type))
         if not isinstance(self.gross_mass_kg, Decimal) or not self.gross_mass_kg > 0:
-            raise ValueError(f"gross_mass_kg must be a positive Decimal, got {self.gross_mass_kg!r}")
+            raise ValueError(
+                f"gross_mass_kg must be a positive Decimal, got {self.gross_mass_kg!r}"
+            )
         for name in ("port_of_loading", "port_of_discharge"):
             if getattr(self, name) is not None:
                 ids.locode(getattr(self, name), name)
@@ -185,9 +187,14 @@ class ContainerList:
 def _move_segments(msg: ContainerList, move: ContainerMove) -> list[Segment]:
     out = [
         seg(
-            "EQD", "CN", move.container, [move.size_type, "102", "5"], "", _STATUS[msg.kind],
+            "EQD",
+            "CN",
+            move.container,
+            [move.size_type, "102", "5"],
+            "",
+            _STATUS[msg.kind],
             "5" if move.full else "4",
-        )  # fmt: skip
+        )
     ]
     if move.stowage:
         out.append(seg("LOC", "147", [move.stowage, "", "5"]))

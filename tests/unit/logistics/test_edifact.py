@@ -107,7 +107,9 @@ def test_missing_mandatory_group_is_named() -> None:
     assert validate(data) == []  # CNT is conditional in CUSDEC
     text = example("CUSDEC").decode("latin-1")
     start, end = text.index("UNS+D'") + 6, text.index("UNS+S'")
-    no_items = (text[:start] + text[end:]).replace("UNT+26+1", "UNT+16+1").replace("CNT+5:2", "CNT+5:0")
+    no_items = (
+        (text[:start] + text[end:]).replace("UNT+26+1", "UNT+16+1").replace("CNT+5:2", "CNT+5:0")
+    )
     problems = validate(no_items.encode("latin-1"))
     assert any("mandatory group SG-CST" in p.text for p in problems)
 

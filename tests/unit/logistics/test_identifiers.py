@@ -84,16 +84,26 @@ def test_port_function() -> None:
     assert not ids.locode("CNBJS").is_port
 
 
-@pytest.mark.parametrize(("bad", "why"), [("CNXXX", "curated"), ("CN1", "2-letter"), ("C$SHA", "2-letter")])
+@pytest.mark.parametrize(
+    ("bad", "why"), [("CNXXX", "curated"), ("CN1", "2-letter"), ("C$SHA", "2-letter")]
+)
 def test_bad_locodes(bad: str, why: str) -> None:
     with pytest.raises(ValueError, match=why):
         ids.locode(bad, field="port_of_loading")
-    with pytest.raises(ValueError, match="^port_of_loading"):
+    with pytest.raises(ValueError, match=r"^port_of_loading"):
         ids.locode(bad, field="port_of_loading")
 
 
-@pytest.mark.parametrize(("code", "digits"), [("30", "30"), ("2846", "2846"), ("8542.31", "854231"),
-                                               ("8542 31 00", "85423100"), ("8471300000", "8471300000")])
+@pytest.mark.parametrize(
+    ("code", "digits"),
+    [
+        ("30", "30"),
+        ("2846", "2846"),
+        ("8542.31", "854231"),
+        ("8542 31 00", "85423100"),
+        ("8471300000", "8471300000"),
+    ],
+)
 def test_hs_codes(code: str, digits: str) -> None:
     assert ids.hs_code(code) == digits
 

@@ -85,7 +85,9 @@ class Slot:
         object.__setattr__(self, "container", ids.container_number(self.container))
         object.__setattr__(self, "size_type", ids.size_type(self.size_type))
         if not isinstance(self.gross_mass_kg, Decimal) or not self.gross_mass_kg > 0:
-            raise ValueError(f"gross_mass_kg must be a positive Decimal, got {self.gross_mass_kg!r}")
+            raise ValueError(
+                f"gross_mass_kg must be a positive Decimal, got {self.gross_mass_kg!r}"
+            )
         ids.locode(self.port_of_loading, "port_of_loading")
         ids.locode(self.port_of_discharge, "port_of_discharge")
         text(self.operator, "operator", 17)

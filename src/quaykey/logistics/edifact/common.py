@@ -30,7 +30,6 @@ __all__ = [
     "Party",
     "Vessel",
     "dtm",
-    "split_groups",
     "first",
     "loc",
     "minute",
@@ -40,6 +39,7 @@ __all__ = [
     "parse_nad",
     "parse_number",
     "parse_tdt",
+    "split_groups",
     "tdt",
     "text",
 ]

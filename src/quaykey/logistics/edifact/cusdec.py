@@ -90,7 +90,9 @@ class GoodsItem:
             raise ValueError(f"packages must be an integer 1 to 1000000, got {self.packages!r}")
         text(self.package_type, "package type", 2)
         if not isinstance(self.gross_mass_kg, Decimal) or not self.gross_mass_kg > 0:
-            raise ValueError(f"gross_mass_kg must be a positive Decimal, got {self.gross_mass_kg!r}")
+            raise ValueError(
+                f"gross_mass_kg must be a positive Decimal, got {self.gross_mass_kg!r}"
+            )
 
 
 @dataclass(frozen=True)

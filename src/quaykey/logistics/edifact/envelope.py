@@ -15,8 +15,14 @@ Examples
 ...     sender="CNBJSCUS", recipient="BROKER1", control_ref="7", message_ref="1",
 ...     prepared=datetime(2026, 1, 5, 9, 30),
 ... )
->>> data.decode("latin-1")
-"UNA:+.? 'UNB+UNOC:3+CNBJSCUS+BROKER1+260105:0930+7'UNH+1+CUSRES:D:96B:UN'BGM+962+R1+9'UNT+3+1'UNZ+1+7'"
+>>> print(data.decode("latin-1").replace("'", "'\\n"))
+UNA:+.? '
+UNB+UNOC:3+CNBJSCUS+BROKER1+260105:0930+7'
+UNH+1+CUSRES:D:96B:UN'
+BGM+962+R1+9'
+UNT+3+1'
+UNZ+1+7'
+<BLANKLINE>
 >>> [s.tag for s in read_segments(data)]
 ['UNB', 'UNH', 'BGM', 'UNT', 'UNZ']
 """
@@ -176,4 +182,6 @@ def read_segments(data: bytes | str) -> list[RawSegment]:
             parsed = [s for s in Parser().parse(text) if s.tag != "UNA"]
     except (EDISyntaxError, IndexError, ValueError) as exc:
         raise ValueError(f"interchange is not EDIFACT syntax: {exc}") from None
+    if not parsed:
+        raise ValueError("interchange holds no segment")
     return [RawSegment(s.tag, list(s.elements), i + 1) for i, s in enumerate(parsed)]

@@ -24,7 +24,7 @@ from quaykey.logistics.edifact.cusdec import Declaration, GoodsItem, build_cusde
 from quaykey.logistics.edifact.cusres import Reason, Response, build_cusres
 
 if TYPE_CHECKING:
-    from quaykey.logistics.terminal import ContainerList
+    from quaykey.logistics.terminal import ContainerList, ContainerMove
 
 __all__ = [
     "EXAMPLE_TYPES",
@@ -69,7 +69,9 @@ def sample_response() -> Response:
         declaration_reference="DEC2026030200017",
         status="hold",
         issued=datetime(2026, 3, 2, 8, 40),
-        reasons=(Reason("H110", "controlled goods: licence and documentary check", "CST", None, 1),),
+        reasons=(
+            Reason("H110", "controlled goods: licence and documentary check", "CST", None, 1),
+        ),
     )
 
 
@@ -95,6 +97,7 @@ def sample_container_list(message_type: str) -> ContainerList:
     """A COPRAR loading order, COARRI loading report or CODECO gate-in at Yangshan."""
     from quaykey.logistics.terminal import ContainerList, ContainerMove
 
+    moves: tuple[ContainerMove, ...]
     if message_type == "CODECO":
         moves = (
             ContainerMove("MSKU9070323", "22G1", True, Decimal("18250"), seal="SH0042117",

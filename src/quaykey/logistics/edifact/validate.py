@@ -295,7 +295,7 @@ def inspect(data: bytes | str) -> ValidationReport:
     for msg in messages:
         problems += _check_message(msg)
     mtype = messages[0][0].element(1, 0) if messages else None
-    problems.sort(key=lambda p: (p.position or 0))
+    problems.sort(key=lambda p: p.position or 0)
     return ValidationReport(mtype, len(segments), problems)
 
 
