@@ -14,6 +14,7 @@ ValueError: expected a CUSDEC message, got CUSRES
 from __future__ import annotations
 
 from quaykey.logistics.edifact.envelope import RawSegment, read_segments
+from quaykey.logistics.edifact.structure import Problem
 from quaykey.logistics.edifact.validate import inspect, split_messages
 
 __all__ = ["InvalidInterchangeError", "message_body"]
@@ -22,7 +23,7 @@ __all__ = ["InvalidInterchangeError", "message_body"]
 class InvalidInterchangeError(ValueError):
     """An interchange failed validation; ``problems`` lists why."""
 
-    def __init__(self, message_type: str, problems: list) -> None:  # type: ignore[type-arg]
+    def __init__(self, message_type: str, problems: list[Problem]) -> None:
         self.problems = problems
         shown = "; ".join(
             f"segment {p.position}: {p.text}" if p.position else p.text for p in problems[:5]

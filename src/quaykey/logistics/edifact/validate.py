@@ -90,9 +90,11 @@ def split_messages(
 ) -> tuple[list[list[RawSegment]], list[Problem]]:
     """Check the envelope and cut the interchange into messages (UNH..UNT inclusive)."""
     problems: list[Problem] = []
-    if not segments or segments[0].tag != "UNB":
+    if not segments:
+        return [], [Problem("E300", "interchange holds no segment")]
+    if segments[0].tag != "UNB":
         problems.append(_problem("E110", "interchange must start with UNB", segments[0]))
-    if not segments or segments[-1].tag != "UNZ":
+    if segments[-1].tag != "UNZ":
         problems.append(_problem("E110", "interchange must end with UNZ", segments[-1]))
     messages: list[list[RawSegment]] = []
     current: list[RawSegment] | None = None
@@ -112,7 +114,7 @@ def split_messages(
         problems.append(_problem("E110", "message has no UNT", current[-1]))
     for msg in messages:
         problems += _check_trailer(msg)
-    if segments and segments[0].tag == "UNB" and segments[-1].tag == "UNZ":
+    if segments[0].tag == "UNB" and segments[-1].tag == "UNZ":
         unb, unz = segments[0], segments[-1]
         if unz.element(0) != str(len(messages)):
             problems.append(
@@ -186,9 +188,9 @@ def _check_content(mtype: str, body: list[RawSegment]) -> list[Problem]:
         check = _CHECKS.get(s.tag)
         if check is None or (s.tag == "CST" and not goods_section):
             continue
-        for code, exc_type_check in check(s):
+        for code, run_check in check(s):
             try:
-                exc_type_check()
+                run_check()
             except (ValueError, TypeError) as exc:
                 problems.append(_problem(code, f"{s.tag}: {exc}", s))
     problems += _check_totals(body)
