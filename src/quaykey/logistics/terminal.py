@@ -182,6 +182,8 @@ class ContainerList:
             raise ValueError(f"vessel is required for {self.message_type}")
         object.__setattr__(self, "issued", minute(self.issued))
         object.__setattr__(self, "moves", tuple(self.moves))
+        if self.message_type == "COPRAR" and not self.moves:
+            raise ValueError("moves: a COPRAR order names at least one container")
 
 
 def _move_segments(msg: ContainerList, move: ContainerMove) -> list[Segment]:

@@ -56,6 +56,18 @@ def test_wrong_kind_for_type() -> None:
         replace(sample_container_list("COPRAR"), kind="gate-in")
 
 
+def test_coprar_needs_a_container() -> None:
+    with pytest.raises(ValueError, match="at least one container"):
+        replace(sample_container_list("COPRAR"), moves=())
+    text = build_container_list(sample_container_list("COPRAR")).decode("latin-1")
+    start, end = text.index("EQD+"), text.index("CNT+")
+    empty = text[:start] + text[end:]
+    empty = empty.replace("UNT+18+1", "UNT+9+1").replace("CNT+16:2", "CNT+16:0")
+    assert [p.text for p in validate(empty.encode("latin-1"))] == [
+        "mandatory group SG3 (starting with EQD) is missing"
+    ]
+
+
 def test_vessel_required_for_coprar() -> None:
     with pytest.raises(ValueError, match="vessel is required for COPRAR"):
         replace(sample_container_list("COPRAR"), vessel=None)
@@ -153,7 +165,8 @@ def _bay_plans(draw: st.DrawFn) -> BayPlan:
 def _container_lists(draw: st.DrawFn) -> ContainerList:
     mtype = draw(st.sampled_from(["COPRAR", "COARRI", "CODECO"]))
     kinds = ["gate-in", "gate-out"] if mtype == "CODECO" else ["load", "discharge"]
-    containers = draw(st.lists(_containers(), min_size=0, max_size=4, unique=True))
+    min_moves = 1 if mtype == "COPRAR" else 0
+    containers = draw(st.lists(_containers(), min_size=min_moves, max_size=4, unique=True))
     moves = tuple(
         ContainerMove(
             c, draw(st.sampled_from(["22G1", "45G1"])), draw(st.booleans()), draw(_MASS),

@@ -152,13 +152,13 @@ BAPLIE = MessageSpec(
 )
 
 
-def _container_group(name: str, with_stowage_extras: bool) -> Group:
+def _container_group(name: str, with_stowage_extras: bool, mandatory: bool = False) -> Group:
     extras: tuple[Seg | Group, ...] = (
         (Seg("TMP", False, 9), Seg("RNG", False, 9)) if with_stowage_extras else ()
     )
     return Group(
         name,
-        False,
+        mandatory,
         9999,
         (
             Seg("EQD", True, 1),
@@ -211,7 +211,8 @@ def _vessel_list(message_type: str, mig: str) -> MessageSpec:
                 ),
             ),
             Group("SG2", True, 9, (Seg("NAD", True, 1), Seg("CTA", False, 9))),
-            _container_group("SG3", with_stowage_extras=True),
+            # D.95B COPRAR: SG3 is M 9999 (an order names at least one container)
+            _container_group("SG3", with_stowage_extras=True, mandatory=message_type == "COPRAR"),
             Seg("CNT", True, 1),
         ),
         f"{_SMDG} {mig}",
