@@ -1,0 +1,1 @@
+"""Curated reference data (UN/LOCODE, terminals, HS); provenance in README.md."""

@@ -1,0 +1,53 @@
+"""Read a validated message body for the typed parsers.
+
+Examples
+--------
+>>> from quaykey.logistics.edifact.examples import example
+>>> [s.tag for s in message_body(example("CUSRES"), "CUSRES")][:2]
+['BGM', 'DTM']
+>>> message_body(example("CUSRES"), "CUSDEC")
+Traceback (most recent call last):
+...
+ValueError: expected a CUSDEC message, got CUSRES
+"""
+
+from __future__ import annotations
+
+from quaykey.logistics.edifact.envelope import RawSegment, read_segments
+from quaykey.logistics.edifact.structure import Problem
+from quaykey.logistics.edifact.validate import inspect, split_messages
+
+__all__ = ["InvalidInterchangeError", "message_body"]
+
+
+class InvalidInterchangeError(ValueError):
+    """An interchange failed validation; ``problems`` lists why."""
+
+    def __init__(self, message_type: str, problems: list[Problem]) -> None:
+        self.problems = problems
+        shown = "; ".join(
+            f"segment {p.position}: {p.text}" if p.position else p.text for p in problems[:5]
+        )
+        more = f" (+{len(problems) - 5} more)" if len(problems) > 5 else ""
+        super().__init__(f"invalid {message_type} interchange: {shown}{more}")
+
+
+def message_body(data: bytes | str, message_type: str) -> list[RawSegment]:
+    """Validate ``data`` and return the segments between UNH and UNT of its one message.
+
+    Raises
+    ------
+    InvalidInterchangeError
+        Validation found problems (a :class:`ValueError`).
+    ValueError
+        The interchange holds another message type, or more than one message.
+    """
+    report = inspect(data)
+    if report.message_type is not None and report.message_type != message_type:
+        raise ValueError(f"expected a {message_type} message, got {report.message_type}")
+    if report.problems:
+        raise InvalidInterchangeError(message_type, report.problems)
+    messages, _ = split_messages(read_segments(data))
+    if len(messages) != 1:
+        raise ValueError(f"expected one {message_type} message, got {len(messages)}")
+    return messages[0][1:-1]
