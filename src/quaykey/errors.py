@@ -7,16 +7,21 @@ a forged message, a pool that ran dry, a KME refusing a request) raises a
 
     QuaykeyError
     ├── KeyExhaustedError            (a pool cannot supply the requested key bits:
-    │                                 authentication pool, link pool or KME store)
+    │   │                             authentication pool, link pool or KME store)
+    │   ├── KeyShortageError         (no key for an aes/hybrid message: nothing sent)
+    │   ├── MessageQueuedError       (no key: the otp message waits in the persistent queue)
+    │   └── OtpQueueFullError        (the otp queue is full: message refused, not stored)
     ├── PostprocError                (the block yields no key)
     │   ├── SecurityAbortError       (QBER over threshold, no positive key length)
     │   ├── AuthenticationError      (tampered, dropped, reordered or replayed message)
+    │   │   └── MessageRejectedError (an application envelope refused; ``reason`` says why)
     │   └── VerificationError        (reconciled frames differ after the hash check)
     ├── NetworkError
     │   ├── TopologyError            (bad topology file or preset)
     │   └── NoRouteError             (no path between two nodes)
     ├── LogisticsError               (a trade application refuses a record)
     │   ├── DcsaValidationError      (a payload breaks a DCSA schema; carries the DCSA error object)
+    │   ├── InvalidInterchangeError  (an EDIFACT interchange fails validation; also a ValueError)
     │   └── LedgerIntegrityError     (a ledger entry or signed tree head fails a check; names the
     │       │                         entry index)
     │       └── EquivocationError    (a participant signed two different histories)
@@ -43,12 +48,15 @@ from __future__ import annotations
 from typing import Any
 
 __all__ = [
+    "REJECT_REASONS",
     "AuditUnavailableError",
     "AuthenticationError",
     "DcsaValidationError",
     "EquivocationError",
+    "InvalidInterchangeError",
     "KeyExhaustedError",
     "KeyNotFoundError",
+    "KeyShortageError",
     "KmeClientError",
     "KmeIdentityError",
     "KmsBadRequestError",
@@ -59,8 +67,11 @@ __all__ = [
     "LedgerIntegrityError",
     "LogisticsError",
     "MasterKeyError",
+    "MessageQueuedError",
+    "MessageRejectedError",
     "NetworkError",
     "NoRouteError",
+    "OtpQueueFullError",
     "PostprocError",
     "QuaykeyError",
     "RelayFailedError",
@@ -137,6 +148,67 @@ class LedgerIntegrityError(LogisticsError):
 
 class EquivocationError(LedgerIntegrityError):
     """A participant signed two tree heads that no single append-only history explains."""
+
+
+class InvalidInterchangeError(LogisticsError, ValueError):
+    """An EDIFACT interchange failed validation; ``problems`` lists why."""
+
+    def __init__(self, message_type: str, problems: list[Any]) -> None:
+        self.problems = problems
+        shown = "; ".join(
+            f"segment {p.position}: {p.text}" if p.position else p.text for p in problems[:5]
+        )
+        more = f" (+{len(problems) - 5} more)" if len(problems) > 5 else ""
+        super().__init__(f"invalid {message_type} interchange: {shown}{more}")
+
+
+#: Every reason a receiver refuses an application envelope (keys of the rejection counters).
+REJECT_REASONS = (
+    "malformed",
+    "misaddressed",
+    "clock_skew",
+    "policy_downgrade",
+    "replayed",
+    "reordered",
+    "key_rejected",
+    "authentication",
+)
+
+
+class MessageRejectedError(AuthenticationError):
+    """An application envelope was refused; ``reason`` is one of :data:`REJECT_REASONS`.
+
+    Examples
+    --------
+    >>> MessageRejectedError("replayed", "sequence 3 from 'terminal' already accepted").reason
+    'replayed'
+    """
+
+    def __init__(self, reason: str, detail: str) -> None:
+        if reason not in REJECT_REASONS:
+            raise ValueError(f"reason must be one of {REJECT_REASONS}, got {reason!r}")
+        super().__init__(f"envelope rejected ({reason}): {detail}")
+        self.reason = reason
+
+
+class KeyShortageError(KeyExhaustedError):
+    """The KME could not supply key for an ``aes`` or ``hybrid`` message; nothing was sent."""
+
+
+class MessageQueuedError(KeyExhaustedError):
+    """Key ran short: the ``otp`` message was stored in the persistent queue, not sent.
+
+    ``queue_id`` identifies it; the channel's ``flush_queue`` sends it when key arrives.
+    """
+
+    def __init__(self, queue_id: int, peer: str, detail: str) -> None:
+        super().__init__(f"otp message {queue_id} to {peer!r} queued: {detail}")
+        self.queue_id = queue_id
+        self.peer = peer
+
+
+class OtpQueueFullError(KeyExhaustedError):
+    """The persistent ``otp`` queue holds its maximum; the message was refused, not stored."""
 
 
 class KmsError(QuaykeyError):

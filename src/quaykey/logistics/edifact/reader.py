@@ -13,23 +13,11 @@ ValueError: expected a CUSDEC message, got CUSRES
 
 from __future__ import annotations
 
+from quaykey.errors import InvalidInterchangeError
 from quaykey.logistics.edifact.envelope import RawSegment, read_segments
-from quaykey.logistics.edifact.structure import Problem
 from quaykey.logistics.edifact.validate import inspect, split_messages
 
 __all__ = ["InvalidInterchangeError", "message_body"]
-
-
-class InvalidInterchangeError(ValueError):
-    """An interchange failed validation; ``problems`` lists why."""
-
-    def __init__(self, message_type: str, problems: list[Problem]) -> None:
-        self.problems = problems
-        shown = "; ".join(
-            f"segment {p.position}: {p.text}" if p.position else p.text for p in problems[:5]
-        )
-        more = f" (+{len(problems) - 5} more)" if len(problems) > 5 else ""
-        super().__init__(f"invalid {message_type} interchange: {shown}{more}")
 
 
 def message_body(data: bytes | str, message_type: str) -> list[RawSegment]:

@@ -18,15 +18,15 @@ key runs short and is never sent under a weaker class. :class:`KmeKeySource` is 
 
 from __future__ import annotations
 
-from quaykey.logistics.sdk.channel import ReceivedMessage, SecureChannel
-from quaykey.logistics.sdk.envelope import PROTECTION_CLASSES, Envelope, decode_envelope
-from quaykey.logistics.sdk.errors import (
+from quaykey.errors import (
     REJECT_REASONS,
     KeyShortageError,
     MessageQueuedError,
     MessageRejectedError,
     OtpQueueFullError,
 )
+from quaykey.logistics.sdk.channel import ReceivedMessage, SecureChannel
+from quaykey.logistics.sdk.envelope import PROTECTION_CLASSES, Envelope, decode_envelope
 from quaykey.logistics.sdk.keysource import KeyLimits, KeySource, KmeKeySource
 from quaykey.logistics.sdk.policy import DEFAULT_POLICY, Policy
 from quaykey.logistics.sdk.protect import derive_hybrid_key, hybrid_context

@@ -9,7 +9,7 @@ Receiving checks, in order: envelope syntax, addressing (sender and receiver SAE
 clock skew, the policy of the message type (no downgrade), replay (sequence number
 accepted before, or key IDs used before), reordering (sequence number below the highest
 accepted), the keys at the KME, and the tag. Every refusal raises
-:class:`~quaykey.logistics.sdk.errors.MessageRejectedError` and is counted under
+:class:`~quaykey.errors.MessageRejectedError` and is counted under
 ``rejected.<reason>``; nothing of a refused envelope is delivered.
 
 ``otp`` traffic never falls back to a weaker class: when the KME is short of key the
@@ -30,14 +30,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from quaykey.errors import AuthenticationError, KmeClientError
-from quaykey.logistics.sdk.envelope import PROTECTION_CLASSES, Envelope, decode_envelope
-from quaykey.logistics.sdk.errors import (
+from quaykey.errors import (
+    AuthenticationError,
     KeyShortageError,
+    KmeClientError,
     MessageQueuedError,
     MessageRejectedError,
     OtpQueueFullError,
 )
+from quaykey.logistics.sdk.envelope import PROTECTION_CLASSES, Envelope, decode_envelope
 from quaykey.logistics.sdk.keysource import KmeKeySource
 from quaykey.logistics.sdk.policy import Policy
 from quaykey.logistics.sdk.protect import (
