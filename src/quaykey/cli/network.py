@@ -22,7 +22,8 @@ from quaykey.network.presets import (
     load_topology_file,
 )
 from quaykey.network.routing import disjoint_route, key_aware_route
-from quaykey.network.satellite import Satellite, passes_for_topology
+from quaykey.network.orbit import Satellite
+from quaykey.network.passes import passes_for_topology
 from quaykey.network.topology import Topology
 
 app = typer.Typer(help="Simulate and plan the trusted-relay network.", no_args_is_help=True)
@@ -110,7 +111,7 @@ def simulate(
             realtime_factor=realtime,
         )
         passes = None
-        free = [(link.name, link.a, link.b) for link in t.links if link.kind == "free-space"]
+        free = [link for link in t.links if link.kind == "free-space"]
         if free:
             stations = load_satellite_preset()["stations"]
             passes = passes_for_topology(

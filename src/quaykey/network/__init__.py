@@ -19,17 +19,19 @@ from quaykey.network.link import LinkRunner, analytic_key_rate_bps, plob_bound_b
 from quaykey.network.pool import KeyPool, PoolSet, Reservation
 from quaykey.network.relay import AUTH_COST_BITS, relay_key, relay_multipath
 from quaykey.network.routing import Route, disjoint_route, key_aware_route
-from quaykey.network.satellite import GroundStation, LinkBudget, Pass, Satellite, find_passes
+from quaykey.network.downlink import Downlink
+from quaykey.network.orbit import GroundStation, Satellite
+from quaykey.network.passes import Pass, find_passes
 from quaykey.network.topology import Link, Node, Topology, topology_from_dict
 
 __all__ = [
     "AUTH_COST_BITS",
     "Demand",
+    "Downlink",
     "Fault",
     "GroundStation",
     "KeyPool",
     "Link",
-    "LinkBudget",
     "LinkRunner",
     "NetworkSimulation",
     "Node",

@@ -2,7 +2,7 @@
 
 :class:`NetworkSimulation` builds one SimPy process per link (blocks of key into the pools
 at both ends, see :mod:`quaykey.network.link`), one per satellite link (a pass's key lands
-when the pass ends, see :mod:`quaykey.network.satellite`), one per key demand (end-to-end
+when the pass ends, see :mod:`quaykey.network.passes`), one per key demand (end-to-end
 keys relayed every ``interval_s`` over a key-aware route, see :mod:`quaykey.network.relay`
 and :mod:`quaykey.network.routing`) and one per fault. It runs as fast as possible
 (``simpy.Environment``) or in scaled real time (``simpy.rt.RealtimeEnvironment``).
@@ -24,7 +24,7 @@ import re
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
@@ -51,7 +51,7 @@ from quaykey.network.routing import (
     key_aware_route,
     path_bottleneck,
 )
-from quaykey.network.satellite import Pass
+from quaykey.network.passes import Pass
 from quaykey.network.topology import Topology
 
 __all__ = [
@@ -268,7 +268,7 @@ class NetworkSimulation:
         Run settings.
     satellite_passes
         For each free-space link name, its passes (with ``key_bits``) in the run window;
-        the CLI computes them with :mod:`quaykey.network.satellite`. Missing: no key.
+        the CLI computes them with :mod:`quaykey.network.passes`. Missing: no key.
     key_sink
         Optional ``key_sink(link, node, peer, block_id, key_bytes)`` (:data:`KeySink`)
         called for each end of each block of real key (exact fidelity), e.g. to hand link
@@ -661,7 +661,3 @@ def _check_exact_size(name: str, params: Any, block_duration_s: float) -> None:
             "a reduced source.repetition_rate_hz override, or --fidelity statistical"
         )
 
-
-def passes_in_window(start_utc: datetime, duration_s: float) -> tuple[datetime, datetime]:
-    """The UTC window a run covers."""
-    return start_utc, start_utc + timedelta(seconds=duration_s)
