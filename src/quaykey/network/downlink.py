@@ -199,8 +199,9 @@ DOWNLINKS: dict[str, Downlink] = {
     # Chen et al. 2021: the upgraded system, 47.8 kbit/s of secret key on average over a
     # typical pass. The upgraded hardware is not in the text available to us, so this is a
     # fitted scenario, not a published budget: ground optics of 50 % (assumed) and a beam
-    # divergence of 5.5 urad (fitted to the 47.8 kbit/s over a 19-90-19 deg pass over
-    # Xinglong, docs/validation.md); atmosphere and pointing as in 2017.
+    # divergence of 5.5 urad (fitted to the 47.8 kbit/s over the 1,200 km window of the
+    # 52.5 deg night pass over Xinglong of 23 Apr 2021, docs/validation.md); atmosphere
+    # and pointing as in 2017.
     "micius-2021": Downlink(
         divergence_urad=5.5,
         transmitter_aperture_m=0.30,

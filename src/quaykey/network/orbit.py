@@ -35,6 +35,7 @@ from skyfield.api import EarthSatellite, Timescale, load, wgs84
 __all__ = [
     "GroundStation",
     "Satellite",
+    "parse_tle_text",
     "sample_times",
     "station_from_entry",
     "sun_elevation_deg",
@@ -220,6 +221,44 @@ def sun_elevation_deg(station: GroundStation, utc: TimeLike) -> NDArray[np.float
     lat = math.radians(station.lat_deg)
     sin_el = math.sin(lat) * np.sin(dec) + math.cos(lat) * np.cos(dec) * np.cos(ha)
     return np.degrees(np.arcsin(np.clip(sin_el, -1.0, 1.0)))
+
+
+def parse_tle_text(text: str, default_name: str = "satellite") -> list[Satellite]:
+    """Every element set in a two-line or three-line (name line first) TLE text.
+
+    Blank lines and lines starting with ``#`` are skipped.
+
+    Raises
+    ------
+    ValueError
+        When the text holds no element set, or a line 1 without its line 2.
+
+    Example
+    -------
+    >>> from quaykey.network.presets import load_satellite_preset
+    >>> e = load_satellite_preset()["satellite"]["tle"][0]
+    >>> [s.name for s in parse_tle_text(f"MICIUS\n{e['line1']}\n{e['line2']}\n")]
+    ['MICIUS']
+    """
+    lines = [ln.strip() for ln in text.splitlines()]
+    lines = [ln for ln in lines if ln and not ln.startswith("#")]
+    out: list[Satellite] = []
+    name = default_name
+    i = 0
+    while i < len(lines):
+        line = lines[i]
+        if line.startswith("1 "):
+            if i + 1 >= len(lines) or not lines[i + 1].startswith("2 "):
+                raise ValueError(f"line 1 of element set {len(out) + 1} has no line 2 after it")
+            out.append(Satellite.from_tle(line, lines[i + 1], name=name))
+            name, i = default_name, i + 2
+        elif line.startswith("2 "):
+            raise ValueError(f"a line 2 without its line 1: {line[:20]!r}...")
+        else:
+            name, i = line.removeprefix("0 ").strip(), i + 1
+    if not out:
+        raise ValueError("no two-line element set found (lines starting '1 ' and '2 ')")
+    return out
 
 
 def station_from_entry(entry: dict[str, object]) -> GroundStation:
