@@ -13,9 +13,9 @@ import time
 from dataclasses import replace
 
 from quaykey.network.engine import Demand, NetworkSimulation, SimulationConfig
-from quaykey.network.presets import load_preset_topology, load_satellite_preset
 from quaykey.network.orbit import Satellite
 from quaykey.network.passes import passes_for_topology
+from quaykey.network.presets import load_preset_topology, load_satellite_preset
 from quaykey.network.topology import topology_from_dict
 
 

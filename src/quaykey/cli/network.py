@@ -15,6 +15,8 @@ from rich.table import Table
 from quaykey.cli._common import console, err_console, print_json, user_errors
 from quaykey.network.engine import NetworkSimulation, SimulationConfig, parse_cut, parse_eve
 from quaykey.network.link import analytic_link_summary
+from quaykey.network.orbit import Satellite
+from quaykey.network.passes import passes_for_topology
 from quaykey.network.presets import (
     PRESET_NAMES,
     load_preset_topology,
@@ -22,8 +24,6 @@ from quaykey.network.presets import (
     load_topology_file,
 )
 from quaykey.network.routing import disjoint_route, key_aware_route
-from quaykey.network.orbit import Satellite
-from quaykey.network.passes import passes_for_topology
 from quaykey.network.topology import Topology
 
 app = typer.Typer(help="Simulate and plan the trusted-relay network.", no_args_is_help=True)

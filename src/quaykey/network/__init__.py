@@ -6,6 +6,7 @@ The layer reads no files; presets are loaded at the edge by
 
 from __future__ import annotations
 
+from quaykey.network.downlink import Downlink
 from quaykey.network.engine import (
     Demand,
     Fault,
@@ -16,12 +17,11 @@ from quaykey.network.engine import (
     parse_eve,
 )
 from quaykey.network.link import LinkRunner, analytic_key_rate_bps, plob_bound_bps
+from quaykey.network.orbit import GroundStation, Satellite
+from quaykey.network.passes import Pass, find_passes
 from quaykey.network.pool import KeyPool, PoolSet, Reservation
 from quaykey.network.relay import AUTH_COST_BITS, relay_key, relay_multipath
 from quaykey.network.routing import Route, disjoint_route, key_aware_route
-from quaykey.network.downlink import Downlink
-from quaykey.network.orbit import GroundStation, Satellite
-from quaykey.network.passes import Pass, find_passes
 from quaykey.network.topology import Link, Node, Topology, topology_from_dict
 
 __all__ = [

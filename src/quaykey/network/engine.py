@@ -42,6 +42,7 @@ from quaykey.network.link import (
     expected_counts,
     parse_attack,
 )
+from quaykey.network.passes import Pass
 from quaykey.network.pool import PoolSet
 from quaykey.network.relay import relay_key, relay_multipath
 from quaykey.network.routing import (
@@ -51,7 +52,6 @@ from quaykey.network.routing import (
     key_aware_route,
     path_bottleneck,
 )
-from quaykey.network.passes import Pass
 from quaykey.network.topology import Topology
 
 __all__ = [
@@ -660,4 +660,3 @@ def _check_exact_size(name: str, params: Any, block_duration_s: float) -> None:
             f"~{n:.2g} detections (limit {MAX_EXACT_DETECTIONS:.0e}); use a shorter --block-s, "
             "a reduced source.repetition_rate_hz override, or --fidelity statistical"
         )
-

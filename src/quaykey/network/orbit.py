@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from functools import cache
 from typing import Any
 
@@ -109,6 +109,7 @@ class Satellite:
 
     Example
     -------
+    >>> from datetime import UTC
     >>> from quaykey.network.presets import load_satellite_preset
     >>> tle = load_satellite_preset()["satellite"]["tle"][0]
     >>> sat = Satellite.from_tle(tle["line1"], tle["line2"], name="micius")
@@ -199,6 +200,7 @@ def sun_elevation_deg(station: GroundStation, utc: TimeLike) -> NDArray[np.float
 
     Example
     -------
+    >>> from datetime import UTC
     >>> gs = GroundStation("xinglong", 40.3958, 117.5775)
     >>> midnight_beijing = datetime(2016, 12, 18, 16, 0, tzinfo=UTC)
     >>> bool(sun_elevation_deg(gs, midnight_beijing)[0] < -60)
@@ -237,7 +239,8 @@ def parse_tle_text(text: str, default_name: str = "satellite") -> list[Satellite
     -------
     >>> from quaykey.network.presets import load_satellite_preset
     >>> e = load_satellite_preset()["satellite"]["tle"][0]
-    >>> [s.name for s in parse_tle_text(f"MICIUS\n{e['line1']}\n{e['line2']}\n")]
+    >>> text = chr(10).join(["MICIUS", e["line1"], e["line2"]])
+    >>> [s.name for s in parse_tle_text(text)]
     ['MICIUS']
     """
     lines = [ln.strip() for ln in text.splitlines()]

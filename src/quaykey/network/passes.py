@@ -50,8 +50,8 @@ __all__ = [
     "counts_over_profile",
     "find_passes",
     "key_per_pass",
-    "pass_profile",
     "pass_key_bits",
+    "pass_profile",
     "passes_for_topology",
     "within_range",
 ]

@@ -414,9 +414,7 @@ def _micius_2021(loss_db: float = 30.0) -> LinkParams:
     # Everything else is the 2017 system; the downlink's ground optics carry the rest of
     # the improvement (quaykey.network.downlink.DOWNLINKS["micius-2021"]).
     base = _micius(loss_db)
-    return replace(
-        base, name="micius-2021", source=replace(base.source, repetition_rate_hz=2e8)
-    )
+    return replace(base, name="micius-2021", source=replace(base.source, repetition_rate_hz=2e8))
 
 
 def _backbone(distance_km: float) -> LinkParams:

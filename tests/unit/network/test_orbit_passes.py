@@ -101,9 +101,7 @@ def test_downlink_terms_are_liao_2017s() -> None:
     assert 0.0 <= d.pointing_loss_db < 3.0
     assert d.receiver_loss_db == pytest.approx(-10 * np.log10(0.16))  # ~16 % ground optics
     total = float(d.loss_db(1200.0, el_1200))
-    assert total == pytest.approx(
-        float(d.channel_loss_db(1200.0, el_1200)) + d.receiver_loss_db
-    )
+    assert total == pytest.approx(float(d.channel_loss_db(1200.0, el_1200)) + d.receiver_loss_db)
     # Longer range and lower elevation cost more.
     ranges = np.array([600.0, 800.0, 1000.0, 1200.0])
     els = np.array([elevation_for_range_deg(r, 500.0) for r in ranges])
@@ -138,9 +136,7 @@ def test_key_per_pass_uses_the_links_own_parameters() -> None:
     slow = key_per_pass(
         SAT, XINGLONG, p, base.with_overrides({"detector.efficiency": 0.25}), DOWNLINKS["micius"]
     )
-    fast = key_per_pass(
-        SAT, XINGLONG, p, base.with_overrides({"source.repetition_rate_hz": 2e8})
-    )
+    fast = key_per_pass(SAT, XINGLONG, p, base.with_overrides({"source.repetition_rate_hz": 2e8}))
     # Half the signal clicks; the background clicks (~2 % of the total) do not scale.
     assert slow.sifted_bits == pytest.approx(k0.sifted_bits / 2, rel=0.05)
     assert slow.sifted_bits > k0.sifted_bits / 2
@@ -164,3 +160,47 @@ def test_passes_for_topology_uses_each_links_overrides() -> None:
     )
     assert sum(p.key_bits for p in out[link.name]) > 0
     assert sum(p.key_bits for p in out["weak"]) < sum(p.key_bits for p in out[link.name])
+
+
+def test_satellite_trusted_relay_gives_two_stations_a_common_key() -> None:
+    from quaykey.network.pool import PoolSet
+    from quaykey.network.presets import load_preset_topology
+    from quaykey.network.relay import AUTH_COST_BITS, relay_key
+
+    t = load_preset_topology("beijing-shanghai", with_micius=True)
+    ps = PoolSet(materialised=True)
+    rng = np.random.default_rng(5)
+    for name in ("micius--xinglong", "micius--nanshan"):
+        link = t.link(name)
+        ps.add_link(link.name, link.a, link.b)
+        k = rng.integers(0, 2, 4096, dtype=np.uint8)  # one pass's key, equal at both ends
+        ps.deposit(link.name, alice_bits=k, bob_bits=k.copy())
+    r = relay_key(t, ps, ["xinglong", "micius", "nanshan"], 1024, rng)
+    np.testing.assert_array_equal(r.src_key, r.dst_key)
+    # What crosses the ground is the one-time-padded key: the satellite's announcement
+    # K_x xor K_n in effect; it is independent of the key without the satellite's pads.
+    assert not np.array_equal(r.hops[0].ciphertext, r.src_key)
+    assert (
+        ps.level("micius--xinglong") == ps.level("micius--nanshan") == 4096 - 1024 - AUTH_COST_BITS
+    )
+
+
+@pytest.mark.slow
+def test_exact_pass_block_agrees_with_statistical_pass_key() -> None:
+    # 40 s of a pass (loss 24 -> 22 -> 26 dB before the 50 % detectors) at the Micius
+    # 100 MHz rate: the sampler over the time-varying channel plus the cascade pipeline
+    # against the finite-key length of the expected counts. Seeded; asserted at 5 %.
+    from quaykey.network.link import block_key_bits, exact_free_space_block
+    from quaykey.network.passes import counts_over_profile
+    from quaykey.postproc.channel import AuthKeyPool
+
+    p = load_preset("micius", loss_db=30.0)
+    profile = [*np.linspace(24.0, 22.0, 16), *np.linspace(22.0, 26.0, 25)[1:]]
+    outcome, keys = exact_free_space_block(
+        p, profile, 1.0, np.random.default_rng(1), AuthKeyPool.pre_shared(100_000, seed=1)
+    )
+    assert keys is not None
+    np.testing.assert_array_equal(keys[0], keys[1])
+    expected_bits, expected_qber = block_key_bits(p, counts_over_profile(p, profile, 1.0))
+    assert outcome.key_bits == pytest.approx(expected_bits, rel=0.05)
+    assert outcome.qber == pytest.approx(expected_qber, rel=0.05)
