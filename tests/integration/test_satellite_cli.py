@@ -60,8 +60,8 @@ def test_missing_or_malformed_tle_is_a_one_line_error(tmp_path: Path) -> None:
 def test_far_epoch_warns_once_on_stderr() -> None:
     r = _run(["--from", "2030-01-01", "--days", "1", "--json"])
     assert r.exit_code == 0, r.output  # type: ignore[attr-defined]
-    warnings = [ln for ln in r.stderr.splitlines() if ln.startswith("warning:")]  # type: ignore[attr-defined]
-    assert len(warnings) == 1 and "TLE epoch" in warnings[0]
+    lines = [ln for ln in r.stderr.splitlines() if ln.strip()]  # type: ignore[attr-defined]
+    assert len(lines) == 1 and lines[0].startswith("warning:") and "TLE epoch" in lines[0]
     near = _run(["--from", "2016-12-19", "--days", "1", "--json"])
     assert "warning" not in near.stderr  # type: ignore[attr-defined]
 

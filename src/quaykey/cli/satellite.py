@@ -24,9 +24,9 @@ app = typer.Typer(help="Micius satellite passes over ground stations.", no_args_
 #: Warn when the element set is this far from the requested dates (SGP4 errors grow by
 #: kilometres per day away from the epoch).
 TLE_WARN_DAYS = 30.0
-#: Measured cost of one searched day (pass search plus the key of its night passes) on
-#: one core of the development machine, with a margin; used only to refuse long runs.
-SECONDS_PER_DAY_ESTIMATE = 0.08
+#: Cost of one searched day (pass search plus the key of its night passes): 200 days took
+#: 27 s on one loaded core of the development machine. Used only to refuse long runs.
+SECONDS_PER_DAY_ESTIMATE = 0.12
 #: Runs estimated above this need --force; runs above MAX_DAYS are refused outright.
 MAX_ESTIMATED_S = 300.0
 MAX_DAYS = 36525.0
@@ -63,7 +63,8 @@ def _warn_epoch(sat: Satellite, start: datetime, end: datetime) -> None:
     if gap_days > TLE_WARN_DAYS:
         err_console.print(
             f"[yellow]warning:[/] the TLE epoch {epoch:%Y-%m-%d} is {gap_days:,.0f} days from "
-            f"the requested dates (more than {TLE_WARN_DAYS:g}): predicted passes are unreliable"
+            f"the requested dates (more than {TLE_WARN_DAYS:g}): predicted passes are unreliable",
+            soft_wrap=True,
         )
 
 
