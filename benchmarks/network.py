@@ -13,8 +13,9 @@ import time
 from dataclasses import replace
 
 from quaykey.network.demands import Demand
+from quaykey.network.orbit import Satellite
+from quaykey.network.passes import passes_for_topology
 from quaykey.network.presets import load_preset_topology, load_satellite_preset
-from quaykey.network.satellite import Satellite, passes_for_topology
 from quaykey.network.sim import NetworkSimulation, SimulationConfig
 from quaykey.network.topology import topology_from_dict
 
@@ -29,7 +30,7 @@ def statistical_day(with_micius: bool) -> tuple[float, float, dict[str, float]]:
         sat_data = load_satellite_preset()
         tle = sat_data["satellite"]["tle"][0]
         sat = Satellite.from_tle(tle["line1"], tle["line2"], "micius")
-        free = [(lk.name, lk.a, lk.b) for lk in topo.links if lk.kind == "free-space"]
+        free = [lk for lk in topo.links if lk.kind == "free-space"]
         tp = time.perf_counter()
         passes = passes_for_topology(free, sat_data["stations"], sat, cfg.start_utc, cfg.duration_s)
         t_pass = time.perf_counter() - tp

@@ -6,8 +6,6 @@ and checks: a non-zero exit (2 for a user error), nothing on stderr but one line
 ``error:`` that names the flag, no traceback, and an answer within a few seconds (the check
 comes before the work: ``--days 1e6`` must not start computing).
 
-Cases of commands whose checks live on other branches are marked ``xfail`` (not strict) so
-that they can be un-marked when those branches land.
 """
 
 from __future__ import annotations
@@ -23,8 +21,6 @@ from quaykey.cli.examples import write_examples
 
 #: Seconds a bad input may take to be refused (a process start is 2-4 s on a loaded machine).
 REFUSE_WITHIN_S = 20.0
-
-OTHER_BRANCH = pytest.mark.xfail(reason="fixed on another branch", strict=False)
 
 BROKEN_YAML = "nodes:\n  shanghai: {kme_id: KME-SH\n  port: [\n"
 
@@ -107,13 +103,6 @@ CASES = [
     ("missing-value", ["link", "simulate", "--seed"], "--seed"),
 ]
 
-#: Cases whose commands are fixed on other branches (satellite, kme, network, link run).
-XFAIL = {
-    "satellite-days-1e6",
-    "satellite-days-3650",
-    "satellite-min-elevation-95",
-}
-
 
 def run_quaykey(
     argv: list[str], cwd: Path, timeout_s: float = REFUSE_WITHIN_S
@@ -156,10 +145,7 @@ def assert_one_line_error(proc: subprocess.CompletedProcess[str], flag: str) -> 
 
 @pytest.mark.parametrize(
     ("argv", "flag"),
-    [
-        pytest.param(argv, flag, id=case_id, marks=[OTHER_BRANCH] if case_id in XFAIL else [])
-        for case_id, argv, flag in CASES
-    ],
+    [pytest.param(argv, flag, id=case_id) for case_id, argv, flag in CASES],
 )
 def test_bad_input_gets_one_line_naming_the_flag(workdir: Path, argv: list[str], flag: str) -> None:
     try:

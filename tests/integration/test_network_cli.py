@@ -136,7 +136,9 @@ def test_satellite_passes_json() -> None:
         ]
     )
     passes = out["passes"]
-    assert len(passes) >= 10
+    # Only passes that reach the 10 deg QKD elevation are listed (8 of the 13 in 3 days).
+    assert len(passes) >= 6
+    assert all(p["max_elevation_deg"] >= 10 for p in passes)
     for p in passes:
         for key in (
             "rise_utc",

@@ -26,6 +26,8 @@ from quaykey.network.cost import MAX_UNFORCED_S, run_cost_s
 from quaykey.network.demands import Demand, parse_demand
 from quaykey.network.faults import Fault, check_within_run, parse_cut, parse_eve
 from quaykey.network.links import link_model
+from quaykey.network.orbit import Satellite
+from quaykey.network.passes import passes_for_topology
 from quaykey.network.presets import (
     PRESET_NAMES,
     load_preset_topology,
@@ -34,7 +36,6 @@ from quaykey.network.presets import (
 )
 from quaykey.network.report import SimulationReport
 from quaykey.network.routing import demand_route, disjoint_route, key_aware_route
-from quaykey.network.satellite import Satellite, passes_for_topology
 from quaykey.network.sim import KeySink, NetworkSimulation, SimulationConfig
 from quaykey.network.topology import Topology
 
@@ -181,7 +182,7 @@ def _run(sim: NetworkSimulation, hours: float, show: bool) -> SimulationReport:
 
 
 def _passes(t: Topology, cfg: SimulationConfig) -> dict[str, Any] | None:
-    free = [(link.name, link.a, link.b) for link in t.links if link.kind == "free-space"]
+    free = [link for link in t.links if link.kind == "free-space"]
     if not free:
         return None
     stations = load_satellite_preset()["stations"]

@@ -2,37 +2,111 @@
 
 from __future__ import annotations
 
+import math
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import typer
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from quaykey.cli._common import console, print_json, user_errors
+from quaykey.cli._common import console, err_console, print_json, user_errors
+from quaykey.network.downlink import DOWNLINKS, Downlink, downlink_for
+from quaykey.network.orbit import GroundStation, Satellite, parse_tle_text, station_from_entry
+from quaykey.network.passes import Pass, find_passes, key_per_pass, pass_profile, within_range
 from quaykey.network.presets import load_satellite_preset
-from quaykey.network.satellite import (
-    LinkBudget,
-    Pass,
-    Satellite,
-    find_passes,
-    key_per_pass,
-    pass_profile,
-    station_from_entry,
-)
+from quaykey.physics.params import LinkParams, load_preset
 
 app = typer.Typer(help="Micius satellite passes over ground stations.", no_args_is_help=True)
 
+#: Warn when the element set is this far from the requested dates (SGP4 errors grow by
+#: kilometres per day away from the epoch).
+TLE_WARN_DAYS = 30.0
+#: Cost of one searched day (pass search plus the key of its night passes): 200 days took
+#: 27 s on one loaded core of the development machine. Used only to refuse long runs.
+SECONDS_PER_DAY_ESTIMATE = 0.12
+#: Runs estimated above this need --force; runs above MAX_DAYS are refused outright.
+MAX_ESTIMATED_S = 300.0
+MAX_DAYS = 36525.0
+#: Show a progress bar when the estimate exceeds this.
+PROGRESS_ABOVE_S = 3.0
+_CHUNK_DAYS = 10.0
 
-def _satellite(start: datetime) -> Satellite:
-    sat = load_satellite_preset()["satellite"]
-    best = min(
-        sat["tle"],
-        key=lambda e: abs(
-            (datetime.fromisoformat(str(e["epoch"])).replace(tzinfo=UTC) - start).total_seconds()
-        ),
-    )
-    return Satellite.from_tle(best["line1"], best["line2"], name=str(sat["name"]))
+
+def _closest(sats: list[Satellite], start: datetime) -> Satellite:
+    return min(sats, key=lambda s: abs((s.epoch_utc - start).total_seconds()))
+
+
+def _satellites(tle: Path | None) -> list[Satellite]:
+    if tle is None:
+        sat = load_satellite_preset()["satellite"]
+        return [
+            Satellite.from_tle(e["line1"], e["line2"], name=str(sat["name"])) for e in sat["tle"]
+        ]
+    try:
+        text = tle.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise ValueError(f"--tle: cannot read {str(tle)!r}: {reason}") from None
+    try:
+        return parse_tle_text(text, default_name=tle.stem)
+    except ValueError as exc:
+        raise ValueError(f"--tle: {tle}: {exc}") from None
+
+
+def _warn_epoch(sat: Satellite, start: datetime, end: datetime) -> None:
+    epoch = sat.epoch_utc
+    gap_days = max(abs((epoch - start).total_seconds()), abs((epoch - end).total_seconds()))
+    gap_days /= 86400.0
+    if gap_days > TLE_WARN_DAYS:
+        err_console.print(
+            f"[yellow]warning:[/] the TLE epoch {epoch:%Y-%m-%d} is {gap_days:,.0f} days from "
+            f"the requested dates (more than {TLE_WARN_DAYS:g}): predicted passes are unreliable",
+            soft_wrap=True,
+        )
+
+
+def _check_days(days: float, force: bool) -> float:
+    if not (math.isfinite(days) and days > 0):
+        raise ValueError(f"--days must be a number > 0, got {days!r}")
+    if days > MAX_DAYS:
+        raise ValueError(f"--days must be at most {MAX_DAYS:g} (100 years), got {days:g}")
+    estimate_s = days * SECONDS_PER_DAY_ESTIMATE
+    if estimate_s > MAX_ESTIMATED_S and not force:
+        raise ValueError(
+            f"--days {days:g} would take about {estimate_s / 60:.0f} min "
+            f"(limit {MAX_ESTIMATED_S / 60:.0f} min); use fewer --days or add --force"
+        )
+    return estimate_s
+
+
+def _search(
+    sat: Satellite,
+    gs: GroundStation,
+    start: datetime,
+    days: float,
+    min_elevation: float,
+    key: Callable[[Pass], Pass],
+    advance: Callable[[float], None],
+) -> list[Pass]:
+    """Passes with their key, in chunks of days so that memory stays bounded."""
+    found: list[Pass] = []
+    end = start + timedelta(days=days)
+    t = start
+    while t < end:
+        # Chunks overlap by an hour so that a pass cut by a chunk edge is found whole once.
+        t_next = min(end, t + timedelta(days=_CHUNK_DAYS))
+        stop = min(end, t_next + timedelta(hours=1))
+        for p in find_passes(sat, gs, t, stop, min_elevation_deg=min_elevation):
+            if p.rise_utc < t_next and p.qkd_start_utc is not None:
+                p = key(p)
+                if p.qkd_start_utc is not None:
+                    found.append(p)
+        advance((t_next - t).total_seconds() / 86400.0)
+        t = t_next
+    return found
 
 
 def _pass_dict(p: Pass) -> dict[str, Any]:
@@ -44,6 +118,8 @@ def _pass_dict(p: Pass) -> dict[str, Any]:
         "max_elevation_deg": p.max_elevation_deg,
         "min_range_km": p.min_range_km,
         "night": p.night,
+        "qkd_start_utc": p.qkd_start_utc.isoformat() if p.qkd_start_utc else None,
+        "qkd_end_utc": p.qkd_end_utc.isoformat() if p.qkd_end_utc else None,
         "qkd_duration_s": p.qkd_duration_s,
         "sifted_bits": p.sifted_bits,
         "qber": p.qber,
@@ -51,71 +127,130 @@ def _pass_dict(p: Pass) -> dict[str, Any]:
     }
 
 
+def _parse_from(text: str) -> datetime:
+    try:
+        start = datetime.fromisoformat(text)
+    except ValueError:
+        raise ValueError(f"--from must be an ISO date or date-time, got {text!r}") from None
+    return start if start.tzinfo else start.replace(tzinfo=UTC)
+
+
 @app.command("passes")
 def passes(
     station: str = typer.Option("xinglong", help="Ground station (micius preset)."),
     from_: str = typer.Option("2016-12-18", "--from", help="UTC start date or date-time."),
     days: float = typer.Option(3.0, help="Days to search."),
-    min_elevation: float = typer.Option(10.0, help="QKD minimum elevation, degrees."),
+    min_elevation: float = typer.Option(10.0, help="QKD minimum elevation, degrees (0-90)."),
+    max_range_km: float = typer.Option(
+        None, help="Run QKD only within this slant range (Liao et al. 2017: 1200)."
+    ),
+    tle: Path = typer.Option(None, help="Two- or three-line element file (default: packaged)."),
+    preset: str = typer.Option("micius", help="Link preset: micius (2017) or micius-2021."),
+    force: bool = typer.Option(False, help="Run even when --days would take long."),
     plot: Path = typer.Option(None, help="PNG of loss and key rate over the best pass."),
     json_out: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
 ) -> None:
-    """List passes (rise, culmination, set, max elevation, night) with key per pass."""
+    """List passes that reach --min-elevation (rise, culmination, set, night) with their key."""
     with user_errors():
         stations = load_satellite_preset()["stations"]
         if station not in stations:
             raise ValueError(
                 f"--station must be one of {', '.join(sorted(stations))}, got {station!r}"
             )
-        if not days > 0:
-            raise ValueError(f"--days must be > 0, got {days!r}")
-        try:
-            start = datetime.fromisoformat(from_)
-        except ValueError:
-            raise ValueError(f"--from must be an ISO date, got {from_!r}") from None
-        start = start if start.tzinfo else start.replace(tzinfo=UTC)
+        if preset not in DOWNLINKS:
+            raise ValueError(f"--preset must be one of {', '.join(DOWNLINKS)}, got {preset!r}")
+        if not (math.isfinite(min_elevation) and 0.0 <= min_elevation <= 90.0):
+            raise ValueError(f"--min-elevation must be in [0, 90] degrees, got {min_elevation!r}")
+        if max_range_km is not None and not (math.isfinite(max_range_km) and max_range_km > 0):
+            raise ValueError(f"--max-range-km must be a number > 0, got {max_range_km!r}")
+        estimate_s = _check_days(days, force)
+        start = _parse_from(from_)
         gs = station_from_entry(stations[station])
-        sat = _satellite(start)
-        budget = LinkBudget.calibrated()
-        from dataclasses import replace
+        sat = _closest(_satellites(tle), start)
+        _warn_epoch(sat, start, start + timedelta(days=days))
+        params = load_preset(preset)
+        downlink = downlink_for(preset)
 
-        budget = replace(budget, receiver_aperture_m=gs.receiver_aperture_m)
-        found = find_passes(
-            sat, gs, start, start + timedelta(days=days), min_elevation_deg=min_elevation
-        )
-        found = [key_per_pass(sat, gs, p, budget) for p in found]
+        def key(p: Pass) -> Pass:
+            if max_range_km is not None:
+                p = within_range(sat, gs, p, max_range_km)
+            return key_per_pass(sat, gs, p, params, downlink)
+
+        if estimate_s > PROGRESS_ABOVE_S:
+            with Progress(
+                TextColumn("[bold]searching passes[/]"),
+                BarColumn(),
+                TextColumn("{task.completed:,.0f}/{task.total:,.0f} days"),
+                TimeElapsedColumn(),
+                console=err_console,
+                transient=True,
+            ) as bar:
+                task = bar.add_task("passes", total=days)
+                found = _search(
+                    sat, gs, start, days, min_elevation, key, lambda d: bar.advance(task, d)
+                )
+        else:
+            found = _search(sat, gs, start, days, min_elevation, key, lambda d: None)
         if plot is not None:
-            _plot(sat, gs, found, budget, plot)
+            _plot(sat, gs, found, params, downlink, plot)
     if json_out:
         print_json(
             {
                 "station": station,
+                "preset": preset,
+                "tle_epoch_utc": sat.epoch_utc.isoformat(),
                 "from_utc": start.isoformat(),
                 "days": days,
                 "min_elevation_deg": min_elevation,
+                "max_range_km": max_range_km,
                 "passes": [_pass_dict(p) for p in found],
             }
         )
         return
-    table = Table(title=f"Micius passes over {station} from {start:%Y-%m-%d} ({days:g} days)")
-    for col in ("rise UTC", "culm. UTC", "set UTC", "max el", "min range km", "night", "key bits"):
+    _table(found, station, start, days, preset)
+    if plot is not None:
+        console.print(f"wrote {plot}")
+
+
+def _table(found: list[Pass], station: str, start: datetime, days: float, preset: str) -> None:
+    table = Table(
+        title=f"Micius passes over {station} from {start:%Y-%m-%d} ({days:g} days, {preset})"
+    )
+    for col in (
+        "rise UTC",
+        "culm. UTC",
+        "set UTC",
+        "max el",
+        "min range km",
+        "night",
+        "sifted bits",
+        "QBER",
+        "key bits",
+    ):
         table.add_column(col)
     for p in found:
         table.add_row(
-            f"{p.rise_utc:%m-%d %H:%M:%S}",
+            f"{p.rise_utc:%Y-%m-%d %H:%M:%S}",
             f"{p.culmination_utc:%H:%M:%S}",
             f"{p.set_utc:%H:%M:%S}",
             f"{p.max_elevation_deg:.1f}",
             f"{p.min_range_km:.0f}",
             "yes" if p.night else "no",
+            f"{p.sifted_bits:,.0f}",
+            f"{100 * p.qber:.2f} %" if p.sifted_bits else "-",
             f"{p.key_bits:,}",
         )
     console.print(table)
-    if plot is not None:
-        console.print(f"wrote {plot}")
 
 
-def _plot(sat: Satellite, gs: Any, found: list[Pass], budget: LinkBudget, out: Path) -> None:
+def _plot(
+    sat: Satellite,
+    gs: GroundStation,
+    found: list[Pass],
+    params: LinkParams,
+    downlink: Downlink,
+    out: Path,
+) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -123,11 +258,11 @@ def _plot(sat: Satellite, gs: Any, found: list[Pass], budget: LinkBudget, out: P
 
     best = max(found, key=lambda p: (p.key_bits, p.max_elevation_deg), default=None)
     if best is None or best.qkd_start_utc is None:
-        raise ValueError("no pass reaches the minimum elevation: nothing to plot")
-    prof = pass_profile(sat, gs, best, budget)
+        raise ValueError("--plot: no pass reaches the minimum elevation, nothing to plot")
+    prof = pass_profile(sat, gs, best, params, downlink)
     fig, (a1, a2) = plt.subplots(2, 1, figsize=(8, 7), sharex=True)
     a1.plot(prof.t_s, prof.loss_db, color="tab:red")
-    a1.set_ylabel("link loss (dB)")
+    a1.set_ylabel("loss to the detectors (dB)")
     a1b = a1.twinx()
     a1b.plot(prof.t_s, prof.elevation_deg, color="tab:gray", ls="--")
     a1b.set_ylabel("elevation (deg)")

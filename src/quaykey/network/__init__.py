@@ -10,6 +10,7 @@ in. See ``docs/network.md``.
 from __future__ import annotations
 
 from quaykey.network.demands import Demand, parse_demand
+from quaykey.network.downlink import Downlink
 from quaykey.network.faults import Fault, parse_cut, parse_eve
 from quaykey.network.links import (
     BlockOutcome,
@@ -22,11 +23,12 @@ from quaykey.network.links import (
     link_model,
     make_block,
 )
+from quaykey.network.orbit import GroundStation, Satellite
+from quaykey.network.passes import Pass, find_passes
 from quaykey.network.pool import KeyPool, PoolSet, Reservation
 from quaykey.network.relay import AUTH_COST_BITS, relay_key, relay_multipath
 from quaykey.network.report import SimulationReport
 from quaykey.network.routing import Route, demand_route, disjoint_route, key_aware_route
-from quaykey.network.satellite import GroundStation, LinkBudget, Pass, Satellite, find_passes
 from quaykey.network.sim import NetworkSimulation, SimulationConfig
 from quaykey.network.topology import Link, Node, Topology, topology_from_dict
 
@@ -35,13 +37,13 @@ __all__ = [
     "BlockOutcome",
     "BlockWindow",
     "Demand",
+    "Downlink",
     "ExactBlock",
     "Fault",
     "GroundStation",
     "KeyPool",
     "Link",
     "LinkBlock",
-    "LinkBudget",
     "LinkRunner",
     "LossProfile",
     "NetworkSimulation",

@@ -174,7 +174,8 @@ def test_time_varying_free_space_channel_is_piecewise() -> None:
     for step in range(10):
         eta = 10 ** (-(20.0 + 10.0 * (step + 0.5) * 0.1) / 10) * det.efficiency
         for mu, p in zip(src.intensities, src.probabilities, strict=True):  # type: ignore[union-attr]
-            click, _ = _matched_click_model(mu * eta * 0.995, mu * eta * 0.005, 2.5e-7)
+            e_d, dark = det.misalignment_error, det.dark_count_probability
+            click, _ = _matched_click_model(mu * eta * (1 - e_d), mu * eta * e_d, dark)
             expected_clicks += n / 10 * p * click
     got = sample.stats.total_detections
     assert abs(got - expected_clicks) < N_SIGMA * math.sqrt(expected_clicks)
