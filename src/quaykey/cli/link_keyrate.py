@@ -172,6 +172,101 @@ def _monte_carlo_points(
     return xs, ys, None
 
 
+def _draw_models(
+    link: LinkParams,
+    block_sizes: tuple[float, ...],
+    draw: Callable[..., None],
+) -> None:
+    """One curve per key-rate model (and per finite block size)."""
+    qx = link.source.basis_probability_x
+    draw(
+        "asymptotic",
+        f"GLLP, infinite decoys (q={qx * qx + (1 - qx) ** 2:g})",
+        {"color": "tab:blue", "lw": 2.2},
+    )
+    assert isinstance(link.source, DecoySource)
+    nu = link.source.intensities[1]
+    draw(
+        "vacuum-weak",
+        f"vacuum + weak decoy ν={nu:g} (Ma 2005)",
+        {"color": "tab:green", "lw": 1.8, "ls": "-."},
+    )
+    draw(
+        "three-intensity",
+        f"3 intensities, asymptotic, q_x→1 (μ3={link.source.intensities[2]:g})",
+        {"color": "tab:red", "lw": 2.0},
+    )
+    shades = ["#f4a582", "#d6604d", "#b2182b", "#67001f", "#3f0010"]
+    for i, n in enumerate(sorted(block_sizes)):
+        draw(
+            "finite",
+            f"finite key n_X=1e{math.log10(n):.0f} (Lim 2014)"
+            if math.log10(n).is_integer()
+            else f"finite key n_X={n:.3g} (Lim 2014)",
+            {"color": shades[i % len(shades)], "lw": 1.4, "ls": "--"},
+            block=n,
+        )
+    draw(
+        "bbm92",
+        "BBM92, SPDC source mid-link (Ma-Fung-Lo 2007)",
+        {"color": "tab:purple", "lw": 1.4, "ls": (0, (3, 1, 1, 1))},
+    )
+
+
+def _draw_monte_carlo(
+    ax: Any,
+    link: LinkParams,
+    reach_km: float,
+    seed: int,
+    advance: Callable[[float], None],
+) -> str | None:
+    """Sampler points against the vacuum+weak estimate; returns a note when none were drawn."""
+    mc_d = [float(d) for d in np.linspace(5.0, max(reach_km, 10.0), _MC_POINTS)]
+    xs, ys, note = _monte_carlo_points(link, mc_d, seed, 1e6, advance)
+    if note or not xs:
+        return note
+    assert isinstance(link.source, DecoySource)
+    mu, nu0 = link.source.intensities[0], link.source.intensities[1]
+    ax.plot(
+        xs,
+        ys,
+        "o",
+        color="tab:green",
+        mfc="white",
+        mew=1.8,
+        ms=7,
+        label=f"Monte-Carlo sampler → vacuum+weak estimate (μ={mu:g}, ν={nu0:g}, "
+        "≈1e6 clicks/point)",
+    )
+    return None
+
+
+def _finish_axes(fig: Any, ax: Any, max_distance_km: float, title: str, bounded: bool) -> None:
+    """Log axis, labels, legend and the caption explaining the conventions."""
+    ax.set_yscale("log")
+    ax.set_xlim(0.0, max_distance_km)
+    ax.set_ylim(1e-8, 10.0 if bounded else 1.0)
+    ax.set_xlabel("Fibre length (km)")
+    ax.set_ylabel("Secret key rate (bits per pulse)")
+    ax.set_title(title, fontsize=10)
+    ax.grid(True, which="major", alpha=0.35)
+    ax.grid(True, which="minor", alpha=0.12)
+    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.1), ncol=2, frameon=False)
+    fig.text(
+        0.5,
+        0.01,
+        "Rates per pulse sent, source settings optimised at each length. GLLP curves sift "
+        "both bases (q = q_x² + (1−q_x)²);\nthe 3-intensity and finite-key curves keep the "
+        "key basis only, with q_x optimised. PLOB and TGW use the fibre transmittance\n"
+        "alone (detector efficiency excluded). BBM92 rates are per pair-generation attempt.",
+        ha="center",
+        va="bottom",
+        fontsize=7.5,
+        color="0.3",
+    )
+    fig.tight_layout(rect=(0.0, 0.06, 1.0, 1.0))
+
+
 def _render_plot(
     link: LinkParams,
     out: Path,
@@ -209,83 +304,14 @@ def _render_plot(
         ax.plot(xs, ys, label=f"{label}; cutoff {cut:.0f} km", **style)
         advance(1)
 
-    qx = link.source.basis_probability_x
-    draw(
-        "asymptotic",
-        f"GLLP, infinite decoys (q={qx * qx + (1 - qx) ** 2:g})",
-        {"color": "tab:blue", "lw": 2.2},
-    )
-    assert isinstance(link.source, DecoySource)
-    nu = link.source.intensities[1]
-    draw(
-        "vacuum-weak",
-        f"vacuum + weak decoy ν={nu:g} (Ma 2005)",
-        {"color": "tab:green", "lw": 1.8, "ls": "-."},
-    )
-    draw(
-        "three-intensity",
-        f"3 intensities, asymptotic, q_x→1 (μ3={link.source.intensities[2]:g})",
-        {"color": "tab:red", "lw": 2.0},
-    )
-    shades = ["#f4a582", "#d6604d", "#b2182b", "#67001f", "#3f0010"]
-    for i, n in enumerate(sorted(block_sizes)):
-        draw(
-            "finite",
-            f"finite key n_X=1e{math.log10(n):.0f} (Lim 2014)"
-            if math.log10(n).is_integer()
-            else f"finite key n_X={n:.3g} (Lim 2014)",
-            {"color": shades[i % len(shades)], "lw": 1.4, "ls": "--"},
-            block=n,
-        )
-    draw(
-        "bbm92",
-        "BBM92, SPDC source mid-link (Ma-Fung-Lo 2007)",
-        {"color": "tab:purple", "lw": 1.4, "ls": (0, (3, 1, 1, 1))},
-    )
-
+    _draw_models(link, block_sizes, draw)
     if monte_carlo:
         reach = min(0.95 * cutoffs["vacuum-weak"], max_distance_km)
-        mc_d = [float(d) for d in np.linspace(5.0, max(reach, 10.0), _MC_POINTS)]
-        xs, ys, note = _monte_carlo_points(link, mc_d, seed, 1e6, advance)
+        note = _draw_monte_carlo(ax, link, reach, seed, advance)
         if note:
             notes.append(note)
-        elif xs:
-            mu, nu0 = link.source.intensities[0], link.source.intensities[1]
-            ax.plot(
-                xs,
-                ys,
-                "o",
-                color="tab:green",
-                mfc="white",
-                mew=1.8,
-                ms=7,
-                label=f"Monte-Carlo sampler → vacuum+weak estimate (μ={mu:g}, ν={nu0:g}, "
-                "≈1e6 clicks/point)",
-            )
-
-    ax.set_yscale("log")
-    ax.set_xlim(0.0, max_distance_km)
     finite_rates = [p for p in plob if math.isfinite(p)]
-    ax.set_ylim(1e-8, 10.0 if finite_rates else 1.0)
-    ax.set_xlabel("Fibre length (km)")
-    ax.set_ylabel("Secret key rate (bits per pulse)")
-    ax.set_title(title, fontsize=10)
-    ax.grid(True, which="major", alpha=0.35)
-    ax.grid(True, which="minor", alpha=0.12)
-    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.1), ncol=2, frameon=False)
-    fig.text(
-        0.5,
-        0.01,
-        "Rates per pulse sent, source settings optimised at each length. GLLP curves sift "
-        "both bases (q = q_x² + (1−q_x)²);\nthe 3-intensity and finite-key curves keep the "
-        "key basis only, with q_x optimised. PLOB and TGW use the fibre transmittance\n"
-        "alone (detector efficiency excluded). BBM92 rates are per pair-generation attempt.",
-        ha="center",
-        va="bottom",
-        fontsize=7.5,
-        color="0.3",
-    )
-    fig.tight_layout(rect=(0.0, 0.06, 1.0, 1.0))
+    _finish_axes(fig, ax, max_distance_km, title, bool(finite_rates))
     fig.savefig(out)
     plt.close(fig)
     advance(1)
