@@ -61,9 +61,9 @@ def _code_lines(node: ast.FunctionDef | ast.AsyncFunctionDef) -> int:
     """Lines of a function without its docstring (a long docstring is no reason to split)."""
     n = (node.end_lineno or node.lineno) - node.lineno + 1
     first = node.body[0]
-    if isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant):
-        if isinstance(first.value.value, str):
-            n -= (first.end_lineno or first.lineno) - first.lineno + 1
+    docstring = isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant)
+    if docstring and isinstance(first.value.value, str):  # type: ignore[attr-defined]
+        n -= (first.end_lineno or first.lineno) - first.lineno + 1
     return n
 
 
