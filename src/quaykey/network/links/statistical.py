@@ -9,6 +9,7 @@ exact pipeline does.
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 
@@ -137,6 +138,13 @@ def block_counts(
     """Expected counts of a window: the channel's own loss, or a loss profile over it."""
     if loss is not None:
         return counts_over_loss_profile(params, loss.loss_db, loss.step_s, attack)
+    return _steady_counts(params, duration_s, attack)
+
+
+@functools.lru_cache(maxsize=4096)
+def _steady_counts(params: LinkParams, duration_s: float, attack: Attack | None) -> DecoyCounts:
+    # A fibre link's expected counts depend only on its (frozen) parameters, the block
+    # length and the attack: computed once per link and block length, not once per block.
     return expected_counts(params, params.source.repetition_rate_hz * duration_s, None, attack)
 
 

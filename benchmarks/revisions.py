@@ -1,0 +1,171 @@
+"""The same workloads on two revisions of quaykey, alternately, in one run: a ratio per workload.
+
+A restructuring must not make anything slower. This script checks out a baseline revision
+into a temporary ``git worktree``, then times each workload on the baseline and on the
+working tree in fresh interpreters, alternating (baseline, current, baseline, current, ...)
+so that machine load affects both alike, and prints the best CPU time of each and their
+ratio (``current / baseline`` throughput: above 1 is faster). CPU time, not wall time: the
+machine is shared.
+
+Run from the repository root::
+
+    .venv/bin/python benchmarks/revisions.py --baseline 7db6fb0 --rounds 3
+
+Workloads (after a warm-up call that compiles the numba kernels):
+
+* ``sampler``: :func:`simulate_link`, gys preset at 50 km, 10^9 pulses (pulses per CPU-s);
+* ``pipeline``: :func:`run_block` (Cascade) on a 0.5 s block of the backbone preset at 20 km
+  with unbiased bases (sifted bits per CPU-s);
+* ``amplify``: Toeplitz privacy amplification of 10^6 bits to 5 x 10^5 (bits per CPU-s);
+* ``keyrate``: the optimised Lim 2014 finite-key rate at 50 km, 10^8-bit blocks (calls/CPU-s);
+* ``network``: 24 simulated hours of the beijing-shanghai preset, statistical fidelity
+  (simulated hours per CPU-s).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+#: Each probe prints ``{"work": units of work, "cpu_s": best CPU seconds}`` as JSON. It
+#: imports the names that both the baseline and the current tree export.
+PROBES: dict[str, str] = {
+    "sampler": """
+import numpy as np
+from quaykey.physics.params import load_preset
+from quaykey.physics.sampler import simulate_link
+p = load_preset("gys", distance_km=50)
+simulate_link(p, 10**7, np.random.default_rng(0))
+n = 10**9
+def run(i):
+    simulate_link(p, n, np.random.default_rng(i))
+    return n
+""",
+    "pipeline": """
+import numpy as np
+from quaykey.physics.params import load_preset
+from quaykey.physics.sampler import simulate_link
+from quaykey.postproc.channel import AuthKeyPool
+from quaykey.postproc.pipeline import run_block
+p = load_preset("backbone", distance_km=20).with_overrides(
+    {"source.basis_probability_x": 0.5, "source.probabilities": (0.5, 0.3, 0.2)})
+rate = p.source.repetition_rate_hz
+warm = simulate_link(p, int(0.1 * rate), np.random.default_rng(99))
+pa, pb = AuthKeyPool.pre_shared(10**6, seed=1)
+run_block(warm.alice, warm.bob, auth_alice=pa, auth_bob=pb, seed=0)
+sample = simulate_link(p, int(0.5 * rate), np.random.default_rng(1))
+def run(i):
+    res = run_block(sample.alice, sample.bob, auth_alice=pa, auth_bob=pb, seed=i)
+    return res.sifted_bits
+""",
+    "amplify": """
+import numpy as np
+from quaykey.postproc.amplify import toeplitz_hash
+rng = np.random.default_rng(0)
+n, m = 10**6, 5 * 10**5
+x = rng.integers(0, 2, n, dtype=np.uint8)
+s = rng.integers(0, 2, n + m - 1, dtype=np.uint8)
+toeplitz_hash(x, s, m)
+def run(i):
+    toeplitz_hash(x, s, m)
+    return n
+""",
+    "keyrate": """
+from quaykey.physics.keyrate import key_rate
+from quaykey.physics.params import load_preset
+p = load_preset("gys", distance_km=50)
+key_rate(p, "finite", block_bits=1e8)
+def run(i):
+    for _ in range(5):
+        key_rate(p, "finite", block_bits=1e8)
+    return 5
+""",
+    "network": """
+try:
+    from quaykey.network.sim import NetworkSimulation, SimulationConfig
+except ImportError:
+    from quaykey.network.engine import NetworkSimulation, SimulationConfig
+from quaykey.network.presets import load_preset_topology
+t = load_preset_topology("beijing-shanghai")
+NetworkSimulation(t, SimulationConfig(duration_s=3600.0, seed=1)).run()
+def run(i):
+    NetworkSimulation(t, SimulationConfig(duration_s=24 * 3600.0, seed=1 + i)).run()
+    return 24
+""",
+}
+
+_HARNESS = """
+import json, time
+{probe}
+best = float("inf")
+work = 0
+for i in range({repeat}):
+    c0 = time.process_time()
+    work = run(i)
+    best = min(best, time.process_time() - c0)
+print(json.dumps({{"work": work, "cpu_s": best}}))
+"""
+
+
+def measure(src: Path, probe: str, repeat: int) -> tuple[float, float]:
+    """Best CPU seconds and the work done, in a fresh interpreter importing ``src``."""
+    env = dict(os.environ, PYTHONPATH=str(src))
+    code = _HARNESS.format(probe=PROBES[probe], repeat=repeat)
+    out = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=False
+    )
+    if out.returncode != 0:
+        raise SystemExit(f"{probe} on {src}: failed\n{out.stderr[-2000:]}")
+    data = json.loads(out.stdout.strip().splitlines()[-1])
+    return float(data["work"]), float(data["cpu_s"])
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--baseline", default="7db6fb0", help="git revision to compare against")
+    ap.add_argument("--rounds", type=int, default=3, help="alternations per workload")
+    ap.add_argument("--repeat", type=int, default=3, help="timed calls per interpreter")
+    ap.add_argument("--only", nargs="*", choices=sorted(PROBES), help="workloads to run")
+    args = ap.parse_args(argv)
+    if args.rounds < 1 or args.repeat < 1:
+        raise SystemExit("error: --rounds and --repeat must be >= 1")
+    probes = args.only or list(PROBES)
+    with tempfile.TemporaryDirectory() as tmp:
+        base = Path(tmp) / "baseline"
+        subprocess.run(
+            ["git", "-C", str(ROOT), "worktree", "add", "--detach", "-q", str(base), args.baseline],
+            check=True,
+        )
+        try:
+            _table(probes, base / "src", ROOT / "src", args)
+        finally:
+            subprocess.run(
+                ["git", "-C", str(ROOT), "worktree", "remove", "--force", str(base)], check=False
+            )
+
+
+def _table(probes: list[str], base_src: Path, cur_src: Path, args: argparse.Namespace) -> None:
+    load = os.getloadavg()[0]
+    print(f"baseline {args.baseline} vs working tree; load average {load:.1f}; best CPU time")
+    print(f"{'workload':<10} {'baseline /CPU-s':>16} {'current /CPU-s':>16} {'ratio':>7}")
+    for probe in probes:
+        best_b = best_c = float("inf")
+        work_b = work_c = 0.0
+        for _ in range(args.rounds):
+            work_b, cpu = measure(base_src, probe, args.repeat)
+            best_b = min(best_b, cpu)
+            work_c, cpu = measure(cur_src, probe, args.repeat)
+            best_c = min(best_c, cpu)
+        rate_b, rate_c = work_b / best_b, work_c / best_c
+        print(f"{probe:<10} {rate_b:>16.4g} {rate_c:>16.4g} {rate_c / rate_b:>7.3f}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
