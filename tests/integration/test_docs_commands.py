@@ -2,7 +2,9 @@
 
 How the commands are found: every line inside a fenced code block (```` ``` ````) of
 README.md and docs/*.md that starts with ``quaykey `` or ``.venv/bin/quaykey `` (lines
-ending in ``\\`` are joined with the next). Identical commands are run once.
+ending in ``\\`` are joined with the next). Identical commands are run once. Lines of the
+same blocks that prepare files for them with a plain file tool (:data:`SETUP_TOOLS`: ``sed``,
+``sqlite3``, ...) run too, in order, unjudged (a quoted string may span lines).
 
 How they run: in file order (README first, then docs/*.md by name), from one temporary
 folder in which ``quaykey examples`` ran first, through ``bash -c`` exactly as written
@@ -11,7 +13,8 @@ checkout's ``quaykey.cli.main`` with the running interpreter.
 
 What counts as OK:
 
-- a command that ends within :data:`BUDGET_S` seconds must exit 0;
+- a command that ends within :data:`BUDGET_S` seconds must exit 0, or the code its comment
+  announces (``quaykey ledger verify ledger   # exit 1`` after a line that tampers with it);
 - a command that starts a server (``kme serve``, written with or without a trailing ``&``)
   or a long run still going after :data:`BUDGET_S` seconds counts as OK if it is *up*:
   still running, with no ``error:`` line and no traceback on stderr so far (its input was
@@ -42,6 +45,24 @@ BUDGET_S = 20.0
 SERVER_UP_S = 8.0
 
 _COMMAND = re.compile(r"^\s*(?:\.venv/bin/)?quaykey\s")
+#: Non-quaykey lines that prepare files for the commands after them (run, not judged).
+SETUP_TOOLS = ("sed ", "sqlite3 ", "printf ", "cp ", "mkdir ", "rm ")
+_EXPECT = re.compile(r"#\s*exit (\d+)")
+
+
+def expected_exit(command: str) -> int:
+    """The exit code a doc command's comment announces (``# exit 1``), else 0."""
+    m = _EXPECT.search(command)
+    return int(m.group(1)) if m else 0
+
+
+def _join_quoted(lines: list[str], i: int) -> tuple[str, int]:
+    """The line at ``i`` joined with the next ones while a double quote is open."""
+    text = lines[i].strip()
+    while text.count('"') % 2 and i + 1 < len(lines):
+        i += 1
+        text += "\n" + lines[i]
+    return text, i
 
 
 def doc_commands(paths: list[Path] = DOC_FILES) -> list[tuple[str, str]]:
@@ -56,6 +77,9 @@ def doc_commands(paths: list[Path] = DOC_FILES) -> list[tuple[str, str]]:
             line = lines[i]
             if line.lstrip().startswith("```"):
                 in_block = not in_block
+            elif in_block and line.strip().startswith(SETUP_TOOLS):
+                command, i = _join_quoted(lines, i)
+                found.append(("setup", command))
             elif in_block and _COMMAND.match(line):
                 where = f"{path.relative_to(ROOT)}:{i + 1}"
                 command = line.strip()
@@ -63,6 +87,7 @@ def doc_commands(paths: list[Path] = DOC_FILES) -> list[tuple[str, str]]:
                     i += 1
                     command = command[:-1].rstrip() + " " + lines[i].strip()
                 key = re.sub(r"^\.venv/bin/", "", command.split(" #")[0].rstrip(" &"))
+                key += f" -> {expected_exit(command)}"
                 if key not in seen:
                     seen.add(key)
                     found.append((where, command))
@@ -119,13 +144,13 @@ def run_doc_command(command: str, cwd: Path, env: dict[str, str]) -> str | None:
         if "Traceback" in err or re.search(r"^error:", err, re.M):
             return f"failed while running: {err.strip()[-600:]}"
         return None  # up: still running without an error after the budget
-    if proc.returncode != 0:
+    if proc.returncode != expected_exit(command):
         return f"exit {proc.returncode}: {(err or out).strip()[-600:]}"
     return None
 
 
 def test_doc_commands_are_found() -> None:
-    commands = [c for _, c in doc_commands()]
+    commands = [c for where, c in doc_commands() if where != "setup"]
     assert any(c.startswith("quaykey examples") for c in commands)
     assert any("network plan --topology my-port.yaml" in c for c in commands)
     assert any("pki init" in c for c in commands)
@@ -149,6 +174,9 @@ def test_every_doc_command_runs_as_written(tmp_path: Path) -> None:
     failures = []
     timings = []
     for where, command in doc_commands():
+        if where == "setup":
+            subprocess.run(["bash", "-c", command], cwd=tmp_path, env=env, timeout=BUDGET_S)
+            continue
         t0 = time.perf_counter()
         problem = run_doc_command(command, tmp_path, env)
         timings.append(f"{time.perf_counter() - t0:5.1f} s  {command}")
