@@ -7,8 +7,8 @@ QUAYKEY_TEST_MQTT_URL is set (``scripts/mqtt-test-broker.sh start``, as ``make t
 from __future__ import annotations
 
 import base64
-import json
 import datetime as dt
+import json
 import logging
 import os
 import secrets
@@ -16,9 +16,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import KmsNet, start_net
 from sdk_helpers import RecordingKeySource
 
+from conftest import KmsNet, start_net
 from quaykey.logistics.dcsa import validate
 from quaykey.logistics.iot import (
     DeviceCredentials,
@@ -68,9 +68,11 @@ class Site:
         gw_kme = net.client("terminal-gw")
         uplink = SecureChannel(gw_kme, "carrier", state=tmp / "gw-uplink.db")
         self.gateway = IotGateway(
-            RecordingKeySource(gw_kme, self.seen), uplink,
-            state=tmp / "gateway.sqlite", device_sae="iot-fleet",
-        )  # fmt: skip
+            RecordingKeySource(gw_kme, self.seen),
+            uplink,
+            state=tmp / "gateway.sqlite",
+            device_sae="iot-fleet",
+        )
         self.carrier = SecureChannel(net.client("carrier"), "terminal-gw", state=tmp / "c.db")
 
     def provision_reefers(self, n: int) -> list[ReeferSensor]:
@@ -125,7 +127,9 @@ def test_tampered_replayed_and_unknown_frames_are_dead_lettered(
     topic, good = sensor.frame(T0)
     tampered = bytearray(sensor.frame(T0 + dt.timedelta(minutes=1))[1])
     tampered[-20] ^= 0x01  # one bit of ciphertext
-    stranger = ReeferSensor(DeviceCredentials("reefer-999", "no-such-key", bytes(32)), CONTAINERS[1])
+    stranger = ReeferSensor(
+        DeviceCredentials("reefer-999", "no-such-key", bytes(32)), CONTAINERS[1]
+    )
     forged_key = ReeferSensor(
         DeviceCredentials("reefer-000", sensor.credentials.key_id, secrets.token_bytes(32)),
         CONTAINERS[0],
@@ -146,14 +150,24 @@ def test_tampered_replayed_and_unknown_frames_are_dead_lettered(
     assert site.gateway.pump(len(frames), timeout_s=30.0) == len(frames)
     c = site.gateway.counters
     assert c["forwarded.reefer"] == 2
-    assert (c["rejected.tampered"], c["rejected.replayed"], c["rejected.unknown_device"]) == (2, 1, 1)
+    assert (c["rejected.tampered"], c["rejected.replayed"], c["rejected.unknown_device"]) == (
+        2,
+        1,
+        1,
+    )
     assert c["rejected.malformed"] == 1
     letters = site.gateway.dead_letters()
     assert [d.reason for d in letters] == [
-        "tampered", "replayed", "unknown_device", "tampered", "malformed",
-    ]  # fmt: skip
+        "tampered",
+        "replayed",
+        "unknown_device",
+        "tampered",
+        "malformed",
+    ]
     assert letters[1].frame == good and letters[2].device_id == "reefer-999"
-    assert all(m.protection == "aes" for m in map(site.carrier.receive_message, site.gateway.outbox))
+    assert all(
+        m.protection == "aes" for m in map(site.carrier.receive_message, site.gateway.outbox)
+    )
 
 
 def test_device_key_ids_never_reused_and_no_key_bytes_in_logs(

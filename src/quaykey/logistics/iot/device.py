@@ -90,7 +90,9 @@ class DeviceCredentials:
         if len(self.key) != DEVICE_KEY_BYTES:
             raise ValueError(f"key must be {DEVICE_KEY_BYTES} bytes, got {len(self.key)}")
         if not self.device_id or "/" in self.device_id or "+" in self.device_id:
-            raise ValueError(f"device_id must be non-empty without '/' or '+', got {self.device_id!r}")
+            raise ValueError(
+                f"device_id must be non-empty without '/' or '+', got {self.device_id!r}"
+            )
 
 
 @dataclass(frozen=True)

@@ -212,7 +212,9 @@ class IotGateway:
         try:
             validate(event, KINDS[h.kind], request_uri=f"/{topic}")
         except DcsaValidationError as exc:
-            raise TelemetryRejectedError("invalid", f"frame {h.counter} from {h.device_id!r}: {exc}")
+            raise TelemetryRejectedError(
+                "invalid", f"frame {h.counter} from {h.device_id!r}: {exc}"
+            ) from exc
         if event["payload"].get("equipmentReference") != equipment:
             raise TelemetryRejectedError(
                 "invalid", f"{h.device_id!r} reports for another container than {equipment}"
@@ -228,7 +230,9 @@ class IotGateway:
         except (KeyExhaustedError, KmsError) as exc:
             raise TelemetryRejectedError("forward_failed", f"no key to the carrier: {exc}") from exc
         self._deliver(envelope)
-        return ForwardedEvent(h.device_id, h.kind, h.counter, event["metadata"]["eventID"], envelope)
+        return ForwardedEvent(
+            h.device_id, h.kind, h.counter, event["metadata"]["eventID"], envelope
+        )
 
     def dead_letters(self, reason: str | None = None) -> list[DeadLetter]:
         """Refused frames with their reasons (optionally only ``reason``)."""
@@ -251,7 +255,9 @@ class IotGateway:
         deadline = time.monotonic() + timeout_s
         handled = 0
         while handled < max_frames and time.monotonic() < deadline:
-            got = self._subscriber.get(timeout_s=min(idle_s, max(deadline - time.monotonic(), 0.01)))
+            got = self._subscriber.get(
+                timeout_s=min(idle_s, max(deadline - time.monotonic(), 0.01))
+            )
             if got is None:
                 break
             self.handle(*got)

@@ -214,7 +214,7 @@ class MqttSubscriber(_Client):
         async def _next() -> tuple[str, bytes] | None:
             try:
                 msg = await self._client.deliver_message(timeout_duration=timeout_s)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 return None
             if msg is None:
                 return None

@@ -114,7 +114,14 @@ class GatewayStore:
                 raise ValueError(f"key ID {key_id} was already installed in a device") from None
             self._db.execute(
                 "INSERT OR REPLACE INTO device VALUES (?, ?, ?, ?, ?, 0, ?)",
-                (device_id, key_id, slave_sae, equipment_reference, ",".join(hs_codes), time.time()),
+                (
+                    device_id,
+                    key_id,
+                    slave_sae,
+                    equipment_reference,
+                    ",".join(hs_codes),
+                    time.time(),
+                ),
             )
             self._db.execute("COMMIT")
 
