@@ -65,6 +65,8 @@ class Site:
 
     def __init__(self, net: KmsNet, tmp: Path) -> None:
         self.seen: list[bytes] = []
+        # one topic prefix per test: tests may share one mosquitto (pytest -n 2)
+        self.prefix = f"quaykey/iot/test-{secrets.token_hex(4)}"
         gw_kme = net.client("terminal-gw")
         uplink = SecureChannel(gw_kme, "carrier", state=tmp / "gw-uplink.db")
         self.gateway = IotGateway(
@@ -72,6 +74,7 @@ class Site:
             uplink,
             state=tmp / "gateway.sqlite",
             device_sae="iot-fleet",
+            topic_prefix=self.prefix,
         )
         self.carrier = SecureChannel(net.client("carrier"), "terminal-gw", state=tmp / "c.db")
 
@@ -80,7 +83,8 @@ class Site:
         for i in range(n):
             box = CONTAINERS[i % len(CONTAINERS)]
             cred = self.gateway.provision(f"reefer-{i:03d}", equipment_reference=box)
-            out.append(ReeferSensor(cred, box, setpoint_c=-18.0 + i, seed=i))
+            sensor = ReeferSensor(cred, box, setpoint_c=-18.0 + i, seed=i, topic_prefix=self.prefix)
+            out.append(sensor)
         return out
 
 
@@ -94,7 +98,7 @@ def site(net: KmsNet, tmp_path: Path) -> Iterator[Site]:
 def test_telemetry_from_sensors_reaches_the_carrier_intact(site: Site, broker_url: str) -> None:
     reefers = site.provision_reefers(5)
     door_cred = site.gateway.provision("door-000", equipment_reference=CONTAINERS[0])
-    door = DoorSensor(door_cred, CONTAINERS[0])
+    door = DoorSensor(door_cred, CONTAINERS[0], topic_prefix=site.prefix)
     site.gateway.listen(broker_url)
     sent = []
     with MqttPublisher(broker_url) as pub:
@@ -128,11 +132,14 @@ def test_tampered_replayed_and_unknown_frames_are_dead_lettered(
     tampered = bytearray(sensor.frame(T0 + dt.timedelta(minutes=1))[1])
     tampered[-20] ^= 0x01  # one bit of ciphertext
     stranger = ReeferSensor(
-        DeviceCredentials("reefer-999", "no-such-key", bytes(32)), CONTAINERS[1]
+        DeviceCredentials("reefer-999", "no-such-key", bytes(32)),
+        CONTAINERS[1],
+        topic_prefix=site.prefix,
     )
     forged_key = ReeferSensor(
         DeviceCredentials("reefer-000", sensor.credentials.key_id, secrets.token_bytes(32)),
         CONTAINERS[0],
+        topic_prefix=site.prefix,
     )
     forged_key.counter = 100
     frames = [
@@ -141,7 +148,7 @@ def test_tampered_replayed_and_unknown_frames_are_dead_lettered(
         (topic, good),  # replay
         stranger.frame(T0),  # unknown device
         forged_key.frame(T0),  # right device and key ID, wrong key
-        ("quaykey/iot/reefer-001/reefer", good),  # moved to another device's topic
+        (f"{site.prefix}/reefer-001/reefer", good),  # moved to another device's topic
         sensor.frame(T0 + dt.timedelta(minutes=2)),  # still accepted afterwards
     ]
     with MqttPublisher(broker_url) as pub:
@@ -168,6 +175,9 @@ def test_tampered_replayed_and_unknown_frames_are_dead_lettered(
     assert all(
         m.protection == "aes" for m in map(site.carrier.receive_message, site.gateway.outbox)
     )
+    # a frame from outside this gateway's topic prefix (another site on a shared broker)
+    assert site.gateway.handle("quaykey/iot/reefer-000/reefer", good) is None
+    assert site.gateway.dead_letters()[-1].reason == "malformed"
 
 
 def test_device_key_ids_never_reused_and_no_key_bytes_in_logs(
@@ -194,7 +204,7 @@ def test_strategic_cargo_forwarded_under_one_time_pad(site: Site) -> None:
     cred = site.gateway.provision(
         "reefer-pharma", equipment_reference=CONTAINERS[2], hs_codes=["3004.90"]
     )
-    sensor = ReeferSensor(cred, CONTAINERS[2], setpoint_c=5.0)
+    sensor = ReeferSensor(cred, CONTAINERS[2], setpoint_c=5.0, topic_prefix=site.prefix)
     fwd = site.gateway.handle(*sensor.frame(T0))
     assert fwd is not None
     assert site.carrier.receive_message(fwd.envelope).protection == "otp"

@@ -14,6 +14,7 @@ from quaykey.errors import TELEMETRY_REJECT_REASONS, TelemetryRejectedError
 from quaykey.logistics.iot.device import (
     DEVICE_KEY_BYTES,
     TOPIC_FILTER,
+    TOPIC_PREFIX,
     DeviceCredentials,
     DoorSensor,
     FrameHeader,
@@ -37,6 +38,7 @@ __all__ = [
     "MESSAGE_TYPES",
     "TELEMETRY_REJECT_REASONS",
     "TOPIC_FILTER",
+    "TOPIC_PREFIX",
     "DeadLetter",
     "DeviceCredentials",
     "DeviceRecord",

@@ -51,6 +51,7 @@ __all__ = [
     "DEVICE_KEY_BYTES",
     "KINDS",
     "TOPIC_FILTER",
+    "TOPIC_PREFIX",
     "DeviceCredentials",
     "DoorSensor",
     "FrameHeader",
@@ -73,9 +74,10 @@ _MAX_COUNTER = 2**32  # SP 800-38D Sec. 8.3: at most 2^32 invocations per key
 _MAX_HEADER = 1024
 
 
-def device_topic(device_id: str, kind: str) -> str:
-    """The MQTT topic a device publishes ``kind`` frames on."""
-    return f"{TOPIC_PREFIX}/{device_id}/{kind}"
+def device_topic(device_id: str, kind: str, prefix: str = TOPIC_PREFIX) -> str:
+    """The MQTT topic a device publishes ``kind`` frames on (``prefix``: one per site when
+    several gateways share a broker)."""
+    return f"{prefix}/{device_id}/{kind}"
 
 
 @dataclass(frozen=True)
@@ -125,8 +127,15 @@ def _aad(prefix: bytes, topic: str) -> bytes:
     return prefix + topic.encode("utf-8")
 
 
-def seal_frame(cred: DeviceCredentials, kind: str, counter: int, event: dict[str, Any]) -> bytes:
-    """Encrypt and authenticate one DCSA event as frame number ``counter`` of a device."""
+def seal_frame(
+    cred: DeviceCredentials,
+    kind: str,
+    counter: int,
+    event: dict[str, Any],
+    prefix: str = TOPIC_PREFIX,
+) -> bytes:
+    """Encrypt and authenticate one DCSA event as frame number ``counter`` of a device,
+    bound to its topic under ``prefix``."""
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {sorted(KINDS)}, got {kind!r}")
     if not 1 <= counter < _MAX_COUNTER:
@@ -134,11 +143,13 @@ def seal_frame(cred: DeviceCredentials, kind: str, counter: int, event: dict[str
     header = canonical_json(
         {"ctr": counter, "dev": cred.device_id, "kid": cred.key_id, "kind": kind}
     )
-    prefix = MAGIC + struct.pack(">H", len(header)) + header
+    head = MAGIC + struct.pack(">H", len(header)) + header
     body = AESGCM(cred.key).encrypt(
-        _nonce(counter), canonical_json(event), _aad(prefix, device_topic(cred.device_id, kind))
+        _nonce(counter),
+        canonical_json(event),
+        _aad(head, device_topic(cred.device_id, kind, prefix)),
     )
-    return prefix + body
+    return head + body
 
 
 def read_header(topic: str, frame: bytes) -> tuple[FrameHeader, bytes, bytes]:
@@ -161,7 +172,15 @@ def read_header(topic: str, frame: bytes) -> tuple[FrameHeader, bytes, bytes]:
         ok = set(doc) == {"ctr", "dev", "kid", "kind"} and canonical_json(doc) == raw
     except (ValueError, KeyError, TypeError) as exc:
         raise TelemetryRejectedError("malformed", f"frame on {topic!r}: bad header") from exc
-    if not ok or header.kind not in KINDS or device_topic(header.device_id, header.kind) != topic:
+    if (
+        not ok
+        or header.kind not in KINDS
+        or topic.split("/")[-2:]
+        != [
+            header.device_id,
+            header.kind,
+        ]
+    ):
         raise TelemetryRejectedError("malformed", f"frame header does not match topic {topic!r}")
     if not 1 <= header.counter < _MAX_COUNTER:
         raise TelemetryRejectedError("malformed", f"counter {header.counter} out of range")
@@ -198,8 +217,15 @@ class _Sensor:
 
     kind = ""
 
-    def __init__(self, credentials: DeviceCredentials, equipment_reference: str) -> None:
+    def __init__(
+        self,
+        credentials: DeviceCredentials,
+        equipment_reference: str,
+        *,
+        topic_prefix: str = TOPIC_PREFIX,
+    ) -> None:
         self.credentials = credentials
+        self.topic_prefix = topic_prefix
         self.equipment_reference = equipment_reference
         self.counter = 0
 
@@ -210,12 +236,14 @@ class _Sensor:
     @property
     def topic(self) -> str:
         """The topic this sensor publishes on."""
-        return device_topic(self.credentials.device_id, self.kind)
+        return device_topic(self.credentials.device_id, self.kind, self.topic_prefix)
 
     def seal(self, event: dict[str, Any]) -> tuple[str, bytes]:
         """Next frame for ``event``: ``(topic, frame bytes)``."""
         self.counter += 1
-        return self.topic, seal_frame(self.credentials, self.kind, self.counter, event)
+        return self.topic, seal_frame(
+            self.credentials, self.kind, self.counter, event, self.topic_prefix
+        )
 
 
 class ReeferSensor(_Sensor):
@@ -235,6 +263,8 @@ class ReeferSensor(_Sensor):
         Seed of the simulated readings.
     publisher : Publisher, optional
         DCSA ``publisher`` of the events.
+    topic_prefix : str
+        Topic prefix of the site's gateway (default ``quaykey/iot``).
     """
 
     kind = "reefer"
@@ -248,8 +278,9 @@ class ReeferSensor(_Sensor):
         noise_c: float = 0.3,
         seed: int = 0,
         publisher: Publisher | None = None,
+        topic_prefix: str = TOPIC_PREFIX,
     ) -> None:
-        super().__init__(credentials, equipment_reference)
+        super().__init__(credentials, equipment_reference, topic_prefix=topic_prefix)
         self.setpoint_c = setpoint_c
         self.noise_c = noise_c
         self.publisher = publisher

@@ -36,7 +36,7 @@ from quaykey.logistics.dcsa import validate
 from quaykey.logistics.iot.device import (
     DEVICE_KEY_BYTES,
     KINDS,
-    TOPIC_FILTER,
+    TOPIC_PREFIX,
     DeviceCredentials,
     open_frame,
     read_header,
@@ -88,6 +88,8 @@ class IotGateway:
     deliver : callable, optional
         Receives each envelope for the carrier (HTTP, MQTT, ...); by default envelopes are
         kept in :attr:`outbox`.
+    topic_prefix : str
+        Device topics are ``<topic_prefix>/<device_id>/<kind>`` (default ``quaykey/iot``).
 
     Examples
     --------
@@ -108,7 +110,13 @@ class IotGateway:
         state: str | Path,
         device_sae: str,
         deliver: Callable[[bytes], None] | None = None,
+        topic_prefix: str = TOPIC_PREFIX,
     ) -> None:
+        if not topic_prefix or "+" in topic_prefix or "#" in topic_prefix:
+            raise ValueError(
+                f"topic_prefix must be a topic without wildcards, got {topic_prefix!r}"
+            )
+        self.topic_prefix = topic_prefix.rstrip("/")
         self._keys = keys
         self.uplink = uplink
         self.device_sae = device_sae
@@ -185,6 +193,8 @@ class IotGateway:
         return fwd
 
     def _opened(self, topic: str, frame: bytes) -> tuple[Any, dict[str, Any], str]:
+        if topic.rsplit("/", 2)[0] != self.topic_prefix:
+            raise TelemetryRejectedError("malformed", f"topic {topic!r} is not under our prefix")
         header = read_header(topic, frame)[0]
         installed = self._device_keys.get(header.device_id)
         if installed is None or installed[0] != header.key_id:
@@ -240,11 +250,13 @@ class IotGateway:
 
     # -- MQTT -----------------------------------------------------------------------------
 
-    def listen(self, url: str, client_id: str = "quaykey-iot-gateway") -> IotGateway:
-        """Subscribe to every device topic on the broker at ``url`` (before sensors publish)."""
+    def listen(self, url: str, client_id: str | None = None) -> IotGateway:
+        """Subscribe to every device topic under the prefix on the broker at ``url`` (before
+        sensors publish); ``client_id`` is random unless given."""
         if self._subscriber is None:
-            self._subscriber = MqttSubscriber(url, [TOPIC_FILTER], client_id=client_id)
-            log.info("gateway listening on %s (%s)", url, TOPIC_FILTER)
+            topics = f"{self.topic_prefix}/+/+"
+            self._subscriber = MqttSubscriber(url, [topics], client_id=client_id)
+            log.info("gateway listening on %s (%s)", url, topics)
         return self
 
     def pump(self, max_frames: int, *, timeout_s: float = 10.0, idle_s: float = 2.0) -> int:
@@ -264,11 +276,15 @@ class IotGateway:
             handled += 1
         return handled
 
-    def close(self) -> None:
-        """Disconnect from the broker and close the state database."""
+    def disconnect(self) -> None:
+        """Leave the broker (the state database stays open)."""
         if self._subscriber is not None:
             self._subscriber.close()
             self._subscriber = None
+
+    def close(self) -> None:
+        """Leave the broker and close the state database."""
+        self.disconnect()
         self.store.close()
 
     def __enter__(self) -> IotGateway:
