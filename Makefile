@@ -24,8 +24,10 @@ test: $(STAMP)
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 	@url=$$(bash scripts/pg-test-server.sh start) || exit 1; \
-	QUAYKEY_TEST_POSTGRES_URL=$$url $(BIN)/python -m pytest -n 2 --timeout 600 -q; rc=$$?; \
-	bash scripts/pg-test-server.sh stop; exit $$rc
+	mqtt=$$(bash scripts/mqtt-test-broker.sh start) || { bash scripts/pg-test-server.sh stop; exit 1; }; \
+	QUAYKEY_TEST_POSTGRES_URL=$$url QUAYKEY_TEST_MQTT_URL=$$mqtt \
+	$(BIN)/python -m pytest -n 2 --timeout 600 -q; rc=$$?; \
+	bash scripts/mqtt-test-broker.sh stop; bash scripts/pg-test-server.sh stop; exit $$rc
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/link.py

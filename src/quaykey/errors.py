@@ -14,7 +14,8 @@ a forged message, a pool that ran dry, a KME refusing a request) raises a
     ├── PostprocError                (the block yields no key)
     │   ├── SecurityAbortError       (QBER over threshold, no positive key length)
     │   ├── AuthenticationError      (tampered, dropped, reordered or replayed message)
-    │   │   └── MessageRejectedError (an application envelope refused; ``reason`` says why)
+    │   │   ├── MessageRejectedError (an application envelope refused; ``reason`` says why)
+    │   │   └── TelemetryRejectedError (a sensor frame refused at the IoT gateway; ``reason``)
     │   └── VerificationError        (reconciled frames differ after the hash check)
     ├── NetworkError
     │   ├── TopologyError            (bad topology file or preset)
@@ -49,6 +50,7 @@ from typing import Any
 
 __all__ = [
     "REJECT_REASONS",
+    "TELEMETRY_REJECT_REASONS",
     "AuditUnavailableError",
     "AuthenticationError",
     "DcsaValidationError",
@@ -76,6 +78,7 @@ __all__ = [
     "QuaykeyError",
     "RelayFailedError",
     "SecurityAbortError",
+    "TelemetryRejectedError",
     "TopologyError",
     "VerificationError",
 ]
@@ -188,6 +191,33 @@ class MessageRejectedError(AuthenticationError):
         if reason not in REJECT_REASONS:
             raise ValueError(f"reason must be one of {REJECT_REASONS}, got {reason!r}")
         super().__init__(f"envelope rejected ({reason}): {detail}")
+        self.reason = reason
+
+
+#: Every reason the IoT gateway refuses a sensor frame (keys of its rejection counters).
+TELEMETRY_REJECT_REASONS = (
+    "malformed",
+    "unknown_device",
+    "replayed",
+    "tampered",
+    "invalid",
+    "forward_failed",
+)
+
+
+class TelemetryRejectedError(AuthenticationError):
+    """A sensor frame was refused; ``reason`` is one of :data:`TELEMETRY_REJECT_REASONS`.
+
+    Examples
+    --------
+    >>> TelemetryRejectedError("replayed", "counter 3 of 'reefer-001' not above 7").reason
+    'replayed'
+    """
+
+    def __init__(self, reason: str, detail: str) -> None:
+        if reason not in TELEMETRY_REJECT_REASONS:
+            raise ValueError(f"reason must be one of {TELEMETRY_REJECT_REASONS}, got {reason!r}")
+        super().__init__(f"telemetry rejected ({reason}): {detail}")
         self.reason = reason
 
 

@@ -18,6 +18,10 @@ this package imports only ``quaykey.kms.client``, ``quaykey.kms.schemas`` and th
     generator of timestamped message descriptors.
 ``budget``
     The key each protection class consumes for a profile, against a route's key rate.
+``iot``, ``visibility``
+    Reefer and door sensors over MQTT with per-device QKD keys, the terminal's gateway that
+    verifies and forwards their DCSA events; Track & Trace and EPCIS 2.0 events published
+    to the subscribers of each shipment.
 """
 
 from __future__ import annotations

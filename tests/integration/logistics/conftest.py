@@ -40,11 +40,12 @@ class KmsNet:
     kmes: dict[str, ThreadedKme] = field(default_factory=dict)
     clients: list[KmeClient] = field(default_factory=list)
     blocks: int = 0
+    saes: dict[str, str] = field(default_factory=lambda: dict(SAES))
 
     def client(self, sae: str) -> KmeClient:
         """An ETSI GS QKD 014 client for ``sae`` at its own KME."""
         cert, key = self.pki.sae(sae)
-        url = f"https://127.0.0.1:{self.ports[SAES[sae]]}"
+        url = f"https://127.0.0.1:{self.ports[self.saes[sae]]}"
         c = KmeClient(url, ca=self.pki.ca_cert, cert=cert, key=key)
         self.clients.append(c)
         return c
@@ -64,8 +65,19 @@ class KmsNet:
             kme.stop()
 
 
-def start_net(root: Path, limits: dict[str, Any] | None = None) -> KmsNet:
-    """Write PKI, master keys and config under ``root`` and start one KME per node."""
+def start_net(
+    root: Path,
+    limits: dict[str, Any] | None = None,
+    *,
+    saes: dict[str, str] | None = None,
+    pairs: list[tuple[str, str]] | None = None,
+) -> KmsNet:
+    """Write PKI, master keys and config under ``root`` and start one KME per node.
+
+    ``saes`` (SAE -> node) and ``pairs`` replace the module's defaults when given.
+    """
+    saes = SAES if saes is None else saes
+    pairs = PAIRS if pairs is None else pairs
     root.mkdir(parents=True, exist_ok=True)
     socks = {}
     for n in NODES:
@@ -91,15 +103,15 @@ def start_net(root: Path, limits: dict[str, Any] | None = None) -> KmsNet:
         },
         "links": [["a", "b"]],
         "tenants": {"logistics": quota},
-        "saes": {s: {"node": n, "tenant": "logistics"} for s, n in SAES.items()},
-        "pairs": [list(p) for p in PAIRS],
+        "saes": {s: {"node": n, "tenant": "logistics"} for s, n in saes.items()},
+        "pairs": [list(p) for p in pairs],
     }
     cfg = root / "network.yaml"
     cfg.write_text(yaml.safe_dump(doc), encoding="utf-8")
-    layout = init_dev_pki(root / "pki", NODES, list(SAES), {n: f"KME-{n.upper()}" for n in NODES})
+    layout = init_dev_pki(root / "pki", NODES, list(saes), {n: f"KME-{n.upper()}" for n in NODES})
     for n in NODES:
         create_master_key(root / "state" / f"{n}.master.key")
-    net = KmsNet(root, layout, ports)
+    net = KmsNet(root, layout, ports, saes=dict(saes))
     config = load_network_config(cfg)
     for n in NODES:
         net.kmes[n] = ThreadedKme(config.settings_for(n), sock=socks[n]).start()
