@@ -202,6 +202,16 @@ def render_validation_link_run(outputs: list[Json]) -> str:
     )
 
 
+_APPS_BUDGET = ("apps", "budget", "--profile", "shanghai-day", "--json")
+
+
+def render_apps_budget(outputs: list[Json]) -> str:
+    from quaykey.cli.apps import budget_markdown
+
+    (budget,) = outputs
+    return budget_markdown(budget)
+
+
 FIGURES: dict[str, Figure] = {
     f.name: f
     for f in (
@@ -227,6 +237,7 @@ FIGURES: dict[str, Figure] = {
             render_validation_links,
             fast=True,
         ),
+        Figure("apps-budget", "docs/apps.md", (_APPS_BUDGET,), render_apps_budget, fast=True),
     )
 }
 

@@ -74,8 +74,8 @@ def test_formatting_helpers() -> None:
 
 
 @pytest.mark.slow
-def test_fast_figures_match_the_code_and_drift_is_caught(tmp_path: Path) -> None:
-    check = _run("--check", "--fast")
+def test_figures_match_the_code_and_drift_is_caught(tmp_path: Path) -> None:
+    check = _run("--check")
     assert check.returncode == 0, check.stdout + check.stderr
 
     # a copy of the docs with one quoted number changed fails the check, with a diff

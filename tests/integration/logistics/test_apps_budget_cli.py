@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-import ast
 import json
-from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
-import quaykey.logistics
-from quaykey.cli.apps import budget_markdown
 from quaykey.cli.main import app
 from quaykey.logistics.profiles import PROFILE_NAMES, load_profile
 from quaykey.network.presets import load_preset_topology
@@ -148,28 +144,3 @@ def test_profile_sites_are_nodes_of_the_preset(name: str) -> None:
     sites = {s for f in p.flows for e in f.endpoints for s in (e.src, e.dst)}
     assert sites <= users
     assert set(p.default_route) <= users
-
-
-def test_logistics_imports_only_kms_client_schemas_and_the_foundation() -> None:
-    allowed = ("quaykey.kms.client", "quaykey.kms.schemas", "quaykey.errors", "quaykey.mac",
-               "quaykey.units", "quaykey.logistics")  # fmt: skip
-    root = Path(quaykey.logistics.__file__).parent
-    for path in root.rglob("*.py"):
-        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-            names = []
-            if isinstance(node, ast.Import):
-                names = [a.name for a in node.names]
-            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-                names = [node.module]
-            for name in names:
-                if name == "quaykey" or name.startswith("quaykey."):
-                    assert name.startswith(allowed), f"{path.name} imports {name}"
-
-
-def test_docs_apps_figure_is_what_the_command_prints(
-    shanghai_budget: dict,  # type: ignore[type-arg]
-) -> None:
-    doc = (Path(__file__).parents[3] / "docs" / "apps.md").read_text(encoding="utf-8")
-    start, end = "<!-- figures:apps-budget -->\n", "\n<!-- /figures:apps-budget -->"
-    block = doc[doc.index(start) + len(start) : doc.index(end)]
-    assert block == budget_markdown(shanghai_budget)
