@@ -80,7 +80,8 @@ class StockConfig(BaseModel):
     targets: dict[str, int] = Field(default_factory=dict)
     #: size of stocked keys in bits (default: ``limits.key_size``); other sizes are relayed
     key_size: int | None = Field(default=None, ge=8)
-    #: keys per refill relay (at most ``limits.max_key_per_request``)
+    #: keys per refill relay (at most ``limits.max_key_per_request``); a stock is topped up
+    #: in whole batches, once it is at least this many keys below its bound
     refill_batch: int = Field(default=16, ge=1)
     #: seconds between refill passes (a Get key that takes from the stock starts one early)
     refill_interval_s: float = Field(default=1.0, gt=0)

@@ -224,13 +224,13 @@ class KeyStock(Delivery):
         self._flush_voids()
         added = 0
         for pair in self.stock_pairs():
+            batch = min(self.settings.stock.refill_batch, pair.target_keys)
             while not self._stock_stop.is_set():
-                level = self._stock_level(pair)
-                n = min(self.settings.stock.refill_batch, pair.target_keys - level)
-                if n <= 0:
+                # whole batches only: one relay (and its 32-byte MAC key per hop) per batch
+                if pair.target_keys - self._stock_level(pair) < batch:
                     break
                 try:
-                    added += self._refill_batch(pair, n)
+                    added += self._refill_batch(pair, batch)
                 except KmsError as exc:
                     self._stock_counts["refill_failures"] += 1
                     log.info("stock %s>%s not refilled: %s", pair.master, pair.slave, exc.message)
@@ -356,6 +356,10 @@ class KeyStock(Delivery):
 
     def _expire_stock(self) -> None:
         now = time.time()
+        expired = (stock_t.c.state == "ready") & (stock_t.c.expires_at <= now)
+        with self.store.read() as conn:  # no write transaction on a pass with nothing to do
+            if conn.execute(select(stock_t.c.key_id).where(expired).limit(1)).first() is None:
+                return
         n = self.store.transact(
             lambda conn: self._mark_voiding(
                 conn, (stock_t.c.state == "ready") & (stock_t.c.expires_at <= now), "expired"
