@@ -165,3 +165,22 @@ def test_several_masters_concurrently_no_duplicate_ids_or_bytes(make_net):
     assert any(d.get("source") == "stock" for d in events(net, "a", "delivered_master"))
     for m in ("alice", "alice2"):
         assert max_level_from_audit(net, "a", m) <= 16
+
+
+def test_expiry_voids_only_the_keys_not_served_from_a_batch(make_net):
+    stock = STOCK | {"target_keys": 4, "refill_batch": 4, "ttl_s": 1.5}
+    net = make_net(stock=stock, **LINE4)
+    feed_all(net)
+    wait_for(lambda: stock_of(net, "a")["ready"] == 4, what="the stock to fill")
+    batch = events(net, "a", "stock_refilled")[0]["key_IDs"]
+    c = net.client("alice").get_key("dave", number=2)
+    served = [k.key_ID for k in c.keys]
+    assert set(served) < set(batch)
+    rest = set(batch) - set(served)
+    voided = lambda: {k for d in events(net, "a", "stock_voided") for k in d["key_IDs"]}  # noqa: E731
+    wait_for(lambda: rest <= voided(), what="the unserved keys to be voided")
+    assert not set(served) & voided()
+    far = [d for d in events(net, "d", "relay_voided") if set(d["key_IDs"] or []) & rest]
+    assert far and all(set(d["key_IDs"]) <= rest for d in far)
+    # the keys served from the same relay stay with the slave
+    assert net.client("dave").get_key_with_key_ids("alice", served) == c
