@@ -100,6 +100,7 @@ class KeyStock(Delivery):
         self._stock_thread: threading.Thread | None = None
         self._stock_counts: Counter[str] = Counter()
         self._stock_recovered = False
+        self._stocked = {(p.master, p.slave) for p in self.stock_pairs()}
 
     # --- configuration -----------------------------------------------------------------
 
@@ -145,9 +146,8 @@ class KeyStock(Delivery):
         cfg = self.settings.stock
         if not cfg.enabled or req.additional_slave_SAE_IDs:
             return None
-        entry = self.settings.saes.get(slave)
-        if entry is None or entry.node == self.node:
-            return None
+        if who is None or (who.name, slave) not in self._stocked:
+            return None  # no stock for this pair (or not an SAE): the usual checks and relay
         master = self._caller_sae(who)
         self._check_slave(master, slave)
         number, size, _slaves = self._validate_request(master, slave, req)
