@@ -391,7 +391,16 @@ def main() -> None:
     ap.add_argument("--procs", type=int, default=1, help="client processes (raw client only)")
     ap.add_argument("--postgres-url", default=os.environ.get("QUAYKEY_TEST_POSTGRES_URL"))
     ap.add_argument("--scenario", choices=sorted(SCENARIOS), action="append")
+    ap.add_argument(
+        "--stock-keys",
+        type=int,
+        default=4096,
+        help="bound of the stock in stock-3-hop (smaller than the run's demand: sustained refill)",
+    )
     args = ap.parse_args()
+    if args.stock_keys < 128:
+        ap.error("--stock-keys must be at least 128 (one refill batch)")
+    SCENARIOS["stock-3-hop"]["stock"]["target_keys"] = args.stock_keys
     backends: list[tuple[str, str | None]] = [("sqlite", None)]
     if args.postgres_url:
         backends.append(("postgresql", args.postgres_url))

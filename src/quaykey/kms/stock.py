@@ -67,7 +67,7 @@ _TAKE = (
         stock_t.c.size_bits == bindparam("size"),
         stock_t.c.expires_at > bindparam("now"),
     )
-    .order_by(stock_t.c.expires_at, stock_t.c.key_id)
+    .order_by(stock_t.c.expires_at)  # oldest first, read in index order (no sort)
     .limit(bindparam("n"))
 )
 _DELETE_READY = delete(stock_t).where(
@@ -100,6 +100,8 @@ class KeyStock(Delivery):
         self._stock_thread: threading.Thread | None = None
         self._stock_counts: Counter[str] = Counter()
         self._stock_recovered = False
+        self._stock_lock = threading.Lock()
+        self._taken_since_pass = 0
         self._stocked = {(p.master, p.slave) for p in self.stock_pairs()}
 
     # --- configuration -----------------------------------------------------------------
@@ -159,7 +161,10 @@ class KeyStock(Delivery):
         except BaseException:
             self.rate.refund(master, number * size)
             raise
-        self._stock_wake.set()  # top up early
+        with self._stock_lock:
+            self._taken_since_pass += number
+            if self._taken_since_pass >= cfg.refill_batch or got is None:
+                self._stock_wake.set()  # a batch may be due: top up before the next interval
         if got is None:
             self.rate.refund(master, number * size)
             self._stock_counts["fallbacks"] += 1
@@ -217,6 +222,8 @@ class KeyStock(Delivery):
         Returns the number of keys stocked. Never raises for a relay that fails (no link
         key, a KME unreachable): that stock waits for the next pass.
         """
+        with self._stock_lock:
+            self._taken_since_pass = 0
         if not self._stock_recovered:
             self._recover_stock()
             self._stock_recovered = True

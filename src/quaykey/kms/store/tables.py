@@ -92,7 +92,7 @@ stock_t = Table(
     Column("path", Text, nullable=False),
     Column("expires_at", Float, nullable=False),
     Column("created_at", Float, nullable=False),
-    Index("ix_stock_pair", "master_sae", "slave_sae", "state"),
+    Index("ix_stock_pair", "master_sae", "slave_sae", "state", "expires_at"),
     Index("ix_stock_relay", "relay_id"),
 )
 
