@@ -83,7 +83,7 @@ class StockConfig(BaseModel):
     #: keys per refill relay (at most ``limits.max_key_per_request``); a stock is topped up
     #: in whole batches, once it is at least this many keys below its bound
     refill_batch: int = Field(default=16, ge=1)
-    #: seconds between refill passes (a Get key that takes from the stock starts one early)
+    #: seconds between refill passes (one starts early once a batch's worth was taken)
     refill_interval_s: float = Field(default=1.0, gt=0)
     #: seconds a stocked key may be handed to a master; must be below ``limits.key_ttl_s``
     #: so that the slave has ``key_ttl_s - ttl_s`` left to fetch it
