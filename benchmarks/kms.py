@@ -4,9 +4,13 @@ Each KME runs as its own ``quaykey kme serve`` process on 127.0.0.1; client thre
 hold one keep-alive connection per KME. A *pair* is one Get key (GET ``enc_keys``) by the
 master followed by one Get key with key IDs (GET ``dec_keys?key_ID=``) by the slave.
 
-Scenarios: ``same-node`` (master and slave at one KME) and ``relay-3-hop`` (master at
-node a, slave at node d, path a-b-c-d, one-time pad on every hop), for SQLite and, when
-``--postgres-url`` (or ``QUAYKEY_TEST_POSTGRES_URL``) is given, PostgreSQL.
+Scenarios: ``same-node`` (master and slave at one KME), ``relay-3-hop`` (master at
+node a, slave at node d, path a-b-c-d, one-time pad on every hop, relayed at request time)
+and ``stock-3-hop`` (the same route with the key stock on at node a: keys relayed ahead of
+demand, filled before the clock starts and refilled in the background during the run), for
+SQLite and, when ``--postgres-url`` (or ``QUAYKEY_TEST_POSTGRES_URL``) is given,
+PostgreSQL. The last lines give each scenario's pairs/s as a ratio to ``same-node`` in the
+same run, and the share of ``stock-3-hop`` Get keys the stock served.
 
 Run::
 
@@ -67,6 +71,7 @@ def build(
     saes: dict[str, str],
     pairs: list[list[str]],
     db: str | None,
+    stock: dict[str, Any] | None = None,
 ) -> Path:
     doc: dict[str, Any] = {
         "pki_dir": "pki",
@@ -85,6 +90,8 @@ def build(
         "saes": {s: {"node": n, "tenant": "bench"} for s, n in saes.items()},
         "pairs": pairs,
     }
+    if stock:
+        doc["stock"] = stock
     root.mkdir(parents=True)
     cfg = root / "network.yaml"
     cfg.write_text(yaml.safe_dump(doc))
@@ -334,7 +341,41 @@ SCENARIOS = {
         "saes": {"m": "a", "s": "d"},
         "pairs": [["m", "s"]],
     },
+    "stock-3-hop": {
+        "nodes": ["a", "b", "c", "d"],
+        "links": [["a", "b"], ["b", "c"], ["c", "d"]],
+        "saes": {"m": "a", "s": "d"},
+        "pairs": [["m", "s"]],
+        "stock": {
+            "enabled": True,
+            "target_keys": 4096,
+            "refill_batch": 128,
+            "refill_interval_s": 0.05,
+        },
+    },
 }
+
+
+def wait_stock_full(cfg: Path, node: str, timeout_s: float = 120.0) -> KmeService:
+    """Wait until the stocks of ``node`` are at their bound; returns a reader of its store."""
+    svc = KmeService.from_settings(load_network_config(cfg).settings_for(node))
+    deadline = time.monotonic() + timeout_s
+    while True:
+        by_node = svc.stock_report()["by_node"]
+        if by_node and all(v["ready_keys"] >= v["target_keys"] for v in by_node.values()):
+            return svc
+        if time.monotonic() > deadline:
+            svc.close()
+            raise RuntimeError(f"key stock of {node} did not fill: {by_node}")
+        time.sleep(0.2)
+
+
+def stock_share(svc: KmeService) -> float:
+    """Share of the Get keys delivered at this KME that the stock served."""
+    sources = [
+        r.detail.get("source") for r in svc.store.audit_records() if r.event == "delivered_master"
+    ]
+    return sum(1 for x in sources if x == "stock") / max(1, len(sources))
 
 
 def main() -> None:
@@ -350,7 +391,16 @@ def main() -> None:
     ap.add_argument("--procs", type=int, default=1, help="client processes (raw client only)")
     ap.add_argument("--postgres-url", default=os.environ.get("QUAYKEY_TEST_POSTGRES_URL"))
     ap.add_argument("--scenario", choices=sorted(SCENARIOS), action="append")
+    ap.add_argument(
+        "--stock-keys",
+        type=int,
+        default=4096,
+        help="bound of the stock in stock-3-hop (smaller than the run's demand: sustained refill)",
+    )
     args = ap.parse_args()
+    if args.stock_keys < 128:
+        ap.error("--stock-keys must be at least 128 (one refill batch)")
+    SCENARIOS["stock-3-hop"]["stock"]["target_keys"] = args.stock_keys
     backends: list[tuple[str, str | None]] = [("sqlite", None)]
     if args.postgres_url:
         backends.append(("postgresql", args.postgres_url))
@@ -366,6 +416,7 @@ def main() -> None:
                     sc["saes"],
                     sc["pairs"],
                     url,
+                    sc.get("stock"),
                 )
                 # enough link key for ~3000 pairs/s over the run (64 bytes per relayed key)
                 feed(cfg, sc["links"], int(64 * 3000 * (args.seconds + 2)))
@@ -379,6 +430,7 @@ def main() -> None:
                         # an idle keep-alive connection left open (and inherited by forked
                         # client processes) holds up the KME's graceful TLS shutdown
                         probe.close()
+                    reader = wait_stock_full(cfg, "a") if sc.get("stock") else None
                     if args.client == "raw":
                         r = run_raw(
                             cfg,
@@ -391,6 +443,9 @@ def main() -> None:
                         )
                     else:
                         r = run(cfg, "m", "s", args.seconds, args.threads)
+                    if reader is not None:
+                        r["from_stock"] = stock_share(reader)
+                        reader.close()
                 finally:
                     for p in procs:
                         p.terminate()
@@ -421,6 +476,18 @@ def main() -> None:
             f" {r.get('server_cores', float('nan')):>9.2f}"
             f" {r.get('client_cpu_ms_per_pair', float('nan')):>11.2f}"
         )
+    for bname in dict.fromkeys(b for b, _, _ in rows):
+        by = {sname: r for b, sname, r in rows if b == bname}
+        if "same-node" not in by:
+            continue
+        local = by["same-node"]["pairs_per_s"]
+        for sname, r in by.items():
+            if sname != "same-node":
+                extra = f" (served from stock: {r['from_stock']:.0%})" if "from_stock" in r else ""
+                print(
+                    f"{bname}: {sname} / same-node = {r['pairs_per_s'] / local:.2f}"
+                    f" (local is {local / r['pairs_per_s']:.2f}x){extra}"
+                )
 
 
 if __name__ == "__main__":

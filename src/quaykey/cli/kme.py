@@ -109,4 +109,10 @@ def status(
             t.add_row(peer, str(p["sendable_bytes"]), str(p["receivable_bytes"]))
         console.print(t)
         console.print(f"held keys: {info['held_keys'] or 0}")
+        if info["stock"]["enabled"]:
+            levels = info["stock"]["by_node"].items()
+            console.print(
+                "key stock, ready/bound keys per remote KME: "
+                + (", ".join(f"{d} {v['ready_keys']}/{v['target_keys']}" for d, v in levels) or "-")
+            )
         console.print("SAEs: " + ", ".join(f"{s} ({e['tenant']})" for s, e in info["saes"].items()))

@@ -88,12 +88,14 @@ def create_app(settings: KmeSettings, service: KmeService | None = None) -> Fast
                     log.exception("expiry pass failed")
 
         task = asyncio.create_task(expiry_loop())
+        svc.start_stock()
         try:
             yield
         finally:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+            await asyncio.to_thread(svc.stop_stock)
             svc.close()
 
     app = _KmeApp(

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from collections import deque
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -25,6 +25,7 @@ __all__ = [
     "NetworkConfig",
     "NodeConfig",
     "SaeConfig",
+    "StockConfig",
     "TenantQuota",
     "load_network_config",
 ]
@@ -59,6 +60,48 @@ class HttpLimits(BaseModel):
     max_header_count: int = Field(default=64, ge=8)
     header_timeout_s: float = Field(default=10.0, gt=0)
     max_connections_per_client: int = Field(default=64, ge=1)
+
+
+class StockConfig(BaseModel):
+    """End-to-end key stock of one KME: keys relayed ahead of demand to remote slave SAEs.
+
+    One stock per provisioned pair (master SAE at this KME, slave SAE at another KME). Off
+    by default: a stock spends link key on every hop of the route before any application
+    asks, and holds keys at the far KME (counted in the master's ``keys_outstanding``
+    there), which a node without remote traffic would waste.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    enabled: bool = False
+    #: keys kept per (master SAE here, remote slave SAE) pair: the stock's bound
+    target_keys: int = Field(default=32, ge=0, le=100_000)
+    #: overrides of ``target_keys`` by remote node name or by pair ``"<master>><slave>"``
+    targets: dict[str, int] = Field(default_factory=dict)
+    #: size of stocked keys in bits (default: ``limits.key_size``); other sizes are relayed
+    key_size: int | None = Field(default=None, ge=8)
+    #: keys per refill relay (at most ``limits.max_key_per_request``); a stock is topped up
+    #: in whole batches, once it is at least this many keys below its bound
+    refill_batch: int = Field(default=16, ge=1)
+    #: seconds between refill passes (one starts early once a batch's worth was taken)
+    refill_interval_s: float = Field(default=1.0, gt=0)
+    #: seconds a stocked key may be handed to a master; must be below ``limits.key_ttl_s``
+    #: so that the slave has ``key_ttl_s - ttl_s`` left to fetch it
+    ttl_s: float = Field(default=1800.0, gt=0)
+    #: when the stock cannot serve a request: ``relay`` on demand, or ``fail`` (503)
+    on_empty: Literal["relay", "fail"] = "relay"
+
+    @field_validator("targets")
+    @classmethod
+    def _targets_non_negative(cls, v: dict[str, int]) -> dict[str, int]:
+        for name, n in v.items():
+            if n < 0:
+                raise ValueError(f"stock.targets[{name!r}] must be >= 0")
+        return v
+
+    def target_for(self, master: str, slave: str, slave_node: str) -> int:
+        """The bound of the stock of one pair (0: no stock)."""
+        return self.targets.get(f"{master}>{slave}", self.targets.get(slave_node, self.target_keys))
 
 
 class TenantQuota(BaseModel):
@@ -102,6 +145,7 @@ class NodeConfig(BaseModel):
     database_url: str
     master_key_file: Path
     tls: TlsFiles | None = None
+    stock: StockConfig | None = None
 
 
 class NetworkConfig(BaseModel):
@@ -113,6 +157,7 @@ class NetworkConfig(BaseModel):
     pki_dir: Path = Path("pki")
     limits: Limits = Field(default_factory=Limits)
     http: HttpLimits = Field(default_factory=HttpLimits)
+    stock: StockConfig = Field(default_factory=StockConfig)
     nodes: dict[str, NodeConfig]
     links: list[tuple[str, str]] = Field(default_factory=list)
     routes: dict[str, dict[str, list[str]]] = Field(default_factory=dict)
@@ -216,6 +261,16 @@ class NetworkConfig(BaseModel):
             rel = db[len("sqlite:///") :]
             db = "sqlite:///" + str(self._path(Path(rel)))
         routes = {d: self.route(node, d) for d in self.nodes if d != node}
+        stock = nc.stock or self.stock
+        if stock.enabled and stock.ttl_s >= self.limits.key_ttl_s:
+            raise ValueError(
+                f"stock.ttl_s ({stock.ttl_s}) of node {node!r} must be below limits.key_ttl_s "
+                f"({self.limits.key_ttl_s}): the slave needs time to fetch a stocked key"
+            )
+        if stock.enabled and stock.refill_batch > self.limits.max_key_per_request:
+            raise ValueError(
+                f"stock.refill_batch of node {node!r} must be at most limits.max_key_per_request"
+            )
         return KmeSettings(
             node=node,
             kme_id=nc.kme_id,
@@ -233,6 +288,7 @@ class NetworkConfig(BaseModel):
             tenants=dict(self.tenants),
             saes=dict(self.saes),
             pairs=frozenset(frozenset(p) for p in self.pairs),
+            stock=stock,
             fault_point=fault_point,
         )
 
@@ -258,6 +314,7 @@ class KmeSettings(BaseModel):
     tenants: dict[str, TenantQuota]
     saes: dict[str, SaeConfig]
     pairs: frozenset[frozenset[str]]
+    stock: StockConfig = Field(default_factory=StockConfig)
     fault_point: str | None = None
 
     def may_pair(self, a: str, b: str) -> bool:

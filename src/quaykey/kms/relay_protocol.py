@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import time
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import Connection, delete, update
@@ -72,10 +73,26 @@ class RelayProtocol(KmeCore):
         )
         return msg.model_copy(update={"ciphertext": ct, "tag": tag})
 
-    def _seal_hop(self, base: RelayReserve, plaintext: bytes | bytearray) -> RelayReserve:
-        """Consume link key towards ``base.path[base.hop]`` and seal ``plaintext`` for it."""
+    def _seal_hop(
+        self,
+        base: RelayReserve,
+        plaintext: bytes | bytearray,
+        hold: Callable[[Connection, RelayReserve], None] | None = None,
+    ) -> RelayReserve:
+        """Consume link key towards ``base.path[base.hop]`` and seal ``plaintext`` for it.
+
+        ``hold`` runs in the same transaction (a key stock writes its reserved entries there,
+        so that link key is never spent without them).
+        """
+
+        def _tx(conn: Connection) -> RelayReserve:
+            msg = self._seal_in(conn, base, plaintext)
+            if hold is not None:
+                hold(conn, base)
+            return msg
+
         try:
-            return self.store.transact(lambda conn: self._seal_in(conn, base, plaintext))
+            return self.store.transact(_tx)
         except SQLAlchemyError:
             raise AuditUnavailableError("key store or audit log unavailable") from None
 
@@ -87,7 +104,15 @@ class RelayProtocol(KmeCore):
         size: int,
         key_ids: list[str],
         keys: list[bytearray],
+        *,
+        hold: Callable[[Connection, RelayReserve], None] | None = None,
+        fault_prefix: str = "",
     ) -> str:
+        """Relay ``keys`` along ``path`` (reserve, then confirm); returns the relay ID.
+
+        ``hold`` runs in the transaction that spends the first hop's link key;
+        ``fault_prefix`` names this relay's crash points (``refill_`` for a key stock).
+        """
         relay_id = str(uuid.uuid4())
         base = RelayReserve(
             relay_id=relay_id,
@@ -102,14 +127,16 @@ class RelayProtocol(KmeCore):
             ciphertext="",
             tag="",
         )
-        msg = self._seal_hop(base, b"".join(keys))
+        msg = self._seal_hop(base, b"".join(keys), hold)
+        if fault_prefix:
+            faults.crash_point(self.settings.fault_point, f"{fault_prefix}after_seal")
         assert self.transport is not None
         try:
             self.transport.post(path[1], RELAY_RESERVE, msg.model_dump())
         except RelayFailedError:
             self._void(path, relay_id)
             raise
-        faults.crash_point(self.settings.fault_point, "after_far_reservation")
+        faults.crash_point(self.settings.fault_point, f"{fault_prefix}after_far_reservation")
         try:
             self.transport.post(
                 path[1],
@@ -121,16 +148,21 @@ class RelayProtocol(KmeCore):
             raise
         return relay_id
 
-    def _void(self, path: list[str], relay_id: str) -> None:
-        self._audit_only("relay_void_sent", relay_id=relay_id, path=path)
+    def _void(self, path: list[str], relay_id: str, key_ids: list[str] | None = None) -> bool:
+        """Send a void along ``path`` (all keys of the relay, or ``key_ids``); delivered?"""
+        self._audit_only("relay_void_sent", relay_id=relay_id, path=path, key_IDs=key_ids)
         if self.transport is None:
-            return
+            return False
         try:
             self.transport.post(
-                path[1], RELAY_VOID, RelayDecision(relay_id=relay_id, path=path, hop=1).model_dump()
+                path[1],
+                RELAY_VOID,
+                RelayDecision(relay_id=relay_id, path=path, hop=1, key_IDs=key_ids).model_dump(),
             )
         except RelayFailedError:
             log.warning("void of relay %s not delivered; the far reservation will expire", relay_id)
+            return False
+        return True
 
     def _check_hop(self, who: Identity | None, path: list[str], hop: int) -> str:
         sender = self._caller_kme(who)
@@ -262,9 +294,16 @@ class RelayProtocol(KmeCore):
                         raise KmsBadRequestError("no such reservation")
                     self.store.audit(conn, "relay_confirmed", relay_id=msg.relay_id)
                 else:
-                    res = conn.execute(delete(keys_t).where(keys_t.c.relay_id == msg.relay_id))
+                    gone = delete(keys_t).where(keys_t.c.relay_id == msg.relay_id)
+                    if msg.key_IDs is not None:
+                        gone = gone.where(keys_t.c.key_id.in_([k.lower() for k in msg.key_IDs]))
+                    res = conn.execute(gone)
                     self.store.audit(
-                        conn, "relay_voided", relay_id=msg.relay_id, rows=int(res.rowcount)
+                        conn,
+                        "relay_voided",
+                        relay_id=msg.relay_id,
+                        rows=int(res.rowcount),
+                        key_IDs=msg.key_IDs,
                     )
 
             self.store.transact(_tx)

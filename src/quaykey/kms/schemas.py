@@ -138,6 +138,9 @@ class RelayDecision(BaseModel):
     relay_id: str
     path: list[str]
     hop: int
+    #: a void may name some keys of the relay only (a key stock voids the keys it did not
+    #: hand out); ``None``: every key of the relay
+    key_IDs: list[str] | None = None
 
 
 class RelayAck(BaseModel):

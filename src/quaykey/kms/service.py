@@ -20,7 +20,8 @@ as the state change, so a KME that cannot audit delivers nothing (503).
 
 :class:`KmeService` is assembled from one class per job: :class:`~quaykey.kms.access.KmeCore`
 (state and access checks), :class:`~quaykey.kms.relay_protocol.RelayProtocol` (KME-to-KME
-relay), :class:`~quaykey.kms.delivery.Delivery` (ETSI GS QKD 014); it adds link-key
+relay), :class:`~quaykey.kms.delivery.Delivery` (ETSI GS QKD 014),
+:class:`~quaykey.kms.stock.KeyStock` (keys relayed ahead of demand); it adds link-key
 deposit, expiry, readiness and the pool report.
 """
 
@@ -34,14 +35,15 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from quaykey.errors import KmsUnavailableError
 from quaykey.kms.config import KmeSettings
-from quaykey.kms.delivery import SUPPORTED_MANDATORY_EXTENSIONS, Delivery
+from quaykey.kms.delivery import SUPPORTED_MANDATORY_EXTENSIONS
 from quaykey.kms.relay import PeerTransport, warm_up
+from quaykey.kms.stock import KeyStock
 from quaykey.kms.store import Sealer, Store, keys_t, read_master_key
 
 __all__ = ["SUPPORTED_MANDATORY_EXTENSIONS", "KmeService"]
 
 
-class KmeService(Delivery):
+class KmeService(KeyStock):
     """One Key Management Entity.
 
     Parameters
@@ -75,7 +77,8 @@ class KmeService(Delivery):
         return cls(settings, store, transport)
 
     def close(self) -> None:
-        """Release connections."""
+        """Stop the stock refiller and release connections."""
+        self.stop_stock()
         if self.transport is not None:
             self.transport.close()
         self.store.close()
@@ -172,4 +175,5 @@ class KmeService(Delivery):
             for s, e in sorted(self.settings.saes.items())
             if e.node == self.node
         }
+        out["stock"] = self.stock_report()
         return out

@@ -134,6 +134,8 @@ def write_network(
     ports: dict[str, int] | None = None,
     extra_saes_pki: list[str] | None = None,
     http: dict[str, Any] | None = None,
+    stock: dict[str, Any] | None = None,
+    node_stock: dict[str, dict[str, Any]] | None = None,
 ) -> tuple[Path, PkiLayout]:
     """Write PKI, master keys and a network YAML under ``root``; returns the YAML path."""
     root.mkdir(parents=True, exist_ok=True)
@@ -163,6 +165,10 @@ def write_network(
     }
     if http:
         doc["http"] = http
+    if stock:
+        doc["stock"] = stock
+    for n, st in (node_stock or {}).items():
+        doc["nodes"][n]["stock"] = st
     cfg = root / "network.yaml"
     cfg.write_text(yaml.safe_dump(doc), encoding="utf-8")
     layout = init_dev_pki(

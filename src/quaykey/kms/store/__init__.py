@@ -16,7 +16,14 @@ from quaykey.errors import MasterKeyError
 from quaykey.kms.store.audit import GENESIS_HASH, AuditRecord, verify_audit_chain
 from quaykey.kms.store.database import Store
 from quaykey.kms.store.sealing import Sealer, create_master_key, read_master_key
-from quaykey.kms.store.tables import audit_t, keys_t, link_blocks_t, link_used_t, metadata
+from quaykey.kms.store.tables import (
+    audit_t,
+    keys_t,
+    link_blocks_t,
+    link_used_t,
+    metadata,
+    stock_t,
+)
 
 __all__ = [
     "GENESIS_HASH",
@@ -31,5 +38,6 @@ __all__ = [
     "link_used_t",
     "metadata",
     "read_master_key",
+    "stock_t",
     "verify_audit_chain",
 ]

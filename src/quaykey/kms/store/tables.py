@@ -22,6 +22,7 @@ __all__ = [
     "link_used_t",
     "meta_t",
     "metadata",
+    "stock_t",
 ]
 
 metadata = MetaData()
@@ -73,6 +74,26 @@ keys_t = Table(
     Index("ix_keys_relay", "relay_id"),
     Index("ix_keys_pair", "master_sae", "slave_sae"),
     Index("ix_keys_expiry", "expires_at"),
+)
+
+#: keys relayed ahead of demand, held at the master's KME until a master SAE takes them
+#: (``state``: ``reserved`` while the relay is in flight, ``ready``, ``voiding`` until the far
+#: KME has been told to drop its copy); the far KME holds the same keys in ``kms_keys``
+stock_t = Table(
+    "kms_stock",
+    metadata,
+    Column("key_id", String(36), primary_key=True),
+    Column("master_sae", String(256), nullable=False),
+    Column("slave_sae", String(256), nullable=False),
+    Column("size_bits", Integer, nullable=False),
+    Column("blob", LargeBinary, nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("relay_id", String(36), nullable=False),
+    Column("path", Text, nullable=False),
+    Column("expires_at", Float, nullable=False),
+    Column("created_at", Float, nullable=False),
+    Index("ix_stock_pair", "master_sae", "slave_sae", "state", "expires_at"),
+    Index("ix_stock_relay", "relay_id"),
 )
 
 audit_t = Table(
