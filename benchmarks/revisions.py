@@ -63,7 +63,7 @@ run_block(warm.alice, warm.bob, auth_alice=pa, auth_bob=pb, seed=0)
 sample = simulate_link(p, int(0.5 * rate), np.random.default_rng(1))
 def run(i):
     res = run_block(sample.alice, sample.bob, auth_alice=pa, auth_bob=pb, seed=i)
-    return res.sifted_bits
+    return res.report.sifted_bits
 """,
     "amplify": """
 import numpy as np
