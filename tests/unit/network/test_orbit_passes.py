@@ -216,3 +216,47 @@ def test_exact_pass_block_agrees_with_statistical_pass_key() -> None:
     # The second run is the Z-basis key: about as long as the first (50:50 basis choice).
     one_basis = outcome.report.final_key_bits - outcome.report.auth_bits_replenished
     assert outcome.key_bits - one_basis == pytest.approx(one_basis, rel=0.10)
+
+
+def test_link_hardware_and_network_names_are_separate() -> None:
+    # "micius" names the satellite topology add-on only; the Liao et al. 2017 hardware is
+    # micius-2017, and the add-on's satellite links use it.
+    from quaykey.network.presets import NETWORK_NAMES, load_preset_topology
+    from quaykey.physics.params import FREE_SPACE_PRESETS, PRESETS
+
+    assert "micius" in NETWORK_NAMES and "micius" not in PRESETS
+    assert {"micius-2017", "micius-2021"} <= set(FREE_SPACE_PRESETS) <= set(DOWNLINKS)
+    with pytest.raises(ValueError, match="micius-2017"):
+        load_preset("micius")
+    t = load_preset_topology("beijing-shanghai", with_micius=True)
+    assert t.link("micius--xinglong").preset == "micius-2017"
+    assert all(load_preset(name).security.key_from_both_bases for name in FREE_SPACE_PRESETS)
+    assert not load_preset("backbone").security.key_from_both_bases
+
+
+def test_closest_epoch_picks_the_element_set_of_the_run() -> None:
+    from quaykey.network.orbit import closest_epoch, satellites_from_entry
+
+    sats = satellites_from_entry(PRESET["satellite"])
+    assert closest_epoch(sats, _utc(2016, 12, 19)).epoch_utc.year == 2016
+    assert closest_epoch(sats, _utc(2021, 4, 23)).epoch_utc.year == 2021
+    with pytest.raises(ValueError, match="no element sets"):
+        closest_epoch([], _utc(2021, 4, 23))
+
+
+def test_statistical_pass_key_takes_both_bases_only_when_the_link_says_so() -> None:
+    # Same pass, same counts: the key-basis-only convention gives half the key of a
+    # 50:50 basis choice (the two bases are alike), within the floor of each length.
+    from quaykey.network.passes import within_range
+
+    night = [
+        x
+        for x in find_passes(SAT, XINGLONG, _utc(2016, 12, 19), _utc(2016, 12, 20))
+        if x.night and x.max_elevation_deg > 40
+    ]
+    p = within_range(SAT, XINGLONG, night[0], 1200.0)
+    both = load_preset("micius-2017")
+    one = replace(both, security=replace(both.security, key_from_both_bases=False))
+    k2, k1 = key_per_pass(SAT, XINGLONG, p, both), key_per_pass(SAT, XINGLONG, p, one)
+    assert k1.sifted_bits == k2.sifted_bits and k1.qber == k2.qber
+    assert k2.key_bits == pytest.approx(2 * k1.key_bits, abs=2)
