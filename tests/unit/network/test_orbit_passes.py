@@ -216,6 +216,12 @@ def test_exact_pass_block_agrees_with_statistical_pass_key() -> None:
     # The second run is the Z-basis key: about as long as the first (50:50 basis choice).
     one_basis = outcome.report.final_key_bits - outcome.report.auth_bits_replenished
     assert outcome.key_bits - one_basis == pytest.approx(one_basis, rel=0.10)
+    # Authentication is spent and refilled by both runs, and the summary counts both.
+    from quaykey.network.links import summarise
+
+    used = outcome.report.auth_bits_used + outcome.swapped_report.auth_bits_used
+    assert outcome.swapped_report.auth_bits_used > 0
+    assert summarise([outcome], p, window.duration_s).auth_bits_used == used
 
 
 def test_link_hardware_and_network_names_are_separate() -> None:
