@@ -88,11 +88,11 @@ _README_KEYRATE = (
     "1e8",
     "--json",
 )
-_PLAN = ("network", "plan", "--preset", "beijing-shanghai", "--json")
+_PLAN = ("network", "plan", "--network", "beijing-shanghai", "--json")
 _SIMULATE_DAY = (
     "network",
     "simulate",
-    "--preset",
+    "--network",
     "beijing-shanghai",
     "--with",
     "micius",

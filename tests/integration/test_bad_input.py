@@ -80,7 +80,7 @@ CASES = [
     ),
     (
         "link-simulate-distance-free-space",
-        ["link", "simulate", "--preset", "micius", "--distance-km", "20"],
+        ["link", "simulate", "--preset", "micius-2017", "--distance-km", "20"],
         "--distance-km",
     ),
     ("link-plot-out-missing-folder", ["link", "plot", "--out", "nowhere/k.png"], "--out"),

@@ -42,7 +42,7 @@ def _json(args: list[str]) -> dict:  # type: ignore[type-arg]
 
 
 def test_network_simulate_json_shape() -> None:
-    out = _json(["network", "simulate", "--preset", "beijing-shanghai", "--hours", "1", "--json"])
+    out = _json(["network", "simulate", "--network", "beijing-shanghai", "--hours", "1", "--json"])
     assert out["simulated_s"] == 3600.0 and out["wall_s"] > 0
     for link in out["links"]:
         for key in ("name", "length_km", "secret_key_rate_bps", "qber", "pool_bits"):
@@ -53,12 +53,18 @@ def test_network_simulate_json_shape() -> None:
         assert route["capacity_bps"] > 0
 
 
+def test_network_preset_flag_is_the_former_name_of_network() -> None:
+    new = _json(["network", "plan", "--network", "beijing-shanghai", "--json"])
+    old = _json(["network", "plan", "--preset", "beijing-shanghai", "--json"])
+    assert old == new and new["links"]
+
+
 def test_network_simulate_with_micius_relays_through_the_satellite() -> None:
     out = _json(
         [
             "network",
             "simulate",
-            "--preset",
+            "--network",
             "beijing-shanghai",
             "--with",
             "micius",
@@ -113,7 +119,7 @@ def test_network_map_png_and_offline_html(tmp_path: Path) -> None:
     png, page = tmp_path / "map.png", tmp_path / "map.html"
     result = runner.invoke(
         app,
-        ["network", "map", "--preset", "beijing-shanghai", "--out", str(png), "--html", str(page)],
+        ["network", "map", "--network", "beijing-shanghai", "--out", str(png), "--html", str(page)],
     )
     assert result.exit_code == 0, result.output
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -182,7 +188,7 @@ def test_plan_and_simulate_give_one_route_capacity() -> None:
     # bonded warehouse's demand is multipath (preset YAML); plan uses modelled link rates,
     # simulate measured ones: they agree within the blocks' sampling spread (1 %).
     route = "bonded-warehouse:shanghai-customs"
-    plan = _json(["network", "plan", "--preset", "beijing-shanghai", "--route", route, "--json"])
+    plan = _json(["network", "plan", "--network", "beijing-shanghai", "--route", route, "--json"])
     sim = _json(["network", "simulate", "--hours", "2", "--json"])
     planned = plan["routes"][0]
     simulated = next(r for r in sim["routes"] if r["src"] == "bonded-warehouse")

@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 
 from quaykey.physics.attacks import InterceptResend, PhotonNumberSplitting
 from quaykey.physics.keyrate import estimate_secret_key_rate
-from quaykey.physics.params import Detector, LinkParams, load_preset
+from quaykey.physics.params import FREE_SPACE_PRESETS, Detector, LinkParams, load_preset
 from quaykey.physics.pulse_classes import bb84_class_probabilities
 from quaykey.physics.sampler import simulate_link
 
@@ -29,8 +29,8 @@ MAX_CLICKS = 2_000_000  # keeps each example well under a second
 
 @st.composite
 def links(draw: st.DrawFn) -> LinkParams:
-    preset = draw(st.sampled_from(["gys", "lim2014", "backbone", "micius"]))
-    if preset == "micius":
+    preset = draw(st.sampled_from(["gys", "lim2014", "backbone", "micius-2017"]))
+    if preset in FREE_SPACE_PRESETS:
         params = load_preset(preset, loss_db=draw(st.floats(min_value=0.0, max_value=50.0)))
     else:
         params = load_preset(preset, distance_km=draw(st.floats(min_value=0.0, max_value=250.0)))

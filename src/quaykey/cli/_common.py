@@ -326,13 +326,13 @@ def link_params(
     80000000.0
     """
     from quaykey.physics.config import apply_overrides, params_from_mapping, parse_params
-    from quaykey.physics.params import PRESETS, load_preset
+    from quaykey.physics.params import FREE_SPACE_PRESETS, PRESETS, load_preset
 
     check_positive(distance_km, "--distance-km", allow_zero=True)
     check_positive(loss_db, "--loss-db", allow_zero=True)
     if preset not in PRESETS:
         raise ValueError(f"--preset must be one of {', '.join(sorted(PRESETS))}, got {preset!r}")
-    free_space = preset == "micius"
+    free_space = preset in FREE_SPACE_PRESETS
     if free_space and distance_km is not None:
         raise ValueError(f"--distance-km: preset {preset!r} is a free-space link; give --loss-db")
     if not free_space and loss_db is not None:

@@ -60,7 +60,7 @@ def _steps(out: Path, hours: float) -> list[tuple[str, list[str]]]:
             [
                 "network",
                 "simulate",
-                "--preset",
+                "--network",
                 "beijing-shanghai",
                 "--with",
                 "micius",
@@ -73,7 +73,7 @@ def _steps(out: Path, hours: float) -> list[tuple[str, list[str]]]:
             [
                 "network",
                 "map",
-                "--preset",
+                "--network",
                 "beijing-shanghai",
                 "--with",
                 "micius",

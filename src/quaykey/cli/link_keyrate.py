@@ -88,7 +88,9 @@ def _table(result: KeyRateResult, link: LinkParams) -> Table:
 
 def keyrate(
     preset: str = typer.Option(
-        "gys", "--preset", help="Parameter preset: gys, lim2014, micius, backbone."
+        "gys",
+        "--preset",
+        help="Link hardware preset: gys, lim2014, micius-2017, micius-2021, backbone.",
     ),
     distance_km: float | None = typer.Option(None, "--distance-km", help="Fibre length in km."),
     loss_db: float | None = typer.Option(

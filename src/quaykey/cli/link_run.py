@@ -78,7 +78,7 @@ def run(
     preset: str = typer.Option("backbone", help="Link preset (backbone, gys, lim2014, ...)."),
     distance_km: float = typer.Option(None, "--distance-km", help="Fibre length in km."),
     loss_db: float = typer.Option(
-        None, "--loss-db", help="Channel loss in dB (free-space presets such as micius)."
+        None, "--loss-db", help="Channel loss in dB (free-space presets such as micius-2017)."
     ),
     duration_s: float = typer.Option(1.0, "--duration-s", help="Seconds of link time."),
     block_s: float = typer.Option(

@@ -21,7 +21,7 @@ from quaykey.cli._common import (
 )
 from quaykey.physics.attacks import parse_attack
 from quaykey.physics.keyrate import asymptotic_key_rate_estimate, estimate_secret_key_rate
-from quaykey.physics.params import DecoySource, LinkParams
+from quaykey.physics.params import PRESETS, DecoySource, LinkParams
 from quaykey.physics.pulse_classes import bb84_class_probabilities, bbm92_pattern_probabilities
 from quaykey.physics.sampler import LinkSample, simulate_link
 
@@ -129,9 +129,11 @@ def _table(payload: dict[str, Any]) -> Table:
 
 
 def simulate(
-    preset: str = typer.Option("gys", "--preset", help="gys, lim2014, micius or backbone."),
+    preset: str = typer.Option("gys", "--preset", help=f"Link hardware: {', '.join(PRESETS)}."),
     distance_km: float | None = typer.Option(None, "--distance-km", help="Fibre length."),
-    loss_db: float | None = typer.Option(None, "--loss-db", help="Free-space loss (micius)."),
+    loss_db: float | None = typer.Option(
+        None, "--loss-db", help="Free-space loss (micius-2017, micius-2021)."
+    ),
     duration_s: float = typer.Option(1.0, "--duration-s", help="Block length in seconds."),
     seed: int = typer.Option(1, "--seed", help="Random seed (same seed, same result)."),
     eve: str | None = typer.Option(

@@ -26,10 +26,10 @@ from quaykey.network.cost import MAX_UNFORCED_S, run_cost_s
 from quaykey.network.demands import Demand, parse_demand
 from quaykey.network.faults import Fault, check_within_run, parse_cut, parse_eve
 from quaykey.network.links import link_model
-from quaykey.network.orbit import Satellite
+from quaykey.network.orbit import Satellite, closest_epoch, satellites_from_entry
 from quaykey.network.passes import passes_for_topology
 from quaykey.network.presets import (
-    PRESET_NAMES,
+    NETWORK_NAMES,
     load_preset_topology,
     load_satellite_preset,
     load_topology_file,
@@ -44,16 +44,22 @@ T = TypeVar("T")
 app = typer.Typer(help="Simulate and plan the trusted-relay network.", no_args_is_help=True)
 
 
-def _topology(preset: str | None, topology: Path | None, with_micius: bool) -> Topology:
-    if preset and topology:
-        raise ValueError("give --preset or --topology, not both")
+#: ``--network NAME`` picks a packaged topology; ``--preset`` is its former name, still
+#: accepted (link *hardware* presets are ``--preset`` on the ``link`` commands).
+_NETWORK_FLAGS = ("--network", "--preset")
+_NETWORK_HELP = "Packaged network topology: " + ", ".join(NETWORK_NAMES) + " (alias: --preset)."
+
+
+def _topology(network: str | None, topology: Path | None, with_micius: bool) -> Topology:
+    if network and topology:
+        raise ValueError("give --network or --topology, not both")
     if topology is not None:
         if with_micius:
-            raise ValueError("--with micius applies to the beijing-shanghai preset only")
+            raise ValueError("--with micius applies to the beijing-shanghai network only")
         return load_topology_file(topology)
-    name = preset or "beijing-shanghai"
-    if name not in PRESET_NAMES:
-        raise ValueError(f"--preset must be one of {', '.join(PRESET_NAMES)}, got {name!r}")
+    name = network or "beijing-shanghai"
+    if name not in NETWORK_NAMES:
+        raise ValueError(f"--network must be one of {', '.join(NETWORK_NAMES)}, got {name!r}")
     return load_preset_topology(name, with_micius=with_micius)
 
 
@@ -66,15 +72,8 @@ def _with(value: str | None) -> bool:
 
 
 def _satellite_for(start: datetime) -> Satellite:
-    sat = load_satellite_preset()["satellite"]
-    # The TLE whose epoch is closest to the start of the run.
-    best = min(
-        sat["tle"],
-        key=lambda e: abs(
-            (datetime.fromisoformat(str(e["epoch"])).replace(tzinfo=UTC) - start).total_seconds()
-        ),
-    )
-    return Satellite.from_tle(best["line1"], best["line2"], name=str(sat["name"]))
+    """The packaged element set closest to the start of the run."""
+    return closest_epoch(satellites_from_entry(load_satellite_preset()["satellite"]), start)
 
 
 def _parse_start(text: str) -> datetime:
@@ -192,7 +191,7 @@ def _passes(t: Topology, cfg: SimulationConfig) -> dict[str, Any] | None:
 
 @app.command("simulate")
 def simulate(
-    preset: str = typer.Option(None, help="Preset topology (beijing-shanghai)."),
+    network: str = typer.Option(None, *_NETWORK_FLAGS, help=_NETWORK_HELP),
     topology: Path = typer.Option(None, help="Your own topology YAML file."),
     with_: str = typer.Option(None, "--with", help="Add 'micius' (satellite and stations)."),
     hours: float = typer.Option(24.0, help="Simulated hours."),
@@ -225,7 +224,7 @@ def simulate(
         check_seed(seed)
         if kme_config is not None and fidelity != "exact":
             raise ValueError("--kme-config needs --fidelity exact (statistical runs make no bits)")
-        t = _topology(preset, topology, _with(with_))
+        t = _topology(network, topology, _with(with_))
         cfg = SimulationConfig(
             duration_s=hours * 3600.0,
             fidelity=fidelity,  # type: ignore[arg-type]
@@ -326,7 +325,7 @@ def _plan_pairs(t: Topology, route: list[str]) -> list[Demand]:
 @app.command("plan")
 def plan(
     topology: Path = typer.Option(None, help="Topology YAML file."),
-    preset: str = typer.Option(None, help="Or a preset topology."),
+    network: str = typer.Option(None, *_NETWORK_FLAGS, help=_NETWORK_HELP),
     route: list[str] = typer.Option(
         [], help="SRC:DST to plan (default: the topology's demands, else all user pairs)."
     ),
@@ -335,11 +334,11 @@ def plan(
 ) -> None:
     """Model key rates of every link and the capacity and limiting link of each route."""
     with user_errors():
-        if topology is None and preset is None:
-            raise ValueError("give --topology FILE or --preset NAME")
+        if topology is None and network is None:
+            raise ValueError("give --topology FILE or --network NAME")
         if not (math.isfinite(block_s) and block_s > 0):
             raise ValueError(f"--block-s must be > 0, got {block_s!r}")
-        t = _topology(preset, topology, False)
+        t = _topology(network, topology, False)
         rows = _rate_rows(t, block_s)
         rates = {name: r["analytic_key_rate_bps"] for name, r in rows.items()}
         routes: list[dict[str, Any]] = []
@@ -406,7 +405,7 @@ def _render_plan(
 
 @app.command("map")
 def map_(
-    preset: str = typer.Option("beijing-shanghai", help="Preset topology."),
+    network: str = typer.Option("beijing-shanghai", *_NETWORK_FLAGS, help=_NETWORK_HELP),
     topology: Path = typer.Option(None, help="Or your own topology file."),
     with_: str = typer.Option(None, "--with", help="Add 'micius' ground stations."),
     out: Path = typer.Option(Path("map.png"), help="Output PNG file."),
@@ -417,7 +416,7 @@ def map_(
     with user_errors():
         check_out_path(out, "--out", suffix=".png")
         check_out_path(html_out, "--html")
-        t = _topology(None if topology else preset, topology, _with(with_))
+        t = _topology(None if topology else network, topology, _with(with_))
         rows = _rate_rows(t, block_s)
         draw_png(t, rows, out)
         if html_out is not None:

@@ -14,7 +14,14 @@ from rich.table import Table
 
 from quaykey.cli._common import console, err_console, print_json, user_errors
 from quaykey.network.downlink import DOWNLINKS, Downlink, downlink_for
-from quaykey.network.orbit import GroundStation, Satellite, parse_tle_text, station_from_entry
+from quaykey.network.orbit import (
+    GroundStation,
+    Satellite,
+    closest_epoch,
+    parse_tle_text,
+    satellites_from_entry,
+    station_from_entry,
+)
 from quaykey.network.passes import Pass, find_passes, key_per_pass, pass_profile, within_range
 from quaykey.network.presets import load_satellite_preset
 from quaykey.physics.params import LinkParams, load_preset
@@ -35,16 +42,9 @@ PROGRESS_ABOVE_S = 3.0
 _CHUNK_DAYS = 10.0
 
 
-def _closest(sats: list[Satellite], start: datetime) -> Satellite:
-    return min(sats, key=lambda s: abs((s.epoch_utc - start).total_seconds()))
-
-
 def _satellites(tle: Path | None) -> list[Satellite]:
     if tle is None:
-        sat = load_satellite_preset()["satellite"]
-        return [
-            Satellite.from_tle(e["line1"], e["line2"], name=str(sat["name"])) for e in sat["tle"]
-        ]
+        return satellites_from_entry(load_satellite_preset()["satellite"])
     try:
         text = tle.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
@@ -137,7 +137,7 @@ def _parse_from(text: str) -> datetime:
 
 @app.command("passes")
 def passes(
-    station: str = typer.Option("xinglong", help="Ground station (micius preset)."),
+    station: str = typer.Option("xinglong", help="Ground station (of the micius network)."),
     from_: str = typer.Option("2016-12-18", "--from", help="UTC start date or date-time."),
     days: float = typer.Option(3.0, help="Days to search."),
     min_elevation: float = typer.Option(10.0, help="QKD minimum elevation, degrees (0-90)."),
@@ -145,7 +145,9 @@ def passes(
         None, help="Run QKD only within this slant range (Liao et al. 2017: 1200)."
     ),
     tle: Path = typer.Option(None, help="Two- or three-line element file (default: packaged)."),
-    preset: str = typer.Option("micius", help="Link preset: micius (2017) or micius-2021."),
+    preset: str = typer.Option(
+        "micius-2017", help="Link hardware preset: micius-2017 (Liao 2017) or micius-2021."
+    ),
     force: bool = typer.Option(False, help="Run even when --days would take long."),
     plot: Path = typer.Option(None, help="PNG of loss and key rate over the best pass."),
     json_out: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
@@ -166,7 +168,7 @@ def passes(
         estimate_s = _check_days(days, force)
         start = _parse_from(from_)
         gs = station_from_entry(stations[station])
-        sat = _closest(_satellites(tle), start)
+        sat = closest_epoch(_satellites(tle), start)
         _warn_epoch(sat, start, start + timedelta(days=days))
         params = load_preset(preset)
         downlink = downlink_for(preset)

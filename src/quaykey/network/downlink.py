@@ -98,16 +98,12 @@ class Downlink:
         Constant pointing loss.
     receiver_optical_efficiency
         Ground station optics, telescope to detector fibre (not the detectors).
-    key_from_both_bases
-        Distil key from the sifted bits of both bases, each basis's phase error bounded
-        from the other's decoy statistics (symmetric BB84, as Liao et al. 2017 ran it);
-        ``False`` keeps the key-basis-only convention of Lim et al. (2014).
     source
         Where the figures come from.
 
     Example
     -------
-    >>> d = DOWNLINKS["micius"]
+    >>> d = DOWNLINKS["micius-2017"]
     >>> round(float(d.diffraction_loss_db(1200.0)), 1)  # Liao et al.: "22 dB at 1200 km"
     21.6
     """
@@ -118,7 +114,6 @@ class Downlink:
     atm_zenith_loss_db: float = 2.0
     pointing_loss_db: float = 2.0
     receiver_optical_efficiency: float = 0.16
-    key_from_both_bases: bool = False
     source: str = ""
 
     def __post_init__(self) -> None:
@@ -178,22 +173,22 @@ class Downlink:
         return self.channel_loss_db(range_km, elevation_deg) + self.receiver_loss_db
 
 
-#: Downlink budgets by link preset name (``micius``, ``micius-2021``).
+#: Downlink budgets by link hardware preset name (``micius-2017``, ``micius-2021``).
 DOWNLINKS: dict[str, Downlink] = {
     # Liao et al. 2017: 300 mm transmitter, ~10 urad divergence, 1 m receiver at
-    # Xinglong, ground optical efficiency ~16 %, key from both bases. Published as ranges:
-    # atmosphere 3-8 dB and pointing < 3 dB at 1,200 km. Chosen inside them: 2.5 dB at the
-    # zenith (7.5 dB at the 19.5 deg elevation of 1,200 km, airmass 3.0) and 2.2 dB of
-    # pointing, which give the published ~12 kbit/s sifted rate at 645 km and the sifted
-    # key of the whole 19 Dec 2016 pass (docs/validation.md).
-    "micius": Downlink(
+    # Xinglong, ground optical efficiency ~16 % (key from both bases is the link's
+    # security setting, quaykey.physics.params.SecurityParams.key_from_both_bases).
+    # Published as ranges: atmosphere 3-8 dB and pointing < 3 dB at 1,200 km. Chosen
+    # inside them: 2.5 dB at the zenith (7.5 dB at the 19.5 deg elevation of 1,200 km,
+    # airmass 3.0) and 2.2 dB of pointing, which give the published ~12 kbit/s sifted
+    # rate at 645 km and the sifted key of the whole 19 Dec 2016 pass (docs/validation.md).
+    "micius-2017": Downlink(
         divergence_urad=10.0,
         transmitter_aperture_m=0.30,
         receiver_aperture_m=1.0,
         atm_zenith_loss_db=2.5,
         pointing_loss_db=2.2,
         receiver_optical_efficiency=0.16,
-        key_from_both_bases=True,
         source="Liao et al., Nature 549, 43 (2017)",
     ),
     # Chen et al. 2021: the upgraded system, 47.8 kbit/s of secret key on average over a
@@ -209,7 +204,6 @@ DOWNLINKS: dict[str, Downlink] = {
         atm_zenith_loss_db=2.5,
         pointing_loss_db=2.2,
         receiver_optical_efficiency=0.5,
-        key_from_both_bases=True,
         source="Chen et al., Nature 589, 214 (2021) (fitted, see docs/validation.md)",
     ),
 }

@@ -23,6 +23,7 @@ The Astronomical Almanac, section C ("Low precision formulas for the Sun").
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cache
@@ -35,8 +36,10 @@ from skyfield.api import EarthSatellite, Timescale, load, wgs84
 __all__ = [
     "GroundStation",
     "Satellite",
+    "closest_epoch",
     "parse_tle_text",
     "sample_times",
+    "satellites_from_entry",
     "station_from_entry",
     "sun_elevation_deg",
     "timescale",
@@ -262,6 +265,40 @@ def parse_tle_text(text: str, default_name: str = "satellite") -> list[Satellite
     if not out:
         raise ValueError("no two-line element set found (lines starting '1 ' and '2 ')")
     return out
+
+
+def satellites_from_entry(entry: Mapping[str, Any]) -> list[Satellite]:
+    """Every element set of a preset's ``satellite`` section, named after the satellite.
+
+    Example
+    -------
+    >>> from quaykey.network.presets import load_satellite_preset
+    >>> [s.epoch_utc.year for s in satellites_from_entry(load_satellite_preset()["satellite"])]
+    [2016, 2021]
+    """
+    name = str(entry["name"])
+    return [Satellite.from_tle(e["line1"], e["line2"], name=name) for e in entry["tle"]]
+
+
+def closest_epoch(satellites: Sequence[Satellite], when_utc: datetime) -> Satellite:
+    """The element set whose epoch is closest to ``when_utc`` (SGP4 drifts away from it).
+
+    Raises
+    ------
+    ValueError
+        For no element sets.
+
+    Example
+    -------
+    >>> from datetime import UTC
+    >>> from quaykey.network.presets import load_satellite_preset
+    >>> sats = satellites_from_entry(load_satellite_preset()["satellite"])
+    >>> closest_epoch(sats, datetime(2021, 4, 23, tzinfo=UTC)).epoch_utc.year
+    2021
+    """
+    if not satellites:
+        raise ValueError("no element sets to choose from")
+    return min(satellites, key=lambda s: abs((s.epoch_utc - when_utc).total_seconds()))
 
 
 def station_from_entry(entry: dict[str, object]) -> GroundStation:

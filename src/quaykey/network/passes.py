@@ -7,10 +7,11 @@ A pass is a rise above the horizon, a culmination and a set, found by skyfield
 
 Key per pass
     The loss of every ``step_s`` slice of the QKD window comes from the link's
-    :class:`~quaykey.network.downlink.Downlink` (range and elevation); the expected counts
-    of the slices, at the link's own parameters (source, detectors, overrides), are summed
-    and one finite-key block (Lim et al. 2014) is taken over the whole pass, as Liao et al.
-    (2017) did with the data of one pass.
+    :class:`~quaykey.network.downlink.Downlink` (range and elevation); that loss profile
+    goes through THE link-block seam (:mod:`quaykey.network.links`) as one block over the
+    whole pass, as Liao et al. (2017) did with the data of one pass: the statistical
+    implementation at the expected counts (no draws), the link's own parameters (source,
+    detectors, overrides, key from one basis or both) and the Lim et al. (2014) length.
 
 References
 ----------
@@ -29,9 +30,9 @@ from typing import TYPE_CHECKING
 import numpy as np
 from numpy.typing import NDArray
 
-from quaykey.decoy import DecoyCounts
 from quaykey.network.downlink import Downlink, downlink_for
-from quaykey.network.links.statistical import block_key_bits
+from quaykey.network.links.block import BlockWindow, LossProfile
+from quaykey.network.links.statistical import StatisticalBlock, block_key_bits
 from quaykey.network.orbit import (
     GroundStation,
     Satellite,
@@ -48,10 +49,8 @@ if TYPE_CHECKING:
 __all__ = [
     "Pass",
     "PassProfile",
-    "counts_over_profile",
     "find_passes",
     "key_per_pass",
-    "pass_key_bits",
     "pass_profile",
     "passes_for_topology",
     "within_range",
@@ -273,7 +272,8 @@ def pass_profile(
     """Loss, sifted-key rate and asymptotic secret-key rate over the QKD window.
 
     The sifted rate counts both bases (what Liao et al. 2017 plot in Fig. 3). The
-    asymptotic rate is the Lim et al. bound of a block of 10^6 seconds at that instant's
+    asymptotic rate (key from one basis or both, as the link's security settings say) is
+    the Lim et al. bound of a block of 10^6 seconds at that instant's
     loss, divided by 10^6 s (finite-size terms vanish); it is a curve to look at, not the
     pass's key, which :func:`key_per_pass` computes as one finite block.
     """
@@ -324,82 +324,30 @@ def key_per_pass(
     Returns
     -------
     Pass
-        A copy with ``key_bits``, ``sifted_bits`` (both bases), ``qber`` (key basis) and the
-        loss profile; unchanged by day (when ``require_night``) and below the minimum
-        elevation.
+        A copy with ``key_bits`` (0 when the block aborts), ``sifted_bits`` (both bases),
+        ``qber`` (key basis) and the loss profile; unchanged by day (when
+        ``require_night``) and below the minimum elevation.
     """
     if (require_night and not p.night) or p.qkd_start_utc is None or p.qkd_end_utc is None:
         return p
     link = _downlink(params, station, downlink)
     _, el, rng_km, dt = _geometry(satellite, station, p.qkd_start_utc, p.qkd_end_utc, step_s)
-    loss = link.loss_db(rng_km, el)
-    counts = counts_over_profile(params, loss, dt)
-    bits, qber = pass_key_bits(params, counts, both_bases=link.key_from_both_bases)
+    profile = LossProfile.from_samples(link.loss_db(rng_km, el), dt)
+    outcome = StatisticalBlock(draw=False).run(
+        params,
+        BlockWindow(0.0, profile.duration_s),
+        np.random.default_rng(0),  # unused: no draws
+        name=p.station,
+        loss=profile,
+    )
     return replace(
         p,
-        key_bits=int(bits),
-        sifted_bits=float(counts.n_x.sum() + counts.n_z.sum()),
-        qber=qber,
-        loss_db_profile=tuple(float(x) for x in loss),
-        profile_step_s=float(dt),
+        key_bits=outcome.key_bits,
+        sifted_bits=outcome.sifted_bits,
+        qber=outcome.qber,
+        loss_db_profile=profile.loss_db,
+        profile_step_s=profile.step_s,
     )
-
-
-def pass_key_bits(
-    params: LinkParams, counts: DecoyCounts, both_bases: bool = False
-) -> tuple[int, float]:
-    """Finite key of one pass's counts, and the key-basis QBER.
-
-    With ``both_bases`` the sifted bits of each basis are a key: the X-basis key with its
-    phase error bounded from the Z-basis decoy statistics (Lim et al. 2014, Eq. 1, the
-    bound of :func:`~quaykey.network.links.statistical.block_key_bits`) plus the same with the bases
-    swapped, each at ``params.security.epsilon_sec``. This is symmetric BB84 with
-    passive basis choice as Liao et al. (2017) ran it; it doubles the key of a 50:50
-    basis choice over the key-basis-only convention.
-
-    Example
-    -------
-    >>> from quaykey.physics.params import load_preset
-    >>> from quaykey.physics.counts import expected_counts
-    >>> p = load_preset("micius", loss_db=32.0)
-    >>> c = expected_counts(p, 3e10)
-    >>> one, _ = pass_key_bits(p, c)
-    >>> two, _ = pass_key_bits(p, c, both_bases=True)
-    >>> two == 2 * one  # 50:50 basis choice: the two bases are alike
-    True
-    """
-    bits, qber = block_key_bits(params, counts)
-    if both_bases:
-        swapped = DecoyCounts(n_x=counts.n_z, n_z=counts.n_x, m_x=counts.m_z, m_z=counts.m_x)
-        bits += block_key_bits(params, swapped)[0]
-    return bits, qber
-
-
-def counts_over_profile(
-    params: LinkParams, loss_db_profile: Sequence[float] | NDArray[np.float64], step_s: float
-) -> DecoyCounts:
-    """Expected counts of a block whose loss is sampled every ``step_s`` (trapezoid rule).
-
-    Example
-    -------
-    >>> from quaykey.physics.params import load_preset
-    >>> p = load_preset("micius", loss_db=30.0)
-    >>> c = counts_over_profile(p, [30.0, 30.0, 30.0], 1.0)
-    >>> bool(abs(c.n_x.sum() / expected_counts(p, 2e8).n_x.sum() - 1) < 1e-12)
-    True
-    """
-    loss = np.asarray(loss_db_profile, dtype=np.float64)
-    if loss.size < 2 or step_s <= 0:
-        raise ValueError("loss_db_profile needs two or more samples and step_s > 0")
-    per_slice = params.source.repetition_rate_hz * step_s
-    tot = [np.zeros(len(params.source.protocol().intensities)) for _ in range(4)]
-    last = loss.size - 1
-    for i, ldb in enumerate(loss):
-        w = 0.5 if i in (0, last) else 1.0
-        c = expected_counts(params, per_slice * w, loss_db=float(ldb))
-        for acc, arr in zip(tot, (c.n_x, c.n_z, c.m_x, c.m_z), strict=True):
-            acc += arr
-    return DecoyCounts(n_x=tot[0], n_z=tot[1], m_x=tot[2], m_z=tot[3])
 
 
 def passes_for_topology(

@@ -315,7 +315,7 @@ def load_link_config(
     mapping
         Overrides (parsed YAML); the caller reads the file.
     preset
-        Preset name (``gys``, ``lim2014``, ``micius``, ``backbone``).
+        Preset name (``gys``, ``lim2014``, ``micius-2017``, ``micius-2021``, ``backbone``).
     distance_km, loss_db
         Fibre length or free-space loss for the preset.
 

@@ -151,7 +151,7 @@ def counts_over_loss_profile(
     Example
     -------
     >>> from quaykey.physics.params import load_preset
-    >>> p = load_preset("micius", loss_db=30.0)
+    >>> p = load_preset("micius-2017", loss_db=30.0)
     >>> c = counts_over_loss_profile(p, [30.0, 30.0, 30.0], 1.0)
     >>> bool(abs(c.n_x.sum() / expected_counts(p, 2e8).n_x.sum() - 1) < 1e-12)
     True

@@ -251,11 +251,27 @@ class Detector:
 
 @dataclass(frozen=True)
 class SecurityParams:
-    """Post-processing and security settings (public)."""
+    """Post-processing and security settings (public).
+
+    Parameters
+    ----------
+    error_correction_efficiency
+        Nominal ``f`` of the analytic models (reconcilers charge their measured one).
+    epsilon_sec, epsilon_cor
+        Secrecy and correctness parameters of each key.
+    key_from_both_bases
+        Distil key from the sifted bits of both bases: the X-basis key with its phase
+        error bounded from the Z-basis decoy statistics, plus the same with the bases
+        swapped, each at ``epsilon_sec`` (symmetric BB84 with a passive 50:50 basis
+        choice, as Liao et al., Nature 549, 43 (2017) ran it). ``False`` keeps the
+        key-basis-only convention of Lim et al., PRA 89, 022307 (2014). Both link-block
+        implementations (:mod:`quaykey.network.links`) honour it.
+    """
 
     error_correction_efficiency: float = 1.16
     epsilon_sec: float = 1e-10
     epsilon_cor: float = 1e-15
+    key_from_both_bases: bool = False
 
     def __post_init__(self) -> None:
         if not (
@@ -270,6 +286,10 @@ class SecurityParams:
             value = getattr(self, name)
             if not (0.0 < value < 1.0):
                 raise ValueError(f"{name} must be in (0, 1), got {value!r}")
+        if not isinstance(self.key_from_both_bases, bool):
+            raise ValueError(
+                f"key_from_both_bases must be true or false, got {self.key_from_both_bases!r}"
+            )
 
 
 @dataclass(frozen=True)
@@ -368,16 +388,17 @@ _MICIUS_DARK_HZ = 25.0
 _MICIUS_BACKGROUND_HZ = 425.0
 
 
-def _micius(loss_db: float = 30.0) -> LinkParams:
+def _micius_2017(loss_db: float = 30.0) -> LinkParams:
     # Liao et al., "Satellite-to-ground quantum key distribution", Nature 549, 43 (2017),
     # "Experimental procedure and results": decoy BB84 downlink at 100 MHz (848.6 nm),
     # intensities 0.8 / 0.1 / 0 sent with probabilities 0.5 / 0.25 / 0.25; passive 50:50
     # basis choice at the ground station (sifted/detected = 0.47 on 19 Dec 2016); detectors
     # 50 % efficient; polarisation contrast 280:1 (misalignment 1/281); statistical failure
-    # probability 1e-9. The loss is the downlink's (quaykey.network.downlink): diffraction,
-    # atmosphere, pointing and the ground station's 16 % optics, not the detectors.
+    # probability 1e-9; key from the sifted bits of both bases. The loss is the downlink's
+    # (quaykey.network.downlink): diffraction, atmosphere, pointing and the ground station's
+    # 16 % optics, not the detectors.
     return LinkParams(
-        name="micius",
+        name="micius-2017",
         source=DecoySource(
             intensities=(0.8, 0.1, 0.0),
             probabilities=(0.5, 0.25, 0.25),
@@ -390,7 +411,9 @@ def _micius(loss_db: float = 30.0) -> LinkParams:
             dark_count_probability=(_MICIUS_DARK_HZ + _MICIUS_BACKGROUND_HZ) * _MICIUS_WINDOW_S,
             misalignment_error=1.0 / 281.0,
         ),
-        security=SecurityParams(error_correction_efficiency=1.16, epsilon_sec=1e-9),
+        security=SecurityParams(
+            error_correction_efficiency=1.16, epsilon_sec=1e-9, key_from_both_bases=True
+        ),
     )
 
 
@@ -401,7 +424,7 @@ def _micius_2021(loss_db: float = 30.0) -> LinkParams:
     # assumption: the text available to us gives the key rate, not the upgraded hardware.
     # Everything else is the 2017 system; the downlink's ground optics carry the rest of
     # the improvement (quaykey.network.downlink.DOWNLINKS["micius-2021"]).
-    base = _micius(loss_db)
+    base = _micius_2017(loss_db)
     return replace(base, name="micius-2021", source=replace(base.source, repetition_rate_hz=2e8))
 
 
@@ -436,14 +459,14 @@ def _backbone(distance_km: float) -> LinkParams:
 PRESETS: dict[str, Callable[[float], LinkParams]] = {
     "gys": _gys,
     "lim2014": _lim2014,
-    "micius": _micius,
+    "micius-2017": _micius_2017,
     "micius-2021": _micius_2021,
     "backbone": _backbone,
 }
 
 
 #: Presets whose channel is free space (a satellite downlink): they take a loss, not a length.
-FREE_SPACE_PRESETS: tuple[str, ...] = ("micius", "micius-2021")
+FREE_SPACE_PRESETS: tuple[str, ...] = ("micius-2017", "micius-2021")
 
 
 def load_preset(

@@ -50,7 +50,7 @@ def _night_pass(sat: Satellite, day: datetime, min_max_el: float) -> Pass:
 def liao() -> tuple[Satellite, Pass, Pass]:
     sat = _sat(0)
     p = _night_pass(sat, datetime(2016, 12, 19, 12, tzinfo=UTC), 40.0)
-    return sat, p, key_per_pass(sat, XINGLONG, p, load_preset("micius"))
+    return sat, p, key_per_pass(sat, XINGLONG, p, load_preset("micius-2017"))
 
 
 def test_liao_2017_pass_is_the_645_km_one_with_a_273_s_window(liao: tuple) -> None:
@@ -68,7 +68,7 @@ def test_liao_2017_sifted_key_final_key_and_qber(liao: tuple) -> None:
 
 def test_liao_2017_sifted_rates_at_645_and_1200_km(liao: tuple) -> None:
     sat, p, _ = liao
-    prof = pass_profile(sat, XINGLONG, p, load_preset("micius"))
+    prof = pass_profile(sat, XINGLONG, p, load_preset("micius-2017"))
     i = int(np.argmin(prof.range_km))
     assert prof.range_km[i] == pytest.approx(645.0, abs=5.0)
     assert prof.sifted_rate_bps[i] == pytest.approx(LIAO_SIFTED_RATE_645_BPS, rel=0.15)

@@ -91,7 +91,7 @@ def test_tle_text_two_and_three_line_and_errors() -> None:
 
 
 def test_downlink_terms_are_liao_2017s() -> None:
-    d = DOWNLINKS["micius"]
+    d = DOWNLINKS["micius-2017"]
     # "The diffraction loss is estimated to be 22 dB at 1200 km" (Liao et al. 2017).
     assert float(d.diffraction_loss_db(1200.0)) == pytest.approx(22.0, abs=0.5)
     el_1200 = elevation_for_range_deg(1200.0, 493.0)
@@ -112,7 +112,7 @@ def test_downlink_terms_are_liao_2017s() -> None:
 
 
 def test_key_per_pass_only_at_night_and_above_min_elevation() -> None:
-    params = load_preset("micius")
+    params = load_preset("micius-2017")
     passes = find_passes(SAT, XINGLONG, _utc(2016, 12, 19), _utc(2016, 12, 20))
     with_keys = [key_per_pass(SAT, XINGLONG, p, params) for p in passes]
     for p in with_keys:
@@ -131,10 +131,14 @@ def test_key_per_pass_uses_the_links_own_parameters() -> None:
         for x in find_passes(SAT, XINGLONG, _utc(2016, 12, 19), _utc(2016, 12, 20))
         if x.night and x.max_elevation_deg > 40
     )
-    base = load_preset("micius")
+    base = load_preset("micius-2017")
     k0 = key_per_pass(SAT, XINGLONG, p, base)
     slow = key_per_pass(
-        SAT, XINGLONG, p, base.with_overrides({"detector.efficiency": 0.25}), DOWNLINKS["micius"]
+        SAT,
+        XINGLONG,
+        p,
+        base.with_overrides({"detector.efficiency": 0.25}),
+        DOWNLINKS["micius-2017"],
     )
     fast = key_per_pass(SAT, XINGLONG, p, base.with_overrides({"source.repetition_rate_hz": 2e8}))
     # Half the signal clicks; the background clicks (~2 % of the total) do not scale.
@@ -188,19 +192,77 @@ def test_satellite_trusted_relay_gives_two_stations_a_common_key() -> None:
 @pytest.mark.slow
 def test_exact_pass_block_agrees_with_statistical_pass_key() -> None:
     # 40 s of a pass (loss 24 -> 22 -> 26 dB before the 50 % detectors) at the Micius
-    # 100 MHz rate: the sampler over the time-varying channel plus the cascade pipeline
-    # against the finite-key length of the expected counts. Seeded; asserted at 5 %.
-    from quaykey.network.link import block_key_bits, exact_free_space_block
-    from quaykey.network.passes import counts_over_profile
+    # 100 MHz rate, key from both bases: the sampler over the time-varying channel plus the
+    # cascade pipeline run twice (X key, then bases swapped for the Z key) against the
+    # finite-key length of the expected counts of both bases, through the one seam.
+    # Seeded; asserted at 5 % (the sampled counts of ~2e5 sifted bits per basis are within
+    # ~1 % of their expectation; the rest is Cascade's leakage against its measured mean).
+    from quaykey.network.links import BlockWindow, ExactBlock, LossProfile, StatisticalBlock
     from quaykey.postproc.channel import AuthKeyPool
 
-    p = load_preset("micius", loss_db=30.0)
-    profile = [*np.linspace(24.0, 22.0, 16), *np.linspace(22.0, 26.0, 25)[1:]]
-    outcome, keys = exact_free_space_block(
-        p, profile, 1.0, np.random.default_rng(1), AuthKeyPool.pre_shared(100_000, seed=1)
+    p = load_preset("micius-2017", loss_db=30.0)
+    assert p.security.key_from_both_bases
+    profile = LossProfile.from_samples(
+        [*np.linspace(24.0, 22.0, 16), *np.linspace(22.0, 26.0, 25)[1:]], 1.0
     )
-    assert keys is not None
-    np.testing.assert_array_equal(keys[0], keys[1])
-    expected_bits, expected_qber = block_key_bits(p, counts_over_profile(p, profile, 1.0))
-    assert outcome.key_bits == pytest.approx(expected_bits, rel=0.05)
-    assert outcome.qber == pytest.approx(expected_qber, rel=0.05)
+    window = BlockWindow(0.0, profile.duration_s)
+    exact = ExactBlock(auth=AuthKeyPool.pre_shared(100_000, seed=1))
+    outcome = exact.run(p, window, np.random.default_rng(1), loss=profile)
+    assert outcome.keys is not None and outcome.swapped_report is not None
+    np.testing.assert_array_equal(*outcome.keys)
+    expected = StatisticalBlock(draw=False).run(p, window, np.random.default_rng(1), loss=profile)
+    assert outcome.key_bits == pytest.approx(expected.key_bits, rel=0.05)
+    assert outcome.qber == pytest.approx(expected.qber, rel=0.05)
+    # The second run is the Z-basis key: about as long as the first (50:50 basis choice).
+    one_basis = outcome.report.final_key_bits - outcome.report.auth_bits_replenished
+    assert outcome.key_bits - one_basis == pytest.approx(one_basis, rel=0.10)
+    # Authentication is spent and refilled by both runs, and the summary counts both.
+    from quaykey.network.links import summarise
+
+    used = outcome.report.auth_bits_used + outcome.swapped_report.auth_bits_used
+    assert outcome.swapped_report.auth_bits_used > 0
+    assert summarise([outcome], p, window.duration_s).auth_bits_used == used
+
+
+def test_link_hardware_and_network_names_are_separate() -> None:
+    # "micius" names the satellite topology add-on only; the Liao et al. 2017 hardware is
+    # micius-2017, and the add-on's satellite links use it.
+    from quaykey.network.presets import NETWORK_NAMES, load_preset_topology
+    from quaykey.physics.params import FREE_SPACE_PRESETS, PRESETS
+
+    assert "micius" in NETWORK_NAMES and "micius" not in PRESETS
+    assert {"micius-2017", "micius-2021"} <= set(FREE_SPACE_PRESETS) <= set(DOWNLINKS)
+    with pytest.raises(ValueError, match="micius-2017"):
+        load_preset("micius")
+    t = load_preset_topology("beijing-shanghai", with_micius=True)
+    assert t.link("micius--xinglong").preset == "micius-2017"
+    assert all(load_preset(name).security.key_from_both_bases for name in FREE_SPACE_PRESETS)
+    assert not load_preset("backbone").security.key_from_both_bases
+
+
+def test_closest_epoch_picks_the_element_set_of_the_run() -> None:
+    from quaykey.network.orbit import closest_epoch, satellites_from_entry
+
+    sats = satellites_from_entry(PRESET["satellite"])
+    assert closest_epoch(sats, _utc(2016, 12, 19)).epoch_utc.year == 2016
+    assert closest_epoch(sats, _utc(2021, 4, 23)).epoch_utc.year == 2021
+    with pytest.raises(ValueError, match="no element sets"):
+        closest_epoch([], _utc(2021, 4, 23))
+
+
+def test_statistical_pass_key_takes_both_bases_only_when_the_link_says_so() -> None:
+    # Same pass, same counts: the key-basis-only convention gives half the key of a
+    # 50:50 basis choice (the two bases are alike), within the floor of each length.
+    from quaykey.network.passes import within_range
+
+    night = [
+        x
+        for x in find_passes(SAT, XINGLONG, _utc(2016, 12, 19), _utc(2016, 12, 20))
+        if x.night and x.max_elevation_deg > 40
+    ]
+    p = within_range(SAT, XINGLONG, night[0], 1200.0)
+    both = load_preset("micius-2017")
+    one = replace(both, security=replace(both.security, key_from_both_bases=False))
+    k2, k1 = key_per_pass(SAT, XINGLONG, p, both), key_per_pass(SAT, XINGLONG, p, one)
+    assert k1.sifted_bits == k2.sifted_bits and k1.qber == k2.qber
+    assert k2.key_bits == pytest.approx(2 * k1.key_bits, abs=2)

@@ -41,7 +41,7 @@ def _small() -> object:
 def test_statistical_block_over_a_constant_profile_is_the_fibre_block() -> None:
     # The same window with the channel's own loss and with a flat profile at that loss:
     # the expected counts are equal (trapezoid rule on a constant), so are the lengths.
-    p = load_preset("micius", loss_db=30.0)
+    p = load_preset("micius-2017", loss_db=30.0)
     flat = LossProfile((30.0,) * 121, step_s=1.0)
     assert flat.duration_s == 120.0
     by_profile = counts_over_loss_profile(p, flat.loss_db, flat.step_s)

@@ -193,7 +193,7 @@ def test_bbm92_accepts_spdc_source() -> None:
 
 
 def test_free_space_channel() -> None:
-    r = key_rate(load_preset("micius", loss_db=30.0), "asymptotic")
+    r = key_rate(load_preset("micius-2017", loss_db=30.0), "asymptotic")
     assert r.channel_transmittance == pytest.approx(1e-3)
     assert 0 < r.secret_key_rate_per_pulse < r.plob_bound_per_pulse
 

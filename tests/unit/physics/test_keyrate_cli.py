@@ -155,7 +155,7 @@ def test_plot_writes_png(tmp_path: Path) -> None:
     [
         (["--out", "kr.pdf"], "--out"),
         (["--max-distance-km", "0"], "--max-distance-km"),
-        (["--preset", "micius"], "micius"),
+        (["--preset", "micius-2017"], "micius-2017"),
     ],
 )
 def test_plot_bad_input_exit_2(extra: list[str], name: str) -> None:

@@ -163,7 +163,7 @@ def test_pns_keeps_average_gain_but_starves_the_decoy() -> None:
 
 def test_time_varying_free_space_channel_is_piecewise() -> None:
     params = replace(
-        load_preset("micius", loss_db=25.0),
+        load_preset("micius-2017", loss_db=25.0),
         channel=FreeSpaceChannel(loss_db=25.0, loss_db_at=lambda t: 20.0 + 10.0 * t),
     )
     n = 10**8  # one second at 100 MHz

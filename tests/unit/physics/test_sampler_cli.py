@@ -62,7 +62,9 @@ def test_eve_and_param_and_loss_db() -> None:
     data = json.loads(out)
     assert data["attack"] == "intercept-resend:1"
     assert abs(data["qber"]["signal"] - 0.25) < 0.01
-    code, out, _ = _run("--preset", "micius", "--loss-db", "30", "--duration-s", "0.5", "--json")
+    code, out, _ = _run(
+        "--preset", "micius-2017", "--loss-db", "30", "--duration-s", "0.5", "--json"
+    )
     assert code == 0 and json.loads(out)["channel_transmittance"] == pytest.approx(1e-3)
 
 
@@ -82,7 +84,7 @@ def test_human_output_is_a_table() -> None:
         (("--param", "source.probabilities=[0.5, 0.2, 0.2]"), "sum to 1"),
         (("--param", "detector.nosuch=1"), "--param"),
         (("--param", "detector.efficiency"), "--param"),
-        (("--preset", "micius", "--distance-km", "10"), "--loss-db"),
+        (("--preset", "micius-2017", "--distance-km", "10"), "--loss-db"),
         (("--preset", "gys", "--loss-db", "10"), "--distance-km"),
         (("--distance-km", "50", "--duration-s", "1e6"), "--duration-s"),
     ],

@@ -139,6 +139,9 @@ class BlockOutcome:
         own expectation.
     report
         The post-processing pipeline's public report (exact blocks that made key).
+    swapped_report
+        The report of the second run with the bases swapped (the Z-basis key), when the
+        link takes key from both bases and that run made key.
     """
 
     link: str
@@ -155,6 +158,7 @@ class BlockOutcome:
     alice_key: NDArray[np.uint8] | None = field(default=None, repr=False)
     bob_key: NDArray[np.uint8] | None = field(default=None, repr=False)
     report: Any = field(default=None, repr=False)
+    swapped_report: Any = field(default=None, repr=False)
     simulation_s: float = 0.0
 
     @property

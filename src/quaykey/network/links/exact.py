@@ -5,13 +5,19 @@ Bob's records of the window; :func:`quaykey.postproc.pipeline.run_block` runs th
 parties over the authenticated classical channel and returns the two keys, each computed
 by its own party. Authentication starts from a pre-shared key and is then refilled from
 the link's own key, block after block (the pools live in the :class:`ExactBlock`).
+
+Key from both bases (``params.security.key_from_both_bases``, Liao et al. 2017): after the
+X-basis key (Z the test basis), each party relabels the bases of its own record (X <-> Z)
+and the post-processing runs a second time on the same block, so that the Z-basis sifted
+bits become key with X as the test basis. The two keys are concatenated in that order; the
+second run spends and replenishes authentication key like the first.
 """
 
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -29,11 +35,22 @@ from quaykey.physics.params import FreeSpaceChannel, LinkParams
 from quaykey.physics.sampler import simulate_link
 from quaykey.postproc.channel import AuthKeyPool
 from quaykey.postproc.pipeline import SecuritySettings, run_block
+from quaykey.records import AliceRecord, BobRecord
 
 __all__ = ["DEFAULT_PRESHARED_AUTH_BITS", "ExactBlock"]
 
+_Record = TypeVar("_Record", AliceRecord, BobRecord)
+
 #: Pre-shared authentication key of a link's first block (later blocks refill from key).
 DEFAULT_PRESHARED_AUTH_BITS = 200_000
+
+
+def _swap_bases(record: _Record) -> _Record:
+    """One party's record with the basis labels X and Z exchanged (a local relabelling)."""
+    protocol = replace(
+        record.protocol, basis_probability_x=1.0 - record.protocol.basis_probability_x
+    )
+    return replace(record, bases=(1 - record.bases).astype(np.uint8), protocol=protocol)
 
 
 @dataclass
@@ -111,16 +128,20 @@ class ExactBlock:
             epsilon_cor=params.security.epsilon_cor,
             qber_threshold=self.qber_threshold,
         )
-        try:
-            res = run_block(
-                sample.alice,
-                sample.bob,
+
+        def post_process(alice: AliceRecord, bob: BobRecord) -> Any:
+            return run_block(
+                alice,
+                bob,
                 auth_alice=auth[0],
                 auth_bob=auth[1],
                 reconciler=self.reconciler,
                 security=settings,
                 seed=int(rng.integers(0, 2**31)),
             )
+
+        try:
+            res = post_process(sample.alice, sample.bob)
         except VerificationError as exc:
             return outcome("verification", str(exc)[:120])
         except SecurityAbortError as exc:
@@ -128,5 +149,15 @@ class ExactBlock:
                 reason = f"test-basis QBER {qber_z:.2%} above the abort threshold "
                 return outcome("qber", reason + f"{self.qber_threshold:.2%}")
             return outcome("no-key", exc.reason[:160])
-        out = outcome("", "", alice_key=res.alice_key.bits, bob_key=res.bob_key.bits)
-        return replace(out, report=res.report)
+        alice_key, bob_key, swapped_report = res.alice_key.bits, res.bob_key.bits, None
+        if params.security.key_from_both_bases:
+            try:
+                swapped = post_process(_swap_bases(sample.alice), _swap_bases(sample.bob))
+            except (VerificationError, SecurityAbortError):
+                pass  # the Z-basis key is lost; the X-basis key stands on its own
+            else:
+                alice_key = np.concatenate([alice_key, swapped.alice_key.bits])
+                bob_key = np.concatenate([bob_key, swapped.bob_key.bits])
+                swapped_report = swapped.report
+        out = outcome("", "", alice_key=alice_key, bob_key=bob_key)
+        return replace(out, report=res.report, swapped_report=swapped_report)

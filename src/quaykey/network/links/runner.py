@@ -222,7 +222,7 @@ def summarise(
     outcomes: Sequence[BlockOutcome], params: LinkParams, block_duration_s: float
 ) -> RunSummary:
     """Add up consecutive blocks of one link and say why there is no key, if there is none."""
-    reports = [o.report for o in outcomes if o.report is not None]
+    reports = [r for o in outcomes for r in (o.report, o.swapped_report) if r is not None]
     stage_seconds: dict[str, float] = {}
     for rep in reports:
         for k, v in rep.stage_seconds.items():

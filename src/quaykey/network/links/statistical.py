@@ -98,19 +98,41 @@ def block_key_bits(
 
     With ``reconciler=None`` error correction leaks the nominal ``f h(E_X) n_X`` of
     ``params.security.error_correction_efficiency`` (the physics key-rate convention).
+    With ``params.security.key_from_both_bases`` the sifted bits of each basis are a key:
+    the X-basis key with its phase error bounded from the Z-basis decoy statistics plus
+    the same with the bases swapped, each at ``epsilon_sec`` (symmetric BB84 as Liao et
+    al. 2017 ran it); the QBER returned is still the X basis's.
 
     Example
     -------
+    >>> from dataclasses import replace
     >>> from quaykey.physics.params import load_preset
     >>> p = load_preset("backbone", distance_km=40)
     >>> bits, qber = block_key_bits(p, expected_counts(p, 6.25e8 * 600))
     >>> bits > 10**7, round(qber, 3)
     (True, 0.015)
+    >>> one = load_preset("micius-2017", loss_db=32.0)
+    >>> c = expected_counts(one, 3e10)
+    >>> two_bases, _ = block_key_bits(one, c)
+    >>> key_basis, _ = block_key_bits(
+    ...     replace(one, security=replace(one.security, key_from_both_bases=False)), c)
+    >>> two_bases == 2 * key_basis  # 50:50 basis choice: the two bases are alike
+    True
 
     References
     ----------
-    Lim, Curty, Walenta, Xu, Zbinden, PRA 89, 022307 (2014), Eq. (1).
+    Lim, Curty, Walenta, Xu, Zbinden, PRA 89, 022307 (2014), Eq. (1); Liao et al.,
+    Nature 549, 43 (2017) (key from both bases).
     """
+    bits = _one_basis_key_bits(params, counts, reconciler)
+    if params.security.key_from_both_bases:
+        swapped = DecoyCounts(n_x=counts.n_z, n_z=counts.n_x, m_x=counts.m_z, m_z=counts.m_x)
+        bits += _one_basis_key_bits(params, swapped, reconciler)
+    return bits, float(counts.qber_x)
+
+
+def _one_basis_key_bits(params: LinkParams, counts: DecoyCounts, reconciler: str | None) -> int:
+    """Lim et al. (2014) length of the X-basis key, Z the test basis."""
     src = decoy_source(params)
     qber = float(counts.qber_x)
     n_x = float(counts.n_x.sum())
@@ -126,7 +148,7 @@ def block_key_bits(
         epsilon_sec=params.security.epsilon_sec,
         epsilon_cor=params.security.epsilon_cor,
     )
-    return bound.key_length_bits, qber
+    return int(bound.key_length_bits)
 
 
 def block_counts(
@@ -231,6 +253,10 @@ class StatisticalBlock:
         Whose measured leakage to charge (a key of ``RECONCILERS``).
     qber_threshold
         Blocks whose test-basis QBER exceeds this abort.
+    draw
+        Draw observed counts around the expected ones (Poisson / binomial); ``False``
+        takes the expected counts themselves, for deterministic figures (a satellite
+        pass's key against the published values, planning).
 
     Example
     -------
@@ -243,6 +269,7 @@ class StatisticalBlock:
 
     reconciler: str = "cascade"
     qber_threshold: float = 0.11
+    draw: bool = True
     fidelity: Fidelity = "statistical"
 
     def run(
@@ -257,7 +284,9 @@ class StatisticalBlock:
     ) -> BlockOutcome:
         """One block (see :class:`~quaykey.network.links.block.LinkBlock`)."""
         duration = loss.duration_s if loss is not None else window.duration_s
-        counts = sample_counts(block_counts(params, duration, loss, attack), rng)
+        counts = block_counts(params, duration, loss, attack)
+        if self.draw:
+            counts = sample_counts(counts, rng)
         sifted = float(counts.n_x.sum() + counts.n_z.sum())
         qber_z = _qber_z(counts)
 

@@ -1,17 +1,22 @@
-"""Preset topologies shipped as package data, and the loaders that read them.
+"""Packaged network topologies (``--network NAME``) and the loaders that read them.
 
 This is the edge where network data files are read (the network layer itself reads no
 files): :func:`load_preset_topology` and :func:`load_satellite_preset` read the YAML files
 in this folder with :mod:`importlib.resources`; :func:`load_topology_file` reads a user's
 own YAML file. The CLI calls these and passes the resulting objects inward.
 
-Presets
--------
+Networks
+--------
 ``beijing-shanghai``
     The 32-node trusted trunk, metro networks and port/customs users.
 ``micius``
-    The Micius satellite, six ground stations and the fibre from Xinglong into the Beijing
-    metro; it extends ``beijing-shanghai``.
+    The satellite topology add-on (``--with micius``): the Micius satellite, six ground
+    stations and the fibre from Xinglong into the Beijing metro; it extends
+    ``beijing-shanghai``.
+
+Each link entry names its link *hardware* with ``preset:`` (a key of
+:data:`quaykey.physics.params.PRESETS`: ``backbone`` for the fibre, ``micius-2017`` for
+the Liao et al. 2017 downlink), which is a different thing from the network's name.
 """
 
 from __future__ import annotations
@@ -26,20 +31,20 @@ from quaykey.errors import TopologyError
 from quaykey.network.topology import Topology, topology_from_dict
 
 __all__ = [
-    "PRESET_NAMES",
+    "NETWORK_NAMES",
     "load_preset_topology",
     "load_satellite_preset",
     "load_topology_file",
     "read_preset_yaml",
 ]
 
-PRESET_NAMES: tuple[str, ...] = ("beijing-shanghai", "micius")
+NETWORK_NAMES: tuple[str, ...] = ("beijing-shanghai", "micius")
 
 
 def read_preset_yaml(name: str) -> dict[str, Any]:
     """The parsed YAML of a preset (``beijing-shanghai`` or ``micius``)."""
-    if name not in PRESET_NAMES:
-        raise ValueError(f"unknown preset {name!r}; choose one of: {', '.join(PRESET_NAMES)}")
+    if name not in NETWORK_NAMES:
+        raise ValueError(f"unknown preset {name!r}; choose one of: {', '.join(NETWORK_NAMES)}")
     text = resources.files(__package__).joinpath(f"{name}.yaml").read_text(encoding="utf-8")
     data = yaml.safe_load(text)
     if not isinstance(data, dict):
