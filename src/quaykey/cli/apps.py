@@ -68,7 +68,9 @@ def _policy(rekey_messages: int, rekey_s: float, mac: bool) -> KeyPolicy:
 def budget(
     profile: str = typer.Option(..., help=f"Traffic profile: {', '.join(PROFILE_NAMES)}."),
     route: str = typer.Option(None, help="SRC:DST sites (default: the profile's route)."),
-    preset: str = typer.Option("beijing-shanghai", help="Network preset giving the route."),
+    preset: str = typer.Option(
+        "beijing-shanghai", "--network", "--preset", help="Network giving the route."
+    ),
     scope: str = typer.Option(
         "all", help="all: the whole profile crosses the route; route: only flows between its ends."
     ),

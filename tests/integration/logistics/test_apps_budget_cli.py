@@ -120,7 +120,7 @@ def test_table_and_markdown_outputs() -> None:
         (["--profile", "ci", "--stock-bits", "-1"], "--stock-bits"),
         (["--profile", "ci", "--rekey-s", "-1"], "--rekey-s"),
         (["--profile", "ci", "--rekey-s", "0", "--rekey-messages", "0"], "--rekey"),
-        (["--profile", "ci", "--preset", "atlantis"], "--preset"),
+        (["--profile", "ci", "--network", "atlantis"], "--network"),
         (
             ["--profile", "ci", "--scope", "route", "--route", "sipg-ops:shanghai-customs"],
             "--scope",
