@@ -150,6 +150,7 @@ class AppRunner:
         self._pending: dict[tuple[str, str, int], tuple[MessageDescriptor, float]] = {}
         self._last_accepted: dict[tuple[str, str], bytes] = {}
         self._n_sent = 0
+        self.flushed = 0
 
     def _open_ledger(
         self, clients: Mapping[str, KmeClient], pairs: Iterable[tuple[str, str]]
@@ -290,6 +291,7 @@ class AppRunner:
                 continue
             for queue_id, env in tx.flush_queue():
                 n += 1
+                self.flushed += 1
                 d, since = self._pending.pop((a, b, queue_id), (None, time.monotonic()))
                 if d is None:
                     continue
@@ -312,7 +314,12 @@ class AppRunner:
                 per[f"{a}->{b}"] = waiting
                 if rep.oldest_age_s is not None:
                     oldest = max(oldest or 0.0, rep.oldest_age_s)
-        return {"waiting": sum(per.values()), "per_pair": per, "oldest_age_s": oldest}
+        return {
+            "waiting": sum(per.values()),
+            "per_pair": per,
+            "oldest_age_s": oldest,
+            "flushed": self.flushed,
+        }
 
     def report(self, wall_s: float) -> dict[str, Any]:
         """Everything counted so far, JSON-ready (no key material)."""
