@@ -78,6 +78,26 @@ def _channels(lab: KmeLab, a: str, b: str, state: Path) -> tuple[SecureChannel, 
     return tx, rx
 
 
+def _one_message(
+    tx: SecureChannel, rx: SecureChannel, mtype: str, payload: bytes, cls: str
+) -> Callable[[], None]:
+    def one() -> None:
+        rx.receive(tx.send(mtype, payload, protection=cls))
+
+    return one
+
+
+def _round_trip(tx: SecureChannel, rx: SecureChannel) -> Callable[[], None]:
+    """CUSDEC (hybrid) Shanghai -> Beijing, customs decides, CUSRES (otp) back."""
+    factory = PayloadFactory({})
+
+    def one() -> None:
+        got = rx.receive(tx.send("customs_declaration", factory.cusdec(None)))
+        tx.receive(rx.send("customs_decision", factory.cusres(got)))
+
+    return one
+
+
 def run(messages: int, payload_bytes: int, prefill_s: float, root: Path) -> list[dict[str, Any]]:
     """All rows; KMEs started and prefilled under ``root``."""
     profile = load_profile("ci")
@@ -89,8 +109,9 @@ def run(messages: int, payload_bytes: int, prefill_s: float, root: Path) -> list
         t0 = time.perf_counter()
         feeder.prefill(prefill_s)
         net = feeder.report()
-        print(f"prefill: {net['link_s']:g} link s of exact blocks in "
-              f"{time.perf_counter() - t0:.1f} s; {net['delivered_bytes']} B", file=sys.stderr)  # fmt: skip
+        took_s = time.perf_counter() - t0
+        print(f"prefill: {net['link_s']:g} link s of exact blocks in {took_s:.1f} s; "
+              f"{net['delivered_bytes']} B", file=sys.stderr)  # fmt: skip
         payload = bytes(range(256)) * (payload_bytes // 256 + 1)
         payload = payload[:payload_bytes]
         for route, (a, b) in ROUTES.items():
@@ -99,22 +120,11 @@ def run(messages: int, payload_bytes: int, prefill_s: float, root: Path) -> list
                         | _time(messages, _key_pair(ma, sb, a, b)))  # fmt: skip
             tx, rx = _channels(lab, a, b, root / route.replace("<->", "-").replace(" ", "-"))
             for cls, mtype in CLASS_TYPES.items():
-
-                def one(cls: str = cls, mtype: str = mtype) -> None:
-                    rx.receive(tx.send(mtype, payload, protection=cls))
-
+                one = _one_message(tx, rx, mtype, payload, cls)
                 rows.append({"route": route, "row": cls} | _time(messages, one))
             if route != "same node":
-                back_tx, back_rx = rx, tx
-                factory = PayloadFactory({})
-
-                def round_trip() -> None:
-                    cusdec = factory.cusdec(None)
-                    got = rx.receive(tx.send("customs_declaration", cusdec))
-                    back_rx.receive(back_tx.send("customs_decision", factory.cusres(got)))
-
                 rows.append({"route": route, "row": "customs CUSDEC->CUSRES"}
-                            | _time(max(1, messages // 2), round_trip))  # fmt: skip
+                            | _time(max(1, messages // 2), _round_trip(tx, rx)))  # fmt: skip
     finally:
         lab.close()
     return rows

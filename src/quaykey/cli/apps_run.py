@@ -19,6 +19,7 @@ This module sits at the edge (it imports the KMS and the network layer); the app
 from __future__ import annotations
 
 import contextlib
+import itertools
 import logging
 import socket
 import tempfile
@@ -83,7 +84,7 @@ def chain_topology(length_km: float = 20.0, repetition_rate_hz: float = 1e7) -> 
         "defaults": {"preset": "backbone",
                      "overrides": {"source.repetition_rate_hz": repetition_rate_hz}},
         "nodes": [{"name": n, "lat_deg": _COORDS[n][0], "lon_deg": _COORDS[n][1]} for n in CHAIN],
-        "links": [{"a": a, "b": b, "length_km": length_km} for a, b in zip(CHAIN, CHAIN[1:])],
+        "links": [{"a": a, "b": b, "length_km": length_km} for a, b in itertools.pairwise(CHAIN)],
     })  # fmt: skip
 
 
@@ -124,7 +125,7 @@ class KmeLab:
             "nodes": {n: {"kme_id": f"KME-{n.upper()}", "host": "127.0.0.1", "port": self.ports[n],
                           "database_url": f"sqlite:///state/{n}.db",
                           "master_key_file": f"state/{n}.master.key"} for n in CHAIN},
-            "links": [list(p) for p in zip(CHAIN, CHAIN[1:])],
+            "links": [list(p) for p in itertools.pairwise(CHAIN)],
             "tenants": {"logistics": {"keys_outstanding": 1_000_000, "bits_per_minute": 10**11}},
             "saes": {s: {"node": n, "tenant": "logistics"} for s, n in self.sites.items()},
             "pairs": [list(p) for p in pairs],
@@ -219,7 +220,8 @@ class ExactFeeder:
             self.step()
 
     def start(self, speed: float) -> None:
-        """Run blocks in a thread, one per ``block_s / speed`` wall seconds (or as fast as it can)."""
+        """Run blocks in a thread, one per ``block_s / speed`` wall seconds (or slower)."""
+
         def loop() -> None:
             next_due = time.monotonic() + self.block_s / speed
             while not self._stop.wait(max(0.0, next_due - time.monotonic())):

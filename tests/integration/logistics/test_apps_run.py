@@ -29,7 +29,9 @@ OTP_APPS = {f.application for f in PROFILE.flows if f.protection == "otp"}
 
 
 def _pools_ok(pools: dict[str, Any]) -> bool:
-    return all(v >= 0 for p in pools.values() for link in p["links"].values() for v in link.values())
+    return all(
+        v >= 0 for p in pools.values() for link in p["links"].values() for v in link.values()
+    )
 
 
 def test_apps_run_ci_every_application_exchanges_messages(tmp_path: Path) -> None:
@@ -101,8 +103,18 @@ def test_otp_queues_when_the_stock_is_drained_and_flushes_on_new_key(tmp_path: P
         assert _drain(lab.client("sipg-ops"), "customs-hq-beijing") > 0
         assert _drain(lab.client("customs-hq-beijing"), "sipg-ops") > 0
         clients = {s: lab.client(s) for s in sites}
-        runner = AppRunner(PROFILE, clients, tmp_path / "apps", RunConfig(0.25, speed=10))
+        carried: list[tuple[str, str]] = []
+
+        def mqtt_stand_in(src: str, dst: str, envelope: bytes) -> bytes:
+            carried.append((src, dst))
+            return envelope
+
+        runner = AppRunner(PROFILE, clients, tmp_path / "apps", RunConfig(0.25, speed=10),
+                           telemetry_transport=mqtt_stand_in)  # fmt: skip
         out = runner.run()
+        # telemetry went through the transport hook (the MQTT seam), and only telemetry
+        reefer = out["applications"]["reefer-telemetry"]
+        assert len(carried) == sum(c["sent"] for c in reefer.values()) > 0
         customs = out["applications"]["customs-clearance"]
         assert customs["otp"]["queued"] > 0 and out["otp_queue"]["waiting"] > 0
         assert "aes" not in customs and "aes" not in out["applications"]["ebl-title-transfer"]
@@ -114,9 +126,10 @@ def test_otp_queues_when_the_stock_is_drained_and_flushes_on_new_key(tmp_path: P
         assert flushed > 0
         after = runner.report(0.0)
         assert after["otp_queue"]["waiting"] == waiting - flushed
-        assert after["applications"]["customs-clearance"]["otp"]["received"] > customs["otp"][
-            "received"
-        ]
+        assert (
+            after["applications"]["customs-clearance"]["otp"]["received"]
+            > customs["otp"]["received"]
+        )
         assert "aes" not in after["applications"]["customs-clearance"]
         assert after["key_consumed"]["keys"] == after["key_consumed"]["distinct_key_ids"]
         assert _pools_ok(lab.pools())

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from quaykey.logistics.run.attacks import ATTACK_KINDS
 from quaykey.logistics.run.payloads import PayloadFactory, sdk_type
-from quaykey.logistics.run.runner import IOT_TRANSPORT, AppRunner, RunConfig
+from quaykey.logistics.run.runner import IOT_TRANSPORT, AppRunner, RunConfig, TelemetryTransport
 from quaykey.logistics.run.stats import ClassStats, CountingKeySource, RunStats, percentiles_ms
 
 __all__ = [
@@ -23,6 +23,7 @@ __all__ = [
     "PayloadFactory",
     "RunConfig",
     "RunStats",
+    "TelemetryTransport",
     "percentiles_ms",
     "sdk_type",
 ]

@@ -13,6 +13,7 @@ Four kinds, each made from the real channels of the run:
 from __future__ import annotations
 
 import secrets
+
 from quaykey.errors import MessageRejectedError
 from quaykey.logistics.run.stats import RunStats
 from quaykey.logistics.sdk import KmeKeySource, SecureChannel
@@ -58,9 +59,9 @@ def inject(
     ``replayed`` needs ``last_accepted`` (skipped without it).
     """
     if kind == "tampered":
-        env = bytearray(tx.send(msg_type, payload))
-        env[-1] ^= 0x01
-        _deliver_hostile(stats, kind, rx, bytes(env))
+        flipped = bytearray(tx.send(msg_type, payload))
+        flipped[-1] ^= 0x01
+        _deliver_hostile(stats, kind, rx, bytes(flipped))
     elif kind == "replayed":
         if last_accepted is None:
             return

@@ -117,7 +117,9 @@ class PayloadFactory:
             return _json(self.ebl_entry(at))
         if "Reefer" in message_type:
             temp = -18.0 + (self._n % 7) * 0.1
-            return _json(reefer_measurement("MSKU9070323", at, temperature_c=temp, setpoint_c=-18.0))
+            return _json(
+                reefer_measurement("MSKU9070323", at, temperature_c=temp, setpoint_c=-18.0)
+            )
         if "T&T" in message_type or message_type == "IFTSTA":
             return _json(shipment_event("ISSU", "TRD", "SIPG0000001", at))
         return _json(equipment_event("LOAD", "MSKU9070323", at))

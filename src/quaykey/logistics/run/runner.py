@@ -49,12 +49,18 @@ from quaykey.logistics.run.stats import CountingKeySource, RunStats
 from quaykey.logistics.sdk import PROTECTION_CLASSES, Policy, SecureChannel, decode_envelope
 from quaykey.logistics.traffic import MessageDescriptor, TrafficProfile
 
-__all__ = ["IOT_TRANSPORT", "AppRunner", "RunConfig"]
+__all__ = ["IOT_TRANSPORT", "AppRunner", "RunConfig", "TelemetryTransport"]
 
-#: Hook for the MQTT transport of telemetry (``quaykey.logistics.iot``, not built yet):
-#: ``None`` sends telemetry envelopes directly between the SDK channels like other traffic.
-#: Set to a callable ``(src, dst, envelope) -> envelope`` to carry them over a broker.
-IOT_TRANSPORT: Callable[[str, str, bytes], bytes] | None = None
+TelemetryTransport = Callable[[str, str, bytes], bytes]
+"""``(src, dst, envelope) -> envelope as delivered``: how telemetry travels.
+
+The hook for the MQTT transport of the IoT module (``quaykey.logistics.iot``, not built yet):
+pass one as ``AppRunner(..., telemetry_transport=...)`` to carry telemetry envelopes over a
+broker. Without one (:data:`IOT_TRANSPORT` is ``None``) telemetry goes directly between the
+SDK channels like the other traffic.
+"""
+
+IOT_TRANSPORT: TelemetryTransport | None = None
 
 
 @dataclass(frozen=True)
@@ -115,6 +121,9 @@ class AppRunner:
         Duration, speed, seed, attacks.
     policy : Policy, optional
         The SDK policy of every channel (default :meth:`Policy.standard`).
+    telemetry_transport : TelemetryTransport, optional
+        Carries telemetry envelopes (MQTT, once ``quaykey.logistics.iot`` exists); default
+        :data:`IOT_TRANSPORT` (direct).
     """
 
     def __init__(
@@ -124,8 +133,10 @@ class AppRunner:
         state_dir: Path,
         config: RunConfig,
         policy: Policy | None = None,
+        telemetry_transport: TelemetryTransport | None = IOT_TRANSPORT,
     ) -> None:
         self.profile, self.config = profile, config
+        self.telemetry_transport = telemetry_transport
         self.policy = policy or Policy.standard()
         self.stats = RunStats()
         self.taken_ids: list[str] = []
@@ -216,7 +227,12 @@ class AppRunner:
             self._attack(d, msg_type, body, hs)
 
     def _send(
-        self, d: MessageDescriptor, msg_type: str, body: bytes, hs: tuple[str, ...], cls: str,
+        self,
+        d: MessageDescriptor,
+        msg_type: str,
+        body: bytes,
+        hs: tuple[str, ...],
+        cls: str,
         since: float,
     ) -> bytes | None:
         st = self.stats.of(d.application, cls)
@@ -235,8 +251,8 @@ class AppRunner:
             return None
         st.sent += 1
         st.payload_bytes += len(body)
-        if msg_type == "telemetry" and IOT_TRANSPORT is not None:
-            env = IOT_TRANSPORT(d.src, d.dst, env)
+        if msg_type == "telemetry" and self.telemetry_transport is not None:
+            env = self.telemetry_transport(d.src, d.dst, env)
         return env
 
     def _receive(self, d: MessageDescriptor, env: bytes, since: float) -> bytes | None:
@@ -272,7 +288,9 @@ class AppRunner:
         if self._receive(answer, env, since) is not None:
             self.stats.round_trips_s["CUSDEC->CUSRES"].append(time.monotonic() - since)
 
-    def _attack(self, d: MessageDescriptor, msg_type: str, body: bytes, hs: tuple[str, ...]) -> None:
+    def _attack(
+        self, d: MessageDescriptor, msg_type: str, body: bytes, hs: tuple[str, ...]
+    ) -> None:
         kind = ATTACK_KINDS[(self._n_sent // self.config.attack_every - 1) % len(ATTACK_KINDS)]
         tx, rx = self.channels[(d.src, d.dst)], self.channels[(d.dst, d.src)]
         if tx.store.queued(tx.peer):
