@@ -24,6 +24,8 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import queue
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
@@ -102,6 +104,59 @@ class RunConfig:
             raise ValueError(f"attack_every must be >= 0, got {self.attack_every}")
 
 
+class _Lanes:
+    """One worker thread per lane (a directed pair of sites), each with its own task queue."""
+
+    def __init__(
+        self,
+        lanes: list[tuple[str, str]],
+        handle: Callable[[tuple[str, str], tuple[Any, ...]], None],
+    ) -> None:
+        self._handle = handle
+        self.errors: list[BaseException] = []
+        self._queues: dict[tuple[str, str], queue.Queue[tuple[Any, ...] | None]] = {
+            lane: queue.Queue() for lane in lanes
+        }
+        self._threads = [
+            threading.Thread(target=self._work, args=(lane,), name=f"lane {lane[0]}->{lane[1]}",
+                             daemon=True)
+            for lane in lanes
+        ]  # fmt: skip
+        for t in self._threads:
+            t.start()
+
+    def _work(self, lane: tuple[str, str]) -> None:
+        q = self._queues[lane]
+        while True:
+            task = q.get()
+            try:
+                if task is None:
+                    return
+                if not self.errors:
+                    self._handle(lane, task)
+            except BaseException as exc:  # reported by AppRunner.run after the workers stop
+                self.errors.append(exc)
+            finally:
+                q.task_done()
+
+    def put(self, lane: tuple[str, str], task: tuple[Any, ...]) -> None:
+        """Queue ``task`` on ``lane``."""
+        self._queues[lane].put(task)
+
+    def drain(self) -> None:
+        """Wait until every queued task is done (tasks may queue tasks on other lanes)."""
+        while any(q.unfinished_tasks for q in self._queues.values()):
+            for q in self._queues.values():
+                q.join()
+
+    def stop(self) -> None:
+        """Finish queued tasks and end the workers."""
+        for q in self._queues.values():
+            q.put(None)
+        for t in self._threads:
+            t.join()
+
+
 def _stronger(a: str, b: str) -> str:
     return a if PROTECTION_CLASSES.index(a) >= PROTECTION_CLASSES.index(b) else b
 
@@ -162,6 +217,9 @@ class AppRunner:
         self._last_accepted: dict[tuple[str, str], bytes] = {}
         self._n_sent = 0
         self.flushed = 0
+        self._lock = threading.RLock()
+        self._ledger_lock = threading.Lock()
+        self._lanes: _Lanes | None = None
 
     def _open_ledger(
         self, clients: Mapping[str, KmeClient], pairs: Iterable[tuple[str, str]]
@@ -179,52 +237,90 @@ class AppRunner:
     def run(self, progress: Callable[[float], None] | None = None) -> dict[str, Any]:
         """Send the profile's traffic in scaled time; return :meth:`report`.
 
+        One worker thread per directed pair of sites sends and receives that pair's messages
+        in order (a channel refuses out-of-order envelopes); this thread keeps the schedule.
         ``progress`` is called with the profile seconds done so far.
+
+        Raises
+        ------
+        Exception
+            The first error of a worker (after all workers stopped).
         """
         cfg = self.config
         duration_s = cfg.minutes * 60.0
         rng = np.random.default_rng(cfg.seed)
         t0 = time.monotonic()
-        next_flush = t0
-        for d in self.profile.messages(cfg.start_s, duration_s, rng):
-            due = t0 + (d.time_s - cfg.start_s) / cfg.speed
-            while (now := time.monotonic()) < due:
-                if now >= next_flush:
-                    self.flush()
-                    next_flush = now + cfg.flush_interval_s
-                time.sleep(min(due - now, cfg.flush_interval_s))
-            self._deliver(d, due)
-            if progress is not None:
-                progress(d.time_s - cfg.start_s)
-        end = t0 + duration_s / cfg.speed
-        while time.monotonic() < end:
-            time.sleep(min(end - time.monotonic(), cfg.flush_interval_s) if end > 0 else 0)
-        self.flush()
+        self._lanes = lanes = _Lanes(list(self.channels), self._handle)
+        try:
+            next_flush = t0
+            for d in self.profile.messages(cfg.start_s, duration_s, rng):
+                due = t0 + (d.time_s - cfg.start_s) / cfg.speed
+                while (now := time.monotonic()) < due:
+                    if now >= next_flush:
+                        self._ask_flush()
+                        next_flush = now + cfg.flush_interval_s
+                    time.sleep(min(due - now, cfg.flush_interval_s))
+                lanes.put((d.src, d.dst), ("msg", d, due))
+                if progress is not None:
+                    progress(d.time_s - cfg.start_s)
+            while (left := t0 + duration_s / cfg.speed - time.monotonic()) > 0:
+                time.sleep(min(left, cfg.flush_interval_s))
+            lanes.drain()
+            self._ask_flush()
+            lanes.drain()
+        finally:
+            lanes.stop()
+            self._lanes = None
+        if lanes.errors:
+            raise lanes.errors[0]
         if progress is not None:
             progress(duration_s)
         return self.report(time.monotonic() - t0)
+
+    def _handle(self, lane: tuple[str, str], task: tuple[Any, ...]) -> None:
+        if task[0] == "msg":
+            self._deliver(task[1], task[2])
+        elif task[0] == "answer":
+            self._answer_cusdec(*task[1:])
+        else:
+            self._flush_lane(lane)
+
+    def _ask_flush(self) -> None:
+        assert self._lanes is not None
+        for (a, b), tx in self.channels.items():
+            if tx.store.queued(b):
+                self._lanes.put((a, b), ("flush",))
 
     def _deliver(self, d: MessageDescriptor, due: float) -> None:
         msg_type = sdk_type(d.message_type)
         hs = self.payloads.hs_for(d.cargo_class)
         cls = _stronger(self.policy.classify(msg_type, hs), d.protection)
         start = time.monotonic()
-        self.stats.lag_s.append(max(0.0, start - due))
         at = dt.datetime.now(dt.UTC)
-        body = self.payloads.body(d.message_type, d.cargo_class, at)
+        with self._lock:
+            self.stats.lag_s.append(max(0.0, start - due))
+            body = self.payloads.body(d.message_type, d.cargo_class, at)
+            self._n_sent += 1
+            attack_now = bool(self.config.attack_every) and (
+                self._n_sent % self.config.attack_every == 0
+            )
+            n_attack = self._n_sent // max(1, self.config.attack_every)
         env = self._send(d, msg_type, body, hs, cls, start)
         if env is None:
             return
         received = self._receive(d, env, start)
         if received is not None and d.message_type == "CUSDEC":
-            self._answer_cusdec(d, received, hs, start)
+            answer = ("answer", d, received, hs, start)
+            if self._lanes is not None:
+                self._lanes.put((d.dst, d.src), answer)
+            else:
+                self._answer_cusdec(d, received, hs, start)
         if received is not None and msg_type == "ebl_transfer" and self._ledger is not None:
-            self._ledger.record(d.src, "EBL_TRANSFER", json.loads(received), at)
-            self._ledger.gossip(at)
-        self._n_sent += 1
-        every = self.config.attack_every
-        if every and self._n_sent % every == 0:
-            self._attack(d, msg_type, body, hs)
+            with self._ledger_lock:
+                self._ledger.record(d.src, "EBL_TRANSFER", json.loads(received), at)
+                self._ledger.gossip(at)
+        if attack_now:
+            self._attack(d, msg_type, body, n_attack)
 
     def _send(
         self,
@@ -235,89 +331,92 @@ class AppRunner:
         cls: str,
         since: float,
     ) -> bytes | None:
-        st = self.stats.of(d.application, cls)
         tx = self.channels[(d.src, d.dst)]
         try:
             env = tx.send(msg_type, body, hs, protection=cls)
         except MessageQueuedError as exc:
-            st.queued += 1
-            self._pending[(d.src, d.dst, exc.queue_id)] = (d, since)
+            with self._lock:
+                self.stats.of(d.application, cls).queued += 1
+                self._pending[(d.src, d.dst, exc.queue_id)] = (d, since)
             return None
-        except OtpQueueFullError:
-            st.refused += 1
+        except (OtpQueueFullError, KeyShortageError):
+            with self._lock:
+                self.stats.of(d.application, cls).refused += 1
             return None
-        except KeyShortageError:
-            st.refused += 1
-            return None
-        st.sent += 1
-        st.payload_bytes += len(body)
+        with self._lock:
+            st = self.stats.of(d.application, cls)
+            st.sent += 1
+            st.payload_bytes += len(body)
         if msg_type == "telemetry" and self.telemetry_transport is not None:
             env = self.telemetry_transport(d.src, d.dst, env)
         return env
 
     def _receive(self, d: MessageDescriptor, env: bytes, since: float) -> bytes | None:
         cls = decode_envelope(env).protection
-        st = self.stats.of(d.application, cls)
         try:
             payload = self.channels[(d.dst, d.src)].receive(env)
         except MessageRejectedError:
-            st.rejected += 1
+            with self._lock:
+                self.stats.of(d.application, cls).rejected += 1
             return None
-        st.received += 1
-        st.latencies_s.append(time.monotonic() - since)
-        self._last_accepted[(d.src, d.dst)] = env
+        with self._lock:
+            st = self.stats.of(d.application, cls)
+            st.received += 1
+            st.latencies_s.append(time.monotonic() - since)
+            self._last_accepted[(d.src, d.dst)] = env
         return payload
 
     def _answer_cusdec(
         self, d: MessageDescriptor, cusdec: bytes, hs: tuple[str, ...], since: float
     ) -> None:
+        """Customs decides on ``cusdec`` and sends the CUSRES back (the lane ``dst -> src``)."""
         cusres = self.payloads.cusres(cusdec)
-        st = self.stats.of(d.application, "otp")
-        try:
-            env = self.channels[(d.dst, d.src)].send("customs_decision", cusres, hs)
-        except (MessageQueuedError, OtpQueueFullError) as exc:
-            st.queued += isinstance(exc, MessageQueuedError)
-            st.refused += isinstance(exc, OtpQueueFullError)
-            return
-        st.sent += 1
-        st.payload_bytes += len(cusres)
         answer = MessageDescriptor(
             d.time_s, "cusres-answer", d.application, "CUSRES", d.dst, d.src,
             len(cusres), d.cargo_class, d.strategic, "otp",
         )  # fmt: skip
-        if self._receive(answer, env, since) is not None:
-            self.stats.round_trips_s["CUSDEC->CUSRES"].append(time.monotonic() - since)
+        env = self._send(answer, "customs_decision", cusres, hs, "otp", since)
+        if env is not None and self._receive(answer, env, since) is not None:
+            with self._lock:
+                self.stats.round_trips_s["CUSDEC->CUSRES"].append(time.monotonic() - since)
 
-    def _attack(
-        self, d: MessageDescriptor, msg_type: str, body: bytes, hs: tuple[str, ...]
-    ) -> None:
-        kind = ATTACK_KINDS[(self._n_sent // self.config.attack_every - 1) % len(ATTACK_KINDS)]
+    def _attack(self, d: MessageDescriptor, msg_type: str, body: bytes, n: int) -> None:
+        kind = ATTACK_KINDS[(n - 1) % len(ATTACK_KINDS)]
         tx, rx = self.channels[(d.src, d.dst)], self.channels[(d.dst, d.src)]
         if tx.store.queued(tx.peer):
             return  # an otp message would join the queue, not reach the receiver
-        try:
-            inject(kind, tx, rx, msg_type, body, self._last_accepted.get((d.src, d.dst)),
-                   self.stats)  # fmt: skip
-        except KeyExhaustedError:
-            self.stats.injected["skipped (key short)"] += 1
+        with self._lock:  # attacks are rare: hold the counters while one runs
+            try:
+                inject(kind, tx, rx, msg_type, body, self._last_accepted.get((d.src, d.dst)),
+                       self.stats)  # fmt: skip
+            except KeyExhaustedError:
+                self.stats.injected["skipped (key short)"] += 1
 
-    def flush(self) -> int:
-        """Send queued ``otp`` messages that key now covers; deliver them; return how many."""
+    def _flush_lane(self, lane: tuple[str, str]) -> int:
+        a, b = lane
+        tx = self.channels[lane]
+        if not tx.store.queued(b):
+            return 0
         n = 0
-        for (a, b), tx in self.channels.items():
-            if not tx.store.queued(b):
-                continue
-            for queue_id, env in tx.flush_queue():
-                n += 1
+        for queue_id, env in tx.flush_queue():
+            n += 1
+            with self._lock:
                 self.flushed += 1
                 d, since = self._pending.pop((a, b, queue_id), (None, time.monotonic()))
-                if d is None:
-                    continue
-                st = self.stats.of(d.application, "otp")
-                st.sent += 1
-                st.payload_bytes += d.size_bytes
+                if d is not None:
+                    st = self.stats.of(d.application, "otp")
+                    st.sent += 1
+                    st.payload_bytes += d.size_bytes
+            if d is not None:
                 self._receive(d, env, since)
         return n
+
+    def flush(self) -> int:
+        """Send queued ``otp`` messages that key now covers; deliver them; return how many.
+
+        For use between runs (during :meth:`run` the workers flush their own lanes).
+        """
+        return sum(self._flush_lane(lane) for lane in self.channels)
 
     # ---------------------------------------------------------------- the report
 
