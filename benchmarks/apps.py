@@ -15,6 +15,8 @@ Rows, each in one thread, latency around one send plus one receive:
   by the slave, one 256-bit key);
 * ``aes``, ``hybrid``, ``otp``: ``SecureChannel.send`` + ``receive`` of a ``--payload-bytes``
   message;
+* ``aes`` in ``--threads`` independent sessions of the same SAE pair, one thread each
+  (aggregate msg/s);
 * customs round trip (Shanghai <-> Beijing only): a real CUSDEC (``hybrid``) to Beijing,
   ``customs.decide``, the CUSRES (``otp``) back.
 
@@ -29,6 +31,7 @@ import argparse
 import json
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -87,6 +90,31 @@ def _one_message(
     return one
 
 
+def _parallel_aes(
+    lab: KmeLab, a: str, b: str, state: Path, threads: int, messages: int, payload: bytes
+) -> dict[str, Any]:
+    """``threads`` independent aes sessions of the same SAE pair, one thread each."""
+    pairs = [_channels(lab, a, b, state / f"aes-{i}") for i in range(threads)]
+    lat: list[list[float]] = [[] for _ in range(threads)]
+
+    def work(i: int) -> None:
+        tx, rx = pairs[i]
+        for _ in range(messages):
+            s = time.perf_counter()
+            rx.receive(tx.send("edi", payload, protection="aes"))
+            lat[i].append(time.perf_counter() - s)
+
+    workers = [threading.Thread(target=work, args=(i,)) for i in range(threads)]
+    t0 = time.perf_counter()
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+    wall = time.perf_counter() - t0
+    every = [x for part in lat for x in part]
+    return {"n": len(every), "msg_per_s": round(len(every) / wall, 1)} | percentiles_ms(every)
+
+
 def _round_trip(tx: SecureChannel, rx: SecureChannel) -> Callable[[], None]:
     """CUSDEC (hybrid) Shanghai -> Beijing, customs decides, CUSRES (otp) back."""
     factory = PayloadFactory({})
@@ -98,7 +126,9 @@ def _round_trip(tx: SecureChannel, rx: SecureChannel) -> Callable[[], None]:
     return one
 
 
-def run(messages: int, payload_bytes: int, prefill_s: float, root: Path) -> list[dict[str, Any]]:
+def run(
+    messages: int, payload_bytes: int, prefill_s: float, root: Path, threads: int = 4
+) -> list[dict[str, Any]]:
     """All rows; KMEs started and prefilled under ``root``."""
     profile = load_profile("ci")
     sites, pairs = profile_sites(profile)
@@ -122,6 +152,11 @@ def run(messages: int, payload_bytes: int, prefill_s: float, root: Path) -> list
             for cls, mtype in CLASS_TYPES.items():
                 one = _one_message(tx, rx, mtype, payload, cls)
                 rows.append({"route": route, "row": cls} | _time(messages, one))
+            if threads > 1:
+                par = _parallel_aes(
+                    lab, a, b, root / f"par-{len(rows)}", threads, messages, payload
+                )
+                rows.append({"route": route, "row": f"aes, {threads} sessions in threads"} | par)
             if route != "same node":
                 rows.append({"route": route, "row": "customs CUSDEC->CUSRES"}
                             | _time(max(1, messages // 2), _round_trip(tx, rx)))  # fmt: skip
@@ -144,12 +179,13 @@ def main() -> None:
     p.add_argument("--messages", type=int, default=200, help="messages per row")
     p.add_argument("--payload-bytes", type=int, default=700, help="payload of the class rows")
     p.add_argument("--prefill-s", type=float, default=900.0, help="link seconds of key first")
+    p.add_argument("--threads", type=int, default=4, help="parallel aes sessions (1: no row)")
     p.add_argument("--json", action="store_true", help="print the rows as JSON")
     a = p.parse_args()
     if a.messages < 1 or a.payload_bytes < 1 or a.prefill_s < 0:
         p.error("--messages and --payload-bytes must be >= 1, --prefill-s >= 0")
     with tempfile.TemporaryDirectory(prefix="bench-apps-") as tmp:
-        rows = run(a.messages, a.payload_bytes, a.prefill_s, Path(tmp))
+        rows = run(a.messages, a.payload_bytes, a.prefill_s, Path(tmp), a.threads)
     print(json.dumps(rows, indent=1) if a.json else table(rows))
 
 
