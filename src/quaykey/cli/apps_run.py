@@ -284,8 +284,8 @@ def run_profile(
     Returns
     -------
     dict
-        The runner's report plus ``network`` (the feed), ``kme_pools`` and
-        ``pools_never_negative``.
+        The runner's report plus ``network`` (the feed), ``kme_pools``, ``link_key``
+        (delivered, remaining and used bytes per link) and ``pools_never_negative``.
     """
     if not (np.isfinite(block_s) and block_s > 0):
         raise ValueError(f"--block-s must be > 0, got {block_s!r}")
@@ -308,6 +308,7 @@ def run_profile(
             feeder.stop()
         out["network"] = feeder.report()
         out["kme_pools"] = lab.pools()
+        out["link_key"] = _link_key(out["network"]["delivered_bytes"], out["kme_pools"])
         out["pools_never_negative"] = all(
             v >= 0 for p in out["kme_pools"].values() for link in p["links"].values()
             for v in link.values()
@@ -319,6 +320,21 @@ def run_profile(
         if runner is not None:
             runner.close()
         lab.close()
+
+
+def _link_key(delivered: dict[str, int], pools: dict[str, Any]) -> dict[str, dict[str, int]]:
+    """Per link: bytes delivered by the feed, left in the pools (at the first end), used."""
+    out = {}
+    for link, n in delivered.items():
+        a, b = link.split("--")
+        left = pools[a]["links"][b]
+        remaining = int(left["sendable_bytes"]) + int(left["receivable_bytes"])
+        out[link] = {
+            "delivered_bytes": n,
+            "remaining_bytes": remaining,
+            "used_bytes": n - remaining,
+        }
+    return out
 
 
 def _start_s(start: str) -> float:
@@ -404,6 +420,10 @@ def render_report(out: dict[str, Any]) -> None:
         f"{delivered:,} B delivered over all links, {key['bytes']:,} B consumed by the "
         f"applications ({key['keys']} keys, {key['distinct_key_ids']} distinct IDs)"
     )
+    used = ", ".join(
+        f"{k} {v['used_bytes']:,} of {v['delivered_bytes']:,} B" for k, v in out["link_key"].items()
+    )
+    console.print(f"link key used by the KMEs (relay, MACs included): {used}")
     console.print(
         f"otp queue: {q['waiting']} waiting"
         + (f" (oldest {q['oldest_age_s']:.1f} s)" if q["oldest_age_s"] is not None else "")

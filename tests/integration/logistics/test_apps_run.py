@@ -54,6 +54,8 @@ def test_apps_run_ci_every_application_exchanges_messages(tmp_path: Path) -> Non
     assert out["pools_never_negative"] and _pools_ok(out["kme_pools"])
     assert out["network"]["fidelity"] == "exact"
     assert all(b > 0 for b in out["network"]["delivered_bytes"].values())
+    for link, k in out["link_key"].items():  # the relay spent link key, never more than made
+        assert 0 < k["used_bytes"] <= k["delivered_bytes"], (link, k)
     assert out["ledger"]["height"] >= 1 and out["ledger"]["verify_ok"]
     assert out["attacks"] == {}
 
