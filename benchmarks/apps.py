@@ -135,7 +135,7 @@ def run(
     lab = KmeLab(root / "kms", sites, pairs)
     rows: list[dict[str, Any]] = []
     try:
-        feeder = ExactFeeder(chain_topology(), lab, 10.0, seed=1)
+        feeder = ExactFeeder(chain_topology(lab.chain), lab, 10.0, seed=1)
         t0 = time.perf_counter()
         feeder.prefill(prefill_s)
         net = feeder.report()

@@ -41,7 +41,7 @@ from quaykey.kms.config import load_network_config
 from quaykey.kms.feed import link_key_sink
 from quaykey.kms.pki import PkiLayout, init_dev_pki
 from quaykey.kms.store import create_master_key
-from quaykey.logistics.run import AppRunner, RunConfig
+from quaykey.logistics.run import AppRunner, RunConfig, sae_pair
 from quaykey.logistics.traffic import TrafficProfile
 from quaykey.network.handoff import key_bytes
 from quaykey.network.links.runner import LinkRunner, make_block
@@ -51,6 +51,7 @@ __all__ = [
     "SITE_NODES",
     "ExactFeeder",
     "KmeLab",
+    "chain_for",
     "chain_topology",
     "profile_sites",
     "render_report",
@@ -66,15 +67,38 @@ SITE_NODES = {
     "shanghai-customs": "shanghai",
     "bonded-warehouse": "shanghai",
     "customs-hq-beijing": "beijing",
+    "ningbo-zhoushan-port": "ningbo",
 }
 
-#: The QKD chain the KMEs sit on (Hefei is a trusted relay node without SAEs).
+#: The QKD chain the KMEs sit on (Hefei is a trusted relay node without SAEs). Ningbo, joined
+#: to Shanghai as in the beijing-shanghai preset's Hangzhou Bay extension, is added in front
+#: when a profile has a site there (:func:`chain_for`).
 CHAIN = ("shanghai", "hefei", "beijing")
-_COORDS = {"shanghai": (31.23, 121.47), "hefei": (31.82, 117.23), "beijing": (39.90, 116.40)}
+_COORDS = {
+    "ningbo": (29.868, 121.544),
+    "shanghai": (31.23, 121.47),
+    "hefei": (31.82, 117.23),
+    "beijing": (39.90, 116.40),
+}
 
 
-def chain_topology(length_km: float = 20.0, repetition_rate_hz: float = 1e7) -> Topology:
-    """Shanghai -- Hefei -- Beijing as a topology of two fibre links of ``length_km``.
+def chain_for(sites: list[str]) -> tuple[str, ...]:
+    """The KME chain for ``sites``: :data:`CHAIN`, with ``ningbo`` first if a site is there.
+
+    Examples
+    --------
+    >>> chain_for(["sipg-ops", "ningbo-zhoushan-port"])
+    ('ningbo', 'shanghai', 'hefei', 'beijing')
+    """
+    if any(SITE_NODES.get(s.removesuffix("-internal")) == "ningbo" for s in sites):
+        return ("ningbo", *CHAIN)
+    return CHAIN
+
+
+def chain_topology(
+    chain: tuple[str, ...] = CHAIN, length_km: float = 20.0, repetition_rate_hz: float = 1e7
+) -> Topology:
+    """``chain`` (default Shanghai -- Hefei -- Beijing) as fibre links of ``length_km`` each.
 
     The links are short stand-ins (the real trunk has 33 hops): what matters here is that
     the key bytes are real post-processed key and that Shanghai -- Beijing needs a relay.
@@ -83,49 +107,61 @@ def chain_topology(length_km: float = 20.0, repetition_rate_hz: float = 1e7) -> 
         "name": "apps-chain",
         "defaults": {"preset": "backbone",
                      "overrides": {"source.repetition_rate_hz": repetition_rate_hz}},
-        "nodes": [{"name": n, "lat_deg": _COORDS[n][0], "lon_deg": _COORDS[n][1]} for n in CHAIN],
-        "links": [{"a": a, "b": b, "length_km": length_km} for a, b in itertools.pairwise(CHAIN)],
+        "nodes": [{"name": n, "lat_deg": _COORDS[n][0], "lon_deg": _COORDS[n][1]} for n in chain],
+        "links": [{"a": a, "b": b, "length_km": length_km} for a, b in itertools.pairwise(chain)],
     })  # fmt: skip
 
 
 def profile_sites(profile: TrafficProfile) -> tuple[list[str], list[tuple[str, str]]]:
-    """The sites (SAE IDs) of a profile's endpoints and the pairs that exchange messages.
+    """The SAE IDs of a profile's endpoints and the pairs that exchange messages.
+
+    A flow inside one site gets a second SAE there (:func:`quaykey.logistics.run.sae_pair`).
 
     Raises
     ------
     ValueError
         A site with no node in :data:`SITE_NODES`.
     """
-    pairs = sorted({tuple(sorted((e.src, e.dst))) for f in profile.flows for e in f.endpoints})
+    ends = {sae_pair(e.src, e.dst) for f in profile.flows for e in f.endpoints}
+    pairs = sorted({(min(a, b), max(a, b)) for a, b in ends})
     sites = sorted({s for p in pairs for s in p})
-    unknown = [s for s in sites if s not in SITE_NODES]
+    unknown = sorted({e for f in profile.flows for x in f.endpoints for e in (x.src, x.dst)}
+                     - set(SITE_NODES))  # fmt: skip
     if unknown:
         raise ValueError(f"--profile {profile.name}: no KME node for site(s) {', '.join(unknown)}")
-    return sites, [(a, b) for a, b in pairs]
+    return sites, pairs
+
+
+def _node_of(sae: str) -> str:
+    return SITE_NODES[sae.removesuffix("-internal")]
 
 
 class KmeLab:
-    """KMEs of :data:`CHAIN` on 127.0.0.1 with mTLS, a dev PKI and SQLite under ``root``."""
+    """KMEs of :func:`chain_for` the sites on 127.0.0.1 with mTLS, a dev PKI and SQLite.
+
+    ``lab.chain`` is the chain of nodes (give it to :func:`chain_topology`).
+    """
 
     def __init__(self, root: Path, sites: list[str], pairs: list[tuple[str, str]]) -> None:
         self.root = root
+        self.chain = chain = chain_for(sites)
         root.mkdir(parents=True, exist_ok=True)
         socks = {}
-        for n in CHAIN:
+        for n in chain:
             s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
             s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             s.bind(("127.0.0.1", 0))
             socks[n] = s
         self.ports = {n: s.getsockname()[1] for n, s in socks.items()}
-        self.sites = {s: SITE_NODES[s] for s in sites}
+        self.sites = {s: _node_of(s) for s in sites}
         doc = {
             "pki_dir": "pki",
             "limits": {"key_size": 256, "max_key_size": 1024, "max_key_per_request": 128,
                        "reservation_ttl_s": 30, "expiry_interval_s": 1.0},
             "nodes": {n: {"kme_id": f"KME-{n.upper()}", "host": "127.0.0.1", "port": self.ports[n],
                           "database_url": f"sqlite:///state/{n}.db",
-                          "master_key_file": f"state/{n}.master.key"} for n in CHAIN},
-            "links": [list(p) for p in itertools.pairwise(CHAIN)],
+                          "master_key_file": f"state/{n}.master.key"} for n in chain},
+            "links": [list(p) for p in itertools.pairwise(chain)],
             "tenants": {"logistics": {"keys_outstanding": 1_000_000, "bits_per_minute": 10**11}},
             "saes": {s: {"node": n, "tenant": "logistics"} for s, n in self.sites.items()},
             "pairs": [list(p) for p in pairs],
@@ -133,15 +169,15 @@ class KmeLab:
         cfg = root / "network.yaml"
         cfg.write_text(yaml.safe_dump(doc), encoding="utf-8")
         self.pki: PkiLayout = init_dev_pki(
-            root / "pki", list(CHAIN), sites, {n: f"KME-{n.upper()}" for n in CHAIN}
+            root / "pki", list(chain), sites, {n: f"KME-{n.upper()}" for n in chain}
         )
-        for n in CHAIN:
+        for n in chain:
             create_master_key(root / "state" / f"{n}.master.key")
         config = load_network_config(cfg)
         self.kmes: dict[str, ThreadedKme] = {}
         self._clients: list[KmeClient] = []
         try:
-            for n in CHAIN:
+            for n in chain:
                 self.kmes[n] = ThreadedKme(config.settings_for(n), sock=socks[n]).start()
         except Exception:
             self.close()
@@ -296,7 +332,7 @@ def run_profile(
     runner: AppRunner | None = None
     feeder: ExactFeeder | None = None
     try:
-        feeder = ExactFeeder(chain_topology(), lab, block_s, config.seed)
+        feeder = ExactFeeder(chain_topology(lab.chain), lab, block_s, config.seed)
         feeder.prefill(prefill_s)
         runner = AppRunner(profile, {s: lab.client(s) for s in sites}, root / "apps", config)
         if before is not None:

@@ -99,7 +99,7 @@ def test_otp_queues_when_the_stock_is_drained_and_flushes_on_new_key(tmp_path: P
     lab = KmeLab(tmp_path / "kms", sites, pairs)
     runner: AppRunner | None = None
     try:
-        feeder = ExactFeeder(chain_topology(), lab, 10.0, seed=5)
+        feeder = ExactFeeder(chain_topology(lab.chain), lab, 10.0, seed=5)
         feeder.prefill(20)
         # Drain Shanghai <-> Beijing in both directions, as other applications would.
         assert _drain(lab.client("sipg-ops"), "customs-hq-beijing") > 0

@@ -11,7 +11,13 @@ from __future__ import annotations
 
 from quaykey.logistics.run.attacks import ATTACK_KINDS
 from quaykey.logistics.run.payloads import PayloadFactory, sdk_type
-from quaykey.logistics.run.runner import IOT_TRANSPORT, AppRunner, RunConfig, TelemetryTransport
+from quaykey.logistics.run.runner import (
+    IOT_TRANSPORT,
+    AppRunner,
+    RunConfig,
+    TelemetryTransport,
+    sae_pair,
+)
 from quaykey.logistics.run.stats import ClassStats, CountingKeySource, RunStats, percentiles_ms
 
 __all__ = [
@@ -25,5 +31,6 @@ __all__ = [
     "RunStats",
     "TelemetryTransport",
     "percentiles_ms",
+    "sae_pair",
     "sdk_type",
 ]

@@ -22,6 +22,7 @@ passes one client per site (``quaykey apps run`` wires KMEs and the network simu
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import queue
@@ -51,7 +52,7 @@ from quaykey.logistics.run.stats import CountingKeySource, RunStats
 from quaykey.logistics.sdk import PROTECTION_CLASSES, Policy, SecureChannel, decode_envelope
 from quaykey.logistics.traffic import MessageDescriptor, TrafficProfile
 
-__all__ = ["IOT_TRANSPORT", "AppRunner", "RunConfig", "TelemetryTransport"]
+__all__ = ["IOT_TRANSPORT", "AppRunner", "RunConfig", "TelemetryTransport", "sae_pair"]
 
 TelemetryTransport = Callable[[str, str, bytes], bytes]
 """``(src, dst, envelope) -> envelope as delivered``: how telemetry travels.
@@ -157,6 +158,22 @@ class _Lanes:
             t.join()
 
 
+def sae_pair(src: str, dst: str) -> tuple[str, str]:
+    """The two SAE IDs of a message between sites ``src`` and ``dst``.
+
+    A flow inside one site (``ningbo-day``'s terminal EDI, both ends ``ningbo-zhoushan-port``)
+    runs between the site's SAE and a second SAE of the same site, ``<site>-internal``.
+
+    Examples
+    --------
+    >>> sae_pair("sipg-ops", "customs-hq-beijing")
+    ('sipg-ops', 'customs-hq-beijing')
+    >>> sae_pair("ningbo-zhoushan-port", "ningbo-zhoushan-port")
+    ('ningbo-zhoushan-port', 'ningbo-zhoushan-port-internal')
+    """
+    return (src, dst) if src != dst else (src, f"{dst}-internal")
+
+
 def _stronger(a: str, b: str) -> str:
     return a if PROTECTION_CLASSES.index(a) >= PROTECTION_CLASSES.index(b) else b
 
@@ -198,7 +215,7 @@ class AppRunner:
         self.key_tally: Counter[str] = Counter()
         self.state_dir = Path(state_dir)
         self.state_dir.mkdir(parents=True, exist_ok=True)
-        pairs = {(e.src, e.dst) for f in profile.flows for e in f.endpoints}
+        pairs = {sae_pair(e.src, e.dst) for f in profile.flows for e in f.endpoints}
         sites = sorted({s for p in pairs for s in p})
         missing = [s for s in sites if s not in clients]
         if missing:
@@ -227,7 +244,7 @@ class AppRunner:
         ebl = [e for f in self.profile.flows if "eBL" in f.message_type for e in f.endpoints]
         if not ebl:
             return None
-        parts = sorted({ebl[0].src, ebl[0].dst})
+        parts = sorted(sae_pair(ebl[0].src, ebl[0].dst))
         keys = {p: CountingKeySource(clients[p], self.taken_ids, self.key_tally) for p in parts}
         ledger_id = f"EBL-RUN-{self.config.seed:06d}"
         return Ledger(self.state_dir / "ledger", ledger_id, keys)
@@ -260,7 +277,10 @@ class AppRunner:
                         self._ask_flush()
                         next_flush = now + cfg.flush_interval_s
                     time.sleep(min(due - now, cfg.flush_interval_s))
-                lanes.put((d.src, d.dst), ("msg", d, due))
+                src, dst = sae_pair(d.src, d.dst)
+                if dst != d.dst:
+                    d = dataclasses.replace(d, dst=dst)
+                lanes.put((src, dst), ("msg", d, due))
                 if progress is not None:
                     progress(d.time_s - cfg.start_s)
             while (left := t0 + duration_s / cfg.speed - time.monotonic()) > 0:
