@@ -17,10 +17,17 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from quaykey.cli.apps_run import ExactFeeder, KmeLab, chain_topology, profile_sites, run_profile
+from quaykey.cli.apps_run import (
+    ExactFeeder,
+    KmeLab,
+    chain_for,
+    chain_topology,
+    profile_sites,
+    run_profile,
+)
 from quaykey.cli.main import app
 from quaykey.kms.client import KmeClient, KmeClientError
-from quaykey.logistics.profiles import load_profile
+from quaykey.logistics.profiles import PROFILE_NAMES, load_profile
 from quaykey.logistics.run import AppRunner, RunConfig
 
 PROFILE = load_profile("ci")
@@ -139,6 +146,15 @@ def test_otp_queues_when_the_stock_is_drained_and_flushes_on_new_key(tmp_path: P
         if runner is not None:
             runner.close()
         lab.close()
+
+
+@pytest.mark.parametrize("name", PROFILE_NAMES)
+def test_every_shipped_profile_has_a_kme_for_each_site(name: str) -> None:
+    sites, pairs = profile_sites(load_profile(name))
+    assert pairs and all(a != b for a, b in pairs)
+    chain = chain_for(sites)
+    assert chain[-3:] == ("shanghai", "hefei", "beijing")
+    assert ("ningbo" in chain) == (name == "ningbo-day")
 
 
 @pytest.mark.parametrize(
