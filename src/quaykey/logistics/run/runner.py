@@ -115,6 +115,7 @@ class _Lanes:
     ) -> None:
         self._handle = handle
         self.errors: list[BaseException] = []
+        self.cancelled = False
         self._queues: dict[tuple[str, str], queue.Queue[tuple[Any, ...] | None]] = {
             lane: queue.Queue() for lane in lanes
         }
@@ -133,7 +134,7 @@ class _Lanes:
             try:
                 if task is None:
                     return
-                if not self.errors:
+                if not (self.errors or self.cancelled):
                     self._handle(lane, task)
             except BaseException as exc:  # reported by AppRunner.run after the workers stop
                 self.errors.append(exc)
@@ -288,6 +289,9 @@ class AppRunner:
             lanes.drain()
             self._ask_flush()
             lanes.drain()
+        except BaseException:
+            lanes.cancelled = True  # interrupted: skip what is still queued
+            raise
         finally:
             lanes.stop()
             self._lanes = None
