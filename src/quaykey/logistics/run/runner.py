@@ -25,7 +25,6 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import json
-import queue
 import threading
 import time
 from collections import Counter
@@ -47,6 +46,7 @@ from quaykey.errors import (
 from quaykey.kms.client import KmeClient
 from quaykey.logistics.ledger import Ledger, audit
 from quaykey.logistics.run.attacks import ATTACK_KINDS, inject
+from quaykey.logistics.run.lanes import Lanes
 from quaykey.logistics.run.payloads import PayloadFactory, sdk_type
 from quaykey.logistics.run.stats import CountingKeySource, RunStats
 from quaykey.logistics.sdk import PROTECTION_CLASSES, Policy, SecureChannel, decode_envelope
@@ -103,60 +103,6 @@ class RunConfig:
             raise ValueError(f"start_s must be in [0, 86400), got {self.start_s!r}")
         if self.attack_every < 0:
             raise ValueError(f"attack_every must be >= 0, got {self.attack_every}")
-
-
-class _Lanes:
-    """One worker thread per lane (a directed pair of sites), each with its own task queue."""
-
-    def __init__(
-        self,
-        lanes: list[tuple[str, str]],
-        handle: Callable[[tuple[str, str], tuple[Any, ...]], None],
-    ) -> None:
-        self._handle = handle
-        self.errors: list[BaseException] = []
-        self.cancelled = False
-        self._queues: dict[tuple[str, str], queue.Queue[tuple[Any, ...] | None]] = {
-            lane: queue.Queue() for lane in lanes
-        }
-        self._threads = [
-            threading.Thread(target=self._work, args=(lane,), name=f"lane {lane[0]}->{lane[1]}",
-                             daemon=True)
-            for lane in lanes
-        ]  # fmt: skip
-        for t in self._threads:
-            t.start()
-
-    def _work(self, lane: tuple[str, str]) -> None:
-        q = self._queues[lane]
-        while True:
-            task = q.get()
-            try:
-                if task is None:
-                    return
-                if not (self.errors or self.cancelled):
-                    self._handle(lane, task)
-            except BaseException as exc:  # reported by AppRunner.run after the workers stop
-                self.errors.append(exc)
-            finally:
-                q.task_done()
-
-    def put(self, lane: tuple[str, str], task: tuple[Any, ...]) -> None:
-        """Queue ``task`` on ``lane``."""
-        self._queues[lane].put(task)
-
-    def drain(self) -> None:
-        """Wait until every queued task is done (tasks may queue tasks on other lanes)."""
-        while any(q.unfinished_tasks for q in self._queues.values()):
-            for q in self._queues.values():
-                q.join()
-
-    def stop(self) -> None:
-        """Finish queued tasks and end the workers."""
-        for q in self._queues.values():
-            q.put(None)
-        for t in self._threads:
-            t.join()
 
 
 def sae_pair(src: str, dst: str) -> tuple[str, str]:
@@ -237,7 +183,7 @@ class AppRunner:
         self.flushed = 0
         self._lock = threading.RLock()
         self._ledger_lock = threading.Lock()
-        self._lanes: _Lanes | None = None
+        self._lanes: Lanes | None = None
 
     def _open_ledger(
         self, clients: Mapping[str, KmeClient], pairs: Iterable[tuple[str, str]]
@@ -268,7 +214,7 @@ class AppRunner:
         duration_s = cfg.minutes * 60.0
         rng = np.random.default_rng(cfg.seed)
         t0 = time.monotonic()
-        self._lanes = lanes = _Lanes(list(self.channels), self._handle)
+        self._lanes = lanes = Lanes(list(self.channels), self._handle)
         try:
             next_flush = t0
             for d in self.profile.messages(cfg.start_s, duration_s, rng):
