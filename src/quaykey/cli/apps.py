@@ -1,9 +1,10 @@
-"""`quaykey apps`: the port and customs applications (traffic profiles and their key budget)."""
+"""`quaykey apps`: the port and customs applications (traffic profiles, key budget, runs)."""
 
 from __future__ import annotations
 
 import math
 import sys
+from pathlib import Path
 from typing import Any
 
 import typer
@@ -16,7 +17,7 @@ from quaykey.logistics.profiles import PROFILE_NAMES, load_profile
 from quaykey.network.routing import demand_route
 from quaykey.network.topology import Topology
 
-__all__ = ["app", "budget", "budget_markdown", "route_capacity"]
+__all__ = ["app", "budget", "budget_markdown", "route_capacity", "run"]
 
 app = typer.Typer(help="Port and customs applications.", no_args_is_help=True)
 
@@ -218,3 +219,33 @@ def _render(payload: dict[str, Any]) -> None:
         table.add_row(*row)
     console.print(table)
     console.print(payload["verdict"])
+
+
+@app.command("run")
+def run(
+    profile: str = typer.Option(..., help=f"Traffic profile: {', '.join(PROFILE_NAMES)}."),
+    minutes: float = typer.Option(2.0, help="Profile minutes to run."),
+    speed: float = typer.Option(1.0, help="Profile seconds per wall second."),
+    start: str = typer.Option("09:00", help="Profile time of day to start at, HH:MM."),
+    seed: int = typer.Option(1, help="Seed of the traffic and of the link blocks."),
+    state: Path = typer.Option(None, help="State directory (default: a temporary one)."),
+    block_s: float = typer.Option(10.0, help="Link seconds per exact QKD block."),
+    prefill_s: float = typer.Option(60.0, help="Link seconds of key made before traffic."),
+    attack_every: int = typer.Option(
+        0, help="Inject a tampered/replayed/reordered/wrongly keyed envelope every N messages."
+    ),
+    json_out: bool = typer.Option(False, "--json", help="Print JSON instead of tables."),
+) -> None:
+    """Run a profile's applications over real KMEs (mTLS) fed with exact link key."""
+    from quaykey.cli.apps_run import run_command
+
+    with user_errors():
+        if profile not in PROFILE_NAMES:
+            raise ValueError(
+                f"--profile must be one of {', '.join(PROFILE_NAMES)}, got {profile!r}"
+            )
+        run_command(
+            load_profile(profile), minutes=minutes, speed=speed, start=start, seed=seed,
+            state=state, block_s=block_s, prefill_s=prefill_s, attack_every=attack_every,
+            json_out=json_out,
+        )  # fmt: skip

@@ -1,0 +1,478 @@
+"""The wiring behind ``quaykey apps run``: KMEs on loopback, link keys from exact blocks, the run.
+
+This module sits at the edge (it imports the KMS and the network layer); the applications in
+:mod:`quaykey.logistics.run` see only their ``KmeClient``s.
+
+* :class:`KmeLab` writes a development PKI, master keys and a KMS network file under a state
+  directory and serves one KME per node (uvicorn, HTTPS with mutual TLS, SQLite) on
+  127.0.0.1. The sites of the profile are SAEs at the node of :data:`SITE_NODES`.
+* :class:`ExactFeeder` makes the link keys: for every QKD link of :func:`chain_topology`
+  (Shanghai -- Hefei -- Beijing, 20 km fibre each, the backbone preset at 10 MHz) it runs
+  consecutive *exact* blocks through the link-block seam
+  (:class:`quaykey.network.links.runner.LinkRunner` over
+  :class:`quaykey.network.links.exact.ExactBlock`: sampled photons, real post-processing,
+  two keys computed by the two parties) and deposits each end's key in that end's KME
+  (:func:`quaykey.kms.feed.link_key_sink`). A KME pair across Shanghai -- Beijing is served by
+  the KMEs' own hop-by-hop relay through Hefei.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import logging
+import socket
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from quaykey.cli._common import check_seed, console, err_console, print_json
+from quaykey.kms.app import ThreadedKme
+from quaykey.kms.client import KmeClient
+from quaykey.kms.config import load_network_config
+from quaykey.kms.feed import link_key_sink
+from quaykey.kms.pki import PkiLayout, init_dev_pki
+from quaykey.kms.store import create_master_key
+from quaykey.logistics.run import AppRunner, RunConfig, sae_pair
+from quaykey.logistics.traffic import TrafficProfile
+from quaykey.network.handoff import key_bytes
+from quaykey.network.links.runner import LinkRunner, make_block
+from quaykey.network.topology import Topology, topology_from_dict
+
+__all__ = [
+    "SITE_NODES",
+    "ExactFeeder",
+    "KmeLab",
+    "chain_for",
+    "chain_topology",
+    "profile_sites",
+    "render_report",
+    "run_command",
+    "run_profile",
+]
+
+#: Where each site of the shipped profiles has its SAE: the KME node.
+SITE_NODES = {
+    "yangshan-terminal": "shanghai",
+    "waigaoqiao-terminal": "shanghai",
+    "sipg-ops": "shanghai",
+    "shanghai-customs": "shanghai",
+    "bonded-warehouse": "shanghai",
+    "customs-hq-beijing": "beijing",
+    "ningbo-zhoushan-port": "ningbo",
+}
+
+#: The QKD chain the KMEs sit on (Hefei is a trusted relay node without SAEs). Ningbo, joined
+#: to Shanghai as in the beijing-shanghai preset's Hangzhou Bay extension, is added in front
+#: when a profile has a site there (:func:`chain_for`).
+CHAIN = ("shanghai", "hefei", "beijing")
+_COORDS = {
+    "ningbo": (29.868, 121.544),
+    "shanghai": (31.23, 121.47),
+    "hefei": (31.82, 117.23),
+    "beijing": (39.90, 116.40),
+}
+
+
+def chain_for(sites: list[str]) -> tuple[str, ...]:
+    """The KME chain for ``sites``: :data:`CHAIN`, with ``ningbo`` first if a site is there.
+
+    Examples
+    --------
+    >>> chain_for(["sipg-ops", "ningbo-zhoushan-port"])
+    ('ningbo', 'shanghai', 'hefei', 'beijing')
+    """
+    if any(SITE_NODES.get(s.removesuffix("-internal")) == "ningbo" for s in sites):
+        return ("ningbo", *CHAIN)
+    return CHAIN
+
+
+def chain_topology(
+    chain: tuple[str, ...] = CHAIN, length_km: float = 20.0, repetition_rate_hz: float = 1e7
+) -> Topology:
+    """``chain`` (default Shanghai -- Hefei -- Beijing) as fibre links of ``length_km`` each.
+
+    The links are short stand-ins (the real trunk has 33 hops): what matters here is that
+    the key bytes are real post-processed key and that Shanghai -- Beijing needs a relay.
+    """
+    return topology_from_dict({
+        "name": "apps-chain",
+        "defaults": {"preset": "backbone",
+                     "overrides": {"source.repetition_rate_hz": repetition_rate_hz}},
+        "nodes": [{"name": n, "lat_deg": _COORDS[n][0], "lon_deg": _COORDS[n][1]} for n in chain],
+        "links": [{"a": a, "b": b, "length_km": length_km} for a, b in itertools.pairwise(chain)],
+    })  # fmt: skip
+
+
+def profile_sites(profile: TrafficProfile) -> tuple[list[str], list[tuple[str, str]]]:
+    """The SAE IDs of a profile's endpoints and the pairs that exchange messages.
+
+    A flow inside one site gets a second SAE there (:func:`quaykey.logistics.run.sae_pair`).
+
+    Raises
+    ------
+    ValueError
+        A site with no node in :data:`SITE_NODES`.
+    """
+    ends = {sae_pair(e.src, e.dst) for f in profile.flows for e in f.endpoints}
+    pairs = sorted({(min(a, b), max(a, b)) for a, b in ends})
+    sites = sorted({s for p in pairs for s in p})
+    unknown = sorted({e for f in profile.flows for x in f.endpoints for e in (x.src, x.dst)}
+                     - set(SITE_NODES))  # fmt: skip
+    if unknown:
+        raise ValueError(f"--profile {profile.name}: no KME node for site(s) {', '.join(unknown)}")
+    return sites, pairs
+
+
+def _node_of(sae: str) -> str:
+    return SITE_NODES[sae.removesuffix("-internal")]
+
+
+class KmeLab:
+    """KMEs of :func:`chain_for` the sites on 127.0.0.1 with mTLS, a dev PKI and SQLite.
+
+    ``lab.chain`` is the chain of nodes (give it to :func:`chain_topology`).
+    """
+
+    def __init__(self, root: Path, sites: list[str], pairs: list[tuple[str, str]]) -> None:
+        self.root = root
+        self.chain = chain = chain_for(sites)
+        root.mkdir(parents=True, exist_ok=True)
+        socks = {}
+        for n in chain:
+            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            s.bind(("127.0.0.1", 0))
+            socks[n] = s
+        self.ports = {n: s.getsockname()[1] for n, s in socks.items()}
+        self.sites = {s: _node_of(s) for s in sites}
+        doc = {
+            "pki_dir": "pki",
+            "limits": {"key_size": 256, "max_key_size": 1024, "max_key_per_request": 128,
+                       "reservation_ttl_s": 30, "expiry_interval_s": 1.0},
+            "nodes": {n: {"kme_id": f"KME-{n.upper()}", "host": "127.0.0.1", "port": self.ports[n],
+                          "database_url": f"sqlite:///state/{n}.db",
+                          "master_key_file": f"state/{n}.master.key"} for n in chain},
+            "links": [list(p) for p in itertools.pairwise(chain)],
+            "tenants": {"logistics": {"keys_outstanding": 1_000_000, "bits_per_minute": 10**11}},
+            "saes": {s: {"node": n, "tenant": "logistics"} for s, n in self.sites.items()},
+            "pairs": [list(p) for p in pairs],
+        }  # fmt: skip
+        cfg = root / "network.yaml"
+        cfg.write_text(yaml.safe_dump(doc), encoding="utf-8")
+        self.pki: PkiLayout = init_dev_pki(
+            root / "pki", list(chain), sites, {n: f"KME-{n.upper()}" for n in chain}
+        )
+        for n in chain:
+            create_master_key(root / "state" / f"{n}.master.key")
+        config = load_network_config(cfg)
+        self.kmes: dict[str, ThreadedKme] = {}
+        self._clients: list[KmeClient] = []
+        try:
+            for n in chain:
+                self.kmes[n] = ThreadedKme(config.settings_for(n), sock=socks[n]).start()
+        except Exception:
+            self.close()
+            raise
+
+    def client(self, sae: str) -> KmeClient:
+        """An ETSI GS QKD 014 client of ``sae`` at its own KME (its certificate, mTLS)."""
+        cert, key = self.pki.sae(sae)
+        url = f"https://127.0.0.1:{self.ports[self.sites[sae]]}"
+        c = KmeClient(url, ca=self.pki.ca_cert, cert=cert, key=key)
+        self._clients.append(c)
+        return c
+
+    def pools(self) -> dict[str, Any]:
+        """Each KME's link pools (sendable/receivable bytes per neighbour) and held keys."""
+        return {n: k.service.pools() for n, k in self.kmes.items()}
+
+    def close(self) -> None:
+        """Close the clients and stop the KMEs."""
+        for c in self._clients:
+            c.close()
+        for k in self.kmes.values():
+            k.stop()
+
+
+class ExactFeeder:
+    """Exact link blocks of ``topology`` into the KMEs, in step with the run's scaled time.
+
+    Parameters
+    ----------
+    topology : Topology
+        Its links' ends are KME nodes.
+    lab : KmeLab
+        The KMEs.
+    block_s : float
+        Link seconds per block.
+    seed : int
+        Seed of the blocks' randomness.
+    """
+
+    def __init__(self, topology: Topology, lab: KmeLab, block_s: float, seed: int) -> None:
+        rng = np.random.default_rng(seed)
+        self.block_s = block_s
+        self.runners = [
+            LinkRunner(link.name, link.params(), make_block("exact"), block_s,
+                       np.random.default_rng(rng.integers(2**63)))
+            for link in topology.links
+        ]  # fmt: skip
+        self.ends = {link.name: (link.a, link.b) for link in topology.links}
+        self.sink = link_key_sink({n: k.service for n, k in lab.kmes.items()})
+        self.link_s = 0.0
+        self.compute_s = 0.0
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+
+    def step(self) -> None:
+        """One block on every link; each end's key into its own KME."""
+        with self._lock:
+            t0 = time.perf_counter()
+            for r in self.runners:
+                out = r.run_block()
+                if out.keys is None:
+                    continue
+                a, b = self.ends[r.name]
+                ka, kb = key_bytes(out.keys[0]), key_bytes(out.keys[1])
+                if ka:
+                    self.sink(r.name, a, b, f"{r.name}/{r.blocks}", ka)
+                    self.sink(r.name, b, a, f"{r.name}/{r.blocks}", kb)
+            self.link_s += self.block_s
+            self.compute_s += time.perf_counter() - t0
+
+    def prefill(self, link_s: float) -> None:
+        """Blocks covering ``link_s`` link seconds, as fast as the machine runs them."""
+        for _ in range(int(np.ceil(link_s / self.block_s - 1e-9))):
+            self.step()
+
+    def start(self, speed: float) -> None:
+        """Run blocks in a thread, one per ``block_s / speed`` wall seconds (or slower)."""
+
+        def loop() -> None:
+            next_due = time.monotonic() + self.block_s / speed
+            while not self._stop.wait(max(0.0, next_due - time.monotonic())):
+                self.step()
+                next_due += self.block_s / speed
+
+        self._thread = threading.Thread(target=loop, name="exact-feeder", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop after the block in progress."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+
+    def report(self) -> dict[str, Any]:
+        """Link seconds run, compute seconds, and bytes deposited per link end."""
+        c = self.sink.counters
+        per_link: dict[str, int] = {}
+        for (link, _node), n in c.deposited_bytes.items():
+            per_link[link] = n  # both ends hold the same amount
+        return {
+            "fidelity": "exact",
+            "block_s": self.block_s,
+            "link_s": self.link_s,
+            "compute_s": round(self.compute_s, 3),
+            "delivered_bytes": per_link,
+            "rate_bps": {k: round(8 * v / self.link_s, 1) if self.link_s else 0.0
+                         for k, v in per_link.items()},
+        }  # fmt: skip
+
+
+def run_profile(
+    profile: TrafficProfile,
+    config: RunConfig,
+    root: Path,
+    *,
+    block_s: float = 10.0,
+    prefill_s: float = 60.0,
+    progress: Callable[[float], None] | None = None,
+    before: Callable[[AppRunner, KmeLab, ExactFeeder], None] | None = None,
+) -> dict[str, Any]:
+    """Start KMEs under ``root``, prefill and feed them with exact link key, run the profile.
+
+    Parameters
+    ----------
+    profile, config
+        What to run and how (:class:`~quaykey.logistics.run.RunConfig`).
+    root
+        State directory (PKI, KME databases, channel state, ledger).
+    block_s
+        Link seconds per exact block.
+    prefill_s
+        Link seconds of key made before the traffic starts (0: none).
+    progress
+        Called with profile seconds done.
+    before
+        Called with the runner, the KMEs and the feeder just before the traffic starts.
+
+    Returns
+    -------
+    dict
+        The runner's report plus ``network`` (the feed), ``kme_pools``, ``link_key``
+        (delivered, remaining and used bytes per link) and ``pools_never_negative``.
+    """
+    if not (np.isfinite(block_s) and block_s > 0):
+        raise ValueError(f"--block-s must be > 0, got {block_s!r}")
+    if not (np.isfinite(prefill_s) and prefill_s >= 0):
+        raise ValueError(f"--prefill-s must be >= 0, got {prefill_s!r}")
+    sites, pairs = profile_sites(profile)
+    lab = KmeLab(root / "kms", sites, pairs)
+    runner: AppRunner | None = None
+    feeder: ExactFeeder | None = None
+    try:
+        feeder = ExactFeeder(chain_topology(lab.chain), lab, block_s, config.seed)
+        feeder.prefill(prefill_s)
+        runner = AppRunner(profile, {s: lab.client(s) for s in sites}, root / "apps", config)
+        if before is not None:
+            before(runner, lab, feeder)
+        feeder.start(config.speed)
+        try:
+            out = runner.run(progress)
+        finally:
+            feeder.stop()
+        out["network"] = feeder.report()
+        out["kme_pools"] = lab.pools()
+        out["link_key"] = _link_key(out["network"]["delivered_bytes"], out["kme_pools"])
+        out["pools_never_negative"] = all(
+            v >= 0 for p in out["kme_pools"].values() for link in p["links"].values()
+            for v in link.values()
+        )  # fmt: skip
+        return out
+    finally:
+        if feeder is not None:
+            feeder.stop()
+        if runner is not None:
+            runner.close()
+        lab.close()
+
+
+def _link_key(delivered: dict[str, int], pools: dict[str, Any]) -> dict[str, dict[str, int]]:
+    """Per link: bytes delivered by the feed, left in the pools (at the first end), used."""
+    out = {}
+    for link, n in delivered.items():
+        a, b = link.split("--")
+        left = pools[a]["links"][b]
+        remaining = int(left["sendable_bytes"]) + int(left["receivable_bytes"])
+        out[link] = {
+            "delivered_bytes": n,
+            "remaining_bytes": remaining,
+            "used_bytes": n - remaining,
+        }
+    return out
+
+
+def _start_s(start: str) -> float:
+    hh, sep, mm = start.partition(":")
+    if not (sep and hh.isdigit() and mm.isdigit() and int(hh) < 24 and int(mm) < 60):
+        raise ValueError(f"--start must be HH:MM (00:00 to 23:59), got {start!r}")
+    return int(hh) * 3600.0 + int(mm) * 60.0
+
+
+def run_command(
+    profile: TrafficProfile,
+    *,
+    minutes: float,
+    speed: float,
+    start: str,
+    seed: int,
+    state: Path | None,
+    block_s: float,
+    prefill_s: float,
+    attack_every: int,
+    json_out: bool,
+) -> dict[str, Any]:
+    """``quaykey apps run``: check the flags, run with a progress bar, print the report."""
+    check_seed(seed)
+    if attack_every < 0:
+        raise ValueError(f"--attack-every must be >= 0, got {attack_every}")
+    config = RunConfig(minutes, speed, _start_s(start), seed, attack_every)
+    if state is not None and state.exists() and any(state.iterdir()):
+        raise ValueError(f"--state {state}: directory is not empty (give a new or empty one)")
+    with contextlib.ExitStack() as stack:
+        # Each refusal is counted in the report; the SDK's per-envelope warnings would bury it.
+        sdk_log = logging.getLogger("quaykey.logistics.sdk")
+        stack.callback(sdk_log.setLevel, sdk_log.level)
+        sdk_log.setLevel(logging.ERROR)
+        root = state or Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="apps-run-")))
+        if json_out:
+            out = run_profile(profile, config, root, block_s=block_s, prefill_s=prefill_s)
+        else:
+            with Progress(
+                TextColumn("[bold]apps run[/]"), BarColumn(),
+                TextColumn("{task.completed:.0f}/{task.total:.0f} profile s"),
+                TimeElapsedColumn(), console=err_console, transient=True,
+            ) as bar:  # fmt: skip
+                task = bar.add_task("run", total=minutes * 60.0)
+                out = run_profile(
+                    profile, config, root, block_s=block_s, prefill_s=prefill_s,
+                    progress=lambda s: bar.update(task, completed=s),
+                )  # fmt: skip
+    if json_out:
+        print_json(out)
+    else:
+        render_report(out)
+    return out
+
+
+def _ms(v: float | None) -> str:
+    return "-" if v is None else f"{v:,.1f}"
+
+
+def render_report(out: dict[str, Any]) -> None:
+    """Tables of a run report (``quaykey apps run`` without ``--json``)."""
+    table = Table(
+        title=f"apps run: {out['profile']}, {out['minutes']:g} min at {out['speed']:g}x "
+        f"({out['wall_s']:.1f} s wall)"
+    )
+    cols = ("application", "class", "sent", "received", "rejected", "queued", "refused",
+            "p50 ms", "p99 ms")  # fmt: skip
+    for c in cols:
+        table.add_column(c, justify="left" if c in ("application", "class") else "right")
+    for app_name, classes in out["applications"].items():
+        for cls, st in classes.items():
+            table.add_row(app_name, cls, *(str(st[k]) for k in cols[2:7]),
+                          _ms(st["p50_ms"]), _ms(st["p99_ms"]))  # fmt: skip
+    for name, rt in out["round_trips"].items():
+        table.add_row(name, "round trip", str(rt["count"]), "", "", "", "",
+                      _ms(rt["p50_ms"]), _ms(rt["p99_ms"]))  # fmt: skip
+    console.print(table)
+    net, key, q = out["network"], out["key_consumed"], out["otp_queue"]
+    rates = ", ".join(f"{k} {v / 1e3:.2f} kbit/s" for k, v in net["rate_bps"].items())
+    delivered = sum(net["delivered_bytes"].values())
+    console.print(
+        f"link key (exact blocks of {net['block_s']:g} s, {net['link_s']:g} link s): {rates}; "
+        f"{delivered:,} B delivered over all links, {key['bytes']:,} B consumed by the "
+        f"applications ({key['keys']} keys, {key['distinct_key_ids']} distinct IDs)"
+    )
+    used = ", ".join(
+        f"{k} {v['used_bytes']:,} of {v['delivered_bytes']:,} B" for k, v in out["link_key"].items()
+    )
+    console.print(f"link key used by the KMEs (relay, MACs included): {used}")
+    console.print(
+        f"otp queue: {q['waiting']} waiting"
+        + (f" (oldest {q['oldest_age_s']:.1f} s)" if q["oldest_age_s"] is not None else "")
+        + f"; schedule lag p50/p99 {_ms(out['schedule_lag']['p50_ms'])}/"
+        f"{_ms(out['schedule_lag']['p99_ms'])} ms; pools never negative: "
+        f"{'yes' if out['pools_never_negative'] else 'NO'}"
+    )
+    led = out["ledger"]
+    if led is not None:
+        console.print(
+            f"ledger: height {led['height']}, ledger verify "
+            f"{'OK' if led['verify_ok'] else 'FAILED'}"
+        )
+    for kind, a in out["attacks"].items():
+        console.print(f"attack {kind}: {a.get('injected', 0)} injected, "
+                      f"{a.get('rejected', 0)} rejected {a.get('reasons', {})}")  # fmt: skip

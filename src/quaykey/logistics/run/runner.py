@@ -1,0 +1,439 @@
+"""Run a traffic profile's applications over real KMEs, in scaled time, and count everything.
+
+:class:`AppRunner` takes the profile's message descriptors
+(:meth:`~quaykey.logistics.traffic.TrafficProfile.messages`), builds each message's real
+body (:mod:`quaykey.logistics.run.payloads`), sends it through a
+:class:`~quaykey.logistics.sdk.SecureChannel` of the source SAE and opens it at the
+destination SAE's channel, each SAE with its own ``KmeClient`` (ETSI GS QKD 014 over mTLS).
+Customs declarations are answered: the receiving customs office runs
+:func:`quaykey.logistics.customs.decide` and sends the CUSRES back (the CUSDEC -> CUSRES
+round trip is timed). eBL title transfers are also recorded on a ledger whose per-entry
+one-time MACs use KME keys (:class:`~quaykey.logistics.sdk.KmeKeySource`).
+
+Time: profile second ``t`` is due at wall time ``t0 + (t - start_s) / speed``. End-to-end
+latency is from the start of ``send`` (building the body included) to the receiver's payload;
+for queued ``otp`` messages it runs from the first ``send`` (the one that queued) to delivery,
+so it includes the wait for key. How far the runner fell behind the schedule (one thread
+sends and receives everything) is reported apart, as ``schedule_lag``.
+
+SAE IDs are the profile's site names. The runner does not start KMEs or feed them: the caller
+passes one client per site (``quaykey apps run`` wires KMEs and the network simulation).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import json
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from cryptography.hazmat.primitives.asymmetric.mlkem import MLKEM768PrivateKey
+
+from quaykey.errors import (
+    KeyExhaustedError,
+    KeyShortageError,
+    MessageQueuedError,
+    MessageRejectedError,
+    OtpQueueFullError,
+)
+from quaykey.kms.client import KmeClient
+from quaykey.logistics.ledger import Ledger, audit
+from quaykey.logistics.run.attacks import ATTACK_KINDS, inject
+from quaykey.logistics.run.lanes import Lanes
+from quaykey.logistics.run.payloads import PayloadFactory, sdk_type
+from quaykey.logistics.run.stats import CountingKeySource, RunStats
+from quaykey.logistics.sdk import PROTECTION_CLASSES, Policy, SecureChannel, decode_envelope
+from quaykey.logistics.traffic import MessageDescriptor, TrafficProfile
+
+__all__ = ["IOT_TRANSPORT", "AppRunner", "RunConfig", "TelemetryTransport", "sae_pair"]
+
+TelemetryTransport = Callable[[str, str, bytes], bytes]
+"""``(src, dst, envelope) -> envelope as delivered``: how telemetry travels.
+
+The hook for the MQTT transport of the IoT module (``quaykey.logistics.iot``, not built yet):
+pass one as ``AppRunner(..., telemetry_transport=...)`` to carry telemetry envelopes over a
+broker. Without one (:data:`IOT_TRANSPORT` is ``None``) telemetry goes directly between the
+SDK channels like the other traffic.
+"""
+
+IOT_TRANSPORT: TelemetryTransport | None = None
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """How long, how fast and how hostile a run is.
+
+    Attributes
+    ----------
+    minutes
+        Profile minutes to run.
+    speed
+        Profile seconds per wall second (``10``: ten times real time).
+    start_s
+        Profile time of day to start at (seconds since midnight; default 09:00, office hours).
+    seed
+        Seed of the traffic draw.
+    attack_every
+        Inject one hostile envelope after every ``attack_every`` messages (0: none), the
+        kinds in turn (:data:`~quaykey.logistics.run.attacks.ATTACK_KINDS`).
+    flush_interval_s
+        Wall seconds between attempts to send queued ``otp`` messages.
+    """
+
+    minutes: float
+    speed: float = 1.0
+    start_s: float = 9 * 3600.0
+    seed: int = 1
+    attack_every: int = 0
+    flush_interval_s: float = 0.25
+
+    def __post_init__(self) -> None:
+        if not (np.isfinite(self.minutes) and self.minutes > 0):
+            raise ValueError(f"--minutes must be > 0, got {self.minutes!r}")
+        if not (np.isfinite(self.speed) and self.speed > 0):
+            raise ValueError(f"--speed must be > 0, got {self.speed!r}")
+        if not (0 <= self.start_s < 86400):
+            raise ValueError(f"start_s must be in [0, 86400), got {self.start_s!r}")
+        if self.attack_every < 0:
+            raise ValueError(f"attack_every must be >= 0, got {self.attack_every}")
+
+
+def sae_pair(src: str, dst: str) -> tuple[str, str]:
+    """The two SAE IDs of a message between sites ``src`` and ``dst``.
+
+    A flow inside one site (``ningbo-day``'s terminal EDI, both ends ``ningbo-zhoushan-port``)
+    runs between the site's SAE and a second SAE of the same site, ``<site>-internal``.
+
+    Examples
+    --------
+    >>> sae_pair("sipg-ops", "customs-hq-beijing")
+    ('sipg-ops', 'customs-hq-beijing')
+    >>> sae_pair("ningbo-zhoushan-port", "ningbo-zhoushan-port")
+    ('ningbo-zhoushan-port', 'ningbo-zhoushan-port-internal')
+    """
+    return (src, dst) if src != dst else (src, f"{dst}-internal")
+
+
+def _stronger(a: str, b: str) -> str:
+    return a if PROTECTION_CLASSES.index(a) >= PROTECTION_CLASSES.index(b) else b
+
+
+class AppRunner:
+    """The applications of one profile, as SAEs with their own KME clients and state.
+
+    Parameters
+    ----------
+    profile : TrafficProfile
+        Flows, endpoints and cargo mix.
+    clients : Mapping[str, KmeClient]
+        One ETSI 014 client per site (SAE ID) of the profile's endpoints.
+    state_dir : Path
+        Channel state (SQLite per SAE and peer) and the ledger's replicas.
+    config : RunConfig
+        Duration, speed, seed, attacks.
+    policy : Policy, optional
+        The SDK policy of every channel (default :meth:`Policy.standard`).
+    telemetry_transport : TelemetryTransport, optional
+        Carries telemetry envelopes (MQTT, once ``quaykey.logistics.iot`` exists); default
+        :data:`IOT_TRANSPORT` (direct).
+    """
+
+    def __init__(
+        self,
+        profile: TrafficProfile,
+        clients: Mapping[str, KmeClient],
+        state_dir: Path,
+        config: RunConfig,
+        policy: Policy | None = None,
+        telemetry_transport: TelemetryTransport | None = IOT_TRANSPORT,
+    ) -> None:
+        self.profile, self.config = profile, config
+        self.telemetry_transport = telemetry_transport
+        self.policy = policy or Policy.standard()
+        self.stats = RunStats()
+        self.taken_ids: list[str] = []
+        self.key_tally: Counter[str] = Counter()
+        self.state_dir = Path(state_dir)
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        pairs = {sae_pair(e.src, e.dst) for f in profile.flows for e in f.endpoints}
+        sites = sorted({s for p in pairs for s in p})
+        missing = [s for s in sites if s not in clients]
+        if missing:
+            raise ValueError(f"no KME client for site(s) {', '.join(missing)}")
+        kem = {s: MLKEM768PrivateKey.generate() for s in sites}
+        self.channels: dict[tuple[str, str], SecureChannel] = {}
+        for a, b in pairs | {(b, a) for a, b in pairs}:
+            self.channels[(a, b)] = SecureChannel(
+                clients[a], b, self.policy, state=self.state_dir / f"{a}--{b}.sqlite",
+                sae_id=a, mlkem_key=kem[a], peer_mlkem_public=kem[b].public_key(),
+                key_source=CountingKeySource(clients[a], self.taken_ids, self.key_tally),
+            )  # fmt: skip
+        self.payloads = PayloadFactory({c.name: c.hs_codes for c in profile.cargo_classes})
+        self._ledger = self._open_ledger(clients, pairs)
+        self._pending: dict[tuple[str, str, int], tuple[MessageDescriptor, float]] = {}
+        self._last_accepted: dict[tuple[str, str], bytes] = {}
+        self._n_sent = 0
+        self.flushed = 0
+        self._lock = threading.RLock()
+        self._ledger_lock = threading.Lock()
+        self._lanes: Lanes | None = None
+
+    def _open_ledger(
+        self, clients: Mapping[str, KmeClient], pairs: Iterable[tuple[str, str]]
+    ) -> Ledger | None:
+        ebl = [e for f in self.profile.flows if "eBL" in f.message_type for e in f.endpoints]
+        if not ebl:
+            return None
+        parts = sorted(sae_pair(ebl[0].src, ebl[0].dst))
+        keys = {p: CountingKeySource(clients[p], self.taken_ids, self.key_tally) for p in parts}
+        ledger_id = f"EBL-RUN-{self.config.seed:06d}"
+        return Ledger(self.state_dir / "ledger", ledger_id, keys)
+
+    # ---------------------------------------------------------------- the run
+
+    def run(self, progress: Callable[[float], None] | None = None) -> dict[str, Any]:
+        """Send the profile's traffic in scaled time; return :meth:`report`.
+
+        One worker thread per directed pair of sites sends and receives that pair's messages
+        in order (a channel refuses out-of-order envelopes); this thread keeps the schedule.
+        ``progress`` is called with the profile seconds done so far.
+
+        Raises
+        ------
+        Exception
+            The first error of a worker (after all workers stopped).
+        """
+        cfg = self.config
+        duration_s = cfg.minutes * 60.0
+        rng = np.random.default_rng(cfg.seed)
+        t0 = time.monotonic()
+        self._lanes = lanes = Lanes(list(self.channels), self._handle)
+        try:
+            next_flush = t0
+            for d in self.profile.messages(cfg.start_s, duration_s, rng):
+                due = t0 + (d.time_s - cfg.start_s) / cfg.speed
+                while (now := time.monotonic()) < due:
+                    if now >= next_flush:
+                        self._ask_flush()
+                        next_flush = now + cfg.flush_interval_s
+                    time.sleep(min(due - now, cfg.flush_interval_s))
+                src, dst = sae_pair(d.src, d.dst)
+                if dst != d.dst:
+                    d = dataclasses.replace(d, dst=dst)
+                lanes.put((src, dst), ("msg", d, due))
+                if progress is not None:
+                    progress(d.time_s - cfg.start_s)
+            while (left := t0 + duration_s / cfg.speed - time.monotonic()) > 0:
+                time.sleep(min(left, cfg.flush_interval_s))
+            lanes.drain()
+            self._ask_flush()
+            lanes.drain()
+        except BaseException:
+            lanes.cancelled = True  # interrupted: skip what is still queued
+            raise
+        finally:
+            lanes.stop()
+            self._lanes = None
+        if lanes.errors:
+            raise lanes.errors[0]
+        if progress is not None:
+            progress(duration_s)
+        return self.report(time.monotonic() - t0)
+
+    def _handle(self, lane: tuple[str, str], task: tuple[Any, ...]) -> None:
+        if task[0] == "msg":
+            self._deliver(task[1], task[2])
+        elif task[0] == "answer":
+            self._answer_cusdec(*task[1:])
+        else:
+            self._flush_lane(lane)
+
+    def _ask_flush(self) -> None:
+        assert self._lanes is not None
+        for (a, b), tx in self.channels.items():
+            if tx.store.queued(b):
+                self._lanes.put((a, b), ("flush",))
+
+    def _deliver(self, d: MessageDescriptor, due: float) -> None:
+        msg_type = sdk_type(d.message_type)
+        hs = self.payloads.hs_for(d.cargo_class)
+        cls = _stronger(self.policy.classify(msg_type, hs), d.protection)
+        start = time.monotonic()
+        at = dt.datetime.now(dt.UTC)
+        with self._lock:
+            self.stats.lag_s.append(max(0.0, start - due))
+            body = self.payloads.body(d.message_type, d.cargo_class, at)
+            self._n_sent += 1
+            attack_now = bool(self.config.attack_every) and (
+                self._n_sent % self.config.attack_every == 0
+            )
+            n_attack = self._n_sent // max(1, self.config.attack_every)
+        env = self._send(d, msg_type, body, hs, cls, start)
+        if env is None:
+            return
+        received = self._receive(d, env, start)
+        if received is not None and d.message_type == "CUSDEC":
+            answer = ("answer", d, received, hs, start)
+            if self._lanes is not None:
+                self._lanes.put((d.dst, d.src), answer)
+            else:
+                self._answer_cusdec(d, received, hs, start)
+        if received is not None and msg_type == "ebl_transfer" and self._ledger is not None:
+            with self._ledger_lock:
+                self._ledger.record(d.src, "EBL_TRANSFER", json.loads(received), at)
+                self._ledger.gossip(at)
+        if attack_now:
+            self._attack(d, msg_type, body, n_attack)
+
+    def _send(
+        self,
+        d: MessageDescriptor,
+        msg_type: str,
+        body: bytes,
+        hs: tuple[str, ...],
+        cls: str,
+        since: float,
+    ) -> bytes | None:
+        tx = self.channels[(d.src, d.dst)]
+        try:
+            env = tx.send(msg_type, body, hs, protection=cls)
+        except MessageQueuedError as exc:
+            with self._lock:
+                self.stats.of(d.application, cls).queued += 1
+                self._pending[(d.src, d.dst, exc.queue_id)] = (d, since)
+            return None
+        except (OtpQueueFullError, KeyShortageError):
+            with self._lock:
+                self.stats.of(d.application, cls).refused += 1
+            return None
+        with self._lock:
+            st = self.stats.of(d.application, cls)
+            st.sent += 1
+            st.payload_bytes += len(body)
+        if msg_type == "telemetry" and self.telemetry_transport is not None:
+            env = self.telemetry_transport(d.src, d.dst, env)
+        return env
+
+    def _receive(self, d: MessageDescriptor, env: bytes, since: float) -> bytes | None:
+        cls = decode_envelope(env).protection
+        try:
+            payload = self.channels[(d.dst, d.src)].receive(env)
+        except MessageRejectedError:
+            with self._lock:
+                self.stats.of(d.application, cls).rejected += 1
+            return None
+        with self._lock:
+            st = self.stats.of(d.application, cls)
+            st.received += 1
+            st.latencies_s.append(time.monotonic() - since)
+            self._last_accepted[(d.src, d.dst)] = env
+        return payload
+
+    def _answer_cusdec(
+        self, d: MessageDescriptor, cusdec: bytes, hs: tuple[str, ...], since: float
+    ) -> None:
+        """Customs decides on ``cusdec`` and sends the CUSRES back (the lane ``dst -> src``)."""
+        cusres = self.payloads.cusres(cusdec)
+        answer = MessageDescriptor(
+            d.time_s, "cusres-answer", d.application, "CUSRES", d.dst, d.src,
+            len(cusres), d.cargo_class, d.strategic, "otp",
+        )  # fmt: skip
+        env = self._send(answer, "customs_decision", cusres, hs, "otp", since)
+        if env is not None and self._receive(answer, env, since) is not None:
+            with self._lock:
+                self.stats.round_trips_s["CUSDEC->CUSRES"].append(time.monotonic() - since)
+
+    def _attack(self, d: MessageDescriptor, msg_type: str, body: bytes, n: int) -> None:
+        kind = ATTACK_KINDS[(n - 1) % len(ATTACK_KINDS)]
+        tx, rx = self.channels[(d.src, d.dst)], self.channels[(d.dst, d.src)]
+        if tx.store.queued(tx.peer):
+            return  # an otp message would join the queue, not reach the receiver
+        with self._lock:  # attacks are rare: hold the counters while one runs
+            try:
+                inject(kind, tx, rx, msg_type, body, self._last_accepted.get((d.src, d.dst)),
+                       self.stats)  # fmt: skip
+            except KeyExhaustedError:
+                self.stats.injected["skipped (key short)"] += 1
+
+    def _flush_lane(self, lane: tuple[str, str]) -> int:
+        a, b = lane
+        tx = self.channels[lane]
+        if not tx.store.queued(b):
+            return 0
+        n = 0
+        for queue_id, env in tx.flush_queue():
+            n += 1
+            with self._lock:
+                self.flushed += 1
+                d, since = self._pending.pop((a, b, queue_id), (None, time.monotonic()))
+                if d is not None:
+                    st = self.stats.of(d.application, "otp")
+                    st.sent += 1
+                    st.payload_bytes += d.size_bytes
+            if d is not None:
+                self._receive(d, env, since)
+        return n
+
+    def flush(self) -> int:
+        """Send queued ``otp`` messages that key now covers; deliver them; return how many.
+
+        For use between runs (during :meth:`run` the workers flush their own lanes).
+        """
+        return sum(self._flush_lane(lane) for lane in self.channels)
+
+    # ---------------------------------------------------------------- the report
+
+    def queue_state(self) -> dict[str, Any]:
+        """``otp`` messages waiting, per sending SAE and peer, and the oldest one's age."""
+        per: dict[str, int] = {}
+        oldest: float | None = None
+        for (a, b), ch in self.channels.items():
+            rep = ch.queue_report()
+            waiting = rep.per_peer.get(b, 0)
+            if waiting:
+                per[f"{a}->{b}"] = waiting
+                if rep.oldest_age_s is not None:
+                    oldest = max(oldest or 0.0, rep.oldest_age_s)
+        return {
+            "waiting": sum(per.values()),
+            "per_pair": per,
+            "oldest_age_s": oldest,
+            "flushed": self.flushed,
+        }
+
+    def report(self, wall_s: float) -> dict[str, Any]:
+        """Everything counted so far, JSON-ready (no key material)."""
+        out = self.stats.to_dict()
+        out["profile"] = self.profile.name
+        out["minutes"], out["speed"] = self.config.minutes, self.config.speed
+        out["wall_s"] = round(wall_s, 3)
+        out["otp_queue"] = self.queue_state()
+        out["key_consumed"] = {
+            "bytes": self.key_tally["taken_bytes"],
+            "keys": self.key_tally["taken_keys"],
+            "distinct_key_ids": len(set(self.taken_ids)),
+        }
+        out["ledger"] = self.ledger_state()
+        return out
+
+    def ledger_state(self) -> dict[str, Any] | None:
+        """Height of each replica and the offline ``ledger verify`` result."""
+        if self._ledger is None:
+            return None
+        heights = {n: r.size for n, r in self._ledger.replicas.items()}
+        rep = audit(self._ledger.directory)
+        return {"height": max(heights.values()), "replicas": heights, "verify_ok": rep.ok}
+
+    def close(self) -> None:
+        """Close the channels' stores and the ledger."""
+        for ch in self.channels.values():
+            ch.store.close()
+        if self._ledger is not None:
+            self._ledger.close()
