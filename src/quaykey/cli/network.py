@@ -18,6 +18,7 @@ from quaykey.cli._common import (
     check_seed,
     console,
     err_console,
+    format_qber,
     print_json,
     user_errors,
 )
@@ -264,7 +265,7 @@ def _render_simulation(out: dict[str, Any], name: str, hours: float, fidelity: s
             "-" if row["loss_db"] is None else f"{row['loss_db']:.1f}",
             f"{row['secret_key_rate_bps']:.4g}",
             "-" if row["plob_bound_bps"] is None else f"{row['plob_bound_bps']:.3g}",
-            "-" if row["qber"] is None else f"{row['qber']:.4f}",
+            format_qber(row["qber"]),
             f"{row['pool_bits']:.4g}",
             row["status"],
         )
@@ -383,7 +384,7 @@ def _render_plan(
             f"{row['length_km']:.1f}",
             f"{row['loss_db']:.1f}",
             f"{row['analytic_key_rate_bps']:.4g}",
-            f"{row['analytic_qber']:.4f}",
+            format_qber(row["analytic_qber"]),
             f"{row['plob_bound_bps']:.3g}",
         )
     console.print(table)

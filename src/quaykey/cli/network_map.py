@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from quaykey.cli._common import format_qber
 from quaykey.network.topology import Topology
 
 __all__ = ["draw_png", "html_map"]
@@ -225,7 +226,7 @@ def html_map(t: Topology, rows: dict[str, dict[str, Any]]) -> str:
             r = rows[link.name]
             tip = (
                 f"{link.name}: {link.length_km:.1f} km, {r['loss_db']:.1f} dB, "
-                f"{r['analytic_key_rate_bps']:.4g} bit/s, QBER {r['analytic_qber']:.4f}"
+                f"{r['analytic_key_rate_bps']:.4g} bit/s, QBER {format_qber(r['analytic_qber'])}"
             )
             parts.append(
                 f'<line x1="{x1:.1f}" y1="{y1:.1f}" x2="{x2:.1f}" y2="{y2:.1f}" '

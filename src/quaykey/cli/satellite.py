@@ -12,7 +12,7 @@ import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from quaykey.cli._common import console, err_console, print_json, user_errors
+from quaykey.cli._common import console, err_console, format_qber, print_json, user_errors
 from quaykey.network.downlink import DOWNLINKS, Downlink, downlink_for
 from quaykey.network.orbit import (
     GroundStation,
@@ -239,7 +239,7 @@ def _table(found: list[Pass], station: str, start: datetime, days: float, preset
             f"{p.min_range_km:.0f}",
             "yes" if p.night else "no",
             f"{p.sifted_bits:,.0f}",
-            f"{100 * p.qber:.2f} %" if p.sifted_bits else "-",
+            format_qber(p.qber) if p.sifted_bits else "-",
             f"{p.key_bits:,}",
         )
     console.print(table)
