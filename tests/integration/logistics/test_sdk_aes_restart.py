@@ -61,3 +61,16 @@ def test_a_restarted_receiver_refuses_replays_of_pre_restart_aes_messages(
     assert _reason(rx2, tx.send("telemetry", b"reefer 6")) == "replayed"
     tx.send("telemetry", b"reefer 7")  # B's fourth and last message
     assert rx2.receive(tx.send("telemetry", b"reefer 8")) == b"reefer 8"  # key C
+
+
+def test_a_cleanly_closed_receiver_keeps_the_order_of_aes_messages(kms, tmp_path: Path) -> None:
+    tx, rx = channel_pair(kms, tmp_path)
+    e1, e2 = tx.send("telemetry", b"t1"), tx.send("telemetry", b"t2")
+    late = tx.send("customs_decision", b"RELEASE")  # otp, delivered after e4
+    e4 = tx.send("telemetry", b"t4")
+    assert [rx.receive(e) for e in (e1, e2, e4)] == [b"t1", b"t2", b"t4"]
+    assert _reason(rx, late) == "reordered"
+    rx.store.close()  # e4's sequence number was accepted in memory: close commits it
+    rx2 = SecureChannel(rx._kme, "terminal", state=tmp_path / "customs.db")
+    assert _reason(rx2, late) == "reordered"
+    assert _reason(rx2, e4) == "replayed"

@@ -56,3 +56,19 @@ def test_the_aes_nonce_is_the_sequence_number() -> None:
     for bad in (-1, 2**64, True, 1.0):
         with pytest.raises(ValueError, match="seq"):
             aes_nonce(bad)  # type: ignore[arg-type]
+
+
+def test_an_accept_in_memory_is_committed_by_the_next_durable_one_or_close(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "rx.db"
+    s = ChannelStore(path)
+    s.accept("p", 1)
+    s.accept("p", 5, durable=False)
+    assert s.last_seq_in("p") == 5 and not s.was_accepted("p", 5)
+    assert ChannelStore(path).last_seq_in("p") == 1  # what a crash now would leave
+    s.accept("p", 6)
+    assert ChannelStore(path).last_seq_in("p") == 6
+    s.accept("p", 9, durable=False)
+    s.close()
+    assert ChannelStore(path).last_seq_in("p") == 9

@@ -23,13 +23,14 @@ cheaper without being weaker:
   crash or not; the receiver refuses an ``aes`` nonce that is not its sequence number's;
 * the receiver commits the key IDs of each ``aes`` key when it first uses it, together
   with that message's sequence number; the later messages under the key are accepted in
-  memory (the set of sequence numbers of the current key and the highest one). An ``aes``
-  key lives only in memory, so after a restart every message under a key used before is
-  refused as ``replayed`` (its key IDs are committed): replays of pre-restart messages stay
-  refused. What a crash can lose is the order mark reached under the last key: an ``otp``
-  or ``hybrid`` message sent in that window and never delivered, arriving after the
-  restart, is accepted (once: its key IDs are consumed) rather than refused as
-  ``reordered``.
+  memory (the set of sequence numbers of the current key, and the highest one, which the
+  next commit or :meth:`ChannelStore.close` writes). An ``aes`` key lives only in
+  memory, so after a restart every message under a key used before is refused as
+  ``replayed`` (its key IDs are committed): replays of pre-restart messages stay
+  refused. What a crash (not a clean close) can lose is the order mark reached under the
+  last key: an ``otp`` or ``hybrid`` message sent in that window and never delivered,
+  arriving after the restart, is accepted (once: its key IDs are consumed) instead of
+  being refused as ``reordered``.
 
 ``otp`` traffic never falls back to a weaker class: when the KME is short of key the
 message waits in a bounded SQLite queue (:meth:`SecureChannel.flush_queue` sends it when
@@ -183,7 +184,6 @@ class SecureChannel:
         self._lock = threading.RLock()
         self._out: _Session | None = None
         self._in: _Session | None = None
-        self._aes_last_in = 0  # highest aes sequence accepted, not yet committed
         self.counters: Counter[str] = Counter()
 
     def __repr__(self) -> str:
@@ -380,7 +380,7 @@ class SecureChannel:
                 raise self._reject("key_rejected", "aes key used for more messages than allowed")
         elif self.store.keys_used(env.key_ids):
             raise self._reject("replayed", "key IDs used before")
-        if env.seq <= max(self._aes_last_in, self.store.last_seq_in(self.peer)):
+        if env.seq <= self.store.last_seq_in(self.peer):
             raise self._reject("reordered", f"sequence {env.seq} below the last accepted")
 
     def _lookup(self, env: Envelope, n_bytes: int) -> bytes:
@@ -421,12 +421,12 @@ class SecureChannel:
 
     def _accept_aes(self, seq: int, s: _Session) -> None:
         """Accept an ``aes`` message: committed for a key's first, in memory after."""
-        if s.uses == 0:
-            self.store.accept(self.peer, seq)  # with the key IDs committed at lookup
+        # the key's first message is committed (its key IDs were at lookup); the others
+        # raise the order mark in memory, committed by the next durable accept or close()
+        self.store.accept(self.peer, seq, durable=s.uses == 0)
         s.uses += 1
         s.seqs.add(seq)
         s.last_seq = max(s.last_seq, seq)
-        self._aes_last_in = max(self._aes_last_in, seq)
 
     def receive_message(self, envelope: bytes) -> ReceivedMessage:
         """Like :meth:`receive`, returning the payload with its type, class and sequence."""
