@@ -8,6 +8,7 @@ import pytest
 from sdk_helpers import channel_pair
 
 from quaykey.logistics.sdk import Policy, SecureChannel, decode_envelope
+from quaykey.logistics.sdk.store import SEQ_BLOCK
 
 CASES = [
     ("customs_decision", [], "otp"),
@@ -73,7 +74,9 @@ def test_replay_state_survives_restart(kms, tmp_path: Path) -> None:
         again.receive(env)
     tx2 = SecureChannel(tx._kme, "customs", state=tmp_path / "terminal.db")
     env2 = tx2.send("customs_decision", b"HOLD")
-    assert decode_envelope(env2).seq == 2  # the sender's sequence survives too
+    # the sender's sequence survives too: the first sender did not close, so the restarted
+    # one continues above the block it had reserved (never below, never a number twice)
+    assert decode_envelope(env2).seq == SEQ_BLOCK + 1
     assert again.receive(env2) == b"HOLD"
 
 

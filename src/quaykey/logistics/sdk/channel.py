@@ -12,6 +12,26 @@ accepted), the keys at the KME, and the tag. Every refusal raises
 :class:`~quaykey.errors.MessageRejectedError` and is counted under
 ``rejected.<reason>``; nothing of a refused envelope is delivered.
 
+Durability. ``otp`` and ``hybrid`` messages consume their own keys, and the receiver
+commits each one (key IDs used, sequence accepted) before delivering it. ``aes`` is
+cheaper without being weaker:
+
+* the sender takes sequence numbers from blocks reserved in the store
+  (:meth:`ChannelStore.next_seq`: one commit per block, and after a restart it continues
+  above the committed mark), and the AES-GCM nonce is derived from the sequence number
+  (:func:`~quaykey.logistics.sdk.protect.aes_nonce`), so no (key, nonce) pair repeats,
+  crash or not; the receiver refuses an ``aes`` nonce that is not its sequence number's;
+* the receiver commits the key IDs of each ``aes`` key when it first uses it, together
+  with that message's sequence number; the later messages under the key are accepted in
+  memory (the set of sequence numbers of the current key, and the highest one, which the
+  next commit or :meth:`ChannelStore.close` writes). An ``aes`` key lives only in
+  memory, so after a restart every message under a key used before is refused as
+  ``replayed`` (its key IDs are committed): replays of pre-restart messages stay
+  refused. What a crash (not a clean close) can lose is the order mark reached under the
+  last key: an ``otp`` or ``hybrid`` message sent in that window and never delivered,
+  arriving after the restart, is accepted (once: its key IDs are consumed) instead of
+  being refused as ``reordered``.
+
 ``otp`` traffic never falls back to a weaker class: when the KME is short of key the
 message waits in a bounded SQLite queue (:meth:`SecureChannel.flush_queue` sends it when
 key is back) and a full queue refuses with :class:`OtpQueueFullError`.
@@ -20,6 +40,7 @@ key is back) and a full queue refuses with :class:`OtpQueueFullError`.
 from __future__ import annotations
 
 import dataclasses
+import hmac
 import logging
 import secrets
 import threading
@@ -44,6 +65,7 @@ from quaykey.logistics.sdk.policy import Policy
 from quaykey.logistics.sdk.protect import (
     AES_KEY_BYTES,
     NONCE_BYTES,
+    aes_nonce,
     aes_open,
     aes_seal,
     derive_hybrid_key,
@@ -94,6 +116,10 @@ class _Session:
     key: bytes = dataclasses.field(repr=False)
     uses: int = 0
     created: float = 0.0
+    #: last sequence number sent under the key (sender) or accepted under it (receiver)
+    last_seq: int = 0
+    #: sequence numbers accepted under the key (receiver; at most ``rekey_messages``)
+    seqs: set[int] = dataclasses.field(default_factory=set, repr=False)
 
 
 class SecureChannel:
@@ -242,23 +268,27 @@ class SecureChannel:
         self.store.mark_keys_used(self.peer, ids, side="out")
         return ids, key
 
-    def _aes_out_key(self) -> tuple[tuple[str, ...], bytes]:
+    def _aes_out_key(self, seq: int) -> tuple[tuple[str, ...], bytes]:
         s, now = self._out, self._clock()
         pol = self.policy
         if s is None or s.uses >= pol.rekey_messages or now - s.created >= pol.rekey_seconds:
             ids, key = self._take(AES_KEY_BYTES)
             s = self._out = _Session(ids, key, 0, now)
             log.info("aes key towards %s rolled (key ID %s)", self.peer, ids[0])
+        if seq <= s.last_seq:  # the nonce is the sequence number: it must only grow
+            raise RuntimeError(f"sequence number {seq} not above {s.last_seq} under one aes key")
         s.uses += 1
+        s.last_seq = seq
         return s.key_ids, s.key
 
     def _send_now(self, cls: str, msg_type: str, payload: bytes) -> bytes:
         nonce, kem_ct, kem_ss = b"", b"", b""
+        seq = self.store.next_seq(self.peer)
         if cls == "otp":
             ids, key = self._take(otp_key_bytes(len(payload)))
         elif cls == "aes":
-            ids, key = self._aes_out_key()
-            nonce = secrets.token_bytes(NONCE_BYTES)
+            ids, key = self._aes_out_key(seq)
+            nonce = aes_nonce(seq)
         else:
             if self._peer_mlkem_public is None:
                 raise ValueError("peer_mlkem_public is required to send hybrid messages")
@@ -266,7 +296,7 @@ class SecureChannel:
             kem_ss, kem_ct = self._peer_mlkem_public.encapsulate()
             nonce = secrets.token_bytes(NONCE_BYTES)
         env = Envelope(
-            cls, msg_type, self.sae_id, self.peer, self.store.next_seq(self.peer),
+            cls, msg_type, self.sae_id, self.peer, seq,
             int(self._clock() * 1000), ids, nonce, kem_ct, b"",
         )  # fmt: skip
         prefix = env.authenticated_prefix
@@ -339,9 +369,11 @@ class SecureChannel:
             raise self._reject(
                 "policy_downgrade", f"{env.msg_type!r} needs {need}, got {env.protection}"
             )
-        if self.store.was_accepted(self.peer, env.seq):
-            raise self._reject("replayed", f"sequence {env.seq} already accepted")
         in_session = self._in is not None and env.key_ids == self._in.key_ids
+        if (in_session and self._in is not None and env.seq in self._in.seqs) or (
+            self.store.was_accepted(self.peer, env.seq)
+        ):
+            raise self._reject("replayed", f"sequence {env.seq} already accepted")
         if env.protection == "aes" and in_session:
             assert self._in is not None
             if self._in.uses >= self.policy.rekey_messages:
@@ -371,6 +403,8 @@ class SecureChannel:
                 env.body,
             )
         if env.protection == "aes":
+            if not hmac.compare_digest(env.nonce, aes_nonce(env.seq)):
+                raise AuthenticationError("aes message: nonce is not its sequence number's")
             if self._in is None or env.key_ids != self._in.key_ids:
                 self._in = _Session(env.key_ids, self._lookup(env, AES_KEY_BYTES), 0, self._clock())
             return aes_open(self._in.key, env.nonce, prefix, env.body)
@@ -384,6 +418,15 @@ class SecureChannel:
         pk = self._mlkem_key.public_key().public_bytes_raw()
         ctx = hybrid_context(env.sender, env.receiver, env.key_ids, env.kem_ct, pk)
         return aes_open(derive_hybrid_key(qkd, kem_ss, ctx), env.nonce, prefix, env.body)
+
+    def _accept_aes(self, seq: int, s: _Session) -> None:
+        """Accept an ``aes`` message: committed for a key's first, in memory after."""
+        # the key's first message is committed (its key IDs were at lookup); the others
+        # raise the order mark in memory, committed by the next durable accept or close()
+        self.store.accept(self.peer, seq, durable=s.uses == 0)
+        s.uses += 1
+        s.seqs.add(seq)
+        s.last_seq = max(s.last_seq, seq)
 
     def receive_message(self, envelope: bytes) -> ReceivedMessage:
         """Like :meth:`receive`, returning the payload with its type, class and sequence."""
@@ -400,8 +443,9 @@ class SecureChannel:
                     raise
                 raise self._reject("authentication", str(exc)) from None
             if env.protection == "aes" and self._in is not None:
-                self._in.uses += 1
-            self.store.accept(self.peer, env.seq)
+                self._accept_aes(env.seq, self._in)
+            else:
+                self.store.accept(self.peer, env.seq)
             self.counters[f"received.{env.protection}"] += 1
             return ReceivedMessage(
                 env.msg_type, payload, env.protection, env.sender, env.seq, env.ts_ms

@@ -4,7 +4,10 @@
   functions and their use in authentication and set equality", J. Comput. Syst. Sci. 22,
   1981) with :class:`quaykey.mac.OneTimeMac`; both keys fresh per message, so secrecy and
   integrity are information-theoretic (forgery probability :func:`quaykey.mac.forgery_bound`).
-* ``aes``: AES-256-GCM (NIST SP 800-38D) with the envelope prefix as associated data.
+* ``aes``: AES-256-GCM (NIST SP 800-38D) with the envelope prefix as associated data and
+  a deterministic nonce (SP 800-38D, Sec. 8.2.1): a zero fixed field and the message's
+  sequence number as the invocation field (:func:`aes_nonce`). A key serves one sender
+  in one direction, whose sequence numbers never repeat, so neither do its nonces.
 * ``hybrid``: AES-256-GCM under a key derived from a QKD key *and* an ML-KEM-768 shared
   secret (FIPS 203) by a concatenation KDF in the manner of ETSI TS 103 744 (CatKDF: the
   secrets concatenated, the context bound in ``OtherInfo``; NIST SP 800-56C one-step KDF
@@ -32,6 +35,7 @@ __all__ = [
     "AES_KEY_BYTES",
     "HYBRID_LABEL",
     "NONCE_BYTES",
+    "aes_nonce",
     "aes_open",
     "aes_seal",
     "derive_hybrid_key",
@@ -93,6 +97,22 @@ def otp_open(key: bytes, prefix: bytes, body: bytes) -> bytes:
     ct, tag = body[:-TAG_BYTES], body[-TAG_BYTES:]
     OneTimeMac(key[:ONE_TIME_KEY_BYTES]).verify(prefix + ct, tag, what="otp message")
     return _xor(ct, key[ONE_TIME_KEY_BYTES:]) if ct else b""
+
+
+def aes_nonce(seq: int) -> bytes:
+    """The AES-GCM nonce of the message with sequence number ``seq``.
+
+    Four zero bytes (fixed field) and ``seq`` as a 64-bit big-endian invocation field
+    (NIST SP 800-38D, Sec. 8.2.1): distinct sequence numbers give distinct nonces.
+
+    Examples
+    --------
+    >>> aes_nonce(1).hex()
+    '000000000000000000000001'
+    """
+    if isinstance(seq, bool) or not isinstance(seq, int) or not 0 <= seq < 2**64:
+        raise ValueError("seq must be an integer in [0, 2**64)")
+    return bytes(NONCE_BYTES - 8) + seq.to_bytes(8, "big")
 
 
 def aes_seal(key: bytes, nonce: bytes, prefix: bytes, payload: bytes) -> bytes:

@@ -2,8 +2,18 @@
 
 One file per SAE may serve all its channels (rows are keyed by peer). Every change is
 one ``BEGIN IMMEDIATE`` transaction with ``synchronous=FULL``, so a restart keeps the
-replay protection: the next outgoing sequence number, the last sequence accepted from
-each peer, the sequence numbers accepted and every key ID a receiver has consumed.
+replay protection: the outgoing sequence numbers reserved, the last sequence accepted
+from each peer, the sequence numbers accepted and every key ID a receiver has consumed.
+
+Outgoing sequence numbers are reserved in blocks of :data:`SEQ_BLOCK`: the store commits
+the end of a block (``seq_out.last_seq``, a high-water mark) before it hands out the
+block's first number, then serves the rest from memory. A crash loses at most the unused
+part of a block; the next store continues above the mark, so no number is ever issued
+twice (the sender derives the AES-GCM nonce from it). :meth:`ChannelStore.close`
+gives the unused part back when nobody reserved past it. The ``aes`` receiver accepts
+most messages without a commit (``accept(durable=False)``, see
+:mod:`quaykey.logistics.sdk.channel`); their order mark is committed with the next
+durable accept or by :meth:`ChannelStore.close`.
 Queued ``otp`` payloads are the sender's own plaintext waiting for key; the file should
 be as protected as the application's other data.
 """
@@ -19,7 +29,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-__all__ = ["ChannelStore", "QueueReport", "QueuedMessage"]
+__all__ = ["SEQ_BLOCK", "ChannelStore", "QueueReport", "QueuedMessage"]
+
+#: Outgoing sequence numbers reserved (and committed) at once.
+SEQ_BLOCK = 1024
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS seq_out (peer TEXT PRIMARY KEY, last_seq INTEGER NOT NULL);
@@ -67,6 +80,8 @@ class ChannelStore:
     ----------
     path : path-like
         SQLite file (created if missing); ``":memory:"`` for a throwaway store.
+    seq_block : int, optional
+        Outgoing sequence numbers reserved per commit (default :data:`SEQ_BLOCK`).
 
     Examples
     --------
@@ -77,8 +92,15 @@ class ChannelStore:
     ([], None, ['k1'])
     """
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, *, seq_block: int = SEQ_BLOCK) -> None:
+        if isinstance(seq_block, bool) or not isinstance(seq_block, int) or seq_block < 1:
+            raise ValueError("seq_block must be an integer >= 1")
         self.path = str(path)
+        self.seq_block = seq_block
+        # per peer: (next number to issue, last number of the reserved block)
+        self._seq_blocks: dict[str, tuple[int, int]] = {}
+        # per peer: highest sequence accepted without a commit (see accept(durable=False))
+        self._seq_in_pending: dict[str, int] = {}
         self._lock = threading.RLock()  # one connection, shared by the channels of this store
         self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         self._db.execute("PRAGMA journal_mode=WAL")
@@ -90,8 +112,26 @@ class ChannelStore:
         return f"ChannelStore({self.path!r})"
 
     def close(self) -> None:
-        """Close the database connection."""
-        self._db.close()
+        """Give back unused reserved sequence numbers and close the database connection.
+
+        A peer's mark is lowered to the last number issued only if it is still this
+        store's (no other connection reserved past it); after a crash nothing is given
+        back and the next store continues above the mark. Highest sequence numbers
+        accepted without a commit are committed.
+        """
+        with self._lock:
+            blocks, self._seq_blocks = self._seq_blocks, {}
+            pending, self._seq_in_pending = self._seq_in_pending, {}
+            if blocks or pending:
+                with self._tx() as db:
+                    for peer, (nxt, end) in blocks.items():
+                        db.execute(
+                            "UPDATE seq_out SET last_seq=? WHERE peer=? AND last_seq=?",
+                            (nxt - 1, peer, end),
+                        )
+                    for peer, seq in pending.items():
+                        self._raise_seq_in(db, peer, seq)
+            self._db.close()
 
     @contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:
@@ -109,17 +149,28 @@ class ChannelStore:
             return list(self._db.execute(query, args).fetchall())
 
     def next_seq(self, peer: str) -> int:
-        """Reserve and return the next outgoing sequence number towards ``peer``."""
-        with self._tx() as db:
-            row = db.execute("SELECT last_seq FROM seq_out WHERE peer=?", (peer,)).fetchone()
-            seq = (row[0] if row else 0) + 1
-            db.execute("INSERT OR REPLACE INTO seq_out VALUES (?, ?)", (peer, seq))
-        return seq
+        """Return the next outgoing sequence number towards ``peer`` (never issued before).
+
+        Commits only when a new block must be reserved (once per ``seq_block`` numbers):
+        the block's end is durable before any number of it is returned.
+        """
+        with self._lock:
+            nxt, end = self._seq_blocks.get(peer, (1, 0))
+            if nxt > end:
+                with self._tx() as db:
+                    row = db.execute(
+                        "SELECT last_seq FROM seq_out WHERE peer=?", (peer,)
+                    ).fetchone()
+                    nxt = (row[0] if row else 0) + 1
+                    end = nxt + self.seq_block - 1
+                    db.execute("INSERT OR REPLACE INTO seq_out VALUES (?, ?)", (peer, end))
+            self._seq_blocks[peer] = (nxt + 1, end)
+            return nxt
 
     def last_seq_in(self, peer: str) -> int:
         """Highest sequence number accepted from ``peer`` (0 before the first)."""
         rows = self._read("SELECT last_seq FROM seq_in WHERE peer=?", (peer,))
-        return int(rows[0][0]) if rows else 0
+        return max(int(rows[0][0]) if rows else 0, self._seq_in_pending.get(peer, 0))
 
     def was_accepted(self, peer: str, seq: int) -> bool:
         """Whether sequence number ``seq`` from ``peer`` was accepted before."""
@@ -153,15 +204,30 @@ class ChannelStore:
             except sqlite3.IntegrityError:
                 raise ValueError(f"a key ID among {list(key_ids)} was used before") from None
 
-    def accept(self, peer: str, seq: int) -> None:
-        """Record ``seq`` from ``peer`` as accepted and raise the peer's high-water mark."""
-        with self._tx() as db:
-            db.execute("INSERT INTO accepted VALUES (?, ?)", (peer, seq))
-            db.execute(
-                "INSERT INTO seq_in VALUES (?, ?) ON CONFLICT(peer) DO UPDATE "
-                "SET last_seq=max(last_seq, excluded.last_seq)",
-                (peer, seq),
-            )
+    @staticmethod
+    def _raise_seq_in(db: sqlite3.Connection, peer: str, seq: int) -> None:
+        db.execute(
+            "INSERT INTO seq_in VALUES (?, ?) ON CONFLICT(peer) DO UPDATE "
+            "SET last_seq=max(last_seq, excluded.last_seq)",
+            (peer, seq),
+        )
+
+    def accept(self, peer: str, seq: int, *, durable: bool = True) -> None:
+        """Record ``seq`` from ``peer`` as accepted and raise the peer's high-water mark.
+
+        With ``durable=False`` only the high-water mark is raised, in memory: it is
+        committed with the peer's next durable accept or by :meth:`close`. The caller
+        must then refuse replays of ``seq`` itself (the ``aes`` receiver does, by the
+        key's committed IDs and its in-memory set of the key's sequence numbers).
+        """
+        with self._lock:
+            pending = max(seq, self._seq_in_pending.pop(peer, 0))
+            if not durable:
+                self._seq_in_pending[peer] = pending
+                return
+            with self._tx() as db:
+                db.execute("INSERT INTO accepted VALUES (?, ?)", (peer, seq))
+                self._raise_seq_in(db, peer, pending)
 
     def enqueue(self, peer: str, msg_type: str, payload: bytes, *, capacity: int) -> int | None:
         """Append to the otp queue; ``None`` (nothing stored) when it holds ``capacity``."""
