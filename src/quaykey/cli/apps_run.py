@@ -41,7 +41,8 @@ from quaykey.kms.config import load_network_config
 from quaykey.kms.feed import link_key_sink
 from quaykey.kms.pki import PkiLayout, init_dev_pki
 from quaykey.kms.store import create_master_key
-from quaykey.logistics.run import AppRunner, RunConfig, sae_pair
+from quaykey.logistics.iot import parse_mqtt_url, start_embedded_broker
+from quaykey.logistics.run import AppRunner, RunConfig, device_sae, sae_pair, sdk_type
 from quaykey.logistics.traffic import TrafficProfile
 from quaykey.network.handoff import key_bytes
 from quaykey.network.links.runner import LinkRunner, make_block
@@ -90,7 +91,8 @@ def chain_for(sites: list[str]) -> tuple[str, ...]:
     >>> chain_for(["sipg-ops", "ningbo-zhoushan-port"])
     ('ningbo', 'shanghai', 'hefei', 'beijing')
     """
-    if any(SITE_NODES.get(s.removesuffix("-internal")) == "ningbo" for s in sites):
+    if any(SITE_NODES.get(s.removesuffix("-internal").removesuffix("-sensors")) == "ningbo"
+           for s in sites):  # fmt: skip
         return ("ningbo", *CHAIN)
     return CHAIN
 
@@ -116,6 +118,8 @@ def profile_sites(profile: TrafficProfile) -> tuple[list[str], list[tuple[str, s
     """The SAE IDs of a profile's endpoints and the pairs that exchange messages.
 
     A flow inside one site gets a second SAE there (:func:`quaykey.logistics.run.sae_pair`).
+    A site that sends telemetry also gets its sensors' SAE, ``<site>-sensors``, paired with
+    it (the IoT gateway draws device keys for it).
 
     Raises
     ------
@@ -123,6 +127,8 @@ def profile_sites(profile: TrafficProfile) -> tuple[list[str], list[tuple[str, s
         A site with no node in :data:`SITE_NODES`.
     """
     ends = {sae_pair(e.src, e.dst) for f in profile.flows for e in f.endpoints}
+    ends |= {(e.src, device_sae(e.src)) for f in profile.flows
+             if sdk_type(f.message_type) == "telemetry" for e in f.endpoints}  # fmt: skip
     pairs = sorted({(min(a, b), max(a, b)) for a, b in ends})
     sites = sorted({s for p in pairs for s in p})
     unknown = sorted({e for f in profile.flows for x in f.endpoints for e in (x.src, x.dst)}
@@ -133,7 +139,7 @@ def profile_sites(profile: TrafficProfile) -> tuple[list[str], list[tuple[str, s
 
 
 def _node_of(sae: str) -> str:
-    return SITE_NODES[sae.removesuffix("-internal")]
+    return SITE_NODES[sae.removesuffix("-internal").removesuffix("-sensors")]
 
 
 class KmeLab:
@@ -299,6 +305,8 @@ def run_profile(
     prefill_s: float = 60.0,
     progress: Callable[[float], None] | None = None,
     before: Callable[[AppRunner, KmeLab, ExactFeeder], None] | None = None,
+    mqtt_url: str | None = None,
+    iot: bool = True,
 ) -> dict[str, Any]:
     """Start KMEs under ``root``, prefill and feed them with exact link key, run the profile.
 
@@ -316,11 +324,17 @@ def run_profile(
         Called with profile seconds done.
     before
         Called with the runner, the KMEs and the feeder just before the traffic starts.
+    mqtt_url
+        Broker for the IoT path (``mqtt://host:port``); default: an embedded amqtt broker on
+        a free loopback port, for the run.
+    iot
+        Carry telemetry sensor -> MQTT -> gateway -> SDK (default); False: directly over SDK.
 
     Returns
     -------
     dict
-        The runner's report plus ``network`` (the feed), ``kme_pools``, ``link_key``
+        The runner's report (with ``iot``: frames accepted, rejected by reason, dead
+        letters) plus ``network`` (the feed), ``kme_pools``, ``link_key``
         (delivered, remaining and used bytes per link) and ``pools_never_negative``.
     """
     if not (np.isfinite(block_s) and block_s > 0):
@@ -331,10 +345,15 @@ def run_profile(
     lab = KmeLab(root / "kms", sites, pairs)
     runner: AppRunner | None = None
     feeder: ExactFeeder | None = None
+    stack = contextlib.ExitStack()
     try:
+        url = None
+        if iot:
+            url = mqtt_url or stack.enter_context(start_embedded_broker("127.0.0.1", 0))
         feeder = ExactFeeder(chain_topology(lab.chain), lab, block_s, config.seed)
         feeder.prefill(prefill_s)
-        runner = AppRunner(profile, {s: lab.client(s) for s in sites}, root / "apps", config)
+        clients = {s: lab.client(s) for s in sites}
+        runner = AppRunner(profile, clients, root / "apps", config, iot_url=url)
         if before is not None:
             before(runner, lab, feeder)
         feeder.start(config.speed)
@@ -355,6 +374,7 @@ def run_profile(
             feeder.stop()
         if runner is not None:
             runner.close()
+        stack.close()
         lab.close()
 
 
@@ -392,12 +412,19 @@ def run_command(
     prefill_s: float,
     attack_every: int,
     json_out: bool,
+    mqtt_url: str | None = None,
 ) -> dict[str, Any]:
     """``quaykey apps run``: check the flags, run with a progress bar, print the report."""
     check_seed(seed)
     if attack_every < 0:
         raise ValueError(f"--attack-every must be >= 0, got {attack_every}")
     config = RunConfig(minutes, speed, _start_s(start), seed, attack_every)
+    if mqtt_url is not None:
+        try:
+            parse_mqtt_url(mqtt_url)  # a bad URL is a one-line error before anything starts
+        except ValueError:
+            msg = f"--mqtt-url must look like mqtt://host:port, got {mqtt_url!r}"
+            raise ValueError(msg) from None
     if state is not None and state.exists() and any(state.iterdir()):
         raise ValueError(f"--state {state}: directory is not empty (give a new or empty one)")
     with contextlib.ExitStack() as stack:
@@ -407,7 +434,9 @@ def run_command(
         sdk_log.setLevel(logging.ERROR)
         root = state or Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="apps-run-")))
         if json_out:
-            out = run_profile(profile, config, root, block_s=block_s, prefill_s=prefill_s)
+            out = run_profile(
+                profile, config, root, block_s=block_s, prefill_s=prefill_s, mqtt_url=mqtt_url
+            )
         else:
             with Progress(
                 TextColumn("[bold]apps run[/]"), BarColumn(),
@@ -417,7 +446,7 @@ def run_command(
                 task = bar.add_task("run", total=minutes * 60.0)
                 out = run_profile(
                     profile, config, root, block_s=block_s, prefill_s=prefill_s,
-                    progress=lambda s: bar.update(task, completed=s),
+                    progress=lambda s: bar.update(task, completed=s), mqtt_url=mqtt_url,
                 )  # fmt: skip
     if json_out:
         print_json(out)
@@ -472,6 +501,13 @@ def render_report(out: dict[str, Any]) -> None:
         console.print(
             f"ledger: height {led['height']}, ledger verify "
             f"{'OK' if led['verify_ok'] else 'FAILED'}"
+        )
+    iot = out.get("iot")
+    if iot is not None:
+        console.print(
+            f"iot ({iot['broker']}): {iot['frames_accepted']} frames accepted "
+            f"{iot['accepted_by_kind']}, rejected {iot['rejected'] or 'none'}, "
+            f"{iot['dead_letters']} dead letters, {iot['lost']} lost"
         )
     for kind, a in out["attacks"].items():
         console.print(f"attack {kind}: {a.get('injected', 0)} injected, "
