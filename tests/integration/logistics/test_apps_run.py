@@ -76,6 +76,14 @@ def test_apps_run_ci_every_application_exchanges_messages(tmp_path: Path) -> Non
     reefer = out["applications"]["reefer-telemetry"]
     assert iot["frames_accepted"] == sum(c["received"] for c in reefer.values()) > 0
     assert iot["rejected"] == {} and iot["dead_letters"] == 0 and iot["lost"] == 0
+    # the key stock of the remote pairs, both directions, served keys and stayed in bounds
+    levels = out["stock"]["levels"]
+    assert set(levels) == {"shanghai", "beijing"}
+    assert set(levels["shanghai"]["pairs"]) == {"sipg-ops>customs-hq-beijing"}
+    assert set(levels["beijing"]["pairs"]) == {"customs-hq-beijing>sipg-ops"}
+    for st in levels.values():
+        assert st["counters"]["taken_keys"] > 0
+        assert all(0 <= p["ready"] <= p["target_keys"] for p in st["pairs"].values())
 
 
 def test_apps_run_rejects_and_counts_every_injected_attack(tmp_path: Path) -> None:
