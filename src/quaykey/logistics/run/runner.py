@@ -302,7 +302,7 @@ class AppRunner:
             )
             n_attack = self._n_sent // max(1, self.config.attack_every)
         if msg_type == "telemetry" and (d.src, d.dst) in self.iot:
-            env = self._send_iot(d, hs, at, start)
+            env = self._send_iot(d, hs, cls, at)
         else:
             env = self._send(d, msg_type, body, hs, cls, start)
         if env is None:
@@ -355,13 +355,13 @@ class AppRunner:
         return env
 
     def _send_iot(
-        self, d: MessageDescriptor, hs: tuple[str, ...], at: dt.datetime, since: float
+        self, d: MessageDescriptor, hs: tuple[str, ...], cls: str, at: dt.datetime
     ) -> bytes | None:
         """A sensor's frame through MQTT and the gateway; the envelope it forwarded, or None."""
         env = self.iot[(d.src, d.dst)].carry(d.message_type, at, hs)
         if env is None:  # refused by the gateway (e.g. forward_failed: no key) or lost
             with self._lock:
-                self.stats.of(d.application, "iot").refused += 1
+                self.stats.of(d.application, cls).refused += 1
             return None
         with self._lock:
             st = self.stats.of(d.application, decode_envelope(env).protection)
