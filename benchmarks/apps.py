@@ -20,6 +20,12 @@ Rows, each in one thread, latency around one send plus one receive:
 * customs round trip (Shanghai <-> Beijing only): a real CUSDEC (``hybrid``) to Beijing,
   ``customs.decide``, the CUSRES (``otp``) back.
 
+Then, in the same run, a second set of KMEs with the end-to-end key stock (``docs/kms.md``,
+"Key stock") for ``sipg-ops`` <-> ``customs-hq-beijing`` (``--stock-keys`` per direction,
+batches of 128, a pass every 0.05 s, 256-bit keys only), full before the clock starts:
+the Shanghai <-> Beijing baseline, ``otp`` and customs rows again, and the share of Get keys
+the stock served.
+
 Not a test; it prints a table (``--json`` for the rows). Run::
 
     .venv/bin/python benchmarks/apps.py --messages 200
@@ -39,7 +45,7 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.mlkem import MLKEM768PrivateKey
 
-from quaykey.cli.apps_run import ExactFeeder, KmeLab, chain_topology, profile_sites
+from quaykey.cli.apps_run import ExactFeeder, KmeLab, StockPlan, chain_topology, profile_sites
 from quaykey.kms.client import KmeClient
 from quaykey.logistics.profiles import load_profile
 from quaykey.logistics.run import PayloadFactory, percentiles_ms
@@ -126,22 +132,82 @@ def _round_trip(tx: SecureChannel, rx: SecureChannel) -> Callable[[], None]:
     return one
 
 
-def run(
-    messages: int, payload_bytes: int, prefill_s: float, root: Path, threads: int = 4
-) -> list[dict[str, Any]]:
-    """All rows; KMEs started and prefilled under ``root``."""
-    profile = load_profile("ci")
-    sites, pairs = profile_sites(profile)
-    lab = KmeLab(root / "kms", sites, pairs)
-    rows: list[dict[str, Any]] = []
+def _lab(root: Path, prefill_s: float, stock: StockPlan | None = None) -> KmeLab:
+    sites, pairs = profile_sites(load_profile("ci"))
+    lab = KmeLab(root, sites, pairs, stock=stock)
     try:
         feeder = ExactFeeder(chain_topology(lab.chain), lab, 10.0, seed=1)
         t0 = time.perf_counter()
         feeder.prefill(prefill_s)
-        net = feeder.report()
-        took_s = time.perf_counter() - t0
-        print(f"prefill: {net['link_s']:g} link s of exact blocks in {took_s:.1f} s; "
-              f"{net['delivered_bytes']} B", file=sys.stderr)  # fmt: skip
+    except BaseException:
+        lab.close()
+        raise
+    net = feeder.report()
+    print(f"prefill: {net['link_s']:g} link s of exact blocks in {time.perf_counter() - t0:.1f} s;"
+          f" {net['delivered_bytes']} B", file=sys.stderr)  # fmt: skip
+    return lab
+
+
+def _stock_full(lab: KmeLab, batch: int, timeout_s: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        pairs = [p for st in lab.stock().values() for p in st["pairs"].values()]
+        # refills come in whole batches: full means less than one batch below the bound
+        if pairs and all(p["ready"] > p["target_keys"] - batch for p in pairs):
+            return
+        time.sleep(0.2)
+    # link key short in one direction: time the row anyway, the share served says how it went
+    print(f"the key stock did not fill in {timeout_s:g} s: {lab.stock()}", file=sys.stderr)
+
+
+def _served(lab: KmeLab) -> tuple[int, int]:
+    taken = sum(st["counters"].get("taken_keys", 0) for st in lab.stock().values())
+    fallbacks = sum(st["counters"].get("fallbacks", 0) for st in lab.stock().values())
+    return taken, fallbacks
+
+
+def stock_rows(
+    messages: int, payload: bytes, prefill_s: float, root: Path, stock_keys: int
+) -> list[dict[str, Any]]:
+    """The Shanghai <-> Beijing rows over KMEs keeping a key stock for that pair."""
+    route = "Shanghai<->Beijing, stock"
+    a, b = ROUTES["Shanghai<->Beijing"]
+    plan = StockPlan({f"{a}>{b}": stock_keys, f"{b}>{a}": stock_keys}, 128, 0.05)
+    lab = _lab(root / "kms-stock", prefill_s, plan)
+    rows: list[dict[str, Any]] = []
+    try:
+        _stock_full(lab, plan.refill_batch)
+        ma, sb = lab.client(a), lab.client(b)
+        tx, rx = _channels(lab, a, b, root / "stock")
+        timed: list[tuple[str, Callable[[], None], int]] = [
+            ("KME Get key pair (baseline)", _key_pair(ma, sb, a, b), messages),
+            ("otp", _one_message(tx, rx, CLASS_TYPES["otp"], payload, "otp"), messages),
+            ("customs CUSDEC->CUSRES", _round_trip(tx, rx), max(1, messages // 2)),
+        ]
+        for row, one, n in timed:
+            taken0, fb0 = _served(lab)
+            _stock_full(lab, plan.refill_batch)  # each row starts with a full stock
+            r = {"route": route, "row": row} | _time(n, one)
+            taken, fb = _served(lab)
+            r["stock_served"] = f"{taken - taken0} keys, {fb - fb0} relayed on demand"
+            rows.append(r)
+    finally:
+        lab.close()
+    return rows
+
+
+def run(
+    messages: int,
+    payload_bytes: int,
+    prefill_s: float,
+    root: Path,
+    threads: int = 4,
+    stock_keys: int = 512,
+) -> list[dict[str, Any]]:
+    """All rows; KMEs started and prefilled under ``root`` (0 ``stock_keys``: no stock rows)."""
+    lab = _lab(root / "kms", prefill_s)
+    rows: list[dict[str, Any]] = []
+    try:
         payload = bytes(range(256)) * (payload_bytes // 256 + 1)
         payload = payload[:payload_bytes]
         for route, (a, b) in ROUTES.items():
@@ -162,15 +228,30 @@ def run(
                             | _time(max(1, messages // 2), _round_trip(tx, rx)))  # fmt: skip
     finally:
         lab.close()
+    if stock_keys > 0:
+        rows += stock_rows(messages, payload, prefill_s, root, stock_keys)
     return rows
+
+
+def ratios(rows: list[dict[str, Any]]) -> list[str]:
+    """Remote Get key pair rate with and without stock, against the same-node pair."""
+    base = {r["route"]: r["msg_per_s"] for r in rows if r["row"] == "KME Get key pair (baseline)"}
+    local = base.get("same node")
+    out = []
+    for route in ("Shanghai<->Beijing", "Shanghai<->Beijing, stock"):
+        if local and route in base:
+            out.append(f"{route} Get key pair / same node = {base[route] / local:.2f}"
+                       f" ({base[route]} vs {local} pairs/s)")  # fmt: skip
+    return out
 
 
 def table(rows: list[dict[str, Any]]) -> str:
     """The rows as a markdown table."""
-    lines = ["| route | row | n | msg/s | p50 ms | p99 ms |", "|---|---|---|---|---|---|"]
+    lines = ["| route | row | n | msg/s | p50 ms | p99 ms | from stock |",
+             "|---|---|---|---|---|---|---|"]  # fmt: skip
     for r in rows:
         lines.append(f"| {r['route']} | {r['row']} | {r['n']} | {r['msg_per_s']} | "
-                     f"{r['p50_ms']} | {r['p99_ms']} |")  # fmt: skip
+                     f"{r['p50_ms']} | {r['p99_ms']} | {r.get('stock_served', '')} |")  # fmt: skip
     return "\n".join(lines)
 
 
@@ -180,13 +261,19 @@ def main() -> None:
     p.add_argument("--payload-bytes", type=int, default=700, help="payload of the class rows")
     p.add_argument("--prefill-s", type=float, default=900.0, help="link seconds of key first")
     p.add_argument("--threads", type=int, default=4, help="parallel aes sessions (1: no row)")
+    p.add_argument(
+        "--stock-keys",
+        type=int,
+        default=1024,
+        help="key stock per direction of the stock rows (0: no stock rows)",
+    )
     p.add_argument("--json", action="store_true", help="print the rows as JSON")
     a = p.parse_args()
-    if a.messages < 1 or a.payload_bytes < 1 or a.prefill_s < 0:
-        p.error("--messages and --payload-bytes must be >= 1, --prefill-s >= 0")
+    if a.messages < 1 or a.payload_bytes < 1 or a.prefill_s < 0 or a.stock_keys < 0:
+        p.error("--messages and --payload-bytes must be >= 1, --prefill-s, --stock-keys >= 0")
     with tempfile.TemporaryDirectory(prefix="bench-apps-") as tmp:
-        rows = run(a.messages, a.payload_bytes, a.prefill_s, Path(tmp), a.threads)
-    print(json.dumps(rows, indent=1) if a.json else table(rows))
+        rows = run(a.messages, a.payload_bytes, a.prefill_s, Path(tmp), a.threads, a.stock_keys)
+    print(json.dumps(rows, indent=1) if a.json else "\n".join([table(rows), *ratios(rows)]))
 
 
 if __name__ == "__main__":

@@ -234,6 +234,12 @@ def run(
     attack_every: int = typer.Option(
         0, help="Inject a tampered/replayed/reordered/wrongly keyed envelope every N messages."
     ),
+    mqtt_url: str = typer.Option(
+        None, help="MQTT broker for sensor frames, mqtt://host:port (default: embedded amqtt)."
+    ),
+    stock: bool = typer.Option(
+        True, "--stock/--no-stock", help="Keep an end-to-end key stock for remote pairs."
+    ),
     json_out: bool = typer.Option(False, "--json", help="Print JSON instead of tables."),
 ) -> None:
     """Run a profile's applications over real KMEs (mTLS) fed with exact link key."""
@@ -247,5 +253,5 @@ def run(
         run_command(
             load_profile(profile), minutes=minutes, speed=speed, start=start, seed=seed,
             state=state, block_s=block_s, prefill_s=prefill_s, attack_every=attack_every,
-            json_out=json_out,
+            json_out=json_out, mqtt_url=mqtt_url, stock=stock,
         )  # fmt: skip

@@ -35,13 +35,24 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from quaykey.cli._common import check_seed, console, err_console, print_json
+from quaykey.cli.apps_sites import (
+    CHAIN,
+    SITE_NODES,
+    STOCK_KEY_BITS,
+    StockPlan,
+    chain_for,
+    node_of,
+    profile_sites,
+    stock_plan,
+)
 from quaykey.kms.app import ThreadedKme
 from quaykey.kms.client import KmeClient
 from quaykey.kms.config import load_network_config
 from quaykey.kms.feed import link_key_sink
 from quaykey.kms.pki import PkiLayout, init_dev_pki
 from quaykey.kms.store import create_master_key
-from quaykey.logistics.run import AppRunner, RunConfig, sae_pair
+from quaykey.logistics.iot import parse_mqtt_url, start_embedded_broker
+from quaykey.logistics.run import AppRunner, RunConfig
 from quaykey.logistics.traffic import TrafficProfile
 from quaykey.network.handoff import key_bytes
 from quaykey.network.links.runner import LinkRunner, make_block
@@ -51,48 +62,22 @@ __all__ = [
     "SITE_NODES",
     "ExactFeeder",
     "KmeLab",
+    "StockPlan",
     "chain_for",
     "chain_topology",
     "profile_sites",
     "render_report",
     "run_command",
     "run_profile",
+    "stock_plan",
 ]
 
-#: Where each site of the shipped profiles has its SAE: the KME node.
-SITE_NODES = {
-    "yangshan-terminal": "shanghai",
-    "waigaoqiao-terminal": "shanghai",
-    "sipg-ops": "shanghai",
-    "shanghai-customs": "shanghai",
-    "bonded-warehouse": "shanghai",
-    "customs-hq-beijing": "beijing",
-    "ningbo-zhoushan-port": "ningbo",
-}
-
-#: The QKD chain the KMEs sit on (Hefei is a trusted relay node without SAEs). Ningbo, joined
-#: to Shanghai as in the beijing-shanghai preset's Hangzhou Bay extension, is added in front
-#: when a profile has a site there (:func:`chain_for`).
-CHAIN = ("shanghai", "hefei", "beijing")
 _COORDS = {
     "ningbo": (29.868, 121.544),
     "shanghai": (31.23, 121.47),
     "hefei": (31.82, 117.23),
     "beijing": (39.90, 116.40),
 }
-
-
-def chain_for(sites: list[str]) -> tuple[str, ...]:
-    """The KME chain for ``sites``: :data:`CHAIN`, with ``ningbo`` first if a site is there.
-
-    Examples
-    --------
-    >>> chain_for(["sipg-ops", "ningbo-zhoushan-port"])
-    ('ningbo', 'shanghai', 'hefei', 'beijing')
-    """
-    if any(SITE_NODES.get(s.removesuffix("-internal")) == "ningbo" for s in sites):
-        return ("ningbo", *CHAIN)
-    return CHAIN
 
 
 def chain_topology(
@@ -112,37 +97,22 @@ def chain_topology(
     })  # fmt: skip
 
 
-def profile_sites(profile: TrafficProfile) -> tuple[list[str], list[tuple[str, str]]]:
-    """The SAE IDs of a profile's endpoints and the pairs that exchange messages.
-
-    A flow inside one site gets a second SAE there (:func:`quaykey.logistics.run.sae_pair`).
-
-    Raises
-    ------
-    ValueError
-        A site with no node in :data:`SITE_NODES`.
-    """
-    ends = {sae_pair(e.src, e.dst) for f in profile.flows for e in f.endpoints}
-    pairs = sorted({(min(a, b), max(a, b)) for a, b in ends})
-    sites = sorted({s for p in pairs for s in p})
-    unknown = sorted({e for f in profile.flows for x in f.endpoints for e in (x.src, x.dst)}
-                     - set(SITE_NODES))  # fmt: skip
-    if unknown:
-        raise ValueError(f"--profile {profile.name}: no KME node for site(s) {', '.join(unknown)}")
-    return sites, pairs
-
-
-def _node_of(sae: str) -> str:
-    return SITE_NODES[sae.removesuffix("-internal")]
-
-
 class KmeLab:
     """KMEs of :func:`chain_for` the sites on 127.0.0.1 with mTLS, a dev PKI and SQLite.
 
-    ``lab.chain`` is the chain of nodes (give it to :func:`chain_topology`).
+    ``lab.chain`` is the chain of nodes (give it to :func:`chain_topology`). With ``stock``
+    the KMEs keep an end-to-end key stock for its pairs, and serve 256-bit keys only
+    (``min_key_size = max_key_size = key_size``), so that every key the SDK asks for is the
+    stock's size; without, 64 to 1024 bits.
     """
 
-    def __init__(self, root: Path, sites: list[str], pairs: list[tuple[str, str]]) -> None:
+    def __init__(
+        self,
+        root: Path,
+        sites: list[str],
+        pairs: list[tuple[str, str]],
+        stock: StockPlan | None = None,
+    ) -> None:
         self.root = root
         self.chain = chain = chain_for(sites)
         root.mkdir(parents=True, exist_ok=True)
@@ -153,10 +123,12 @@ class KmeLab:
             s.bind(("127.0.0.1", 0))
             socks[n] = s
         self.ports = {n: s.getsockname()[1] for n, s in socks.items()}
-        self.sites = {s: _node_of(s) for s in sites}
+        self.sites = {s: node_of(s) for s in sites}
         doc = {
             "pki_dir": "pki",
-            "limits": {"key_size": 256, "max_key_size": 1024, "max_key_per_request": 128,
+            "limits": {"key_size": STOCK_KEY_BITS, "max_key_per_request": 128,
+                       "max_key_size": STOCK_KEY_BITS if stock else 1024,
+                       "min_key_size": STOCK_KEY_BITS if stock else 64,
                        "reservation_ttl_s": 30, "expiry_interval_s": 1.0},
             "nodes": {n: {"kme_id": f"KME-{n.upper()}", "host": "127.0.0.1", "port": self.ports[n],
                           "database_url": f"sqlite:///state/{n}.db",
@@ -166,6 +138,8 @@ class KmeLab:
             "saes": {s: {"node": n, "tenant": "logistics"} for s, n in self.sites.items()},
             "pairs": [list(p) for p in pairs],
         }  # fmt: skip
+        if stock is not None:
+            doc["stock"] = stock.config()
         cfg = root / "network.yaml"
         cfg.write_text(yaml.safe_dump(doc), encoding="utf-8")
         self.pki: PkiLayout = init_dev_pki(
@@ -194,6 +168,21 @@ class KmeLab:
     def pools(self) -> dict[str, Any]:
         """Each KME's link pools (sendable/receivable bytes per neighbour) and held keys."""
         return {n: k.service.pools() for n, k in self.kmes.items()}
+
+    def stock(self) -> dict[str, Any]:
+        """Each KME's key stock: ready keys per pair against the bound, and its counters."""
+        out: dict[str, Any] = {}
+        for n, k in self.kmes.items():
+            rep = k.service.pools().get("stock") or {}
+            if not rep.get("enabled") or not any(p["target_keys"] for p in rep["pairs"]):
+                continue
+            out[n] = {
+                "pairs": {f"{p['master']}>{p['slave']}": {"ready": p["ready"],
+                          "target_keys": p["target_keys"]} for p in rep["pairs"]
+                          if p["target_keys"]},
+                "counters": rep["counters"],
+            }  # fmt: skip
+        return out
 
     def close(self) -> None:
         """Close the clients and stop the KMEs."""
@@ -299,6 +288,9 @@ def run_profile(
     prefill_s: float = 60.0,
     progress: Callable[[float], None] | None = None,
     before: Callable[[AppRunner, KmeLab, ExactFeeder], None] | None = None,
+    mqtt_url: str | None = None,
+    iot: bool = True,
+    stock: bool = True,
 ) -> dict[str, Any]:
     """Start KMEs under ``root``, prefill and feed them with exact link key, run the profile.
 
@@ -316,11 +308,19 @@ def run_profile(
         Called with profile seconds done.
     before
         Called with the runner, the KMEs and the feeder just before the traffic starts.
+    mqtt_url
+        Broker for the IoT path (``mqtt://host:port``); default: an embedded amqtt broker on
+        a free loopback port, for the run.
+    iot
+        Carry telemetry sensor -> MQTT -> gateway -> SDK (default); False: directly over SDK.
+    stock
+        Keep an end-to-end key stock for the remote pairs (:func:`stock_plan`; default).
 
     Returns
     -------
     dict
-        The runner's report plus ``network`` (the feed), ``kme_pools``, ``link_key``
+        The runner's report (with ``iot``: frames accepted, rejected by reason, dead
+        letters) plus ``network`` (the feed), ``kme_pools``, ``link_key``
         (delivered, remaining and used bytes per link) and ``pools_never_negative``.
     """
     if not (np.isfinite(block_s) and block_s > 0):
@@ -328,13 +328,19 @@ def run_profile(
     if not (np.isfinite(prefill_s) and prefill_s >= 0):
         raise ValueError(f"--prefill-s must be >= 0, got {prefill_s!r}")
     sites, pairs = profile_sites(profile)
-    lab = KmeLab(root / "kms", sites, pairs)
+    plan = stock_plan(profile, config.speed, prefill_s) if stock else None
+    lab = KmeLab(root / "kms", sites, pairs, stock=plan)
     runner: AppRunner | None = None
     feeder: ExactFeeder | None = None
+    stack = contextlib.ExitStack()
     try:
+        url = None
+        if iot:
+            url = mqtt_url or stack.enter_context(start_embedded_broker("127.0.0.1", 0))
         feeder = ExactFeeder(chain_topology(lab.chain), lab, block_s, config.seed)
         feeder.prefill(prefill_s)
-        runner = AppRunner(profile, {s: lab.client(s) for s in sites}, root / "apps", config)
+        clients = {s: lab.client(s) for s in sites}
+        runner = AppRunner(profile, clients, root / "apps", config, iot_url=url)
         if before is not None:
             before(runner, lab, feeder)
         feeder.start(config.speed)
@@ -344,6 +350,9 @@ def run_profile(
             feeder.stop()
         out["network"] = feeder.report()
         out["kme_pools"] = lab.pools()
+        out["stock"] = None if plan is None else {
+            "refill_batch": plan.refill_batch, "levels": lab.stock(),
+        }  # fmt: skip
         out["link_key"] = _link_key(out["network"]["delivered_bytes"], out["kme_pools"])
         out["pools_never_negative"] = all(
             v >= 0 for p in out["kme_pools"].values() for link in p["links"].values()
@@ -355,6 +364,7 @@ def run_profile(
             feeder.stop()
         if runner is not None:
             runner.close()
+        stack.close()
         lab.close()
 
 
@@ -392,12 +402,20 @@ def run_command(
     prefill_s: float,
     attack_every: int,
     json_out: bool,
+    mqtt_url: str | None = None,
+    stock: bool = True,
 ) -> dict[str, Any]:
     """``quaykey apps run``: check the flags, run with a progress bar, print the report."""
     check_seed(seed)
     if attack_every < 0:
         raise ValueError(f"--attack-every must be >= 0, got {attack_every}")
     config = RunConfig(minutes, speed, _start_s(start), seed, attack_every)
+    if mqtt_url is not None:
+        try:
+            parse_mqtt_url(mqtt_url)  # a bad URL is a one-line error before anything starts
+        except ValueError:
+            msg = f"--mqtt-url must look like mqtt://host:port, got {mqtt_url!r}"
+            raise ValueError(msg) from None
     if state is not None and state.exists() and any(state.iterdir()):
         raise ValueError(f"--state {state}: directory is not empty (give a new or empty one)")
     with contextlib.ExitStack() as stack:
@@ -407,7 +425,15 @@ def run_command(
         sdk_log.setLevel(logging.ERROR)
         root = state or Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="apps-run-")))
         if json_out:
-            out = run_profile(profile, config, root, block_s=block_s, prefill_s=prefill_s)
+            out = run_profile(
+                profile,
+                config,
+                root,
+                block_s=block_s,
+                prefill_s=prefill_s,
+                mqtt_url=mqtt_url,
+                stock=stock,
+            )
         else:
             with Progress(
                 TextColumn("[bold]apps run[/]"), BarColumn(),
@@ -418,6 +444,7 @@ def run_command(
                 out = run_profile(
                     profile, config, root, block_s=block_s, prefill_s=prefill_s,
                     progress=lambda s: bar.update(task, completed=s),
+                    mqtt_url=mqtt_url, stock=stock,
                 )  # fmt: skip
     if json_out:
         print_json(out)
@@ -467,11 +494,30 @@ def render_report(out: dict[str, Any]) -> None:
         f"{_ms(out['schedule_lag']['p99_ms'])} ms; pools never negative: "
         f"{'yes' if out['pools_never_negative'] else 'NO'}"
     )
+    stock = out.get("stock")
+    if stock is not None:
+        for node, st in stock["levels"].items():
+            c = st["counters"]
+            levels = ", ".join(
+                f"{p} {v['ready']}/{v['target_keys']}" for p, v in st["pairs"].items()
+            )
+            console.print(
+                f"key stock {node} (ready/bound): {levels}; {c.get('taken_keys', 0)} keys served "
+                f"from stock, {c.get('fallbacks', 0)} Get keys relayed on demand, "
+                f"{c.get('refilled_keys', 0)} keys refilled"
+            )
     led = out["ledger"]
     if led is not None:
         console.print(
             f"ledger: height {led['height']}, ledger verify "
             f"{'OK' if led['verify_ok'] else 'FAILED'}"
+        )
+    iot = out.get("iot")
+    if iot is not None:
+        console.print(
+            f"iot ({iot['broker']}): {iot['frames_accepted']} frames accepted "
+            f"{iot['accepted_by_kind']}, rejected {iot['rejected'] or 'none'}, "
+            f"{iot['dead_letters']} dead letters, {iot['lost']} lost"
         )
     for kind, a in out["attacks"].items():
         console.print(f"attack {kind}: {a.get('injected', 0)} injected, "

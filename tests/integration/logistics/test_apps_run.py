@@ -2,8 +2,10 @@
 
 Three KMEs (Shanghai -- Hefei -- Beijing) on loopback with mutual TLS; every link key is an
 exact post-processed block; Shanghai <-> Beijing traffic is relayed through Hefei by the
-KMEs. The checks: every application exchanges messages; every injected tampered, replayed,
-reordered and wrongly keyed envelope is refused and counted; no key ID is handed out twice;
+KMEs; telemetry goes sensor -> MQTT -> the terminal's IoT gateway -> SDK. The checks: every
+application exchanges messages; every injected tampered, replayed, reordered and wrongly
+keyed envelope, and every tampered, replayed and unknown-device MQTT frame, is refused and
+counted; no key ID is handed out twice;
 link pools never go negative; with the stock drained, ``otp`` messages queue (never fall back
 to ``aes``) and are flushed once new link key arrives.
 """
@@ -27,8 +29,9 @@ from quaykey.cli.apps_run import (
 )
 from quaykey.cli.main import app
 from quaykey.kms.client import KmeClient, KmeClientError
+from quaykey.logistics.iot import start_embedded_broker
 from quaykey.logistics.profiles import PROFILE_NAMES, load_profile
-from quaykey.logistics.run import AppRunner, RunConfig
+from quaykey.logistics.run import IOT_ATTACK_KINDS, AppRunner, RunConfig
 
 PROFILE = load_profile("ci")
 APPLICATIONS = {f.application for f in PROFILE.flows}
@@ -42,9 +45,11 @@ def _pools_ok(pools: dict[str, Any]) -> bool:
 
 
 def test_apps_run_ci_every_application_exchanges_messages(tmp_path: Path) -> None:
-    args = ["apps", "run", "--profile", "ci", "--minutes", "0.5", "--speed", "6",
-            "--prefill-s", "30", "--state", str(tmp_path / "state"), "--json"]  # fmt: skip
-    result = CliRunner().invoke(app, args)
+    with start_embedded_broker("127.0.0.1", 0) as url:  # a broker of our own, by --mqtt-url
+        args = ["apps", "run", "--profile", "ci", "--minutes", "0.5", "--speed", "6",
+                "--prefill-s", "30", "--state", str(tmp_path / "state"), "--json",
+                "--mqtt-url", url]  # fmt: skip
+        result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
     out = json.loads(result.stdout)
     assert set(out["applications"]) == APPLICATIONS
@@ -65,6 +70,20 @@ def test_apps_run_ci_every_application_exchanges_messages(tmp_path: Path) -> Non
         assert 0 < k["used_bytes"] <= k["delivered_bytes"], (link, k)
     assert out["ledger"]["height"] >= 1 and out["ledger"]["verify_ok"]
     assert out["attacks"] == {}
+    # telemetry went sensor -> MQTT (our broker) -> gateway -> SDK: one frame per message
+    iot = out["iot"]
+    assert iot["broker"] == url and iot["gateways"] == ["yangshan-terminal->sipg-ops"]
+    reefer = out["applications"]["reefer-telemetry"]
+    assert iot["frames_accepted"] == sum(c["received"] for c in reefer.values()) > 0
+    assert iot["rejected"] == {} and iot["dead_letters"] == 0 and iot["lost"] == 0
+    # the key stock of the remote pairs, both directions, served keys and stayed in bounds
+    levels = out["stock"]["levels"]
+    assert set(levels) == {"shanghai", "beijing"}
+    assert set(levels["shanghai"]["pairs"]) == {"sipg-ops>customs-hq-beijing"}
+    assert set(levels["beijing"]["pairs"]) == {"customs-hq-beijing>sipg-ops"}
+    for st in levels.values():
+        assert st["counters"]["taken_keys"] > 0
+        assert all(0 <= p["ready"] <= p["target_keys"] for p in st["pairs"].values())
 
 
 def test_apps_run_rejects_and_counts_every_injected_attack(tmp_path: Path) -> None:
@@ -77,11 +96,17 @@ def test_apps_run_rejects_and_counts_every_injected_attack(tmp_path: Path) -> No
     out = run_profile(PROFILE, cfg, tmp_path, prefill_s=30, before=keep)
     expected = {"tampered": "authentication", "wrong_key": "authentication",
                 "replayed": "replayed", "reordered": "reordered"}  # fmt: skip
-    assert set(out["attacks"]) == set(expected)
-    for kind, reason in expected.items():
+    mqtt = {k: v for k, v in IOT_ATTACK_KINDS.items() if k in out["attacks"]}
+    assert set(out["attacks"]) == set(expected) | set(mqtt)
+    assert "mqtt_tampered" in mqtt  # the first hostile frame at the gateway
+    for kind, reason in (expected | mqtt).items():
         a = out["attacks"][kind]
         assert a["injected"] > 0 and a["accepted"] == 0, (kind, a)
         assert a["reasons"] == {reason: a["injected"]}, (kind, a)
+    # the gateway counted and dead-lettered exactly the hostile frames, with their reasons
+    iot = out["iot"]
+    assert iot["rejected"] == {r: out["attacks"][k]["injected"] for k, r in mqtt.items()}
+    assert iot["dead_letters"] == sum(iot["rejected"].values())
     for classes in out["applications"].values():  # the genuine traffic is all delivered
         assert all(c["rejected"] == 0 for c in classes.values())
     taken = seen["runner"].taken_ids
@@ -165,6 +190,7 @@ def test_every_shipped_profile_has_a_kme_for_each_site(name: str) -> None:
         (["--start", "25:00"], "--start"),
         (["--block-s", "0"], "--block-s"),
         (["--attack-every", "-2"], "--attack-every"),
+        (["--mqtt-url", "http://x:1"], "--mqtt-url"),
     ],
 )
 def test_apps_run_bad_flags_are_one_line_errors(args: list[str], flag: str) -> None:

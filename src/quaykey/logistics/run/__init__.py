@@ -10,6 +10,7 @@ class. ``quaykey apps run`` (``quaykey.cli.apps_run``) starts the KMEs and feeds
 from __future__ import annotations
 
 from quaykey.logistics.run.attacks import ATTACK_KINDS
+from quaykey.logistics.run.iot import IOT_ATTACK_KINDS, IotLane, device_sae
 from quaykey.logistics.run.payloads import PayloadFactory, sdk_type
 from quaykey.logistics.run.runner import (
     IOT_TRANSPORT,
@@ -22,14 +23,17 @@ from quaykey.logistics.run.stats import ClassStats, CountingKeySource, RunStats,
 
 __all__ = [
     "ATTACK_KINDS",
+    "IOT_ATTACK_KINDS",
     "IOT_TRANSPORT",
     "AppRunner",
     "ClassStats",
     "CountingKeySource",
+    "IotLane",
     "PayloadFactory",
     "RunConfig",
     "RunStats",
     "TelemetryTransport",
+    "device_sae",
     "percentiles_ms",
     "sae_pair",
     "sdk_type",

@@ -46,6 +46,7 @@ from quaykey.errors import (
 from quaykey.kms.client import KmeClient
 from quaykey.logistics.ledger import Ledger, audit
 from quaykey.logistics.run.attacks import ATTACK_KINDS, inject
+from quaykey.logistics.run.iot import IOT_ATTACK_KINDS, IotLane, iot_report
 from quaykey.logistics.run.lanes import Lanes
 from quaykey.logistics.run.payloads import PayloadFactory, sdk_type
 from quaykey.logistics.run.stats import CountingKeySource, RunStats
@@ -57,10 +58,10 @@ __all__ = ["IOT_TRANSPORT", "AppRunner", "RunConfig", "TelemetryTransport", "sae
 TelemetryTransport = Callable[[str, str, bytes], bytes]
 """``(src, dst, envelope) -> envelope as delivered``: how telemetry travels.
 
-The hook for the MQTT transport of the IoT module (``quaykey.logistics.iot``, not built yet):
-pass one as ``AppRunner(..., telemetry_transport=...)`` to carry telemetry envelopes over a
-broker. Without one (:data:`IOT_TRANSPORT` is ``None``) telemetry goes directly between the
-SDK channels like the other traffic.
+A plain envelope carrier (a test's stand-in, a relay of envelopes). The IoT path proper is
+``AppRunner(..., iot_url=...)``: sensors publish sealed frames to an MQTT broker and the
+site's gateway forwards them over the SDK (:mod:`quaykey.logistics.run.iot`). With neither
+(:data:`IOT_TRANSPORT` is ``None``) telemetry goes directly between the SDK channels.
 """
 
 IOT_TRANSPORT: TelemetryTransport | None = None
@@ -141,8 +142,13 @@ class AppRunner:
     policy : Policy, optional
         The SDK policy of every channel (default :meth:`Policy.standard`).
     telemetry_transport : TelemetryTransport, optional
-        Carries telemetry envelopes (MQTT, once ``quaykey.logistics.iot`` exists); default
-        :data:`IOT_TRANSPORT` (direct).
+        Carries telemetry envelopes built by the runner; default :data:`IOT_TRANSPORT`
+        (direct). Ignored for the pairs that ``iot_url`` covers.
+    iot_url : str, optional
+        MQTT broker (``mqtt://host:port``): telemetry and door events then travel sensor ->
+        MQTT -> the source site's IoT gateway (device keys from the site's KME for SAE
+        ``<site>-sensors``, which the KME must know) -> SDK -> receiver
+        (:class:`~quaykey.logistics.run.iot.IotLane`); :meth:`report` gains ``iot``.
     """
 
     def __init__(
@@ -153,6 +159,7 @@ class AppRunner:
         config: RunConfig,
         policy: Policy | None = None,
         telemetry_transport: TelemetryTransport | None = IOT_TRANSPORT,
+        iot_url: str | None = None,
     ) -> None:
         self.profile, self.config = profile, config
         self.telemetry_transport = telemetry_transport
@@ -184,6 +191,25 @@ class AppRunner:
         self._lock = threading.RLock()
         self._ledger_lock = threading.Lock()
         self._lanes: Lanes | None = None
+        self.iot_url = iot_url
+        self.iot: dict[tuple[str, str], IotLane] = {}
+        self._n_iot_attacks = 0
+        if iot_url is not None:
+            self._open_iot(iot_url, clients)
+
+    def _open_iot(self, url: str, clients: Mapping[str, KmeClient]) -> None:
+        """One gateway per pair of sites that carries telemetry, over that pair's channel."""
+        flows = [f for f in self.profile.flows if sdk_type(f.message_type) == "telemetry"]
+        pairs = sorted({sae_pair(e.src, e.dst) for f in flows for e in f.endpoints})
+        try:
+            for a, b in pairs:
+                keys = CountingKeySource(clients[a], self.taken_ids, self.key_tally)
+                self.iot[(a, b)] = IotLane(url, keys, self.channels[(a, b)],
+                                           self.state_dir / f"iot-{a}--{b}.sqlite")  # fmt: skip
+        except BaseException:
+            for lane in self.iot.values():
+                lane.close()
+            raise
 
     def _open_ledger(
         self, clients: Mapping[str, KmeClient], pairs: Iterable[tuple[str, str]]
@@ -275,7 +301,10 @@ class AppRunner:
                 self._n_sent % self.config.attack_every == 0
             )
             n_attack = self._n_sent // max(1, self.config.attack_every)
-        env = self._send(d, msg_type, body, hs, cls, start)
+        if msg_type == "telemetry" and (d.src, d.dst) in self.iot:
+            env = self._send_iot(d, hs, cls, at)
+        else:
+            env = self._send(d, msg_type, body, hs, cls, start)
         if env is None:
             return
         received = self._receive(d, env, start)
@@ -285,6 +314,10 @@ class AppRunner:
                 self._lanes.put((d.dst, d.src), answer)
             else:
                 self._answer_cusdec(d, received, hs, start)
+        if msg_type == "telemetry" and (d.src, d.dst) in self.iot:
+            if attack_now:
+                self._attack_iot(d, at)
+            return
         if received is not None and msg_type == "ebl_transfer" and self._ledger is not None:
             with self._ledger_lock:
                 self._ledger.record(d.src, "EBL_TRANSFER", json.loads(received), at)
@@ -320,6 +353,39 @@ class AppRunner:
         if msg_type == "telemetry" and self.telemetry_transport is not None:
             env = self.telemetry_transport(d.src, d.dst, env)
         return env
+
+    def _send_iot(
+        self, d: MessageDescriptor, hs: tuple[str, ...], cls: str, at: dt.datetime
+    ) -> bytes | None:
+        """A sensor's frame through MQTT and the gateway; the envelope it forwarded, or None."""
+        env = self.iot[(d.src, d.dst)].carry(d.message_type, at, hs)
+        if env is None:  # refused by the gateway (e.g. forward_failed: no key) or lost
+            with self._lock:
+                self.stats.of(d.application, cls).refused += 1
+            return None
+        with self._lock:
+            st = self.stats.of(d.application, decode_envelope(env).protection)
+            st.sent += 1
+            st.payload_bytes += d.size_bytes
+        return env
+
+    def _attack_iot(self, d: MessageDescriptor, at: dt.datetime) -> None:
+        """One hostile MQTT frame at the gateway of ``d``'s pair, the kinds in turn."""
+        kinds = list(IOT_ATTACK_KINDS)
+        with self._lock:
+            self._n_iot_attacks += 1
+            kind = kinds[(self._n_iot_attacks - 1) % len(kinds)]
+        lane = self.iot[(d.src, d.dst)]
+        before = lane.counters()
+        forwarded = lane.attack(kind, at)
+        delta = lane.counters() - before
+        with self._lock:
+            self.stats.injected[kind] += 1
+            if forwarded:
+                self.stats.missed[kind] += 1
+            for key, n in delta.items():
+                if key.startswith("rejected."):
+                    self.stats.caught[kind][key.split(".", 1)[1]] += n
 
     def _receive(self, d: MessageDescriptor, env: bytes, since: float) -> bytes | None:
         cls = decode_envelope(env).protection
@@ -421,6 +487,8 @@ class AppRunner:
             "distinct_key_ids": len(set(self.taken_ids)),
         }
         out["ledger"] = self.ledger_state()
+        if self.iot_url is not None:
+            out["iot"] = iot_report(self.iot_url, self.iot)
         return out
 
     def ledger_state(self) -> dict[str, Any] | None:
@@ -432,7 +500,9 @@ class AppRunner:
         return {"height": max(heights.values()), "replicas": heights, "verify_ok": rep.ok}
 
     def close(self) -> None:
-        """Close the channels' stores and the ledger."""
+        """Close the IoT gateways, the channels' stores and the ledger."""
+        for lane in self.iot.values():
+            lane.close()
         for ch in self.channels.values():
             ch.store.close()
         if self._ledger is not None:
