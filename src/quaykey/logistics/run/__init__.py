@@ -10,15 +10,10 @@ class. ``quaykey apps run`` (``quaykey.cli.apps_run``) starts the KMEs and feeds
 from __future__ import annotations
 
 from quaykey.logistics.run.attacks import ATTACK_KINDS
+from quaykey.logistics.run.config import RunConfig, sae_pair
 from quaykey.logistics.run.iot import IOT_ATTACK_KINDS, IotLane, device_sae
 from quaykey.logistics.run.payloads import PayloadFactory, sdk_type
-from quaykey.logistics.run.runner import (
-    IOT_TRANSPORT,
-    AppRunner,
-    RunConfig,
-    TelemetryTransport,
-    sae_pair,
-)
+from quaykey.logistics.run.runner import IOT_TRANSPORT, AppRunner, TelemetryTransport
 from quaykey.logistics.run.stats import ClassStats, CountingKeySource, RunStats, percentiles_ms
 
 __all__ = [

@@ -29,7 +29,6 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +45,7 @@ from quaykey.errors import (
 from quaykey.kms.client import KmeClient
 from quaykey.logistics.ledger import Ledger, audit
 from quaykey.logistics.run.attacks import ATTACK_KINDS, inject
+from quaykey.logistics.run.config import RunConfig, sae_pair
 from quaykey.logistics.run.iot import IOT_ATTACK_KINDS, IotLane, iot_report
 from quaykey.logistics.run.lanes import Lanes
 from quaykey.logistics.run.payloads import PayloadFactory, sdk_type
@@ -53,7 +53,7 @@ from quaykey.logistics.run.stats import CountingKeySource, RunStats
 from quaykey.logistics.sdk import PROTECTION_CLASSES, Policy, SecureChannel, decode_envelope
 from quaykey.logistics.traffic import MessageDescriptor, TrafficProfile
 
-__all__ = ["IOT_TRANSPORT", "AppRunner", "RunConfig", "TelemetryTransport", "sae_pair"]
+__all__ = ["IOT_TRANSPORT", "AppRunner", "TelemetryTransport"]
 
 TelemetryTransport = Callable[[str, str, bytes], bytes]
 """``(src, dst, envelope) -> envelope as delivered``: how telemetry travels.
@@ -65,61 +65,6 @@ site's gateway forwards them over the SDK (:mod:`quaykey.logistics.run.iot`). Wi
 """
 
 IOT_TRANSPORT: TelemetryTransport | None = None
-
-
-@dataclass(frozen=True)
-class RunConfig:
-    """How long, how fast and how hostile a run is.
-
-    Attributes
-    ----------
-    minutes
-        Profile minutes to run.
-    speed
-        Profile seconds per wall second (``10``: ten times real time).
-    start_s
-        Profile time of day to start at (seconds since midnight; default 09:00, office hours).
-    seed
-        Seed of the traffic draw.
-    attack_every
-        Inject one hostile envelope after every ``attack_every`` messages (0: none), the
-        kinds in turn (:data:`~quaykey.logistics.run.attacks.ATTACK_KINDS`).
-    flush_interval_s
-        Wall seconds between attempts to send queued ``otp`` messages.
-    """
-
-    minutes: float
-    speed: float = 1.0
-    start_s: float = 9 * 3600.0
-    seed: int = 1
-    attack_every: int = 0
-    flush_interval_s: float = 0.25
-
-    def __post_init__(self) -> None:
-        if not (np.isfinite(self.minutes) and self.minutes > 0):
-            raise ValueError(f"--minutes must be > 0, got {self.minutes!r}")
-        if not (np.isfinite(self.speed) and self.speed > 0):
-            raise ValueError(f"--speed must be > 0, got {self.speed!r}")
-        if not (0 <= self.start_s < 86400):
-            raise ValueError(f"start_s must be in [0, 86400), got {self.start_s!r}")
-        if self.attack_every < 0:
-            raise ValueError(f"attack_every must be >= 0, got {self.attack_every}")
-
-
-def sae_pair(src: str, dst: str) -> tuple[str, str]:
-    """The two SAE IDs of a message between sites ``src`` and ``dst``.
-
-    A flow inside one site (``ningbo-day``'s terminal EDI, both ends ``ningbo-zhoushan-port``)
-    runs between the site's SAE and a second SAE of the same site, ``<site>-internal``.
-
-    Examples
-    --------
-    >>> sae_pair("sipg-ops", "customs-hq-beijing")
-    ('sipg-ops', 'customs-hq-beijing')
-    >>> sae_pair("ningbo-zhoushan-port", "ningbo-zhoushan-port")
-    ('ningbo-zhoushan-port', 'ningbo-zhoushan-port-internal')
-    """
-    return (src, dst) if src != dst else (src, f"{dst}-internal")
 
 
 def _stronger(a: str, b: str) -> str:
