@@ -84,14 +84,14 @@ def _steps(out: Path, hours: float) -> list[tuple[str, list[str]]]:
             ],
         ),
         (
-            "Micius passes over Xinglong (December 2016)",
+            "Micius passes over Xinglong on 19 December 2016 (Liao et al. 2017's key pass)",
             [
                 "satellite",
                 "passes",
                 "--station",
                 "xinglong",
                 "--from",
-                "2016-12-18",
+                "2016-12-19",
                 "--days",
                 "1",
                 "--plot",
