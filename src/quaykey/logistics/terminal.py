@@ -12,7 +12,7 @@ Segments written for COPRAR/COARRI (CODECO has the same, with TDT+1 road in SG1 
 no vessel)::
 
     BGM+<document code>+<reference>+9
-    RFF+XXX:<reference>      (CODECO: left out)
+    RFF+ZZZ:<reference>      (mutually defined: the order/report reference; CODECO: left out)
     TDT+20 ... LOC+<9 load | 11 discharge>+<UN/LOCODE>:139:6+<terminal>:TER:ZZZ
     NAD+CA+<carrier>
     EQD+CN+<container>+<size/type>:102:5++<2 export | 3 import>+<5 full | 4 empty>
@@ -234,7 +234,7 @@ def build_container_list(
         sender, recipient = sender or msg.terminal, recipient or msg.carrier
     body = [seg("BGM", DOC_CODES[(msg.message_type, msg.kind)], msg.reference, "9")]
     if msg.message_type != "CODECO":
-        body.append(seg("RFF", ["XXX", msg.reference]))
+        body.append(seg("RFF", ["ZZZ", msg.reference]))
     transport = tdt(msg.vessel) if msg.vessel else seg("TDT", "1", "", "3")
     body += [
         transport,

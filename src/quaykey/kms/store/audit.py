@@ -12,6 +12,7 @@ import hashlib
 import json
 import logging
 import time
+from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any
@@ -91,9 +92,8 @@ class AuditChain:
     """The audit part of :class:`~quaykey.kms.store.Store` (needs ``kme_id`` and ``read``)."""
 
     kme_id: str
-
-    def read(self) -> AbstractContextManager[Connection]:  # provided by Store
-        raise NotImplementedError
+    #: The store's read transaction (``Store.read``), which this part uses.
+    read: Callable[[], AbstractContextManager[Connection]]
 
     def init_audit(self, conn: Connection) -> None:
         """Start an empty chain for this KME (first start of a database)."""
