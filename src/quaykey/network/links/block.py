@@ -40,7 +40,7 @@ __all__ = [
 ]
 
 Fidelity = Literal["statistical", "exact"]
-AbortKind = Literal["", "qber", "no-key", "no-detections", "verification"]
+AbortKind = Literal["", "qber", "no-key", "no-detections", "verification", "authentication"]
 Attack = InterceptResend | PhotonNumberSplitting
 """An attack of :mod:`quaykey.physics.attacks` (``parse_attack`` builds one)."""
 
@@ -131,8 +131,8 @@ class BlockOutcome:
     test_bits
         Sifted detections in the test basis (Z), the sample behind ``qber_z``.
     abort_kind
-        ``""`` (key made), ``"qber"``, ``"no-key"``, ``"no-detections"`` or
-        ``"verification"``.
+        ``""`` (key made), ``"qber"``, ``"no-key"``, ``"no-detections"``,
+        ``"verification"`` or ``"authentication"`` (a classical message failed its tag).
     reason
         Why it aborted, in words ("" otherwise). Says nothing about *why* the QBER is
         high: :func:`quaykey.network.links.runner.diagnose` compares it with the link's

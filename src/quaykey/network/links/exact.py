@@ -21,7 +21,7 @@ from typing import Any, TypeVar
 
 import numpy as np
 
-from quaykey.errors import SecurityAbortError, VerificationError
+from quaykey.errors import AuthenticationError, SecurityAbortError, VerificationError
 from quaykey.network.links.block import (
     AbortKind,
     Attack,
@@ -33,7 +33,7 @@ from quaykey.network.links.block import (
 )
 from quaykey.physics.params import FreeSpaceChannel, LinkParams
 from quaykey.physics.sampler import simulate_link
-from quaykey.postproc.channel import AuthKeyPool
+from quaykey.postproc.channel import Adversary, AuthKeyPool
 from quaykey.postproc.pipeline import SecuritySettings, run_block
 from quaykey.records import AliceRecord, BobRecord
 
@@ -70,6 +70,10 @@ class ExactBlock:
     auth
         The two parties' authentication pools to start from, instead of a fresh pre-shared
         key (``quaykey.postproc.channel.AuthKeyPool.pre_shared``).
+    adversary
+        A man in the middle on the classical channel
+        (:data:`quaykey.postproc.channel.Adversary`); a message it changes fails its tag
+        and the block ends with ``abort_kind="authentication"`` and no key.
     """
 
     reconciler: str = "cascade"
@@ -77,6 +81,7 @@ class ExactBlock:
     preshared_auth_bits: int = DEFAULT_PRESHARED_AUTH_BITS
     auth_seed: int | None = None
     auth: tuple[AuthKeyPool, AuthKeyPool] | None = field(default=None, repr=False)
+    adversary: Adversary | None = field(default=None, repr=False)
     fidelity: Fidelity = "exact"
 
     def _pools(self, rng: np.random.Generator) -> tuple[AuthKeyPool, AuthKeyPool]:
@@ -138,12 +143,15 @@ class ExactBlock:
                 reconciler=self.reconciler,
                 security=settings,
                 seed=int(rng.integers(0, 2**31)),
+                adversary=self.adversary,
             )
 
         try:
             res = post_process(sample.alice, sample.bob)
         except VerificationError as exc:
             return outcome("verification", str(exc)[:120])
+        except AuthenticationError as exc:
+            return outcome("authentication", str(exc)[:160])
         except SecurityAbortError as exc:
             if qber_z > self.qber_threshold:
                 reason = f"test-basis QBER {qber_z:.2%} above the abort threshold "
