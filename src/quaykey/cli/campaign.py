@@ -60,9 +60,8 @@ def run(
     with user_errors():
         check_seed(seed)
         check_out_path(out, "--out", suffix=".json")
-        check_out_path(doc, "--doc", suffix=".md")
-        if doc is not None and BEGIN not in doc.read_text(encoding="utf-8"):
-            raise ValueError(f"--doc: {str(doc)!r} has no {BEGIN} marker to write between")
+        if doc is not None:
+            _check_doc(doc)
         logging.getLogger("quaykey").setLevel(logging.ERROR)  # rejections are counted, not logged
         with err_console.status("campaign") as status:
             report = run_campaign(names, size, seed, command.strip(), status.update)
@@ -70,7 +69,7 @@ def run(
     if out is not None:
         out.write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
     if doc is not None:
-        write_doc(doc, payload)
+        write_doc(doc, [payload])
     if json_out:
         print_json(payload)
     else:
@@ -95,32 +94,61 @@ def _fmt(value: float | int) -> str:
     return str(value) if isinstance(value, int) else f"{value:.6g}"
 
 
-def markdown(payload: dict[str, Any]) -> str:
-    """The figures of a report as Markdown: one table per scenario, with its command."""
-    held = "yes" if payload["ok"] else "NO"
-    lines = [
-        f"Produced by `{payload['command']}` (size {payload['size']}, seed {payload['seed']}); "
-        f"every figure held: {held}.",
-        "",
-    ]
-    for s in payload["scenarios"]:
-        lines.append(f"### {s['title']} (`{s['name']}`, {s['seconds']} s)")
-        lines.append("")
-        if s["skipped"]:
-            lines += [f"Skipped: {s['skipped']}", ""]
-            continue
-        lines += ["| figure | over | value | expected | held |", "|---|---:|---:|---|---|"]
-        for f in s["findings"]:
-            ok = "yes" if f["ok"] else "NO"
-            value = _fmt(f["value"])
-            lines.append(f"| {f['figure']} | {f['trials']} | {value} | {f['expected']} | {ok} |")
-        lines.append("")
+def markdown(payloads: list[dict[str, Any]]) -> str:
+    """The figures of one or more reports as Markdown: a table per scenario, with its command."""
+    held = all(p["ok"] for p in payloads)
+    lines = [f"Every figure held: {'yes' if held else 'NO'}.", ""]
+    for payload in payloads:
+        for s in payload["scenarios"]:
+            lines.append(f"### {s['title']} (`{s['name']}`)")
+            lines.append("")
+            lines.append(
+                f"`{payload['command']}` (size {payload['size']}, seed {payload['seed']}; "
+                f"{s['seconds']} s)"
+            )
+            lines.append("")
+            if s["skipped"]:
+                lines += [f"Skipped: {s['skipped']}", ""]
+                continue
+            lines += ["| figure | over | value | expected | held |", "|---|---:|---:|---|---|"]
+            for f in s["findings"]:
+                ok = "yes" if f["ok"] else "NO"
+                value = _fmt(f["value"])
+                lines.append(
+                    f"| {f['figure']} | {f['trials']} | {value} | {f['expected']} | {ok} |"
+                )
+            lines.append("")
     return "\n".join(lines)
 
 
-def write_doc(doc: Path, payload: dict[str, Any]) -> None:
-    """Replace what lies between the campaign markers of ``doc`` with the report's tables."""
+def write_doc(doc: Path, payloads: list[dict[str, Any]]) -> None:
+    """Replace what lies between the campaign markers of ``doc`` with the reports' tables."""
     text = doc.read_text(encoding="utf-8")
     head, rest = text.split(BEGIN, 1)
     _, tail = rest.split(END, 1) if END in rest else ("", "\n")
-    doc.write_text(f"{head}{BEGIN}\n{markdown(payload)}\n{END}{tail}", encoding="utf-8")
+    doc.write_text(f"{head}{BEGIN}\n{markdown(payloads)}\n{END}{tail}", encoding="utf-8")
+
+
+@app.command("doc")
+def doc_command(
+    reports: Annotated[list[Path], typer.Argument(help="JSON reports of `campaign run --out`.")],
+    doc: Annotated[Path, typer.Option("--doc", help="The Markdown file to rewrite.")] = Path(
+        "docs/reliability.md"
+    ),
+) -> None:
+    """Write the figures of saved reports between the campaign markers of a Markdown file."""
+    with user_errors():
+        payloads = []
+        for r in reports:
+            try:
+                payloads.append(json.loads(r.read_text(encoding="utf-8")))
+            except (OSError, ValueError) as exc:
+                raise ValueError(f"REPORTS: cannot read {str(r)!r}: {exc}") from None
+        _check_doc(doc)
+        write_doc(doc, payloads)
+
+
+def _check_doc(doc: Path) -> None:
+    check_out_path(doc, "--doc", suffix=".md")
+    if not doc.is_file() or BEGIN not in doc.read_text(encoding="utf-8"):
+        raise ValueError(f"--doc: {str(doc)!r} has no {BEGIN} marker to write between")

@@ -53,9 +53,9 @@ def test_doc_tables_are_written_between_the_markers(tmp_path: Path, monkeypatch)
     payload = run_campaign(["fake"], "short", 1, "quaykey campaign run --only fake").to_dict()
     doc = tmp_path / "r.md"
     doc.write_text(f"# title\n\n{BEGIN}\nold\n{END}\n\ntail\n", encoding="utf-8")
-    write_doc(doc, payload)
+    write_doc(doc, [payload])
     text = doc.read_text()
     assert "old" not in text and text.startswith("# title") and text.endswith("tail\n")
     assert "| keys lost | 10 | 0 | 0 | yes |" in text
-    assert markdown(payload) in text
+    assert markdown([payload]) in text
     json.dumps(payload)
