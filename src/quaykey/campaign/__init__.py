@@ -14,6 +14,8 @@ Scenarios (module: what it attacks or breaks):
   multipath;
 * :mod:`~quaykey.campaign.kms_faults`: KME kill -9 inside relays; a partition between KMEs;
 * :mod:`~quaykey.campaign.kms_abuse`: replayed ETSI requests; a full disk under the audit log;
+* :mod:`~quaykey.campaign.kms_outages`: a fibre cut (the link key runs out); PostgreSQL
+  restarted mid-load;
 * :mod:`~quaykey.campaign.app_load`: the applications at twice the ``shanghai-day`` peak with
   hostile envelopes.
 """
@@ -27,6 +29,7 @@ from quaykey.campaign.app_load import app_load
 from quaykey.campaign.findings import CampaignReport, Finding, ScenarioResult
 from quaykey.campaign.kms_abuse import audit_disk_full, replay_etsi
 from quaykey.campaign.kms_faults import kill_during_relay, partition
+from quaykey.campaign.kms_outages import link_cut, postgres_restart
 from quaykey.campaign.link_attacks import (
     honest_blocks,
     intercept_resend_sweep,
@@ -48,8 +51,10 @@ SCENARIOS: dict[str, Scenario] = {
     "compromised-node": compromised_node,
     "replay-etsi": replay_etsi,
     "partition": partition,
+    "fibre-cut": link_cut,
     "disk-full": audit_disk_full,
     "kill-9": kill_during_relay,
+    "postgres-restart": postgres_restart,
     "load": app_load,
 }
 SIZES = ("short", "full")

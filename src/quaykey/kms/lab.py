@@ -62,6 +62,8 @@ class KmeLab:
     serve
         Start the KMEs in this process (``False``: only write the files, for KMEs run as
         ``quaykey kme serve --config ROOT/network.yaml`` processes).
+    database_urls
+        Node -> SQLAlchemy URL of its store (default: ``sqlite:///state/<node>.db``).
     """
 
     def __init__(
@@ -76,6 +78,7 @@ class KmeLab:
         key_bits: int = 256,
         fixed_key_size: bool = False,
         serve: bool = True,
+        database_urls: Mapping[str, str] | None = None,
     ) -> None:
         self.root = root
         self.nodes = nodes = tuple(nodes)
@@ -93,7 +96,7 @@ class KmeLab:
                        "min_key_size": key_bits if fixed_key_size else 64,
                        "reservation_ttl_s": 30, "expiry_interval_s": 1.0},
             "nodes": {n: {"kme_id": kme_id(n), "host": "127.0.0.1", "port": self.ports[n],
-                          "database_url": f"sqlite:///state/{n}.db",
+                          "database_url": (database_urls or {}).get(n, f"sqlite:///state/{n}.db"),
                           "master_key_file": f"state/{n}.master.key"} for n in nodes},
             "links": [list(p) for p in links],
             "tenants": {"logistics": {"keys_outstanding": 1_000_000, "bits_per_minute": 10**11}},
