@@ -5,7 +5,7 @@ BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed
 OUT     ?= out
 
-.PHONY: demo test bench lint typecheck clean venv docfigures
+.PHONY: demo test bench campaign lint typecheck clean venv docfigures
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -36,6 +36,12 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/ldpc.py --frames 4
 	$(BIN)/python benchmarks/network.py
 	$(BIN)/python benchmarks/kms.py
+
+# the reliability campaign at full size (about 40 minutes on 2 cores): rewrites the figures of
+# docs/reliability.md; exits 1 if any figure misses what theory or the invariant says
+campaign: $(STAMP)
+	mkdir -p $(OUT)
+	$(BIN)/quaykey campaign run --size full --out $(OUT)/campaign.json --doc docs/reliability.md
 
 # rewrite the figures the docs quote from what the code prints (`--check` only compares)
 docfigures: $(STAMP)
