@@ -12,6 +12,8 @@ Scenarios (module: what it attacks or breaks):
   in the middle on the classical channel;
 * :mod:`~quaykey.campaign.relay_attacks`: a compromised trusted node, single path and
   multipath;
+* :mod:`~quaykey.campaign.satellite_cloud`: a satellite pass lost to cloud, in the network
+  simulation;
 * :mod:`~quaykey.campaign.kms_faults`: KME kill -9 inside relays; a partition between KMEs;
 * :mod:`~quaykey.campaign.kms_abuse`: replayed ETSI requests; a full disk under the audit log;
 * :mod:`~quaykey.campaign.kms_outages`: a fibre cut (the link key runs out); PostgreSQL
@@ -37,6 +39,7 @@ from quaykey.campaign.link_attacks import (
     photon_number_splitting,
 )
 from quaykey.campaign.relay_attacks import compromised_node
+from quaykey.campaign.satellite_cloud import cloud_pass
 
 __all__ = ["SCENARIOS", "SIZES", "CampaignReport", "Finding", "ScenarioResult", "run_campaign"]
 
@@ -49,6 +52,7 @@ SCENARIOS: dict[str, Scenario] = {
     "pns": photon_number_splitting,
     "mitm": man_in_the_middle,
     "compromised-node": compromised_node,
+    "cloud": cloud_pass,
     "replay-etsi": replay_etsi,
     "partition": partition,
     "fibre-cut": link_cut,

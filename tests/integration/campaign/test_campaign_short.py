@@ -16,7 +16,7 @@ import pytest
 
 from quaykey.campaign import SCENARIOS
 
-LINK = ["honest", "intercept-resend", "pns", "mitm", "compromised-node"]
+LINK = ["honest", "intercept-resend", "pns", "mitm", "compromised-node", "cloud"]
 SERVICE = [
     "replay-etsi",
     "partition",
