@@ -20,6 +20,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from quaykey.campaign.findings import ScenarioResult
 from quaykey.network.downlink import downlink_for
@@ -70,7 +71,7 @@ def _passes(duration_s: float, cloudy: bool) -> tuple[dict[str, list[Pass]], dic
     return out, info
 
 
-def _simulate(passes: dict[str, list[Pass]], duration_s: float) -> SimulationReport:
+def _simulate(passes: dict[str, Any], duration_s: float) -> SimulationReport:
     topo = load_preset_topology("beijing-shanghai", with_micius=True)
     cfg = SimulationConfig(duration_s=duration_s, start_utc=_START)
     return NetworkSimulation(topo, cfg, passes).run()
