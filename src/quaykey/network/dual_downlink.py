@@ -214,8 +214,9 @@ def find_dual_windows(
     >>> from quaykey.network.orbit import satellites_from_entry
     >>> from quaykey.network.presets import load_satellite_preset
     >>> sat = satellites_from_entry(load_satellite_preset()["satellite"])[0]
-    >>> ws = find_dual_windows(sat, YIN2020_STATIONS["delingha"], YIN2020_STATIONS["nanshan"],
-    ...                        datetime(2016, 12, 18, tzinfo=UTC), datetime(2016, 12, 19, tzinfo=UTC))
+    >>> a, b = YIN2020_STATIONS["delingha"], YIN2020_STATIONS["nanshan"]
+    >>> day = datetime(2016, 12, 18, tzinfo=UTC)
+    >>> ws = find_dual_windows(sat, a, b, day, day + timedelta(days=1))
     >>> len(ws) >= 1 and all(60 < w.duration_s < 600 for w in ws)
     True
     """
