@@ -35,9 +35,14 @@ from quaykey.physics.entangled import (
     TwoPhotonCounts,
     TwoPhotonLink,
     asymptotic_key_per_window,
+    coincidence_records,
     finite_key_bits,
     two_photon_counts,
 )
+from quaykey.postproc.channel import AuthKeyPool
+from quaykey.postproc.driver import run_block
+from quaykey.postproc.pipeline import SecuritySettings
+from quaykey.postproc.report import BlockResult
 from quaykey.units import binary_entropy
 
 __all__ = [
@@ -50,6 +55,7 @@ __all__ = [
     "dual_profile",
     "find_dual_windows",
     "night_windows",
+    "postprocess",
     "summarise",
     "window_key",
 ]
@@ -305,7 +311,12 @@ def dual_profile(
 
 @dataclass(frozen=True)
 class DualSummary:
-    """Totals over a stretch of data (one window, or several as one block)."""
+    """Totals over a stretch of data (one window, or several as one block).
+
+    ``mean_link_loss_db`` is the time average of the two-downlink loss to the detectors'
+    inputs; ``link_efficiency`` the time average of ``eta_a * eta_b``, the two-photon link
+    efficiency with the detectors.
+    """
 
     duration_s: float
     coincidences: float
@@ -315,6 +326,7 @@ class DualSummary:
     finite_key_bits: float
     mean_link_loss_db: float
     signal_to_noise: float
+    link_efficiency: float = 0.0
 
     @property
     def coincidence_rate_hz(self) -> float:
@@ -342,7 +354,7 @@ def summarise(
     and finite (:func:`~quaykey.physics.entangled.finite_key_bits`). The per-instant
     asymptotic curve is :attr:`DualProfile.asymptotic_key_rate_bps`.
     """
-    dt_parts, pc_parts, pt_parts, err_parts, loss_parts = [], [], [], [], []
+    dt_parts, pc_parts, pt_parts, err_parts, loss_parts, eff_parts = [], [], [], [], [], []
     left = np.inf if max_seconds is None else float(max_seconds)
     for p in profiles:
         if left <= 0:
@@ -357,6 +369,7 @@ def summarise(
         pt_parts.append(p.counts.p_true)
         err_parts.append(p.counts.qber * p.counts.p_coincidence)
         loss_parts.append(p.link_loss_db)
+        eff_parts.append(p.counts.eta_a * p.counts.eta_b)
     if not dt_parts:
         return DualSummary(0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
     dt = np.concatenate(dt_parts)
@@ -377,6 +390,7 @@ def summarise(
         finite_key_bits=finite_key_bits(sifted, qber, link.ec_inefficiency, link.epsilon),
         mean_link_loss_db=float(np.sum(np.concatenate(loss_parts) * dt) / duration),
         signal_to_noise=true / (coinc - true) if coinc > true else float("inf"),
+        link_efficiency=float(np.sum(np.concatenate(eff_parts) * dt) / duration),
     )
 
 
@@ -439,3 +453,41 @@ def night_windows(
                 total += w.duration_s
         day = nxt
     return found
+
+
+def postprocess(
+    summary: DualSummary,
+    link: TwoPhotonLink,
+    rng: np.random.Generator,
+    reconciler: str = "cascade",
+    preshared_auth_bits: int = 200_000,
+) -> BlockResult:
+    """The two stations' post-processing of a stretch of data, through the two-party pipeline.
+
+    Records are drawn at the stretch's expected coincidences and QBER
+    (:func:`~quaykey.physics.entangled.coincidence_records`) and run through
+    :func:`quaykey.postproc.driver.run_block`: sifting, parameter estimation, error
+    correction, verification, privacy amplification, each station its own party over the
+    authenticated channel. The key basis is X (one basis; the pipeline's own BBM92
+    finite-key bound, Tomamichel et al. 2012, decides the length).
+
+    Raises
+    ------
+    quaykey.errors.SecurityAbortError
+        When the counts do not allow a key (too few bits, QBER above 11 %).
+    """
+    alice, bob = coincidence_records(
+        link, summary.coincidences, summary.qber, summary.duration_s, rng
+    )
+    auth = AuthKeyPool.pre_shared(preshared_auth_bits, seed=int(rng.integers(0, 2**31)))
+    settings = SecuritySettings(epsilon_sec=link.epsilon, epsilon_cor=1e-15)
+    return run_block(
+        alice,
+        bob,
+        auth_alice=auth[0],
+        auth_bob=auth[1],
+        reconciler=reconciler,
+        security=settings,
+        seed=int(rng.integers(0, 2**31)),
+        auth_replenish_bits=0,  # the pre-shared key pays; the whole final key is shown
+    )

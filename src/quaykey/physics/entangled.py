@@ -66,12 +66,14 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from quaykey.physics.keyrate.bounds import plob_bound
+from quaykey.records import AliceRecord, BobRecord, PublicProtocol
 from quaykey.units import binary_entropy
 
 __all__ = [
     "TwoPhotonCounts",
     "TwoPhotonLink",
     "asymptotic_key_per_window",
+    "coincidence_records",
     "finite_key_bits",
     "repeater_chain_bound",
     "two_photon_counts",
@@ -264,3 +266,62 @@ def repeater_chain_bound(eta_a: ArrayLike, eta_b: ArrayLike) -> NDArray[np.float
     return np.array(
         [min(plob_bound(float(a)), plob_bound(float(b))) for a, b in zip(ea, eb, strict=True)]
     )
+
+
+def coincidence_records(
+    link: TwoPhotonLink,
+    coincidences: float,
+    qber: float,
+    duration_s: float,
+    rng: np.random.Generator,
+) -> tuple[AliceRecord, BobRecord]:
+    """The two stations' records of a stretch of data, drawn at the coincidence level.
+
+    The number of coincidences is Poisson with mean ``coincidences``; each falls in a random
+    window of the stretch. Each station picks its basis at random (passive 50:50 choice)
+    and records its bit; where the bases match the two bits differ with probability
+    ``qber``, where they do not they are independent. Each record holds its own station's
+    coincidence slots (singles without a partner never sift, so they are left out); the
+    records go to :func:`quaykey.postproc.driver.run_block` like a sampler's.
+
+    Raises
+    ------
+    ValueError
+        For negative counts, a QBER outside [0, 0.5] or a stretch shorter than a window.
+    """
+    if not (math.isfinite(coincidences) and coincidences >= 0):
+        raise ValueError(f"coincidences must be a finite number >= 0, got {coincidences!r}")
+    if not 0.0 <= qber <= 0.5:
+        raise ValueError(f"qber must be in [0, 0.5], got {qber!r}")
+    n_windows = int(duration_s / link.coincidence_window_s)
+    if n_windows < 1:
+        raise ValueError(f"duration_s must hold at least one window, got {duration_s!r}")
+    slots = np.unique(rng.integers(0, n_windows, int(rng.poisson(coincidences)), dtype=np.int64))
+    n = slots.size
+    bases_a = rng.integers(0, 2, n, dtype=np.uint8)
+    bases_b = rng.integers(0, 2, n, dtype=np.uint8)
+    bits_a = rng.integers(0, 2, n, dtype=np.uint8)
+    flips = (rng.random(n) < qber).astype(np.uint8)
+    bits_b = np.where(bases_a == bases_b, bits_a ^ flips, rng.integers(0, 2, n, dtype=np.uint8))
+    protocol = PublicProtocol(
+        kind="bbm92",
+        intensities=(link.mean_pairs_per_window,),
+        intensity_names=("pair",),
+        intensity_probabilities=(1.0,),
+        basis_probability_x=0.5,
+        repetition_rate_hz=link.windows_per_second,
+    )
+    alice = AliceRecord(
+        protocol=protocol,
+        n_pulses=n_windows,
+        pulses_per_intensity=np.array([n_windows], dtype=np.int64),
+        slots=slots,
+        bits=bits_a,
+        bases=bases_a,
+        intensity=np.zeros(n, dtype=np.uint8),
+    )
+    bob = BobRecord(
+        protocol=protocol, n_pulses=n_windows, slots=slots.copy(), bases=bases_b,
+        bits=bits_b.astype(np.uint8),
+    )  # fmt: skip
+    return alice, bob
