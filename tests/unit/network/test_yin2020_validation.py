@@ -8,10 +8,10 @@ data, no key above "about 6.0 %" QBER (Extended Data Fig. 4).
 
 Their nights are not in the text available to us (the paper was received on 15 July
 2019); the packaged element sets are of December 2016 and April 2021, so our 3,100 s are
-the first night shared windows from 10 Dec 2016 (and, as a check of the fit on other geometry, from 20 Apr 2021). The ground
-optics, noise and visibility are fitted to the 2016 data (docs/validation.md); every
-tolerance is the stated precision of the published figure or the fit's, not statistics
-(expected counts, no draws).
+the first night shared windows from 10 Dec 2016 (and, as a check of the fit on other
+geometry, from 20 Apr 2021). The ground optics, noise and visibility are fitted to the
+2016 data (docs/validation.md); every tolerance is the stated precision of the published
+figure or the fit's, not statistics (expected counts, no draws).
 """
 
 from __future__ import annotations
