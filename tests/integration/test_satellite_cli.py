@@ -145,3 +145,7 @@ def test_with_station_lists_shared_windows_with_two_photon_key() -> None:
 def test_with_station_errors() -> None:
     _assert_flag_error(["--station", "delingha", "--with-station", "delingha"], "--with-station")
     _assert_flag_error(["--station", "delingha", "--with-station", "atlantis"], "--with-station")
+    _assert_flag_error(
+        ["--station", "delingha", "--with-station", "nanshan", "--max-range-km", "1200"],
+        "--with-station",
+    )

@@ -82,6 +82,7 @@ def test_a_perfect_source_and_lossless_arms_are_limited_by_the_chain_bound_only(
     assert 0 < key[0] <= repeater_chain_bound(0.5, 0.5)[0]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("index,start", [(0, datetime(2016, 12, 17, tzinfo=UTC)),
                                          (1, datetime(2021, 4, 26, tzinfo=UTC))])  # fmt: skip
 def test_bounds_hold_at_every_point_of_every_shared_window(index: int, start: datetime) -> None:

@@ -176,6 +176,8 @@ def passes(
                     f"{opt} must be one of {', '.join(sorted(stations))}, got {name!r}"
                 )
         if with_station is not None:
+            if plot is not None or max_range_km is not None:
+                raise ValueError("--plot and --max-range-km do not apply with --with-station")
             _dual(station, with_station, stations, from_, days, min_elevation, tle, force, json_out)
             return
         if preset not in DOWNLINKS:

@@ -101,6 +101,7 @@ def test_yin_2020_published_figures_are_consistent_with_the_asymptotic_formula()
     assert YIN_SIFTED_HZ * (1 - (YIN_F_E + 1) * h) == pytest.approx(YIN_ASYMPTOTIC_BPS, rel=0.10)
 
 
+@pytest.mark.slow
 def test_the_fit_carries_to_the_2021_geometry() -> None:
     s = _summary(1, datetime(2021, 4, 20, tzinfo=UTC))
     assert s.coincidence_rate_hz == pytest.approx(YIN_RATE_HZ, rel=0.10)
