@@ -25,12 +25,15 @@ class UpProcess:
 
     def __init__(self, state: Path, *flags: str, duration_s: float = 120.0) -> None:
         self.state = state
-        self.out_path = state.parent / f"{state.name}.stdout"
-        self.err_path = state.parent / f"{state.name}.stderr"
+        n = 1
+        while (state.parent / f"{state.name}.{n}.stdout").exists():
+            n += 1  # each run its own files
+        self.out_path = state.parent / f"{state.name}.{n}.stdout"
+        self.err_path = state.parent / f"{state.name}.{n}.stderr"
         env = dict(os.environ, PYTHONPATH=str(REPO / "src"))
         args = [sys.executable, "-m", "quaykey.cli.main", "up", "--port", "0", "--state-dir",
                 str(state), "--duration", str(duration_s), *TEST_FLAGS, *flags]  # fmt: skip
-        with open(self.out_path, "ab") as out, open(self.err_path, "ab") as err:
+        with open(self.out_path, "wb") as out, open(self.err_path, "wb") as err:
             self.proc = subprocess.Popen(args, stdout=out, stderr=err, env=env, cwd=state.parent)
         self.url, self.token = self._address()
         self.http = httpx.Client(base_url=self.url, timeout=30.0)
