@@ -9,7 +9,9 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import os
 import sqlite3
+import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,7 +21,7 @@ import httpx
 import jsonschema
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
-from up_process import UpProcess
+from up_process import REPO, UpProcess
 
 from quaykey.kms.client import KmeClient
 from quaykey.kms.pki import PkiLayout
@@ -185,3 +187,21 @@ def test_no_response_and_no_log_line_contains_key_bytes(up: UpProcess) -> None:
 def test_unknown_action_bodies_are_refused_without_token_first(up: UpProcess) -> None:
     r = httpx.post(f"{up.url}/api/actions/cut", content=b"not json")
     assert r.status_code == 401  # the token is checked before anything else
+
+
+@pytest.mark.parametrize(
+    ("args", "flag"),
+    [
+        (["--speed", "0"], "--speed"),
+        (["--network", "mars"], "--network"),
+        (["--start", "yesterday"], "--start"),
+    ],
+)
+def test_bad_flags_are_one_line_errors_before_anything_starts(
+    tmp_path: Path, args: list[str], flag: str
+) -> None:
+    env = dict(os.environ, PYTHONPATH=str(REPO / "src"))
+    cmd = [sys.executable, "-m", "quaykey.cli.main", "up", "--state-dir", str(tmp_path / "s")]
+    r = subprocess.run([*cmd, *args], capture_output=True, text=True, env=env, timeout=120)
+    assert r.returncode == 2 and r.stderr.startswith("error: ") and flag in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1 and not (tmp_path / "s").exists()
