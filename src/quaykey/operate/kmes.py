@@ -30,10 +30,10 @@ from typing import Any
 
 from sqlalchemy import select
 
-from quaykey.errors import KeyExhaustedError
+from quaykey.errors import KeyExhaustedError, KmsError
 from quaykey.kms.feed import KmeFeed, link_key_sink
 from quaykey.kms.lab import KmeLab
-from quaykey.kms.store import verify_audit_chain
+from quaykey.kms.store import Store, verify_audit_chain
 from quaykey.kms.store.tables import audit_t
 from quaykey.network.relay import hop_cost_bits, relay_key
 from quaykey.operate.backbone import Backbone
@@ -200,33 +200,37 @@ class KmeNetwork:
         """Read each KME's new audit records: keys served, errors; verify chains now and then."""
         self._ticks += 1
         check_audit = check_audit or self._ticks % AUDIT_CHECK_TICKS == 0
-        with self._lock:
-            kmes = dict(self.lab.kmes)
-        for node, k in kmes.items():
-            store = k.service.store
-            last = self._seen.get(node, 0)
-            with store.read() as conn:
-                rows = conn.execute(
-                    select(audit_t.c.seq, audit_t.c.event, audit_t.c.detail)
-                    .where(audit_t.c.seq > last)
-                    .order_by(audit_t.c.seq)
-                ).all()
-            for seq, event, detail in rows:
-                last = seq
-                if event in ("delivered_master", "delivered_slave"):
-                    n = len(json.loads(detail).get("key_IDs") or [])
-                    self._served[node] = self._served.get(node, 0) + n
-                    if event == "delivered_master":
-                        self._used_bits += n * self.plan.key_bits
-                elif event in _ERROR_EVENTS:
-                    self._errors[node] = self._errors.get(node, 0) + 1
-            self._seen[node] = last
-            if check_audit or node not in self._audit_ok:
-                try:
-                    verify_audit_chain(store.audit_records())
-                    self._audit_ok[node] = True
-                except Exception:
-                    self._audit_ok[node] = False
+        for node in self.nodes:
+            with self._lock:  # a KME is not stopped while its store is read
+                k = self.lab.kmes.get(node)
+                if k is not None:
+                    self._read_audit(node, k.service.store, check_audit)
+
+    def _read_audit(self, node: str, store: Store, check_audit: bool) -> None:
+        """New audit records of one KME: keys served, errors; the chain now and then."""
+        last = self._seen.get(node, 0)
+        with store.read() as conn:
+            rows = conn.execute(
+                select(audit_t.c.seq, audit_t.c.event, audit_t.c.detail)
+                .where(audit_t.c.seq > last)
+                .order_by(audit_t.c.seq)
+            ).all()
+        for seq, event, detail in rows:
+            last = seq
+            if event in ("delivered_master", "delivered_slave"):
+                n = len(json.loads(detail).get("key_IDs") or [])
+                self._served[node] = self._served.get(node, 0) + n
+                if event == "delivered_master":
+                    self._used_bits += n * self.plan.key_bits
+            elif event in _ERROR_EVENTS:
+                self._errors[node] = self._errors.get(node, 0) + 1
+        self._seen[node] = last
+        if check_audit or node not in self._audit_ok:
+            try:
+                verify_audit_chain(store.audit_records())
+                self._audit_ok[node] = True
+            except KmsError:
+                self._audit_ok[node] = False
 
     def state(self) -> list[dict[str, Any]]:
         """The contract's ``kmes`` list."""
