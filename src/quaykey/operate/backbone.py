@@ -166,6 +166,7 @@ class Backbone:
                 model,
             )  # fmt: skip
         self.pairs = list(pairs)
+        self.links_at = {n.name for n in topology.nodes}
         self.routes: dict[tuple[str, str], RouteLive] = {}
         self.update_routes()
 

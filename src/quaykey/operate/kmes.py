@@ -86,6 +86,7 @@ class KmeNetwork:
         self._audit_ok: dict[str, bool] = {}
         self._ticks = 0
         self.client_errors: dict[str, int] = {}
+        self.unreachable: set[str] = set()
         self._supply: deque[tuple[float, int]] = deque(maxlen=60)
         self.refresh(check_audit=True)
 
@@ -154,6 +155,23 @@ class KmeNetwork:
                             raise
                 del key
                 self.deposited[pair] = self.deposited.get(pair, 0) + n
+
+    def update_reach(self, bb: Backbone) -> list[str]:
+        """Which SAEs' sites have no route to their hub now; the SAEs whose reach changed.
+
+        A site is the network node its SAE is named after (``<site>-internal`` and
+        ``<site>-sensors`` are at the same site); while a fault leaves it without a path to
+        its hub, its requests to the KME fail as a KME without key answers (503).
+        """
+        out = set()
+        if bb.excluded():
+            for sae, hub in self.plan.saes.items():
+                site = sae.removesuffix("-internal").removesuffix("-sensors")
+                if site in bb.links_at and site != hub and bb.route(site, hub) is None:
+                    out.add(sae)
+        changed = sorted(out ^ self.unreachable)
+        self.unreachable = out
+        return changed
 
     def supply_bps(self) -> float:
         """Link key deposited in the KMEs per wall second, over the last minute or so."""

@@ -139,7 +139,15 @@ class Live:
             bb = self.backbone
             sat_key = self.satellite.key_between(bb.t_sim, bb.t_sim + bb.tick_s)
             raised = bb.advance(sat_key)
-            pending = self.kmes.plan_tick(bb) if self.kmes is not None else []
+            pending: list[Any] = []
+            if self.kmes is not None:
+                pending = self.kmes.plan_tick(bb)
+                for sae in self.kmes.update_reach(bb):
+                    cut = sae in self.kmes.unreachable
+                    msg = (
+                        f"site of SAE {sae} {'cut off from' if cut else 'back in reach of'} its KME"
+                    )
+                    log.warning(msg, extra={"event": "sae_reach", "sae": sae, "reachable": not cut})
             for a in raised:
                 self._alarm(a)
             self.events_seq += 1

@@ -131,12 +131,22 @@ def test_eavesdropper_raises_qber_alarm_quarantines_and_reroutes(up: UpProcess) 
 def test_cut_restore_kill_restart_policy_are_applied_and_audited(up: UpProcess) -> None:
     s = up.state_json()
     link = _link_between(s, "sh-lingang", "yangshan-terminal")
-    assert up.action("cut", {"link": link}).status_code == 200
-    s = up.wait_for(lambda s: next(x for x in s["links"] if x["id"] == link)["cut"])
+    t_cut = up.action("cut", {"link": link}).json()["t_sim"]
+    s = up.wait_for(lambda s: s["t_sim"] > t_cut)  # a tick after the cut
     assert next(x for x in s["links"] if x["id"] == link)["alarm"] == "cut"
     route = next(r for r in s["routes"] if r["src"] == "yangshan-terminal")
     assert route["status"] == "down" and route["path"] == []
-    assert up.action("restore", {"link": link}).status_code == 200
+
+    def reachable() -> bool:  # the last word of the log on the site's SAE
+        said = [e for e in up.log_events() if e.get("event") == "sae_reach"]
+        return [e["reachable"] for e in said if e["sae"] == "yangshan-terminal"][-1]
+
+    assert reachable() is False
+    t_restore = up.action("restore", {"link": link}).json()["t_sim"]
+    up.wait_for(lambda s: s["t_sim"] > t_restore)
+    assert reachable() is True
+    text = up.http.get("/metrics").text
+    assert 'outcome="unreachable"' in text
     assert up.action("kill-kme", {"node": "hefei"}).status_code == 200
     s = up.wait_for(lambda s: next(k for k in s["kmes"] if k["node"] == "hefei")["up"] is False)
     assert next(n for n in s["nodes"] if n["id"] == "hefei")["kme"] == "down"
