@@ -124,3 +124,28 @@ def test_micius_pass_figures_command() -> None:
     assert best["min_range_km"] == pytest.approx(645.0, abs=5.0)
     assert best["sifted_bits"] == pytest.approx(1_671_072, rel=0.10)
     assert best["key_bits"] == pytest.approx(300_939, rel=0.25)
+
+
+def test_with_station_lists_shared_windows_with_two_photon_key() -> None:
+    out = _json(["--station", "delingha", "--with-station", "nanshan", "--from", "2016-12-19",
+                 "--days", "1"])  # fmt: skip
+    assert out["protocol"] == "bbm92" and out["trusted_nodes"] == []
+    assert out["link"]["receiver_aperture_m"] == [1.2, 1.2]
+    night = [w for w in out["windows"] if w["night"]]
+    assert out["windows"] and night
+    for w in out["windows"]:
+        assert all(e >= 10.0 - 1e-6 for e in w["profile"]["elevation_deg"][0])
+        assert all(e >= 10.0 - 1e-6 for e in w["profile"]["elevation_deg"][1])
+        assert len(w["profile"]["range_km"]) == 2
+        assert w["coincidence_rate_hz"] > 0 and 0 < w["qber"] < 0.5
+        assert w["asymptotic_key_bits"] >= w["finite_key_bits"] >= 0
+    assert any(w["asymptotic_key_bits"] > 0 for w in night)
+
+
+def test_with_station_errors() -> None:
+    _assert_flag_error(["--station", "delingha", "--with-station", "delingha"], "--with-station")
+    _assert_flag_error(["--station", "delingha", "--with-station", "atlantis"], "--with-station")
+    _assert_flag_error(
+        ["--station", "delingha", "--with-station", "nanshan", "--max-range-km", "1200"],
+        "--with-station",
+    )

@@ -18,7 +18,20 @@ import typer
 from typer._click import exceptions as click_exc
 
 from quaykey import __version__
-from quaykey.cli import apps, campaign, demo, edi, examples, kme, ledger, link, network, pki, satellite
+from quaykey.cli import (
+    apps,
+    campaign,
+    demo,
+    edi,
+    examples,
+    kme,
+    ledger,
+    link,
+    network,
+    pki,
+    satellite,
+    up,
+)
 from quaykey.cli._common import USER_ERROR_EXIT, print_error
 
 app = typer.Typer(
@@ -56,6 +69,7 @@ app.add_typer(ledger.app, name="ledger")
 app.add_typer(edi.app, name="edi")
 app.add_typer(campaign.app, name="campaign")
 app.command("demo")(demo.demo)
+app.command("up")(up.up)
 app.command("examples")(examples.examples)
 
 

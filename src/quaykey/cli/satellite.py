@@ -14,6 +14,15 @@ from rich.table import Table
 
 from quaykey.cli._common import console, err_console, format_qber, print_json, user_errors
 from quaykey.network.downlink import DOWNLINKS, Downlink, downlink_for
+from quaykey.network.dual_downlink import (
+    YIN2020_DOWNLINK,
+    YIN2020_LINK,
+    YIN2020_STATIONS,
+    DualWindow,
+    dual_profile,
+    find_dual_windows,
+    summarise,
+)
 from quaykey.network.orbit import (
     GroundStation,
     Satellite,
@@ -151,14 +160,26 @@ def passes(
     force: bool = typer.Option(False, help="Run even when --days would take long."),
     plot: Path = typer.Option(None, help="PNG of loss and key rate over the best pass."),
     json_out: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
+    with_station: str = typer.Option(
+        None,
+        "--with-station",
+        help="Second ground station: shared windows with entangled pairs to both at once "
+        "(BBM92, Yin et al. 2020 budget; --preset and --max-range-km do not apply).",
+    ),
 ) -> None:
     """List passes that reach --min-elevation (rise, culmination, set, night) with their key."""
     with user_errors():
         stations = load_satellite_preset()["stations"]
-        if station not in stations:
-            raise ValueError(
-                f"--station must be one of {', '.join(sorted(stations))}, got {station!r}"
-            )
+        for opt, name in (("--station", station), ("--with-station", with_station)):
+            if name is not None and name not in stations:
+                raise ValueError(
+                    f"{opt} must be one of {', '.join(sorted(stations))}, got {name!r}"
+                )
+        if with_station is not None:
+            if plot is not None or max_range_km is not None:
+                raise ValueError("--plot and --max-range-km do not apply with --with-station")
+            _dual(station, with_station, stations, from_, days, min_elevation, tle, force, json_out)
+            return
         if preset not in DOWNLINKS:
             raise ValueError(f"--preset must be one of {', '.join(DOWNLINKS)}, got {preset!r}")
         if not (math.isfinite(min_elevation) and 0.0 <= min_elevation <= 90.0):
@@ -281,3 +302,124 @@ def _plot(
     fig.tight_layout()
     fig.savefig(out, dpi=110)
     plt.close(fig)
+
+
+def _dual_station(name: str, stations: dict[str, Any]) -> GroundStation:
+    """The paper's coordinates and telescope for Yin et al.'s two stations, else the preset's."""
+    return YIN2020_STATIONS.get(name) or station_from_entry(stations[name])
+
+
+def _dual_window_dict(sat: Satellite, a: GroundStation, b: GroundStation, w: DualWindow) -> dict:
+    out: dict[str, Any] = {
+        "start_utc": w.start_utc.isoformat(),
+        "end_utc": w.end_utc.isoformat(),
+        "duration_s": w.duration_s,
+        "max_elevation_deg": [w.max_elevation_a_deg, w.max_elevation_b_deg],
+        "range_sum_km": [w.min_range_sum_km, w.max_range_sum_km],
+        "night": w.night,
+    }
+    prof = dual_profile(sat, a, b, w)
+    s = summarise([prof], YIN2020_LINK)
+    out.update(
+        coincidences=s.coincidences,
+        coincidence_rate_hz=s.coincidence_rate_hz,
+        signal_to_noise=s.signal_to_noise,
+        sifted_bits=s.sifted_bits,
+        qber=s.qber,
+        mean_link_loss_db=s.mean_link_loss_db,
+        asymptotic_key_bits=s.asymptotic_key_bits if w.night else 0.0,
+        finite_key_bits=s.finite_key_bits if w.night else 0.0,
+    )
+    every = slice(None, None, 10)  # the 1 s profile, every 10 s
+    out["profile"] = {
+        "t_s": prof.t_s[every].tolist(),
+        "elevation_deg": [
+            prof.elevation_a_deg[every].tolist(),
+            prof.elevation_b_deg[every].tolist(),
+        ],
+        "range_km": [prof.range_a_km[every].tolist(), prof.range_b_km[every].tolist()],
+        "loss_db": [prof.loss_a_db[every].tolist(), prof.loss_b_db[every].tolist()],
+        "coincidence_rate_hz": prof.coincidence_rate_hz[every].tolist(),
+        "qber": prof.counts.qber[every].tolist(),
+        "asymptotic_key_rate_bps": prof.asymptotic_key_rate_bps[every].tolist(),
+    }
+    return out
+
+
+def _dual(
+    station: str,
+    with_station: str,
+    stations: dict[str, Any],
+    from_: str,
+    days: float,
+    min_elevation: float,
+    tle: Path | None,
+    force: bool,
+    json_out: bool,
+) -> None:
+    """Shared windows of two stations with the two-photon (BBM92) key of each."""
+    if with_station == station:
+        raise ValueError("--with-station must differ from --station")
+    if not (math.isfinite(min_elevation) and 0.0 <= min_elevation <= 90.0):
+        raise ValueError(f"--min-elevation must be in [0, 90] degrees, got {min_elevation!r}")
+    _check_days(days, force)
+    start = _parse_from(from_)
+    a, b = _dual_station(station, stations), _dual_station(with_station, stations)
+    sat = closest_epoch(_satellites(tle), start)
+    _warn_epoch(sat, start, start + timedelta(days=days))
+    found = find_dual_windows(sat, a, b, start, start + timedelta(days=days), min_elevation)
+    rows = [_dual_window_dict(sat, a, b, w) for w in found]
+    if json_out:
+        link, dl = YIN2020_LINK, YIN2020_DOWNLINK
+        print_json(
+            {
+                "station": station,
+                "with_station": with_station,
+                "protocol": "bbm92",
+                "trusted_nodes": [],
+                "tle_epoch_utc": sat.epoch_utc.isoformat(),
+                "from_utc": start.isoformat(),
+                "days": days,
+                "min_elevation_deg": min_elevation,
+                "link": {
+                    "pair_rate_hz": link.pair_rate_hz,
+                    "coincidence_window_s": link.coincidence_window_s,
+                    "detector_efficiency": link.detector_efficiency,
+                    "noise_hz": [link.noise_a_hz, link.noise_b_hz],
+                    "visibility": link.visibility,
+                    "ec_inefficiency": link.ec_inefficiency,
+                    "epsilon": link.epsilon,
+                    "receiver_aperture_m": [a.receiver_aperture_m, b.receiver_aperture_m],
+                    "divergence_urad": dl.divergence_urad,
+                },
+                "windows": rows,
+            }
+        )
+        return
+    table = Table(
+        title=f"Entangled pairs from Micius to {station} and {with_station} "
+        f"from {start:%Y-%m-%d} ({days:g} days, BBM92, no trusted node)"
+    )
+    for col in (
+        "start UTC",
+        "s",
+        "max el",
+        "night",
+        "coinc. Hz",
+        "QBER",
+        "key asym.",
+        "key finite",
+    ):
+        table.add_column(col)
+    for r in rows:
+        table.add_row(
+            r["start_utc"][:19].replace("T", " "),
+            f"{r['duration_s']:.0f}",
+            " / ".join(f"{e:.0f}" for e in r["max_elevation_deg"]),
+            "yes" if r["night"] else "no",
+            f"{r['coincidence_rate_hz']:.2f}",
+            format_qber(r["qber"]),
+            f"{r['asymptotic_key_bits']:,.0f}",
+            f"{r['finite_key_bits']:,.0f}",
+        )
+    console.print(table)

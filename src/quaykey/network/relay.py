@@ -93,6 +93,15 @@ class RelayResult:
     seen: dict[str, NDArray[np.uint8]] = field(default_factory=dict, repr=False)
 
     @property
+    def trusted_nodes(self) -> tuple[str, ...]:
+        """Nodes other than the ends that held the key in the clear (empty for one hop).
+
+        A hop over an ``entangled`` link is one hop between its two ground stations: the
+        satellite that distributed the pairs is not on the path and never sees the key.
+        """
+        return tuple(self.path[1:-1])
+
+    @property
     def consumed_bits_per_hop(self) -> int:
         """Bits consumed at each end of each hop."""
         return hop_cost_bits(self.key_bits)

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 import networkx as nx
 
 from quaykey.errors import NoRouteError
-from quaykey.network.topology import Topology
+from quaykey.network.topology import Link, Topology
 
 __all__ = [
     "Route",
@@ -67,6 +67,15 @@ class Route:
     def hops(self) -> int:
         """Hops of the (first) path."""
         return len(self.paths[0]) - 1
+
+    @property
+    def trusted_nodes(self) -> tuple[str, ...]:
+        """Nodes other than the two ends that hold the relayed key (or a share of it).
+
+        Empty for a route over one ``entangled`` link: the satellite that distributed the
+        pairs is not on the path and holds no key.
+        """
+        return tuple(dict.fromkeys(n for path in self.paths for n in path[1:-1]))
 
 
 def relay_graph(
@@ -161,6 +170,10 @@ def key_aware_route(
 ) -> Route:
     """The widest path by ``rate + pool / horizon``; capacity is its rate bottleneck.
 
+    An ``entangled`` link joining ``src`` and ``dst`` (not excluded, with key) is used
+    whenever it exists, whatever the rate of trusted paths: its key is an end-to-end
+    secret (:attr:`Route.trusted_nodes` is empty).
+
     Parameters
     ----------
     topology
@@ -199,6 +212,11 @@ def key_aware_route(
         link.name: rates_bps.get(link.name, 0.0) + pools.get(link.name, 0.0) / horizon_s
         for link in topology.links
     }
+    direct: Link | None = g.edges[src, dst]["link"] if g.has_edge(src, dst) else None
+    if direct is not None and direct.end_to_end and strength[direct.name] > 0.0:
+        # An entanglement-based link between the two ends: no node but them holds its key.
+        rate = float(rates_bps.get(direct.name, 0.0))
+        return Route(src, dst, ((src, dst),), rate, (direct.name,))
     path, width = widest_path(g, src, dst, strength)
     if width <= 0.0:
         raise NoRouteError(f"every path between {src!r} and {dst!r} has a link with no key")

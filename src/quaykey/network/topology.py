@@ -25,8 +25,11 @@ File format (YAML)::
       - {src: maasvlakte, dst: customs, rate_bps: 64000, multipath: false, priority: 0}
 
 Node ``kind`` is one of ``trusted`` (a relay), ``user`` (an end point that does not relay),
-``ground-station`` and ``satellite``. Link ``kind`` is ``fibre`` (default) or ``free-space``
-(satellite to ground; such a link yields key only during passes).
+``ground-station`` and ``satellite``. Link ``kind`` is ``fibre`` (default), ``free-space``
+(satellite to ground; such a link yields key only during passes) or ``entangled`` (two
+ground stations sharing entangled pairs from the satellite named by ``via``, BBM92: the
+satellite holds no key, so the link's key is an end-to-end secret of its two ends; its key
+comes from :mod:`quaykey.network.dual_downlink`).
 """
 
 from __future__ import annotations
@@ -54,9 +57,9 @@ __all__ = [
 ]
 
 NodeKind = Literal["trusted", "user", "ground-station", "satellite"]
-LinkKind = Literal["fibre", "free-space"]
+LinkKind = Literal["fibre", "free-space", "entangled"]
 NODE_KINDS: tuple[str, ...] = ("trusted", "user", "ground-station", "satellite")
-_LINK_KINDS: tuple[str, ...] = ("fibre", "free-space")
+_LINK_KINDS: tuple[str, ...] = ("fibre", "free-space", "entangled")
 
 
 def geodesic_km(lat1_deg: float, lon1_deg: float, lat2_deg: float, lon2_deg: float) -> float:
@@ -122,7 +125,7 @@ class Link:
     length_km
         Fibre length (fibre links) or nominal slant range (free-space links).
     kind
-        ``fibre`` or ``free-space``.
+        ``fibre``, ``free-space`` or ``entangled``.
     preset
         Name of the :mod:`quaykey.physics.params` preset for the link hardware.
     attenuation_db_per_km, fixed_loss_db
@@ -141,6 +144,7 @@ class Link:
     attenuation_db_per_km: float = 0.25
     fixed_loss_db: float = 2.0
     overrides: tuple[tuple[str, Any], ...] = ()
+    via: str = ""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "_params", self._resolve())
@@ -160,12 +164,31 @@ class Link:
             return self.a
         raise ValueError(f"node {node!r} is not an end of link {self.name!r}")
 
+    @property
+    def end_to_end(self) -> bool:
+        """Whether no node other than the two ends ever holds this link's key (``entangled``)."""
+        return self.kind == "entangled"
+
     def params(self) -> LinkParams:
-        """The physics parameters of this link, resolved once when the link was built."""
-        resolved: LinkParams = self.__dict__["_params"]
+        """The physics parameters of this link, resolved once when the link was built.
+
+        Raises
+        ------
+        TopologyError
+            For an ``entangled`` link, whose key comes from the two-photon model of
+            :mod:`quaykey.network.dual_downlink`, not from one link's parameters.
+        """
+        resolved: LinkParams | None = self.__dict__["_params"]
+        if resolved is None:
+            raise TopologyError(
+                f"link {self.name!r} is entangled: its key comes from "
+                "quaykey.network.dual_downlink, not from one link's parameters"
+            )
         return resolved
 
-    def _resolve(self) -> LinkParams:
+    def _resolve(self) -> LinkParams | None:
+        if self.kind == "entangled":
+            return None
         try:
             if self.kind == "free-space":
                 p = load_preset(self.preset, loss_db=30.0)
@@ -305,7 +328,9 @@ def _validate(nodes: tuple[Node, ...], links: tuple[Link, ...]) -> None:
         if not (math.isfinite(link.length_km) and link.length_km >= 0.0):
             raise TopologyError(f"link {link.name!r}: length_km must be >= 0, got {link.length_km}")
         if link.kind not in _LINK_KINDS:
-            raise TopologyError(f"link {link.name!r}: kind must be fibre or free-space")
+            raise TopologyError(f"link {link.name!r}: kind must be one of {_LINK_KINDS}")
+        if link.via and link.via not in names:
+            raise TopologyError(f"link {link.name!r}: via refers to unknown node {link.via!r}")
         if link.attenuation_db_per_km < 0 or link.fixed_loss_db < 0:
             raise TopologyError(f"link {link.name!r}: losses must be >= 0")
         link_names.add(link.name)
@@ -368,6 +393,9 @@ def _link(i: int, entry: Any, by_name: Mapping[str, Node], defaults: Mapping[str
         na, nb = by_name[a], by_name[b]
         factor = _num(entry, "route_factor", where, float(defaults.get("route_factor", 1.2)))
         length = round(factor * geodesic_km(na.lat_deg, na.lon_deg, nb.lat_deg, nb.lon_deg), 1)
+    elif kind == "entangled":  # the separation of the two ground stations
+        na, nb = by_name[a], by_name[b]
+        length = round(geodesic_km(na.lat_deg, na.lon_deg, nb.lat_deg, nb.lon_deg), 1)
     else:
         length = 0.0
     attenuation = _num(
@@ -379,7 +407,7 @@ def _link(i: int, entry: Any, by_name: Mapping[str, Node], defaults: Mapping[str
     if attenuation < 0 or fixed < 0:
         raise TopologyError(f"{where}: losses must be >= 0")
     if kind not in _LINK_KINDS:
-        raise TopologyError(f"{where}: kind must be fibre or free-space")
+        raise TopologyError(f"{where}: kind must be one of {_LINK_KINDS}")
     return Link(
         name=lname,
         a=a,
@@ -392,6 +420,7 @@ def _link(i: int, entry: Any, by_name: Mapping[str, Node], defaults: Mapping[str
         overrides=_overrides(
             {**(defaults.get("overrides") or {}), **(entry.get("overrides") or {})}, where
         ),
+        via=str(entry.get("via", "")),
     )
 
 
