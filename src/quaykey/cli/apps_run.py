@@ -21,7 +21,6 @@ from __future__ import annotations
 import contextlib
 import itertools
 import logging
-import socket
 import tempfile
 import threading
 import time
@@ -30,7 +29,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import yaml
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from quaykey.cli._common import check_seed, err_console, print_json
@@ -45,12 +43,8 @@ from quaykey.cli.apps_sites import (
     profile_sites,
     stock_plan,
 )
-from quaykey.kms.app import ThreadedKme
-from quaykey.kms.client import KmeClient
-from quaykey.kms.config import load_network_config
 from quaykey.kms.feed import link_key_sink
-from quaykey.kms.pki import PkiLayout, init_dev_pki
-from quaykey.kms.store import create_master_key
+from quaykey.kms.lab import KmeLab as _Lab
 from quaykey.logistics.iot import parse_mqtt_url, start_embedded_broker
 from quaykey.logistics.run import AppRunner, RunConfig
 from quaykey.logistics.traffic import TrafficProfile
@@ -97,13 +91,13 @@ def chain_topology(
     })  # fmt: skip
 
 
-class KmeLab:
+class KmeLab(_Lab):
     """KMEs of :func:`chain_for` the sites on 127.0.0.1 with mTLS, a dev PKI and SQLite.
 
     ``lab.chain`` is the chain of nodes (give it to :func:`chain_topology`). With ``stock``
     the KMEs keep an end-to-end key stock for its pairs, and serve 256-bit keys only
     (``min_key_size = max_key_size = key_size``), so that every key the SDK asks for is the
-    stock's size; without, 64 to 1024 bits.
+    stock's size; without, 64 to 1024 bits. The lab itself is :class:`quaykey.kms.lab.KmeLab`.
     """
 
     def __init__(
@@ -113,83 +107,12 @@ class KmeLab:
         pairs: list[tuple[str, str]],
         stock: StockPlan | None = None,
     ) -> None:
-        self.root = root
         self.chain = chain = chain_for(sites)
-        root.mkdir(parents=True, exist_ok=True)
-        socks = {}
-        for n in chain:
-            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            s.bind(("127.0.0.1", 0))
-            socks[n] = s
-        self.ports = {n: s.getsockname()[1] for n, s in socks.items()}
-        self.sites = {s: node_of(s) for s in sites}
-        doc = {
-            "pki_dir": "pki",
-            "limits": {"key_size": STOCK_KEY_BITS, "max_key_per_request": 128,
-                       "max_key_size": STOCK_KEY_BITS if stock else 1024,
-                       "min_key_size": STOCK_KEY_BITS if stock else 64,
-                       "reservation_ttl_s": 30, "expiry_interval_s": 1.0},
-            "nodes": {n: {"kme_id": f"KME-{n.upper()}", "host": "127.0.0.1", "port": self.ports[n],
-                          "database_url": f"sqlite:///state/{n}.db",
-                          "master_key_file": f"state/{n}.master.key"} for n in chain},
-            "links": [list(p) for p in itertools.pairwise(chain)],
-            "tenants": {"logistics": {"keys_outstanding": 1_000_000, "bits_per_minute": 10**11}},
-            "saes": {s: {"node": n, "tenant": "logistics"} for s, n in self.sites.items()},
-            "pairs": [list(p) for p in pairs],
-        }  # fmt: skip
-        if stock is not None:
-            doc["stock"] = stock.config()
-        cfg = root / "network.yaml"
-        cfg.write_text(yaml.safe_dump(doc), encoding="utf-8")
-        self.pki: PkiLayout = init_dev_pki(
-            root / "pki", list(chain), sites, {n: f"KME-{n.upper()}" for n in chain}
-        )
-        for n in chain:
-            create_master_key(root / "state" / f"{n}.master.key")
-        config = load_network_config(cfg)
-        self.kmes: dict[str, ThreadedKme] = {}
-        self._clients: list[KmeClient] = []
-        try:
-            for n in chain:
-                self.kmes[n] = ThreadedKme(config.settings_for(n), sock=socks[n]).start()
-        except Exception:
-            self.close()
-            raise
-
-    def client(self, sae: str) -> KmeClient:
-        """An ETSI GS QKD 014 client of ``sae`` at its own KME (its certificate, mTLS)."""
-        cert, key = self.pki.sae(sae)
-        url = f"https://127.0.0.1:{self.ports[self.sites[sae]]}"
-        c = KmeClient(url, ca=self.pki.ca_cert, cert=cert, key=key)
-        self._clients.append(c)
-        return c
-
-    def pools(self) -> dict[str, Any]:
-        """Each KME's link pools (sendable/receivable bytes per neighbour) and held keys."""
-        return {n: k.service.pools() for n, k in self.kmes.items()}
-
-    def stock(self) -> dict[str, Any]:
-        """Each KME's key stock: ready keys per pair against the bound, and its counters."""
-        out: dict[str, Any] = {}
-        for n, k in self.kmes.items():
-            rep = k.service.pools().get("stock") or {}
-            if not rep.get("enabled") or not any(p["target_keys"] for p in rep["pairs"]):
-                continue
-            out[n] = {
-                "pairs": {f"{p['master']}>{p['slave']}": {"ready": p["ready"],
-                          "target_keys": p["target_keys"]} for p in rep["pairs"]
-                          if p["target_keys"]},
-                "counters": rep["counters"],
-            }  # fmt: skip
-        return out
-
-    def close(self) -> None:
-        """Close the clients and stop the KMEs."""
-        for c in self._clients:
-            c.close()
-        for k in self.kmes.values():
-            k.stop()
+        super().__init__(
+            root, chain, itertools.pairwise(chain), {s: node_of(s) for s in sites}, pairs,
+            stock=None if stock is None else stock.config(), key_bits=STOCK_KEY_BITS,
+            fixed_key_size=stock is not None,
+        )  # fmt: skip
 
 
 class ExactFeeder:

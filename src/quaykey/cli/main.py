@@ -18,7 +18,7 @@ import typer
 from typer._click import exceptions as click_exc
 
 from quaykey import __version__
-from quaykey.cli import apps, demo, edi, examples, kme, ledger, link, network, pki, satellite
+from quaykey.cli import apps, demo, edi, examples, kme, ledger, link, network, pki, satellite, up
 from quaykey.cli._common import USER_ERROR_EXIT, print_error
 
 app = typer.Typer(
@@ -55,6 +55,7 @@ app.add_typer(apps.app, name="apps")
 app.add_typer(ledger.app, name="ledger")
 app.add_typer(edi.app, name="edi")
 app.command("demo")(demo.demo)
+app.command("up")(up.up)
 app.command("examples")(examples.examples)
 
 

@@ -1,0 +1,204 @@
+"""The port and customs applications of ``quaykey up``, run continuously through the KMEs.
+
+:class:`AppsLoop` runs :class:`~quaykey.logistics.run.AppRunner` in consecutive short
+windows of the profile (about :data:`CHUNK_WALL_S` wall seconds each) on one thread, so that
+it can stop between windows and a restart continues at the profile time the last run
+reached. Each SAE has its own ETSI 014 client at its hub's KME; the clients are wrapped to
+time every request and count failures (metrics). The applications run at ``apps_speed``
+profile seconds per wall second (default 1: real time), apart from the network's speed: the
+``shanghai-day`` port at 60x would be over a thousand messages a second.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any, cast
+
+from quaykey.logistics.profiles import load_profile
+from quaykey.logistics.run import AppRunner, RunConfig, percentiles_ms, sdk_type
+from quaykey.logistics.sdk import PROTECTION_CLASSES
+from quaykey.operate.config import UpConfig
+from quaykey.operate.metrics import UpMetrics
+
+if TYPE_CHECKING:
+    from quaykey.kms.client import KmeClient
+    from quaykey.operate.kmes import KmeNetwork
+
+__all__ = ["CHUNK_WALL_S", "AppsLoop"]
+
+log = logging.getLogger("quaykey.operate.apps")
+
+CHUNK_WALL_S = 5.0
+START_S = 9 * 3600.0
+LEDGER_CHECK_S = 30.0
+
+
+class _TimedClient:
+    """A KME client whose requests are timed and whose failures are counted."""
+
+    def __init__(self, inner: Any, node: str, metrics: UpMetrics, errors: dict[str, int]) -> None:
+        self._inner, self._node, self._metrics, self._errors = inner, node, metrics, errors
+
+    def __getattr__(self, name: str) -> Any:
+        attr = getattr(self._inner, name)
+        if name.startswith("_") or name == "close" or not callable(attr):
+            return attr
+
+        def timed(*args: Any, **kwargs: Any) -> Any:
+            t0 = time.perf_counter()
+            outcome = "ok"
+            try:
+                return attr(*args, **kwargs)
+            except Exception:
+                outcome = "error"
+                self._errors[self._node] = self._errors.get(self._node, 0) + 1
+                raise
+            finally:
+                self._metrics.kme_latency.labels(node=self._node).observe(time.perf_counter() - t0)
+                self._metrics.kme_requests.labels(node=self._node, outcome=outcome).inc()
+
+        return timed
+
+
+class AppsLoop:
+    """The applications, window after window, until stopped."""
+
+    def __init__(
+        self,
+        config: UpConfig,
+        kmes: KmeNetwork,
+        metrics: UpMetrics,
+        saved: dict[str, Any] | None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        plan = config.kms
+        if plan is None:
+            raise ValueError("no KME plan")
+        self.config, self.kmes, self.metrics = config, kmes, metrics
+        self.profile = load_profile(config.profile)
+        self.types = sorted({sdk_type(f.message_type) for f in self.profile.flows})
+        clients = {
+            s: _TimedClient(kmes.client(s), node, metrics, kmes.client_errors)
+            for s, node in plan.saes.items()
+        }
+        self.chunk_s = CHUNK_WALL_S * config.apps_speed
+        self.base = RunConfig(self.chunk_s / 60.0, config.apps_speed, START_S, config.seed)
+        self.runner = AppRunner(
+            self.profile, cast("Mapping[str, KmeClient]", clients),
+            config.state_dir / "apps", self.base,
+        )  # fmt: skip
+        saved = saved or {}
+        self.profile_s = float(saved.get("profile_s", 0.0))
+        self.windows = int(saved.get("windows", 0))
+        self.offsets: dict[str, Any] = dict(saved.get("totals", {}))
+        self.failed_windows = int(saved.get("failed_windows", 0))
+        self._clock = clock
+        self._rates: deque[tuple[float, int, int]] = deque(maxlen=120)
+        self._ledger: tuple[float, dict[str, Any]] = (-1e18, {"height": 0, "verified": True})
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    # ------------------------------------------------------------------ run
+
+    def start(self) -> None:
+        """Start the windows on a thread."""
+        self._thread = threading.Thread(target=self._loop, name="up-apps", daemon=True)
+        self._thread.start()
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            start_s = (START_S + self.profile_s) % 86400.0
+            self.runner.config = dataclasses.replace(
+                self.base, start_s=start_s, seed=self.config.seed * 1_000_003 + self.windows
+            )
+            try:
+                self.runner.run()
+            except Exception as exc:  # a KME down, say: count it, wait, go on
+                self.failed_windows += 1
+                extra = {"event": "apps_window_failed", "window": self.windows}
+                log.warning("applications window failed: %s", type(exc).__name__, extra=extra)
+                self._stop.wait(1.0)
+            self.profile_s += self.chunk_s
+            self.windows += 1
+
+    def stop(self) -> None:
+        """Stop after the present window; close the channels and the ledger."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+        self.runner.close()
+
+    def set_policy(self, message_type: str, protection: str) -> None:
+        """Give ``message_type`` (an SDK message type) the class ``protection``."""
+        if message_type not in self.types:
+            have = ", ".join(self.types)
+            raise ValueError(f"message_type: {message_type!r} is not one of the profile's: {have}")
+        if protection not in PROTECTION_CLASSES:
+            raise ValueError(f"protection: must be one of {', '.join(PROTECTION_CLASSES)}")
+        p = self.runner.policy
+        types = dict(p.message_types) | {message_type: protection}
+        self.runner.policy = dataclasses.replace(p, message_types=types)
+
+    # ------------------------------------------------------------------ state
+
+    def totals(self) -> dict[str, Any]:
+        """Counts since the first start (this run's plus the saved ones)."""
+        by_class = {c: 0 for c in PROTECTION_CLASSES}
+        rejected = 0
+        for (_app, cls), st in list(self.runner.stats.classes.items()):
+            by_class[cls] = by_class.get(cls, 0) + st.received
+            rejected += st.rejected + st.refused
+        off = self.offsets
+        clear = len(self.runner.stats.round_trips_s.get("CUSDEC->CUSRES", []))
+        return {
+            "messages_by_class": {c: n + int(off.get("messages_by_class", {}).get(c, 0))
+                                  for c, n in by_class.items()},
+            "rejected": rejected + int(off.get("rejected", 0)),
+            "clearances": clear + int(off.get("clearances", 0)),
+            "key_bytes": int(self.runner.key_tally["taken_bytes"]) + int(off.get("key_bytes", 0)),
+        }  # fmt: skip
+
+    def saved(self) -> dict[str, Any]:
+        """What persists: the profile time reached and the counts."""
+        return {
+            "profile_s": self.profile_s,
+            "windows": self.windows,
+            "failed_windows": self.failed_windows,
+            "totals": self.totals(),
+        }
+
+    def _ledger_state(self) -> dict[str, Any]:
+        now = self._clock()
+        if now - self._ledger[0] >= LEDGER_CHECK_S:
+            rep = self.runner.ledger_state()
+            doc = {"height": 0, "verified": True}
+            if rep is not None:
+                doc = {"height": int(rep["height"]), "verified": bool(rep["verify_ok"])}
+            self._ledger = (now, doc)
+        return dict(self._ledger[1])
+
+    def state(self) -> dict[str, Any]:
+        """The contract's ``apps`` object."""
+        tot = self.totals()
+        now = self._clock()
+        self._rates.append((now, tot["clearances"], tot["key_bytes"]))
+        t0, c0, k0 = self._rates[0]
+        dt = now - t0
+        per_min = (tot["clearances"] - c0) / (dt * self.config.apps_speed) * 60.0 if dt > 0 else 0.0
+        demand = 8.0 * (tot["key_bytes"] - k0) / dt if dt > 0 else 0.0
+        lat = percentiles_ms(list(self.runner.stats.round_trips_s.get("CUSDEC->CUSRES", []))[-500:])
+        return {
+            "clearances_per_min": round(per_min, 3),
+            "customs_latency_ms": {"p50": lat.get("p50_ms"), "p99": lat.get("p99_ms")},
+            "messages_by_class": tot["messages_by_class"],
+            "otp_queued": int(self.runner.queue_state()["waiting"]),
+            "rejected": tot["rejected"],
+            "dead_lettered": 0,
+            "ledger": self._ledger_state(),
+            "budget": {"demand_bps": round(demand, 3), "supply_bps": self.kmes.supply_bps()},
+        }
