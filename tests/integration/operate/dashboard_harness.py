@@ -67,12 +67,18 @@ def _pump(proc: subprocess.Popen[str], out: queue.Queue[str], keep: list[str]) -
 
 @contextmanager
 def quaykey_up(
-    state_dir: Path, *, duration_s: float, speed: float = 60.0, start_timeout_s: float = 240.0
+    state_dir: Path,
+    *,
+    duration_s: float,
+    speed: float = 60.0,
+    extra: tuple[str, ...] = (),
+    start_timeout_s: float = 240.0,
 ) -> Iterator[UpServer]:
     """Run ``quaykey up --port 0`` as a subprocess; yield once it printed its address."""
     cmd = [
         sys.executable, "-m", "quaykey.cli.main", "up", "--port", "0",
         "--duration", str(duration_s), "--speed", str(speed), "--state-dir", str(state_dir),
+        *extra,
     ]  # fmt: skip
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     proc = subprocess.Popen(

@@ -8,8 +8,11 @@
 
   const TOKEN_KEY = "quaykey-operator-token";
   const HUT = /^relay hut/i;
-  const MAIN_CENTER = [119.2, 35.1]; // eastern China: Beijing to Ningbo
-  const MAIN_ZOOM = 25.5;
+  // eastern China, Beijing to Ningbo (lon, lat of the top-left and bottom-right corners)
+  const MAIN_VIEW = [[114.2, 41.0], [124.4, 29.3]];
+  const ORBIT_VIEW = [[-180, 86], [180, -60]];
+  const frame = (w, s, e, n) => ({ type: "FeatureCollection", features: [{ type: "Feature", properties: { name: "frame" },
+    geometry: { type: "Polygon", coordinates: [[[w, s], [e, s], [e, n], [w, n], [w, s]]] } }] });
   const RATE_COLOURS = ["#5b3fa8", "#3f6fd8", "#1fa3d6", "#19c3b1", "#58d66b", "#c4e34f"];
   const POOL_COLOURS = ["#f05252", "#f59e0b", "#e5d44a", "#34d399"];
   const ALARM_TEXT = { ok: "OK", qber: "QBER", cut: "CUT", "low-pool": "LOW POOL" };
@@ -50,7 +53,7 @@
     if (s <= 0) return "in view";
     const h = Math.floor(s / 3600), m = Math.floor((s % 3600) / 60), sec = Math.floor(s % 60);
     const mm = String(m).padStart(2, "0"), ss = String(sec).padStart(2, "0");
-    return "in " + (h > 0 ? h + ":" + mm + ":" + ss : m + ":" + ss);
+    return h > 0 ? h + ":" + mm + ":" + ss : m + ":" + ss;
   }
   const fmtUtc = (iso) => (iso ? String(iso).replace("T", " ").replace(/(\.\d+)?(Z|\+00:00)$/, "") + " UTC" : "–");
   function setText(el, text) { if (el && el.textContent !== text) el.textContent = text; }
@@ -66,7 +69,7 @@
   /* ---------- colours ---------- */
   function rateColour(bps) {
     if (!bps || bps <= 0) return "#6b7280";
-    const x = Math.min(1, Math.max(0, (Math.log10(bps) - 1) / 4)); // 10 b/s .. 100 kb/s
+    const x = Math.min(0.999, Math.max(0, (Math.log10(bps) - 3) / 3)); // 1 kb/s .. 1 Mb/s, half decades
     return RATE_COLOURS[Math.min(RATE_COLOURS.length - 1, Math.floor(x * RATE_COLOURS.length))];
   }
   function poolColour(frac) {
@@ -84,8 +87,18 @@
     const world = await (await fetch("/static/vendor/countries-110m.json")).json();
     const geo = window.topojson.feature(world, world.objects.countries);
     window.echarts.registerMap("world", geo);
-    // the main map redraws its countries on every update: keep only those near the network
     window.echarts.registerMap("east-asia", { type: "FeatureCollection", features: geo.features.filter(nearEastChina) });
+    // ECharts redraws a geo's countries on every update: the countries are a chart of their
+    // own, drawn once (#map-base); the live chart above it (#map) projects with the same view
+    // on an invisible one-polygon frame
+    window.echarts.registerMap("frame", frame(90, 5, 155, 60));
+    window.echarts.registerMap("world-frame", frame(-180, -89, 180, 89));
+    ui.base = window.echarts.init($("map-base"), null, { renderer: "canvas" });
+    ui.base.setOption({ backgroundColor: "#0a1322", animation: false,
+      geo: Object.assign({ map: "east-asia", itemStyle: LAND }, MAIN_GEO) });
+    ui.orbitBase = window.echarts.init($("orbit-base"), null, { renderer: "canvas" });
+    ui.orbitBase.setOption({ backgroundColor: "#0a1322", animation: false,
+      geo: Object.assign({ map: "world", itemStyle: { areaColor: "#22324c", borderColor: "#4b6288", borderWidth: 0.5 } }, ORBIT_GEO) });
     ui.chart = window.echarts.init($("map"), null, { renderer: "canvas" });
     ui.orbit = window.echarts.init($("orbit"), null, { renderer: "canvas" });
     ui.chart.setOption(mapBase());
@@ -94,13 +107,18 @@
       if (p.seriesId === "fibre" || p.seriesId === "alarms") selectLink(p.data.linkId);
       if (p.seriesId === "nodes" && p.data.kme != null) $("node-select").value = p.data.id;
     });
-    window.addEventListener("resize", () => { ui.chart.resize(); ui.orbit.resize(); });
+    // the map fills its panel: follow the panel's size, not only the window's
+    new ResizeObserver(() => { ui.base.resize(); ui.chart.resize(); }).observe($("map").parentElement);
+    window.addEventListener("resize", () => { ui.orbitBase.resize(); ui.orbit.resize(); });
     ui.mapReady = true;
     if (ui.state) renderMap(ui.state);
   }
 
   const LAND = { areaColor: "#1c2a40", borderColor: "#3d5275", borderWidth: 0.8 };
   const NO_HOVER = { emphasis: { disabled: true }, select: { disabled: true } };
+  const MAIN_GEO = Object.assign({ roam: false, silent: true, boundingCoords: MAIN_VIEW, aspectScale: 0.82,
+    left: 0, right: 0, top: 0, bottom: 0 }, NO_HOVER);
+  const ORBIT_GEO = Object.assign({ roam: false, silent: true, boundingCoords: ORBIT_VIEW, left: 2, right: 2, top: 2, bottom: 2 }, NO_HOVER);
   const TOOLTIP = { trigger: "item", confine: true, backgroundColor: "#0e1729", borderColor: "#3d5275",
     textStyle: { color: "#e6edf6", fontSize: 12 } };
 
@@ -115,10 +133,9 @@
     const lbl = { color: "#d9e3f0", fontSize: 10, position: "right", distance: 4, textBorderColor: "#0a1322", textBorderWidth: 2 };
     const onTop = { coordinateSystem: "geo", zlevel: 1 };
     return {
-      backgroundColor: "#0a1322", animation: false,
+      backgroundColor: "transparent", animation: false,
       tooltip: Object.assign({ formatter: tooltip }, TOOLTIP),
-      geo: Object.assign({ map: "east-asia", roam: true, silent: true, center: MAIN_CENTER, zoom: MAIN_ZOOM,
-        aspectScale: 0.82, layoutCenter: ["50%", "50%"], layoutSize: "100%", itemStyle: LAND }, NO_HOVER),
+      geo: Object.assign({ map: "frame", itemStyle: { areaColor: "transparent", borderWidth: 0 } }, MAIN_GEO),
       series: [
         Object.assign({ id: "route", type: "lines", polyline: true, silent: true, z: 1,
           lineStyle: { color: "#ffffff", width: 9, opacity: 0.16, cap: "round", join: "round" }, data: [] }, onTop),
@@ -137,9 +154,8 @@
   function orbitBase() {
     const onTop = { coordinateSystem: "geo", zlevel: 1, silent: true };
     return {
-      backgroundColor: "#0a1322", animation: false,
-      geo: Object.assign({ map: "world", roam: false, silent: true, boundingCoords: [[6, 62], [134, 12]],
-        left: 2, right: 2, top: 2, bottom: 2, itemStyle: { areaColor: "#22324c", borderColor: "#4b6288", borderWidth: 0.5 } }, NO_HOVER),
+      backgroundColor: "transparent", animation: false,
+      geo: Object.assign({ map: "world-frame", itemStyle: { areaColor: "transparent", borderWidth: 0 } }, ORBIT_GEO),
       series: [
         Object.assign({ id: "track", type: "lines", polyline: true, lineStyle: { color: "#c084fc", width: 1.2, type: "dashed" }, data: [] }, onTop),
         Object.assign({ id: "stations", type: "scatter", symbol: "triangle", symbolSize: 8, itemStyle: { color: "#c084fc" }, data: [] }, onTop),
@@ -151,12 +167,14 @@
 
   function tooltip(p) {
     const d = p.data || {};
-    if (d.link) {
-      const l = d.link;
+    const s = ui.state;
+    const l = d.linkId && s ? s.links.find((x) => x.id === d.linkId) : null;
+    if (l) {
       return "<b>" + l.id + "</b><br>" + fmtRate(l.key_rate_bps) + " · QBER " + fmtPct(l.qber, 2) +
         "<br>pool " + fmtPct(poolFrac(l), 0) + " (" + fmtBits(l.pool_bits) + ") · " + (ALARM_TEXT[l.alarm] || l.alarm);
     }
-    if (d.node) return "<b>" + d.node.label + "</b><br>" + d.node.kind + (d.node.kme ? " · KME " + d.node.kme : "");
+    const n = d.id && s ? s.nodes.find((x) => x.id === d.id) : null;
+    if (n) return "<b>" + n.label + "</b><br>" + n.kind + (n.kme ? " · KME " + n.kme : "");
     return p.name || "";
   }
 
@@ -188,12 +206,12 @@
       const a = pos(l.a), b = pos(l.b);
       if (!a || !b) continue;
       const colour = l.cut ? "#8b95a5" : ui.colourBy === "pool" ? poolColour(poolFrac(l)) : rateColour(l.key_rate_bps);
-      const item = { coords: [a, b], linkId: l.id, link: l,
+      const item = { coords: [a, b], linkId: l.id,
         lineStyle: { color: colour, width: l.kind !== "fibre" ? 1.2 : linkWidth(l.key_rate_bps),
           type: l.cut || l.kind !== "fibre" ? "dashed" : "solid", opacity: 0.95 } };
       if (l.kind !== "fibre") { if (l.key_rate_bps > 0) satLinks.push(item); } else fibre.push(item);
       if (l.alarm === "qber" || l.alarm === "cut") {
-        alarms.push({ value: [(a[0] + b[0]) / 2, (a[1] + b[1]) / 2], linkId: l.id, link: l, label: { formatter: ALARM_TEXT[l.alarm] } });
+        alarms.push({ value: [(a[0] + b[0]) / 2, (a[1] + b[1]) / 2], linkId: l.id, label: { formatter: ALARM_TEXT[l.alarm] } });
       }
     }
     const nodes = [], stations = [];
@@ -201,35 +219,46 @@
       if (n.lat == null || n.lon == null) continue;
       const hut = HUT.test(n.label || "");
       const down = n.kme === "down";
-      const item = { value: [n.lon, n.lat], id: n.id, kme: n.kme, node: n, name: n.label,
+      const item = { value: [n.lon, n.lat], id: n.id, kme: n.kme, name: n.label,
         symbol: n.kind === "user" ? "diamond" : n.kind === "ground-station" ? "triangle" : down ? "emptyCircle" : "circle",
         symbolSize: hut ? 4 : n.kind === "user" ? 9 : 7,
         itemStyle: { color: down ? "#f87171" : n.kind === "user" ? "#ffd84d" : n.kind === "ground-station" ? "#c084fc" : "#e6edf6",
           borderColor: "#0a1322", borderWidth: 1 },
         label: { show: !hut && n.kind !== "user", formatter: shortLabel(n.label) + (down ? " (KME down)" : "") } };
       nodes.push(item);
-      if (n.kind === "ground-station") stations.push({ value: [n.lon, n.lat], name: n.label, node: n });
+      if (n.kind === "ground-station") stations.push({ value: [n.lon, n.lat], name: n.label });
     }
     const route = (s.routes || []).find((r) => r.id === ui.selectedRoute);
     const routeLine = route ? [{ coords: route.path.map(pos).filter(Boolean) }] : [];
     const track = splitTrack(sat.ground_track).map((c) => ({ coords: c }));
     const satPoint = sat.lat != null ? [{ value: [sat.lon, sat.lat], name: sat.name }] : [];
-    // only the data changes: the countries and the styles stay (own canvas layer, zlevel 0)
-    ui.chart.setOption({ series: [
-      { id: "route", data: routeLine }, { id: "fibre", data: fibre }, { id: "satlinks", data: satLinks },
-      { id: "nodes", data: nodes }, { id: "alarms", data: alarms }, { id: "sat", data: satPoint }] });
-    ui.orbit.setOption({ series: [{ id: "track", data: track }, { id: "stations", data: stations }, { id: "sat", data: satPoint }] });
+    // only the data changes, and only series whose data changed are handed over
+    pushChanged(ui.chart, "main", { route: routeLine, fibre, satlinks: satLinks, nodes, alarms, sat: satPoint });
+    pushChanged(ui.orbit, "orbit", { track, stations, sat: satPoint });
+  }
+
+  const lastSeries = new Map();
+  function pushChanged(chart, key, byId) {
+    const series = [];
+    for (const [id, data] of Object.entries(byId)) {
+      const sig = JSON.stringify(data);
+      if (lastSeries.get(key + "/" + id) === sig) continue;
+      lastSeries.set(key + "/" + id, sig);
+      series.push({ id, data });
+    }
+    if (series.length) chart.setOption({ series });
   }
 
   function renderLegend() {
     const parts = ui.colourBy === "pool"
       ? [["< 10 %", POOL_COLOURS[0]], ["< 30 %", POOL_COLOURS[1]], ["< 60 %", POOL_COLOURS[2]], ["≥ 60 %", POOL_COLOURS[3]]]
-      : [["10 b/s", RATE_COLOURS[0]], ["100 b/s", RATE_COLOURS[1]], ["1 kb/s", RATE_COLOURS[3]], ["10 kb/s", RATE_COLOURS[4]], ["≥ 100 kb/s", RATE_COLOURS[5]]];
-    const kids = [document.createTextNode(ui.colourBy === "pool" ? "Link colour = key pool:" : "Link colour = key rate:")];
+      : [["<3k", RATE_COLOURS[0]], ["10k", RATE_COLOURS[1]], ["30k", RATE_COLOURS[2]], ["100k", RATE_COLOURS[3]],
+        ["300k", RATE_COLOURS[4]], ["≥300k b/s", RATE_COLOURS[5]]];
+    const kids = [document.createTextNode(ui.colourBy === "pool" ? "Colour = key pool:" : "Colour = key rate:")];
     for (const [t, c] of parts) {
       const sw = el("span", "sw"); sw.style.background = c; kids.push(sw, document.createTextNode(t));
     }
-    kids.push(document.createTextNode(" · width = key rate · dashed = cut · ▲ = alarm · ◆ user · ● trusted node · ▲ ground station"));
+    kids.push(document.createTextNode(" · width = rate · dashed = cut · ◆ user · ● trusted node · ▲ station"));
     replaceChildren($("map-legend"), kids);
   }
 
@@ -287,11 +316,11 @@
       setText(r.c.qber, fmtPct(l.qber, 2));
       setText(r.c.pool, fmtPct(poolFrac(l), 0));
       r.c.pool.title = fmtBits(l.pool_bits) + " of " + fmtBits(l.pool_capacity_bits);
-      setText(r.c.plob, l.plob_ratio == null ? "–" : l.plob_ratio.toFixed(2));
+      setText(r.c.plob, l.plob_ratio == null ? "–" : (100 * l.plob_ratio).toPrecision(2) + " %");
       const akey = l.alarm + (l.quarantined ? "+q" : "") + (l.eavesdropper > 0 ? "+e" : "");
       if (akey !== r.alarm) {
         const kids = [badge(ALARM_TEXT[l.alarm] || l.alarm, ALARM_CLASS[l.alarm] || "b-off")];
-        if (l.quarantined) kids.push(document.createTextNode(" quarantined"));
+        if (l.quarantined) kids.push(el("span", "quarantined", "quarantined"));
         replaceChildren(r.c.alarm, kids);
         r.tr.dataset.alarm = l.alarm;
         r.alarm = akey;
@@ -433,7 +462,11 @@
     setText($("sat-pos"), sat.lat == null ? "position unknown" :
       "over " + sat.lat.toFixed(1) + "°, " + sat.lon.toFixed(1) + "° at " + (sat.alt_km || 0).toFixed(0) + " km");
     const labels = new Map(s.nodes.map((n) => [n.id, n.label]));
-    const rows = (sat.next_passes || []).slice().sort((x, y) => x.countdown_s - y.countdown_s).map((p) => {
+    const next = new Map();
+    for (const p of (sat.next_passes || []).slice().sort((x, y) => x.countdown_s - y.countdown_s)) {
+      if (!next.has(p.station)) next.set(p.station, p);
+    }
+    const rows = Array.from(next.values()).map((p) => {
       const tr = el("tr"); tr.setAttribute("data-testid", "pass-row"); tr.dataset.station = p.station;
       const cd = el("td", "num", fmtCountdown(p.countdown_s)); cd.dataset.field = "countdown";
       const name = (labels.get(p.station) || p.station).replace(/ ground station/i, "");
@@ -456,6 +489,7 @@
     live.dataset.state = "alarm";
     live.dataset.link = a.link;
     live.textContent = "ALARM " + alarmText(a);
+    live.title = live.textContent;
   }
   function renderLog(s) {
     const alarms = (s.alarms || []).slice(-20).reverse();
