@@ -7,6 +7,7 @@ This module parses the flags, works out where the KMEs run (the hubs of the prof
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import socket
 import sys
@@ -97,7 +98,8 @@ def serve(config: UpConfig, port: int, duration_s: float | None) -> None:
             timer = threading.Timer(duration_s, lambda: setattr(server, "should_exit", True))
             timer.daemon = True
             timer.start()
-        server.run(sockets=[sock])
+        with contextlib.suppress(KeyboardInterrupt):  # uvicorn raises Ctrl-C again on exit
+            server.run(sockets=[sock])
     finally:
         live.stop()
     print(f"stopped at t_sim={live.backbone.t_sim:.0f} s", file=sys.stderr, flush=True)

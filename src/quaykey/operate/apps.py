@@ -12,22 +12,33 @@ profile seconds per wall second (default 1: real time), apart from the network's
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
+import os
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any, cast
+from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
+from typing import Any, cast
 
+from cryptography.hazmat.primitives.asymmetric.mldsa import MLDSA65PrivateKey
+
+from quaykey.kms.client import KmeClient
+from quaykey.logistics.ledger import Ledger
 from quaykey.logistics.profiles import load_profile
-from quaykey.logistics.run import AppRunner, RunConfig, percentiles_ms, sdk_type
+from quaykey.logistics.run import (
+    AppRunner,
+    CountingKeySource,
+    RunConfig,
+    percentiles_ms,
+    sae_pair,
+    sdk_type,
+)
 from quaykey.logistics.sdk import PROTECTION_CLASSES
 from quaykey.operate.config import UpConfig
+from quaykey.operate.kmes import KmeNetwork
 from quaykey.operate.metrics import UpMetrics
-
-if TYPE_CHECKING:
-    from quaykey.kms.client import KmeClient
-    from quaykey.operate.kmes import KmeNetwork
 
 __all__ = ["CHUNK_WALL_S", "AppsLoop"]
 
@@ -65,6 +76,38 @@ class _TimedClient:
         return timed
 
 
+def _signing_keys(path: Path, names: list[str]) -> dict[str, MLDSA65PrivateKey]:
+    """The ledger participants' ML-DSA-65 keys, kept (as seeds, mode 0600) across restarts."""
+    seeds: dict[str, str] = {}
+    if path.exists():
+        seeds = json.loads(path.read_text(encoding="ascii"))
+    if any(n not in seeds for n in names):
+        for n in names:
+            seeds.setdefault(n, MLDSA65PrivateKey.generate().private_bytes_raw().hex())
+        tmp = path.with_suffix(".tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            json.dump(seeds, fh)
+        os.replace(tmp, path)
+    return {n: MLDSA65PrivateKey.from_seed_bytes(bytes.fromhex(seeds[n])) for n in names}
+
+
+class _Runner(AppRunner):
+    """An :class:`AppRunner` whose ledger keeps its signing keys, so a restart reopens it."""
+
+    def _open_ledger(
+        self, clients: Mapping[str, KmeClient], pairs: Iterable[tuple[str, str]]
+    ) -> Ledger | None:
+        ebl = [e for f in self.profile.flows if "eBL" in f.message_type for e in f.endpoints]
+        if not ebl:
+            return None
+        parts = sorted(sae_pair(ebl[0].src, ebl[0].dst))
+        keys = {p: CountingKeySource(clients[p], self.taken_ids, self.key_tally) for p in parts}
+        signing = _signing_keys(self.state_dir / "ledger-signing.json", parts)
+        ledger_id = f"EBL-RUN-{self.config.seed:06d}"
+        return Ledger(self.state_dir / "ledger", ledger_id, keys, signing_keys=signing)
+
+
 class AppsLoop:
     """The applications, window after window, until stopped."""
 
@@ -88,7 +131,7 @@ class AppsLoop:
         }
         self.chunk_s = CHUNK_WALL_S * config.apps_speed
         self.base = RunConfig(self.chunk_s / 60.0, config.apps_speed, START_S, config.seed)
-        self.runner = AppRunner(
+        self.runner = _Runner(
             self.profile, cast("Mapping[str, KmeClient]", clients),
             config.state_dir / "apps", self.base,
         )  # fmt: skip

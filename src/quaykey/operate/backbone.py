@@ -67,6 +67,7 @@ class LinkLive:
     length_km: float
     capacity_bits: int
     plob_bps: float
+    model_bps: float = 0.0
     key_rate_bps: float = 0.0
     qber: float = 0.0
     qber_z: float = 0.0
@@ -156,16 +157,17 @@ class Backbone:
         for link in topology.links:
             self.pools.add_link(link.name, link.a, link.b)
             kind = "fibre" if link.kind == "fibre" else "satellite"
-            plob = 0.0
+            plob = model = 0.0
             if kind == "fibre":
                 params = link.params()
-                plob = link_model(params, self.tick_s).plob_bound_bps
+                m = link_model(params, self.tick_s)
+                plob, model = m.plob_bound_bps, m.key_rate_bps
                 self.runners[link.name] = LinkRunner(link.name, params, block, self.tick_s)
             self.links[link.name] = LinkLive(
-                link.name, link.a, link.b, kind, float(link.length_km or 0.0), capacity_bits, plob
-            )
+                link.name, link.a, link.b, kind, float(link.length_km or 0.0), capacity_bits, plob,
+                model,
+            )  # fmt: skip
         self.pairs = list(pairs)
-        self.baseline = {p: self._route(*p) for p in self.pairs}
         self.routes: dict[tuple[str, str], RouteLive] = {}
         self.update_routes()
 
@@ -243,12 +245,17 @@ class Backbone:
         """Links out of routes: cut or quarantined."""
         return {n for n, x in self.links.items() if not x.usable}
 
-    def _route(self, src: str, dst: str) -> Route | None:
+    def _route(self, src: str, dst: str, faults: bool = True) -> Route | None:
         levels = {n: float(self.pools.level(n)) for n in self.links}
+        if faults:
+            rates = self.rates()
+        else:  # as if no link were cut or attacked: a faulty link at its modelled rate
+            rates = {n: x.key_rate_bps if x.usable else x.model_bps for n, x in self.links.items()}
         try:
             return key_aware_route(
-                self.topology, src, dst, self.rates(), levels, exclude_links=self.excluded()
-            )
+                self.topology, src, dst, rates, levels,
+                exclude_links=self.excluded() if faults else (),
+            )  # fmt: skip
         except NoRouteError:
             return None
 
@@ -257,10 +264,11 @@ class Backbone:
         return self._route(src, dst)
 
     def update_routes(self) -> None:
-        """Recompute the followed pairs' routes."""
+        """Recompute the followed pairs' routes (``rerouted``: a fault changed the path)."""
+        faults = bool(self.excluded())
         for p in self.pairs:
             r = self._route(*p)
-            base = self.baseline.get(p)
+            base = self._route(*p, faults=False) if faults else r
             if r is None:
                 self.routes[p] = RouteLive(p[0], p[1], (), 0.0, None, "down")
                 continue

@@ -180,10 +180,10 @@ class Live:
                 self.store.clear_pending()
                 log.info("pending link key deposited again",
                          extra={"event": "pending_redone", "blocks": len(left)})  # fmt: skip
+        self.running = True
+        self.tick()  # the KMEs hold this tick's link key before the applications start
         if self.apps is not None:
             self.apps.start()
-        self.running = True
-        self.tick()
         self._thread = threading.Thread(target=self._loop, name="up-ticks", daemon=True)
         self._thread.start()
 
