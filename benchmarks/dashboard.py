@@ -30,7 +30,12 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests" / "integration" / "operate"))
 
-from dashboard_harness import chromium_or_reason, launch_chromium, quaykey_up  # noqa: E402
+from dashboard_harness import (  # noqa: E402
+    chromium_or_reason,
+    launch_chromium,
+    pick_target,
+    quaykey_up,
+)
 
 TARGET_P95_MS = 200.0
 POINTS = (("received (baseline)", "recv_ms"), ("DOM updated", "dom_ms"), ("rendered", "paint_ms"))
@@ -43,20 +48,14 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[int(rank) - 1]
 
 
-def eavesdrop_on_a_route(page: Any) -> str:
-    """Put an intercept-resend eavesdropper on a trunk link of the first long route."""
-    routes = page.eval_on_selector_all(
-        "[data-testid=route-row]", "rows => rows.map(r => r.dataset.path.split(' '))"
-    )
-    options = set(page.eval_on_selector_all("#link-select option", "os => os.map(o => o.value)"))
-    path = max(routes, key=len)
-    for a, b in zip(path[len(path) // 2 :], path[len(path) // 2 + 1 :], strict=False):
-        for link in (f"{a}--{b}", f"{b}--{a}"):
-            if link in options:
-                page.select_option("#link-select", link)
-                page.click("#btn-eavesdrop")
-                return link
-    raise SystemExit("no link of the longest route is in the link selector")
+def eavesdrop_on_a_route(page: Any, base: str) -> str:
+    """Put an intercept-resend eavesdropper on a link of a route that has another path."""
+    import httpx
+
+    _, link = pick_target(httpx.get(base + "api/state", timeout=10).json())
+    page.select_option("#link-select", link)
+    page.click("#btn-eavesdrop")
+    return link
 
 
 def run(
@@ -80,7 +79,7 @@ def run(
         page.wait_for_function("window.__quaykey && window.__quaykey.renders >= 3", timeout=120_000)
         page.evaluate("window.__quaykey.latency.length = 0")  # drop the page's first load
         if eavesdrop:
-            print(f"eavesdropper on {eavesdrop_on_a_route(page)}")
+            print(f"eavesdropper on {eavesdrop_on_a_route(page, srv.base)}")
         time.sleep(seconds)
         records: list[dict[str, Any]] = page.evaluate("window.__quaykey.latency")
         if screenshot is not None:

@@ -13,10 +13,12 @@ import subprocess
 import sys
 import threading
 import time
+from collections import deque
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[3]
 CHROMIUM = os.environ.get("QUAYKEY_CHROMIUM", "/usr/bin/chromium")
@@ -114,3 +116,36 @@ def quaykey_up(
 def launch_chromium(p, executable: str):  # type: ignore[no-untyped-def]
     """Headless Debian chromium through Playwright."""
     return p.chromium.launch(executable_path=executable, args=["--no-sandbox"])
+
+
+def _connected(links: list[dict[str, Any]], src: str, dst: str, without: str) -> bool:
+    adj: dict[str, set[str]] = {}
+    for link in links:
+        if link["id"] == without or link["cut"] or link["kind"] != "fibre":
+            continue
+        adj.setdefault(link["a"], set()).add(link["b"])
+        adj.setdefault(link["b"], set()).add(link["a"])
+    seen, todo = {src}, deque([src])
+    while todo:
+        for nxt in adj.get(todo.popleft(), ()):
+            if nxt not in seen:
+                seen.add(nxt)
+                todo.append(nxt)
+    return dst in seen
+
+
+def pick_target(state: dict[str, Any]) -> tuple[dict[str, Any], str]:
+    """A route and a fibre link on its path whose loss leaves another path between its ends."""
+    by_pair = {frozenset((lk["a"], lk["b"])): lk for lk in state["links"]}
+    for route in state["routes"]:
+        if route["status"] != "ok":
+            continue
+        hops = list(zip(route["path"], route["path"][1:], strict=False))
+        on_path = [by_pair.get(frozenset(h)) for h in hops]
+        fibre = [lk for lk in on_path if lk is not None and lk["kind"] == "fibre"]
+        # middle links first: the ends' access links rarely have an alternative
+        fibre.sort(key=lambda lk: abs(on_path.index(lk) - len(on_path) / 2))
+        for link in fibre:
+            if _connected(state["links"], route["src"], route["dst"], without=link["id"]):
+                return route, link["id"]
+    raise AssertionError("no route has a link with an alternative path: " + str(state["routes"]))

@@ -9,13 +9,12 @@ blank. Chromium is Debian's (``scripts/ensure-chromium.sh``, run by ``make test`
 from __future__ import annotations
 
 import time
-from collections import deque
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from dashboard_harness import chromium_or_reason, launch_chromium, quaykey_up
+from dashboard_harness import chromium_or_reason, launch_chromium, pick_target, quaykey_up
 
 pytestmark = pytest.mark.slow
 
@@ -29,39 +28,6 @@ def chromium() -> str:
     if path is None:
         pytest.skip(why)
     return path
-
-
-def _connected(links: list[dict[str, Any]], src: str, dst: str, without: str) -> bool:
-    adj: dict[str, set[str]] = {}
-    for link in links:
-        if link["id"] == without or link["cut"] or link["kind"] != "fibre":
-            continue
-        adj.setdefault(link["a"], set()).add(link["b"])
-        adj.setdefault(link["b"], set()).add(link["a"])
-    seen, todo = {src}, deque([src])
-    while todo:
-        for nxt in adj.get(todo.popleft(), ()):
-            if nxt not in seen:
-                seen.add(nxt)
-                todo.append(nxt)
-    return dst in seen
-
-
-def pick_target(state: dict[str, Any]) -> tuple[dict[str, Any], str]:
-    """A route and a fibre link on its path whose loss leaves another path between its ends."""
-    by_pair = {frozenset((lk["a"], lk["b"])): lk for lk in state["links"]}
-    for route in state["routes"]:
-        if route["status"] != "ok":
-            continue
-        hops = list(zip(route["path"], route["path"][1:], strict=False))
-        on_path = [by_pair.get(frozenset(h)) for h in hops]
-        fibre = [lk for lk in on_path if lk is not None and lk["kind"] == "fibre"]
-        # middle links first: the ends' access links rarely have an alternative
-        fibre.sort(key=lambda lk: abs(on_path.index(lk) - len(on_path) / 2))
-        for link in fibre:
-            if _connected(state["links"], route["src"], route["dst"], without=link["id"]):
-                return route, link["id"]
-    raise AssertionError("no route has a link with an alternative path: " + str(state["routes"]))
 
 
 def _fibre_lines(page: Any) -> int:

@@ -308,7 +308,7 @@
 
   function renderLinks(s) {
     const keys = s.links.map((l) => l.id).join("|");
-    if (keys !== ui.linkKeys) { buildLinkRows(s.links); fillLinkSelect(s.links); ui.linkKeys = keys; }
+    if (keys !== ui.linkKeys) { buildLinkRows(s.links); fillLinkSelect(s.links); ui.linkKeys = keys; shown.delete("link-order"); }
     let inAlarm = 0;
     for (const l of s.links) {
       const r = ui.linkRows.get(l.id);
@@ -329,6 +329,12 @@
       drawSpark(r.cv, l.history, l.pool_capacity_bits);
     }
     setText($("links-summary"), s.links.length + " links · " + (inAlarm ? inAlarm + " in alarm" : "all OK"));
+    // links in alarm first, the rest in the topology's order
+    const order = s.links.filter((l) => l.alarm !== "ok").concat(s.links.filter((l) => l.alarm === "ok")).map((l) => l.id);
+    if (changed("link-order", order)) {
+      const body = $("links-body");
+      for (const id of order) body.appendChild(ui.linkRows.get(id).tr);
+    }
     updateLinkSelectLabels(s.links);
   }
 
@@ -364,6 +370,21 @@
   }
 
   /* ---------- routes, KMEs, tenants, applications, satellite, log ---------- */
+  // a panel is rebuilt only when what it shows changed: fewer layouts per update
+  const shown = new Map();
+  function changed(key, value) {
+    const sig = JSON.stringify(value);
+    if (shown.get(key) === sig) return false;
+    shown.set(key, sig);
+    return true;
+  }
+  function defaultRoute(routes) {
+    // an operator's choice stands; else the first route a fault moved, else the longest
+    if (ui.routeChosen && routes.some((r) => r.id === ui.selectedRoute)) return ui.selectedRoute;
+    const moved = routes.find((r) => r.status !== "ok");
+    if (moved) return moved.id;
+    return routes.length ? routes.reduce((a, b) => (b.hops > a.hops ? b : a)).id : null;
+  }
   function routeStatus(st) {
     return badge(st === "ok" ? "OK" : st === "rerouted" ? "REROUTED" : "DOWN", st === "ok" ? "b-ok" : st === "rerouted" ? "b-warn" : "b-bad");
   }
@@ -371,7 +392,8 @@
     return p.length <= 5 ? p.join(" → ") : p.slice(0, 2).join(" → ") + " → … → " + p.slice(-2).join(" → ");
   }
   function renderRoutes(s) {
-    if (!ui.selectedRoute && s.routes.length) ui.selectedRoute = s.routes[0].id;
+    ui.selectedRoute = defaultRoute(s.routes);
+    if (!changed("routes", [s.routes, ui.selectedRoute])) return;
     const rows = s.routes.map((r) => {
       const tr = el("tr");
       tr.setAttribute("data-testid", "route-row");
@@ -382,7 +404,7 @@
       const td = el("td");
       const b = el("button", "linkbtn", r.src + " → " + r.dst);
       b.type = "button"; b.title = "show this route on the map";
-      b.addEventListener("click", () => { ui.selectedRoute = r.id; renderRoutes(ui.state); renderMap(ui.state); });
+      b.addEventListener("click", () => { ui.selectedRoute = r.id; ui.routeChosen = true; renderRoutes(ui.state); renderMap(ui.state); });
       const path = el("span", "route-path", compactPath(r.path));
       path.dataset.field = "path"; path.title = r.path.join(" → ");
       td.append(b, path);
@@ -398,6 +420,7 @@
   }
 
   function renderKmes(s) {
+    if (!changed("kmes", [s.kmes, s.tenants])) return;
     const rows = (s.kmes || []).map((k) => {
       const tr = el("tr");
       tr.setAttribute("data-testid", "kme-row");
@@ -466,6 +489,7 @@
     for (const p of (sat.next_passes || []).slice().sort((x, y) => x.countdown_s - y.countdown_s)) {
       if (!next.has(p.station)) next.set(p.station, p);
     }
+    if (!changed("passes", Array.from(next.values()).map((p) => [p.station, p.aos_utc, fmtCountdown(p.countdown_s), p.max_elevation_deg]))) return;
     const rows = Array.from(next.values()).map((p) => {
       const tr = el("tr"); tr.setAttribute("data-testid", "pass-row"); tr.dataset.station = p.station;
       const cd = el("td", "num", fmtCountdown(p.countdown_s)); cd.dataset.field = "countdown";
@@ -492,6 +516,7 @@
     live.title = live.textContent;
   }
   function renderLog(s) {
+    if (!changed("log", [s.alarms, s.actions])) return;
     const alarms = (s.alarms || []).slice(-20).reverse();
     replaceChildren($("alarm-list"), alarms.length ? alarms.map((a) => {
       const li = el("li", null, alarmText(a)); li.dataset.link = a.link; li.dataset.kind = a.kind; return li;
