@@ -7,7 +7,8 @@ the snapshot; server and browser share this machine's clock) at three points:
 
 - ``received``: the message arrived and its JSON is parsed: the baseline, transport only;
 - ``DOM updated``: every table, the map and the orbit chart took the new state;
-- ``rendered``: the next animation frame after that update, i.e. the frame that paints it.
+- ``rendered``: the next animation frame after that update (the charts draw in it) has run,
+  and a task queued after it: that frame is painted.
 
 Target: p95 of ``rendered`` <= 200 ms. Prints a table (milliseconds).
 

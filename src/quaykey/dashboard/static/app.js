@@ -78,7 +78,8 @@
     if (frac < 0.6) return POOL_COLOURS[2];
     return POOL_COLOURS[3];
   }
-  function linkWidth(bps) { return bps > 0 ? 1.2 + Math.min(3.8, Math.max(0, Math.log10(bps) - 1) * 0.95) : 1; }
+  // in half-pixel steps: a rate that wobbles within a step leaves the map alone
+  function linkWidth(bps) { return bps > 0 ? Math.round(2 * (1.2 + Math.min(3.8, Math.max(0, Math.log10(bps) - 1) * 0.95))) / 2 : 1; }
   const poolFrac = (l) => (l.pool_capacity_bits > 0 ? l.pool_bits / l.pool_capacity_bits : 0);
 
   /* ---------- map ---------- */
@@ -138,7 +139,7 @@
       geo: Object.assign({ map: "frame", itemStyle: { areaColor: "transparent", borderWidth: 0 } }, MAIN_GEO),
       series: [
         Object.assign({ id: "route", type: "lines", polyline: true, silent: true, z: 1,
-          lineStyle: { color: "#ffffff", width: 9, opacity: 0.16, cap: "round", join: "round" }, data: [] }, onTop),
+          lineStyle: { color: "#ffe27a", width: 10, opacity: 0.35, cap: "round", join: "round" }, data: [] }, onTop),
         Object.assign({ id: "fibre", type: "lines", z: 2, data: [], emphasis: { focus: "none" } }, onTop),
         Object.assign({ id: "satlinks", type: "lines", z: 2, data: [], silent: true }, onTop),
         Object.assign({ id: "nodes", type: "scatter", z: 3, data: [], label: lbl, labelLayout: { hideOverlap: true } }, onTop),
@@ -233,7 +234,9 @@
     const track = splitTrack(sat.ground_track).map((c) => ({ coords: c }));
     const satPoint = sat.lat != null ? [{ value: [sat.lon, sat.lat], name: sat.name }] : [];
     // only the data changes, and only series whose data changed are handed over
-    pushChanged(ui.chart, "main", { route: routeLine, fibre, satlinks: satLinks, nodes, alarms, sat: satPoint });
+    const [[w, n], [e, so]] = MAIN_VIEW;
+    const satInView = satPoint.filter((p) => p.value[0] > w && p.value[0] < e && p.value[1] > so && p.value[1] < n);
+    pushChanged(ui.chart, "main", { route: routeLine, fibre, satlinks: satLinks, nodes, alarms, sat: satInView });
     pushChanged(ui.orbit, "orbit", { track, stations, sat: satPoint });
   }
 
@@ -282,7 +285,31 @@
     g.strokeStyle = "#c4e34f"; g.lineWidth = 1.3; g.stroke();
   }
 
+  // figures and sparklines are kept current for the rows in view (and a row scrolling into
+  // view is brought up to date): less layout and drawing per update
+  const sparkObserver = new IntersectionObserver((entries) => {
+    for (const en of entries) {
+      const r = ui.linkRows.get(en.target.dataset.link);
+      if (!r) continue;
+      r.visible = en.isIntersecting;
+      if (r.visible) fillLinkFigures(r);
+    }
+  });
+
+  function fillLinkFigures(r) {
+    const l = r.link;
+    if (!l) return;
+    setText(r.c.rate, fmtRate(l.key_rate_bps));
+    setText(r.c.qber, fmtPct(l.qber, 2));
+    setText(r.c.pool, fmtPct(poolFrac(l), 0));
+    r.c.pool.title = fmtBits(l.pool_bits) + " of " + fmtBits(l.pool_capacity_bits);
+    setText(r.c.plob, l.plob_ratio == null ? "–" : (100 * l.plob_ratio).toPrecision(2) + " %");
+    drawSpark(r.cv, l.history, l.pool_capacity_bits);
+    r.filled = true;
+  }
+
   function buildLinkRows(links) {
+    sparkObserver.disconnect();
     ui.linkRows.clear();
     const rows = links.map((l) => {
       const tr = el("tr");
@@ -300,7 +327,8 @@
       c.alarm = el("td"); c.alarm.dataset.field = "alarm"; tr.append(c.alarm);
       const tdSpark = el("td"); const cv = el("canvas", "spark"); cv.setAttribute("aria-hidden", "true");
       tdSpark.append(cv); tr.append(tdSpark);
-      ui.linkRows.set(l.id, { tr, c, cv, alarm: null });
+      ui.linkRows.set(l.id, { tr, c, cv, alarm: null, visible: false, filled: false, link: null });
+      sparkObserver.observe(tr);
       return tr;
     });
     replaceChildren($("links-body"), rows);
@@ -312,11 +340,9 @@
     let inAlarm = 0;
     for (const l of s.links) {
       const r = ui.linkRows.get(l.id);
-      setText(r.c.rate, fmtRate(l.key_rate_bps));
-      setText(r.c.qber, fmtPct(l.qber, 2));
-      setText(r.c.pool, fmtPct(poolFrac(l), 0));
-      r.c.pool.title = fmtBits(l.pool_bits) + " of " + fmtBits(l.pool_capacity_bits);
-      setText(r.c.plob, l.plob_ratio == null ? "–" : (100 * l.plob_ratio).toPrecision(2) + " %");
+      r.link = l;
+      // the figures of rows out of view are filled in when they scroll into view
+      if (r.visible || !r.filled) fillLinkFigures(r);
       const akey = l.alarm + (l.quarantined ? "+q" : "") + (l.eavesdropper > 0 ? "+e" : "");
       if (akey !== r.alarm) {
         const kids = [badge(ALARM_TEXT[l.alarm] || l.alarm, ALARM_CLASS[l.alarm] || "b-off")];
@@ -326,7 +352,6 @@
         r.alarm = akey;
       }
       if (l.alarm !== "ok") inAlarm += 1;
-      drawSpark(r.cv, l.history, l.pool_capacity_bits);
     }
     setText($("links-summary"), s.links.length + " links · " + (inAlarm ? inAlarm + " in alarm" : "all OK"));
     // links in alarm first, the rest in the topology's order
@@ -549,10 +574,12 @@
     window.__quaykey.renders += 1;
     window.__quaykey.latency.push(rec);
     if (window.__quaykey.latency.length > 5000) window.__quaykey.latency.shift();
-    requestAnimationFrame(() => {
+    // rendered: the next frame (where the charts draw too) has run and a task after it, so
+    // that frame's paint is done
+    requestAnimationFrame(() => setTimeout(() => {
       rec.paint_ms = emitted ? Date.now() - emitted : null;
       setText($("render-stats"), "update " + (rec.paint_ms == null ? "–" : rec.paint_ms.toFixed(0) + " ms") + " after the server sent it · state #" + s.events_seq);
-    });
+    }, 0));
   }
 
   /* ---------- operator actions ---------- */
