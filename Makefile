@@ -15,9 +15,10 @@ $(STAMP): pyproject.toml
 
 venv: $(STAMP)
 
+# the whole system live with its dashboard (Ctrl-C stops; `quaykey demo --out out` draws the
+# plots and map of the earlier demo)
 demo: $(STAMP)
-	mkdir -p $(OUT)
-	$(BIN)/quaykey demo --out $(OUT)
+	$(BIN)/quaykey up
 
 test: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks

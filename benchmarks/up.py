@@ -11,7 +11,8 @@ run:
 * the latency from each SSE ``state`` event's ``emitted_unix_ms`` (the server's wall clock
   when it serialised the snapshot) to the moment this client parsed it (same machine, same
   clock): p50, p95, max;
-* ticks seen against ticks due, and the simulated seconds per wall second reached.
+* the simulated seconds per wall second the network reached, and the applications' messages
+  delivered per wall second (both from the events).
 
 Not a test; it prints a table (``--json`` for the numbers). Run::
 
@@ -61,8 +62,11 @@ def _address(out: Path, proc: subprocess.Popen[bytes], timeout_s: float = 120.0)
     raise SystemExit("quaykey up printed no address")
 
 
-def _listen(url: str, stop: threading.Event, samples: list[tuple[float, float, float]]) -> None:
-    """Collect ``(received_unix_ms, emitted_unix_ms, t_sim)`` of every SSE ``state``."""
+Sample = tuple[float, float, float, int]
+
+
+def _listen(url: str, stop: threading.Event, samples: list[Sample]) -> None:
+    """Collect ``(received_unix_ms, emitted_unix_ms, t_sim, messages)`` of every SSE ``state``."""
     with httpx.Client(timeout=None) as c, c.stream("GET", f"{url}/api/events") as r:
         event = ""
         for line in r.iter_lines():
@@ -73,7 +77,8 @@ def _listen(url: str, stop: threading.Event, samples: list[tuple[float, float, f
             elif line.startswith("data:") and event == "state":
                 now = time.time() * 1000.0
                 doc = json.loads(line.split(":", 1)[1])
-                samples.append((now, float(doc["emitted_unix_ms"]), float(doc["t_sim"])))
+                msgs = sum(doc["apps"]["messages_by_class"].values())
+                samples.append((now, float(doc["emitted_unix_ms"]), float(doc["t_sim"]), msgs))
 
 
 def run(duration_s: float, warmup_s: float, extra: list[str]) -> dict[str, Any]:
@@ -88,7 +93,7 @@ def run(duration_s: float, warmup_s: float, extra: list[str]) -> dict[str, Any]:
         t_start = time.monotonic()
         url = _address(out, proc)
         started_s = time.monotonic() - t_start
-        samples: list[tuple[float, float, float]] = []
+        samples: list[Sample] = []
         stop = threading.Event()
         listener = threading.Thread(target=_listen, args=(url, stop, samples), daemon=True)
         listener.start()
@@ -100,9 +105,10 @@ def run(duration_s: float, warmup_s: float, extra: list[str]) -> dict[str, Any]:
         window = samples[n0:]
         stop.set()
         proc.wait(120)
-    lat = np.array([a - b for a, b, _ in window]) if window else np.array([np.nan])
-    sim = (window[-1][2] - window[0][2]) / ((window[-1][0] - window[0][0]) / 1000.0) if len(
-        window) > 1 else float("nan")  # fmt: skip
+    lat = np.array([w[0] - w[1] for w in window]) if window else np.array([np.nan])
+    span_s = (window[-1][0] - window[0][0]) / 1000.0 if len(window) > 1 else float("nan")
+    sim = (window[-1][2] - window[0][2]) / span_s if window else float("nan")
+    msgs = (window[-1][3] - window[0][3]) / span_s if window else float("nan")
     wall = wall1 - wall0
     return {
         "args": extra,
@@ -116,6 +122,7 @@ def run(duration_s: float, warmup_s: float, extra: list[str]) -> dict[str, Any]:
             "max": round(float(np.max(lat)), 1),
         },
         "sim_s_per_wall_s": round(sim, 1),
+        "app_messages_per_wall_s": round(msgs, 1),
     }
 
 
@@ -140,13 +147,13 @@ def main() -> None:
         return
     print(f"quaykey up, {os.cpu_count()} CPUs, measured after {a.warmup:.0f} s of warm-up")
     head = ("run", "start s", "CPU s / wall s", "SSE events", "SSE p50 ms", "SSE p95 ms",
-            "sim s / wall s")  # fmt: skip
+            "sim s / wall s", "app msg / wall s")  # fmt: skip
     print(" | ".join(head))
     for r in rows:
         name = " ".join(r["args"]) or "defaults"
         print(" | ".join(str(x) for x in (name, r["startup_s"], r["cpu_s_per_wall_s"],
               r["sse_events"], r["sse_latency_ms"]["p50"], r["sse_latency_ms"]["p95"],
-              r["sim_s_per_wall_s"])))  # fmt: skip
+              r["sim_s_per_wall_s"], r["app_messages_per_wall_s"])))  # fmt: skip
 
 
 if __name__ == "__main__":

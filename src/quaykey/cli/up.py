@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+import logging
 import socket
 import sys
 import threading
@@ -24,6 +25,8 @@ from quaykey.network.presets import NETWORK_NAMES
 from quaykey.operate.config import DEFAULT_START_UTC, KmsPlan, UpConfig
 
 __all__ = ["up"]
+
+log = logging.getLogger("quaykey.operate")
 
 DEFAULT_STATE_DIR = Path(".quaykey/up")
 
@@ -92,6 +95,8 @@ def serve(config: UpConfig, port: int, duration_s: float | None) -> None:
             )
         )
         live.start()
+        log.info("started", extra={"event": "started", "port": actual, "resumed": live.resumed,
+                                   "state_dir": str(config.state_dir)})  # fmt: skip
         print(f"dashboard: http://127.0.0.1:{actual}/#token={live.token}", flush=True)
         print(f"state: {config.state_dir} ({'resumed' if live.resumed else 'new'})", flush=True)
         if duration_s is not None:
@@ -114,7 +119,10 @@ def up(
     ),
     speed: float = typer.Option(60.0, help="Simulated network seconds per wall second."),
     duration: float = typer.Option(None, help="Stop after this many wall seconds."),
-    network: str = typer.Option("micius", help=f"Network: {', '.join(NETWORK_NAMES)}."),
+    network: str = typer.Option(
+        "micius",
+        help="micius (beijing-shanghai with the Micius satellite) or beijing-shanghai.",
+    ),
     profile: str = typer.Option(
         "shanghai-day", help=f"Applications' traffic profile: {', '.join(PROFILE_NAMES)}."
     ),

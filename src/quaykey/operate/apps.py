@@ -24,7 +24,9 @@ from typing import Any, cast
 
 from cryptography.hazmat.primitives.asymmetric.mldsa import MLDSA65PrivateKey
 
+from quaykey.errors import KmeClientError
 from quaykey.kms.client import KmeClient
+from quaykey.kms.schemas import Error
 from quaykey.logistics.ledger import Ledger
 from quaykey.logistics.profiles import load_profile
 from quaykey.logistics.run import (
@@ -52,8 +54,11 @@ LEDGER_CHECK_S = 30.0
 class _TimedClient:
     """A KME client whose requests are timed and whose failures are counted."""
 
-    def __init__(self, inner: Any, node: str, metrics: UpMetrics, errors: dict[str, int]) -> None:
-        self._inner, self._node, self._metrics, self._errors = inner, node, metrics, errors
+    def __init__(
+        self, inner: Any, sae: str, node: str, kmes: KmeNetwork, metrics: UpMetrics
+    ) -> None:
+        self._inner, self._sae, self._node, self._kmes = inner, sae, node, kmes
+        self._metrics, self._errors = metrics, kmes.client_errors
 
     def __getattr__(self, name: str) -> Any:
         attr = getattr(self._inner, name)
@@ -61,6 +66,10 @@ class _TimedClient:
             return attr
 
         def timed(*args: Any, **kwargs: Any) -> Any:
+            if self._sae in self._kmes.unreachable:  # its site has no path to the KME
+                self._metrics.kme_requests.labels(node=self._node, outcome="unreachable").inc()
+                why = f"site of {self._sae} has no route to its KME at {self._node}"
+                raise KmeClientError(503, Error(message=why))
             t0 = time.perf_counter()
             outcome = "ok"
             try:
@@ -126,8 +135,7 @@ class AppsLoop:
         self.profile = load_profile(config.profile)
         self.types = sorted({sdk_type(f.message_type) for f in self.profile.flows})
         clients = {
-            s: _TimedClient(kmes.client(s), node, metrics, kmes.client_errors)
-            for s, node in plan.saes.items()
+            s: _TimedClient(kmes.client(s), s, node, kmes, metrics) for s, node in plan.saes.items()
         }
         self.chunk_s = CHUNK_WALL_S * config.apps_speed
         self.base = RunConfig(self.chunk_s / 60.0, config.apps_speed, START_S, config.seed)

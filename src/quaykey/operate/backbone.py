@@ -91,14 +91,12 @@ class LinkLive:
         """What persists across restarts."""
         keys = ("key_rate_bps", "qber", "qber_z", "eavesdropper", "cut", "quarantined",
                 "blocks", "aborted", "key_bits", "discarded_bits")  # fmt: skip
-        return {k: getattr(self, k) for k in keys} | {"history": [list(h) for h in self.history]}
+        return {k: getattr(self, k) for k in keys}
 
     def restore(self, doc: dict[str, Any]) -> None:
         """Inverse of :meth:`saved`."""
         for k, v in doc.items():
-            if k == "history":
-                self.history.extend(tuple(h) for h in v)  # type: ignore[misc]
-            elif hasattr(self, k):
+            if hasattr(self, k) and k != "history":
                 setattr(self, k, v)
 
 
@@ -168,6 +166,7 @@ class Backbone:
                 model,
             )  # fmt: skip
         self.pairs = list(pairs)
+        self.links_at = {n.name for n in topology.nodes}
         self.routes: dict[tuple[str, str], RouteLive] = {}
         self.update_routes()
 
@@ -302,6 +301,16 @@ class Backbone:
             "links": {n: x.saved() | {"pool_bits": int(self.pools.level(n))}
                       for n, x in self.links.items()},
         }  # fmt: skip
+
+    def saved_history(self) -> dict[str, list[list[float]]]:
+        """Every link's last points (saved less often than the rest: they are only shown)."""
+        return {n: [[round(v, 6) for v in h] for h in x.history] for n, x in self.links.items()}
+
+    def restore_history(self, doc: dict[str, list[list[float]]]) -> None:
+        """Inverse of :meth:`saved_history`."""
+        for name, points in doc.items():
+            if name in self.links:
+                self.links[name].history.extend((p[0], p[1], p[2], int(p[3])) for p in points)
 
     def restore(self, doc: dict[str, Any]) -> None:
         """Inverse of :meth:`saved` (on a freshly built backbone)."""

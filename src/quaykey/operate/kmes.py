@@ -30,10 +30,10 @@ from typing import Any
 
 from sqlalchemy import select
 
-from quaykey.errors import KeyExhaustedError
+from quaykey.errors import KeyExhaustedError, KmsError
 from quaykey.kms.feed import KmeFeed, link_key_sink
 from quaykey.kms.lab import KmeLab
-from quaykey.kms.store import verify_audit_chain
+from quaykey.kms.store import Store, verify_audit_chain
 from quaykey.kms.store.tables import audit_t
 from quaykey.network.relay import hop_cost_bits, relay_key
 from quaykey.operate.backbone import Backbone
@@ -86,6 +86,7 @@ class KmeNetwork:
         self._audit_ok: dict[str, bool] = {}
         self._ticks = 0
         self.client_errors: dict[str, int] = {}
+        self.unreachable: set[str] = set()
         self._supply: deque[tuple[float, int]] = deque(maxlen=60)
         self.refresh(check_audit=True)
 
@@ -155,6 +156,23 @@ class KmeNetwork:
                 del key
                 self.deposited[pair] = self.deposited.get(pair, 0) + n
 
+    def update_reach(self, bb: Backbone) -> list[str]:
+        """Which SAEs' sites have no route to their hub now; the SAEs whose reach changed.
+
+        A site is the network node its SAE is named after (``<site>-internal`` and
+        ``<site>-sensors`` are at the same site); while a fault leaves it without a path to
+        its hub, its requests to the KME fail as a KME without key answers (503).
+        """
+        out = set()
+        if bb.excluded():
+            for sae, hub in self.plan.saes.items():
+                site = sae.removesuffix("-internal").removesuffix("-sensors")
+                if site in bb.links_at and site != hub and bb.route(site, hub) is None:
+                    out.add(sae)
+        changed = sorted(out ^ self.unreachable)
+        self.unreachable = out
+        return changed
+
     def supply_bps(self) -> float:
         """Link key deposited in the KMEs per wall second, over the last minute or so."""
         now, total = time.monotonic(), sum(self.deposited.values())
@@ -200,33 +218,37 @@ class KmeNetwork:
         """Read each KME's new audit records: keys served, errors; verify chains now and then."""
         self._ticks += 1
         check_audit = check_audit or self._ticks % AUDIT_CHECK_TICKS == 0
-        with self._lock:
-            kmes = dict(self.lab.kmes)
-        for node, k in kmes.items():
-            store = k.service.store
-            last = self._seen.get(node, 0)
-            with store.read() as conn:
-                rows = conn.execute(
-                    select(audit_t.c.seq, audit_t.c.event, audit_t.c.detail)
-                    .where(audit_t.c.seq > last)
-                    .order_by(audit_t.c.seq)
-                ).all()
-            for seq, event, detail in rows:
-                last = seq
-                if event in ("delivered_master", "delivered_slave"):
-                    n = len(json.loads(detail).get("key_IDs") or [])
-                    self._served[node] = self._served.get(node, 0) + n
-                    if event == "delivered_master":
-                        self._used_bits += n * self.plan.key_bits
-                elif event in _ERROR_EVENTS:
-                    self._errors[node] = self._errors.get(node, 0) + 1
-            self._seen[node] = last
-            if check_audit or node not in self._audit_ok:
-                try:
-                    verify_audit_chain(store.audit_records())
-                    self._audit_ok[node] = True
-                except Exception:
-                    self._audit_ok[node] = False
+        for node in self.nodes:
+            with self._lock:  # a KME is not stopped while its store is read
+                k = self.lab.kmes.get(node)
+                if k is not None:
+                    self._read_audit(node, k.service.store, check_audit)
+
+    def _read_audit(self, node: str, store: Store, check_audit: bool) -> None:
+        """New audit records of one KME: keys served, errors; the chain now and then."""
+        last = self._seen.get(node, 0)
+        with store.read() as conn:
+            rows = conn.execute(
+                select(audit_t.c.seq, audit_t.c.event, audit_t.c.detail)
+                .where(audit_t.c.seq > last)
+                .order_by(audit_t.c.seq)
+            ).all()
+        for seq, event, detail in rows:
+            last = seq
+            if event in ("delivered_master", "delivered_slave"):
+                n = len(json.loads(detail).get("key_IDs") or [])
+                self._served[node] = self._served.get(node, 0) + n
+                if event == "delivered_master":
+                    self._used_bits += n * self.plan.key_bits
+            elif event in _ERROR_EVENTS:
+                self._errors[node] = self._errors.get(node, 0) + 1
+        self._seen[node] = last
+        if check_audit or node not in self._audit_ok:
+            try:
+                verify_audit_chain(store.audit_records())
+                self._audit_ok[node] = True
+            except KmsError:
+                self._audit_ok[node] = False
 
     def state(self) -> list[dict[str, Any]]:
         """The contract's ``kmes`` list."""

@@ -36,6 +36,8 @@ log = logging.getLogger("quaykey.operate")
 
 ACTIONS = ("cut", "restore", "eavesdrop", "clear", "kill-kme", "restart-kme", "policy")
 LATEST = 50
+#: Ticks between saves of the links' history (the rest of the state is saved every tick).
+HISTORY_EVERY = 10
 
 
 def read_or_make_token(path: Path) -> str:
@@ -101,6 +103,7 @@ class Live:
         if "backbone" not in docs:
             return False
         self.backbone.restore(docs["backbone"])
+        self.backbone.restore_history(docs.get("history", {}))
         self.alarms.extend(docs.get("alarms", []))
         self.actions.extend(docs.get("actions", []))
         self.events_seq = int(docs.get("events_seq", 0))
@@ -108,13 +111,15 @@ class Live:
                                    "tick": self.backbone.tick})  # fmt: skip
         return True
 
-    def _docs(self) -> dict[str, Any]:
+    def _docs(self, history: bool = True) -> dict[str, Any]:
         docs: dict[str, Any] = {
             "backbone": self.backbone.saved(),
             "alarms": list(self.alarms),
             "actions": list(self.actions),
             "events_seq": self.events_seq,
         }
+        if history:
+            docs["history"] = self.backbone.saved_history()
         if self.kmes is not None:
             docs["feed"] = self.kmes.saved()
         if self.apps is not None:
@@ -134,11 +139,20 @@ class Live:
             bb = self.backbone
             sat_key = self.satellite.key_between(bb.t_sim, bb.t_sim + bb.tick_s)
             raised = bb.advance(sat_key)
-            pending = self.kmes.plan_tick(bb) if self.kmes is not None else []
+            pending: list[Any] = []
+            if self.kmes is not None:
+                pending = self.kmes.plan_tick(bb)
+                for sae in self.kmes.update_reach(bb):
+                    cut = sae in self.kmes.unreachable
+                    msg = (
+                        f"site of SAE {sae} {'cut off from' if cut else 'back in reach of'} its KME"
+                    )
+                    log.warning(msg, extra={"event": "sae_reach", "sae": sae, "reachable": not cut})
             for a in raised:
                 self._alarm(a)
             self.events_seq += 1
-            self.store.save(self._docs(), pending)
+            history = self.backbone.tick % HISTORY_EVERY == 0
+            self.store.save(self._docs(history), pending)
         if self.kmes is not None and pending:
             self.kmes.deposit(pending)
             self.store.clear_pending()

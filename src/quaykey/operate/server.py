@@ -37,6 +37,7 @@ POLL_S = 0.05
 def _check_token(live: Live, authorization: str | None) -> None:
     scheme, _, token = (authorization or "").partition(" ")
     if scheme.lower() != "bearer" or not hmac.compare_digest(token.strip(), live.token):
+        log.warning("operator action refused: no or wrong token", extra={"event": "auth_refused"})
         raise HTTPException(
             401, "operator token missing or wrong", headers={"WWW-Authenticate": "Bearer"}
         )

@@ -9,7 +9,9 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import os
 import sqlite3
+import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,7 +21,7 @@ import httpx
 import jsonschema
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
-from up_process import UpProcess
+from up_process import REPO, UpProcess
 
 from quaykey.kms.client import KmeClient
 from quaykey.kms.pki import PkiLayout
@@ -129,12 +131,20 @@ def test_eavesdropper_raises_qber_alarm_quarantines_and_reroutes(up: UpProcess) 
 def test_cut_restore_kill_restart_policy_are_applied_and_audited(up: UpProcess) -> None:
     s = up.state_json()
     link = _link_between(s, "sh-lingang", "yangshan-terminal")
-    assert up.action("cut", {"link": link}).status_code == 200
-    s = up.wait_for(lambda s: next(x for x in s["links"] if x["id"] == link)["cut"])
+    t_cut = up.action("cut", {"link": link}).json()["t_sim"]
+    s = up.wait_for(lambda s: s["t_sim"] > t_cut)  # a tick after the cut
     assert next(x for x in s["links"] if x["id"] == link)["alarm"] == "cut"
     route = next(r for r in s["routes"] if r["src"] == "yangshan-terminal")
     assert route["status"] == "down" and route["path"] == []
-    assert up.action("restore", {"link": link}).status_code == 200
+
+    def reachable() -> bool:  # the last word of the log on the site's SAE
+        said = [e for e in up.log_events() if e.get("event") == "sae_reach"]
+        return [e["reachable"] for e in said if e["sae"] == "yangshan-terminal"][-1]
+
+    assert reachable() is False
+    t_restore = up.action("restore", {"link": link}).json()["t_sim"]
+    up.wait_for(lambda s: s["t_sim"] > t_restore)
+    assert reachable() is True
     assert up.action("kill-kme", {"node": "hefei"}).status_code == 200
     s = up.wait_for(lambda s: next(k for k in s["kmes"] if k["node"] == "hefei")["up"] is False)
     assert next(n for n in s["nodes"] if n["id"] == "hefei")["kme"] == "down"
@@ -185,3 +195,21 @@ def test_no_response_and_no_log_line_contains_key_bytes(up: UpProcess) -> None:
 def test_unknown_action_bodies_are_refused_without_token_first(up: UpProcess) -> None:
     r = httpx.post(f"{up.url}/api/actions/cut", content=b"not json")
     assert r.status_code == 401  # the token is checked before anything else
+
+
+@pytest.mark.parametrize(
+    ("args", "flag"),
+    [
+        (["--speed", "0"], "--speed"),
+        (["--network", "mars"], "--network"),
+        (["--start", "yesterday"], "--start"),
+    ],
+)
+def test_bad_flags_are_one_line_errors_before_anything_starts(
+    tmp_path: Path, args: list[str], flag: str
+) -> None:
+    env = dict(os.environ, PYTHONPATH=str(REPO / "src"))
+    cmd = [sys.executable, "-m", "quaykey.cli.main", "up", "--state-dir", str(tmp_path / "s")]
+    r = subprocess.run([*cmd, *args], capture_output=True, text=True, env=env, timeout=120)
+    assert r.returncode == 2 and r.stderr.startswith("error: ") and flag in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1 and not (tmp_path / "s").exists()
