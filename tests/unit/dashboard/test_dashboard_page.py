@@ -133,6 +133,10 @@ def test_the_page_shows_the_sample(stand_in: tuple[StandIn, str], browser: Any) 
     assert page.get_attribute(f"[data-route='{route['id']}']", "data-path") == " ".join(
         route["path"]
     )
+    down = state["routes"][-1]
+    assert down["status"] == "down" and down["path"] == []
+    down_row = page.locator(f"[data-route='{down['id']}']")
+    assert "DOWN" in down_row.inner_text() and "no path" in down_row.inner_text()
     # the alarm event reaches the live region, in words
     page.wait_for_function("document.getElementById('alarm-live').dataset.state === 'alarm'")
     live = page.inner_text("#alarm-live")

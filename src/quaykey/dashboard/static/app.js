@@ -230,7 +230,8 @@
       if (n.kind === "ground-station") stations.push({ value: [n.lon, n.lat], name: n.label });
     }
     const route = (s.routes || []).find((r) => r.id === ui.selectedRoute);
-    const routeLine = route ? [{ coords: route.path.map(pos).filter(Boolean) }] : [];
+    const routeCoords = route ? route.path.map(pos).filter(Boolean) : [];
+    const routeLine = routeCoords.length > 1 ? [{ coords: routeCoords }] : [];
     const track = splitTrack(sat.ground_track).map((c) => ({ coords: c }));
     const satPoint = sat.lat != null ? [{ value: [sat.lon, sat.lat], name: sat.name }] : [];
     // only the data changes, and only series whose data changed are handed over
@@ -414,6 +415,7 @@
     return badge(st === "ok" ? "OK" : st === "rerouted" ? "REROUTED" : "DOWN", st === "ok" ? "b-ok" : st === "rerouted" ? "b-warn" : "b-bad");
   }
   function compactPath(p) {
+    if (!p.length) return "no path";
     return p.length <= 5 ? p.join(" → ") : p.slice(0, 2).join(" → ") + " → … → " + p.slice(-2).join(" → ");
   }
   function renderRoutes(s) {
