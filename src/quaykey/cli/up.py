@@ -81,14 +81,18 @@ def serve(config: UpConfig, port: int, duration_s: float | None) -> None:
 
     from quaykey.operate import Live, create_dashboard_app
 
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind(("127.0.0.1", port))
+    except OSError as exc:
+        sock.close()
+        raise ValueError(f"--port {port}: cannot listen on 127.0.0.1 ({exc.strerror})") from None
+    actual = sock.getsockname()[1]
     live = Live(config)
     try:
         live.attach()
         app = create_dashboard_app(live)
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(("127.0.0.1", port))
-        actual = sock.getsockname()[1]
         server = uvicorn.Server(
             uvicorn.Config(
                 app, log_level="warning", access_log=False, lifespan="off", log_config=None

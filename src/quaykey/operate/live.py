@@ -12,6 +12,7 @@ last tick ended and deposits exactly the blocks that were pending.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import logging
 import os
@@ -62,6 +63,14 @@ class Live:
     def __init__(self, config: UpConfig) -> None:
         self.config = cfg = config
         cfg.state_dir.mkdir(parents=True, exist_ok=True)
+        self._lockfile = open(cfg.state_dir / "up.lock", "w")  # noqa: SIM115 - held while running
+        try:
+            fcntl.flock(self._lockfile, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            self._lockfile.close()
+            raise ValueError(
+                f"--state-dir {cfg.state_dir}: another quaykey up is running on it"
+            ) from None
         self.token = read_or_make_token(cfg.state_dir / "operator-token")
         self.store = OperateStore(cfg.state_dir / "operate.db")
         self.topology = load_preset_topology(cfg.network)
@@ -226,6 +235,7 @@ class Live:
         if self.kmes is not None:
             self.kmes.close()
         self.store.close()
+        self._lockfile.close()
         log.info("stopped", extra={"event": "stopped", "t_sim": self.backbone.t_sim})
 
     # ------------------------------------------------------------------ actions
