@@ -206,10 +206,11 @@
     for (const l of s.links) {
       const a = pos(l.a), b = pos(l.b);
       if (!a || !b) continue;
-      const colour = l.cut ? "#8b95a5" : ui.colourBy === "pool" ? poolColour(poolFrac(l)) : rateColour(l.key_rate_bps);
+      const sky = l.kind !== "fibre";
+      const colour = l.cut ? "#8b95a5" : sky ? "#5cc8ff" : ui.colourBy === "pool" ? poolColour(poolFrac(l)) : rateColour(l.key_rate_bps);
       const item = { coords: [a, b], linkId: l.id,
-        lineStyle: { color: colour, width: l.kind !== "fibre" ? 1.2 : linkWidth(l.key_rate_bps),
-          type: l.cut || l.kind !== "fibre" ? "dashed" : "solid", opacity: 0.95 } };
+        lineStyle: { color: colour, width: sky ? 1.5 : linkWidth(l.key_rate_bps),
+          type: sky ? "dotted" : l.cut ? "dashed" : "solid", opacity: 0.95 } };
       if (l.kind !== "fibre") { if (l.key_rate_bps > 0) satLinks.push(item); } else fibre.push(item);
       if (l.alarm === "qber" || l.alarm === "cut") {
         alarms.push({ value: [(a[0] + b[0]) / 2, (a[1] + b[1]) / 2], linkId: l.id, label: { formatter: ALARM_TEXT[l.alarm] } });
@@ -262,7 +263,7 @@
     for (const [t, c] of parts) {
       const sw = el("span", "sw"); sw.style.background = c; kids.push(sw, document.createTextNode(t));
     }
-    kids.push(document.createTextNode(" · width = rate · dashed = cut · ◆ user · ● trusted node · ▲ station"));
+    kids.push(document.createTextNode(" · width = rate · dashed = cut · dotted = satellite · ◆ user ● trusted ▲ station"));
     replaceChildren($("map-legend"), kids);
   }
 
