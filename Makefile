@@ -24,6 +24,7 @@ test: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/mypy
 	$(BIN)/lint-imports
+	bash scripts/ensure-chromium.sh
 	@url=$$(bash scripts/pg-test-server.sh start) || exit 1; \
 	mqtt=$$(bash scripts/mqtt-test-broker.sh start) || { bash scripts/pg-test-server.sh stop; exit 1; }; \
 	QUAYKEY_TEST_POSTGRES_URL=$$url QUAYKEY_TEST_MQTT_URL=$$mqtt \
