@@ -82,6 +82,14 @@ def _load_ldpc() -> tuple[AliceFactory, BobFactory]:
     return LdpcAlice, LdpcBob
 
 
+def _load_ldpc_lanes() -> tuple[AliceFactory, BobFactory]:
+    from functools import partial
+
+    from quaykey.postproc.reconcile.ldpc import LdpcAlice, LdpcBob
+
+    return LdpcAlice, partial(LdpcBob, decoder="sum-product-lanes")
+
+
 #: Every reconciler, by name. The efficiencies are the ones measured by
 #: ``benchmarks/cascade.py`` and ``benchmarks/ldpc.py`` (frames of ``frame_bits`` on a binary
 #: symmetric channel at exactly Q); update them when a reconciler's benchmark changes.
@@ -102,6 +110,17 @@ RECONCILERS: dict[str, Reconciler] = {
         efficiency=(1.121, 1.117, 1.104, 1.079, 1.068, 1.073),
         source="docs/benchmarks.md (LDPC) (12 frames of 2^16 bits per Q)",
     ),
+    "ldpc-lanes": Reconciler(
+        name="ldpc-lanes",
+        load=_load_ldpc_lanes,
+        frame_bits=2**16,
+        qber=(0.02, 0.03, 0.04, 0.05, 0.06, 0.08),
+        efficiency=(1.121, 1.117, 1.104, 1.079, 1.068, 1.073),
+        source=(
+            "the same blind protocol as ldpc, decoded by the sum-product-lanes decoder; "
+            "docs/benchmarks.md (LDPC, many frames at once)"
+        ),
+    ),
 }
 
 
@@ -111,7 +130,7 @@ def get_reconciler(name: str) -> tuple[AliceFactory, BobFactory]:
     Parameters
     ----------
     name
-        ``"cascade"`` or ``"ldpc"``.
+        ``"cascade"``, ``"ldpc"`` or ``"ldpc-lanes"``.
 
     Returns
     -------
@@ -128,7 +147,7 @@ def get_reconciler(name: str) -> tuple[AliceFactory, BobFactory]:
     >>> get_reconciler("turbo")
     Traceback (most recent call last):
     ...
-    ValueError: unknown reconciler 'turbo'; choose one of: cascade, ldpc
+    ValueError: unknown reconciler 'turbo'; choose one of: cascade, ldpc, ldpc-lanes
     """
     if not isinstance(name, str) or name not in RECONCILERS:
         raise ValueError(
