@@ -82,12 +82,32 @@ def _load_ldpc() -> tuple[AliceFactory, BobFactory]:
     return LdpcAlice, LdpcBob
 
 
+#: The ``ldpc-lanes`` profile: the many-frames decoder, and a blind schedule that starts
+#: nearer the codes' thresholds and gives up hopeless attempts early (measured: about
+#: 2.5-4x the decoder's throughput with the default schedule, +0.003-0.011 in f).
+LDPC_LANES_OPTIONS: dict[str, float | int] = {
+    "f_start": 1.06,
+    "f_step": 0.02,
+    "stall": 6,
+    "max_iter": 60,
+}
+
+
 def _load_ldpc_lanes() -> tuple[AliceFactory, BobFactory]:
     from functools import partial
 
     from quaykey.postproc.reconcile.ldpc import LdpcAlice, LdpcBob
 
-    return LdpcAlice, partial(LdpcBob, decoder="sum-product-lanes")
+    o = LDPC_LANES_OPTIONS
+    bob = partial(
+        LdpcBob,
+        decoder="sum-product-lanes",
+        f_start=float(o["f_start"]),
+        f_step=float(o["f_step"]),
+        stall=int(o["stall"]),
+        max_iter=int(o["max_iter"]),
+    )
+    return LdpcAlice, bob
 
 
 #: Every reconciler, by name. The efficiencies are the ones measured by
@@ -114,11 +134,11 @@ RECONCILERS: dict[str, Reconciler] = {
         name="ldpc-lanes",
         load=_load_ldpc_lanes,
         frame_bits=2**16,
-        qber=(0.02, 0.03, 0.04, 0.05, 0.06, 0.08),
-        efficiency=(1.121, 1.117, 1.104, 1.079, 1.068, 1.073),
+        qber=(0.02, 0.05, 0.08),
+        efficiency=(1.125, 1.074, 1.069),
         source=(
-            "the same blind protocol as ldpc, decoded by the sum-product-lanes decoder; "
-            "docs/benchmarks.md (LDPC, many frames at once)"
+            "docs/benchmarks.md (LDPC, many frames at once) (16 frames of 2^16 bits per Q, "
+            "LDPC_LANES_OPTIONS)"
         ),
     ),
 }
