@@ -21,8 +21,9 @@ wall time; both parties run in the same process, so their work adds up.
 Part 3 (``--stream``) runs a stream of blocks through
 :func:`quaykey.postproc.driver.run_blocks`: first one block at a time (the sequential path,
 what ``run_block`` in a loop does), then with ``--workers`` blocks in flight on a process
-pool (spawned and warmed before timing), and checks that both give the same keys. The
-ratio is sequential wall time / in-flight wall time, measured in the same run.
+pool (spawned and warmed before timing; ``--threads``: a thread pool), and checks that
+both give the same keys. The ratio is sequential wall time / in-flight wall time, measured
+in the same run.
 
 Timings are best-of-``repeat`` wall clock. The machine is shared: quote the table with the
 load average printed above it.
@@ -35,7 +36,7 @@ import multiprocessing
 import os
 import time
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 
 import numpy as np
 
@@ -175,7 +176,7 @@ def _stream_params():  # type: ignore[no-untyped-def]
 
 
 def bench_stream(
-    durations_s: list[float], n_blocks: int, reconciler: str, workers: int
+    durations_s: list[float], n_blocks: int, reconciler: str, workers: int, threads: bool = False
 ) -> list[dict[str, object]]:
     """Sequential vs ``workers`` blocks in flight on the same blocks; wall times, same run."""
     params = _stream_params()
@@ -211,7 +212,12 @@ def bench_stream(
         t_seq = time.perf_counter() - t0
         cpu_seq = time.process_time() - c0
         ctx = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as ex:
+        pool: Executor = (
+            ThreadPoolExecutor(max_workers=workers)
+            if threads
+            else ProcessPoolExecutor(max_workers=workers, mp_context=ctx)
+        )
+        with pool as ex:
             go(blocks[: 2 * workers], executor=ex, in_flight=2 * workers)  # warm the workers
             c_before = _children_cpu()
             c0 = time.process_time()
@@ -259,7 +265,8 @@ def _print_stream(args: argparse.Namespace) -> None:
     for reconciler in args.reconcilers:
         print(
             f"\n## Stream of {args.stream_blocks} blocks ({reconciler}), one at a time vs "
-            f"{args.workers} worker processes; load {os.getloadavg()[0]:.1f}"
+            f"{args.workers} worker {'threads' if args.threads else 'processes'}; "
+            f"load {os.getloadavg()[0]:.1f}"
         )
         print(
             "| block | sifted bits | sequential wall | sequential CPU | in flight wall "
@@ -267,7 +274,9 @@ def _print_stream(args: argparse.Namespace) -> None:
             "| Mbit per CPU-s seq / in flight | f | stage times (sequential) |"
         )
         print("|---|---|---|---|---|---|---|---|---|---|---|")
-        for r in bench_stream(args.stream_durations, args.stream_blocks, reconciler, args.workers):
+        for r in bench_stream(
+            args.stream_durations, args.stream_blocks, reconciler, args.workers, args.threads
+        ):
             sifted = int(r["sifted_bits"])  # type: ignore[call-overload]
             t_seq, t_par = float(r["seq_s"]), float(r["par_s"])  # type: ignore[arg-type]
             c_seq, c_par = float(r["seq_cpu"]), float(r["par_cpu"])  # type: ignore[arg-type]
@@ -294,6 +303,7 @@ def main() -> None:
     ap.add_argument("--stream-durations", type=float, nargs="+", default=[0.1, 0.5])
     ap.add_argument("--reconcilers", nargs="+", default=["cascade"])
     ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--threads", action="store_true", help="worker threads, not processes")
     args = ap.parse_args()
     if args.stream:
         print(f"cores: {os.cpu_count()}, load average: {os.getloadavg()}")
