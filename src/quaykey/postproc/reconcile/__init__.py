@@ -134,8 +134,8 @@ RECONCILERS: dict[str, Reconciler] = {
         name="ldpc-lanes",
         load=_load_ldpc_lanes,
         frame_bits=2**16,
-        qber=(0.02, 0.05, 0.08),
-        efficiency=(1.125, 1.074, 1.069),
+        qber=(0.02, 0.03, 0.04, 0.05, 0.06, 0.08),
+        efficiency=(1.125, 1.126, 1.104, 1.074, 1.079, 1.069),
         source=(
             "docs/benchmarks.md (LDPC, many frames at once) (16 frames of 2^16 bits per Q, "
             "LDPC_LANES_OPTIONS)"
