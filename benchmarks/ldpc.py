@@ -12,7 +12,12 @@ and are reconciled with :class:`quaykey.postproc.reconcile.ldpc.LdpcBob` /
 * ``f`` = leaked_bits / (N h(Q)) with the nominal Q; ``f_act`` uses the realised error rate.
 * ``FER`` = frames reported failed plus frames wrong but not reported (``undet``), over frames.
 * ``rounds`` = round trips (1 syndrome + reveal rounds) of the whole batch.
-* ``Mbit/s`` = N / wall time of ``run`` (code construction and JIT compilation excluded).
+* ``Mbit/s`` = N / wall time of ``run`` (code construction and JIT compilation excluded);
+  ``Mb/cpu-s`` = N / CPU seconds of the process (all threads) during ``run``: on a shared
+  machine this is the per-core figure, the wall figure depends on the other load.
+* ``vs today`` = CPU throughput ratio against the default scalar decoder
+  (``decoder="sum-product"``, one thread), run on the first ``--today-frames`` frames of the
+  same data in the same run (``--today-frames 0`` skips it).
 * ``base`` = throughput ratio, ours / baseline, where the baseline is the PyPI ``ldpc``
   package's ``BpDecoder`` (Roffe; product-sum, serial schedule, 60 iterations, 1 thread)
   decoding the same mother code without rate adaptation (full syndrome, all n bits noisy)
@@ -35,11 +40,13 @@ import numpy as np
 import scipy.sparse as sp
 
 from quaykey.postproc.reconcile.codes import build_code
-from quaykey.postproc.reconcile.ldpc import LdpcAlice, LdpcBob, decode_syndrome
+from quaykey.postproc.reconcile.ldpc import DECODERS, LdpcAlice, LdpcBob, decode_syndrome
 from quaykey.units import binary_entropy
 
 
-def _baseline(code, q: float, frames: int, seed: int) -> tuple[float, float, int, int]:  # type: ignore[no-untyped-def]
+def _baseline(
+    code, q: float, frames: int, seed: int, decoder: str
+) -> tuple[float, float, int, int]:  # type: ignore[no-untyped-def]
     """Throughput (bit/s) of ours and of ldpc.BpDecoder on identical plain frames."""
     # This script is itself called ldpc.py: import the PyPI package, not this file.
     here = os.path.dirname(os.path.abspath(__file__))
@@ -72,7 +79,7 @@ def _baseline(code, q: float, frames: int, seed: int) -> tuple[float, float, int
     t_base = time.perf_counter() - t0
     llr = math.log((1 - q) / q) * (1.0 - 2.0 * y)
     t0 = time.perf_counter()
-    bits, ok, _ = decode_syndrome(code, llr, syn, max_iter=60)
+    bits, ok, _ = decode_syndrome(code, llr, syn, max_iter=60, decoder=decoder)
     t_ours = time.perf_counter() - t0
     ours_ok = int(np.sum(ok & np.all(bits == x, axis=1)))
     return frames * n / t_ours, frames * n / t_base, ours_ok, base_ok
@@ -87,7 +94,18 @@ def main() -> None:
         "--qber", type=float, nargs="+", default=[0.02, 0.03, 0.04, 0.05, 0.06, 0.08]
     )
     parser.add_argument("--seed", type=int, default=2026)
-    parser.add_argument("--decoder", default="sum-product", choices=["sum-product", "min-sum"])
+    parser.add_argument("--decoder", default="sum-product", choices=list(DECODERS))
+    parser.add_argument("--threads", type=int, default=None, help="sum-product-lanes threads")
+    parser.add_argument(
+        "--today-frames", type=int, default=0, help="frames for the default-decoder baseline"
+    )
+    parser.add_argument(
+        "--set",
+        nargs="*",
+        default=[],
+        metavar="NAME=VALUE",
+        help="other LdpcBob options, e.g. f_start=1.06 stall=6",
+    )
     parser.add_argument(
         "--fast",
         action="store_true",
@@ -98,20 +116,28 @@ def main() -> None:
     options = {"restart_every": 4, "round_iter": 20, "stall": 8} if args.fast else {}
     if args.stall is not None:
         options["stall"] = args.stall
+    for item in args.set:
+        name, _, value = item.partition("=")
+        options[name] = float(value) if "." in value else int(value)
+    if args.threads is not None:
+        options["threads"] = args.threads
 
     n = args.length
     k = n - round(0.1 * n)
     print(
         f"# LDPC blind reconciliation: n={n}, k={k}, frames/QBER={args.frames}, "
         f"decoder={args.decoder}, seed={args.seed}, options={options or 'defaults'}; "
-        f"{platform.processor() or platform.machine()}"
+        f"{platform.processor() or platform.machine()}; cpus {os.cpu_count()}, "
+        f"load {os.getloadavg()[0]:.1f}"
     )
     # Compile the kernels before timing anything.
     warm_a = np.zeros(100, dtype=np.uint8)
-    LdpcBob(warm_a, 0.05, seed=0, code_length=256).run(LdpcAlice(warm_a, rng=0).respond)
+    for dec in ("sum-product", args.decoder):
+        bob = LdpcBob(warm_a, 0.05, seed=0, code_length=256, decoder=dec)
+        bob.run(LdpcAlice(warm_a, rng=0).respond)
     header = (
         f"{'Q':>5} {'rate':>5} {'f':>6} {'f_act':>6} {'FER':>6} {'undet':>5} {'rounds':>6} "
-        f"{'Mbit/s':>7} {'base':>6} {'ours_ok':>7} {'base_ok':>7}"
+        f"{'Mbit/s':>7} {'Mb/cpu-s':>8} {'vs today':>8} {'base':>6} {'ours_ok':>7} {'base_ok':>7}"
     )
     print(header)
     for j, q in enumerate(args.qber):
@@ -122,9 +148,12 @@ def main() -> None:
         bob = LdpcBob(b, q, seed=args.seed, code_length=n, decoder=args.decoder, **options)
         code = build_code(n, bob._rate, args.seed)  # build outside the timed region
         alice = LdpcAlice(a, rng=[args.seed, j, 1])
+        c0 = time.process_time()
         t0 = time.perf_counter()
         res = bob.run(alice.respond)
         wall = time.perf_counter() - t0
+        cpu = time.process_time() - c0
+        today = _today(a, b, q, args, j)
         wrong = [
             i
             for i, (lo, hi) in enumerate(res.frame_bounds)
@@ -135,13 +164,31 @@ def main() -> None:
         q_act = float(np.mean(a != b))
         f = res.leaked_bits / (total * binary_entropy(q))
         f_act = res.leaked_bits / (total * binary_entropy(q_act))
-        ours, base, ours_ok, base_ok = _baseline(code, q, args.base_frames, args.seed + 7 * j)
+        ours, base, ours_ok, base_ok = _baseline(
+            code, q, args.base_frames, args.seed + 7 * j, args.decoder
+        )
         print(
             f"{q:5.3f} {bob._rate:5.2f} {f:6.3f} {f_act:6.3f} {fer:6.3f} {undetected:5d} "
-            f"{res.round_trips:6d} {total / wall / 1e6:7.3f} {ours / base:6.2f} "
+            f"{res.round_trips:6d} {total / wall / 1e6:7.3f} {total / cpu / 1e6:8.3f} "
+            f"{total / cpu / today:8.1f} {ours / base:6.2f} "
             f"{ours_ok:>4d}/{args.base_frames:<2d} {base_ok:>4d}/{args.base_frames:<2d}",
             flush=True,
         )
+    print(f"# load average after: {os.getloadavg()[0]:.1f}")
+
+
+def _today(a: np.ndarray, b: np.ndarray, q: float, args: argparse.Namespace, j: int) -> float:
+    """Bits per CPU-second of the default decoder on the first ``today_frames`` frames."""
+    if args.today_frames <= 0:
+        return math.nan
+    k = args.length - round(0.1 * args.length)
+    total = k * args.today_frames
+    bob = LdpcBob(b[:total], q, seed=args.seed, code_length=args.length)
+    alice = LdpcAlice(a[:total], rng=[args.seed, j, 2])
+    c0 = time.process_time()
+    res = bob.run(alice.respond)
+    assert np.array_equal(res.corrected, a[:total]) or res.failed_frames
+    return total / (time.process_time() - c0)
 
 
 if __name__ == "__main__":

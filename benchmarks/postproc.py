@@ -18,6 +18,13 @@ so that short blocks already give a key), after a warm-up block that compiles th
 kernels. Throughput is sifted bits (basis-matched, X and Z) per second of ``run_block``
 wall time; both parties run in the same process, so their work adds up.
 
+Part 3 (``--stream``) runs a stream of blocks through
+:func:`quaykey.postproc.driver.run_blocks`: first one block at a time (the sequential path,
+what ``run_block`` in a loop does), then with ``--workers`` blocks in flight on a process
+pool (spawned and warmed before timing; ``--threads``: a thread pool), and checks that
+both give the same keys. The ratio is sequential wall time / in-flight wall time, measured
+in the same run.
+
 Timings are best-of-``repeat`` wall clock. The machine is shared: quote the table with the
 load average printed above it.
 """
@@ -25,9 +32,11 @@ load average printed above it.
 from __future__ import annotations
 
 import argparse
+import multiprocessing
 import os
 import time
 from collections.abc import Callable
+from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 
 import numpy as np
 
@@ -35,7 +44,7 @@ from quaykey.physics.params import load_preset
 from quaykey.physics.sampler import simulate_link
 from quaykey.postproc.amplify import toeplitz_hash, toeplitz_matrix
 from quaykey.postproc.authpool import AuthKeyPool
-from quaykey.postproc.driver import run_block
+from quaykey.postproc.driver import run_block, run_blocks
 
 _CPU: dict[int, float] = {}
 
@@ -160,12 +169,147 @@ def bench_pipeline(durations_s: list[float], repeat: int) -> list[dict[str, obje
     return rows
 
 
+def _stream_params():  # type: ignore[no-untyped-def]
+    return load_preset("backbone", distance_km=20).with_overrides(
+        {"source.basis_probability_x": 0.5, "source.probabilities": (0.5, 0.3, 0.2)}
+    )
+
+
+def bench_stream(
+    durations_s: list[float], n_blocks: int, reconciler: str, workers: int, threads: bool = False
+) -> list[dict[str, object]]:
+    """Sequential vs ``workers`` blocks in flight on the same blocks; wall times, same run."""
+    params = _stream_params()
+    rate = params.source.repetition_rate_hz
+    rows = []
+    budget = 400_000
+    for dur in durations_s:
+        blocks = [
+            (smp.alice, smp.bob, i)
+            for i, smp in enumerate(
+                simulate_link(params, int(dur * rate), np.random.default_rng([7, i]))
+                for i in range(n_blocks)
+            )
+        ]
+        pa, pb = AuthKeyPool.pre_shared(10**7, seed=1)
+
+        def go(items, **kw):  # type: ignore[no-untyped-def]
+            return list(
+                run_blocks(
+                    items,
+                    auth_alice=pa,  # noqa: B023
+                    auth_bob=pb,  # noqa: B023
+                    auth_budget_bits=budget,
+                    reconciler=reconciler,
+                    **kw,
+                )
+            )
+
+        go(blocks[:1])  # compile / load the kernels in this process
+        c0 = time.process_time()
+        t0 = time.perf_counter()
+        seq = go(blocks)
+        t_seq = time.perf_counter() - t0
+        cpu_seq = time.process_time() - c0
+        ctx = multiprocessing.get_context("spawn")
+        pool: Executor = (
+            ThreadPoolExecutor(max_workers=workers)
+            if threads
+            else ProcessPoolExecutor(max_workers=workers, mp_context=ctx)
+        )
+        with pool as ex:
+            go(blocks[: 2 * workers], executor=ex, in_flight=2 * workers)  # warm the workers
+            c_before = _children_cpu()
+            c0 = time.process_time()
+            t0 = time.perf_counter()
+            par = go(blocks, executor=ex, in_flight=2 * workers)
+            t_par = time.perf_counter() - t0
+            cpu_par = time.process_time() - c0 + _children_cpu() - c_before
+        for x, y in zip(seq, par, strict=True):
+            assert x.alice_key.to_bytes() == y.alice_key.to_bytes(), "in-flight keys differ"
+            assert x.final_key_bits == y.final_key_bits
+        sifted = sum(r.sifted_bits for r in seq)
+        rows.append(
+            {
+                "link_s": dur,
+                "blocks": n_blocks,
+                "sifted_bits": sifted,
+                "seq_s": t_seq,
+                "seq_cpu": cpu_seq,
+                "par_s": t_par,
+                "par_cpu": cpu_par,
+                "f": float(np.mean([r.reconciliation_efficiency or np.nan for r in seq])),
+                "stages": {k: sum(r.stage_seconds[k] for r in seq) for k in seq[0].stage_seconds},
+            }
+        )
+    return rows
+
+
+def _children_cpu() -> float:
+    """CPU seconds of this process's live child processes (nan without psutil)."""
+    try:
+        import psutil
+    except ImportError:  # pragma: no cover - optional
+        return float("nan")
+    total = 0.0
+    for child in psutil.Process().children(recursive=True):
+        try:
+            t = child.cpu_times()
+        except psutil.Error:
+            continue
+        total += t.user + t.system
+    return total
+
+
+def _print_stream(args: argparse.Namespace) -> None:
+    for reconciler in args.reconcilers:
+        print(
+            f"\n## Stream of {args.stream_blocks} blocks ({reconciler}), one at a time vs "
+            f"{args.workers} worker {'threads' if args.threads else 'processes'}; "
+            f"load {os.getloadavg()[0]:.1f}"
+        )
+        print(
+            "| block | sifted bits | sequential wall | sequential CPU | in flight wall "
+            "| in flight CPU | sifted Mbit/s wall seq / in flight | ratio "
+            "| Mbit per CPU-s seq / in flight | f | stage times (sequential) |"
+        )
+        print("|---|---|---|---|---|---|---|---|---|---|---|")
+        for r in bench_stream(
+            args.stream_durations, args.stream_blocks, reconciler, args.workers, args.threads
+        ):
+            sifted = int(r["sifted_bits"])  # type: ignore[call-overload]
+            t_seq, t_par = float(r["seq_s"]), float(r["par_s"])  # type: ignore[arg-type]
+            c_seq, c_par = float(r["seq_cpu"]), float(r["par_cpu"])  # type: ignore[arg-type]
+            stages = ", ".join(
+                f"{k} {v:.1f}"
+                for k, v in sorted(r["stages"].items(), key=lambda kv: -kv[1])[:4]  # type: ignore[attr-defined]
+            )
+            print(
+                f"| {r['link_s']} s | {sifted} | {t_seq:.2f} s | {c_seq:.2f} s | {t_par:.2f} s "
+                f"| {c_par:.2f} s | {sifted / t_seq / 1e6:.2f} / {sifted / t_par / 1e6:.2f} "
+                f"| {t_seq / t_par:.2f}x | {sifted / c_seq / 1e6:.2f} / {sifted / c_par / 1e6:.2f} "
+                f"| {float(r['f']):.3f} | {stages} |",  # type: ignore[arg-type]
+                flush=True,
+            )
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="skip 10^7 PA and the largest block")
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--no-cryptomite", action="store_true")
+    ap.add_argument("--stream", action="store_true", help="only part 3: blocks in flight")
+    ap.add_argument("--stream-blocks", type=int, default=6)
+    ap.add_argument("--stream-durations", type=float, nargs="+", default=[0.1, 0.5])
+    ap.add_argument("--reconcilers", nargs="+", default=["cascade"])
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--threads", action="store_true", help="worker threads, not processes")
     args = ap.parse_args()
+    if args.stream:
+        print(f"cores: {os.cpu_count()}, load average: {os.getloadavg()}")
+        _print_stream(args)
+        print(f"\nload average after: {os.getloadavg()}")
+        return
     print(f"cores: {os.cpu_count()}, load average: {os.getloadavg()}")
     sizes = [10**5, 10**6] if args.quick else [10**5, 10**6, 10**7]
     print("\n## Toeplitz privacy amplification (m = n/2), best of", args.repeat)

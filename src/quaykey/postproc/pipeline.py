@@ -6,7 +6,8 @@ module:
 - :mod:`quaykey.postproc.protocol`: the stages, :class:`SecuritySettings` and the public
   computations both parties apply;
 - :mod:`quaykey.postproc.parties`: :class:`AliceParty` and :class:`BobParty`;
-- :mod:`quaykey.postproc.driver`: :func:`run_block`, which calls the parties' steps in order;
+- :mod:`quaykey.postproc.driver`: :func:`run_block`, which calls the parties' steps in order,
+  and :func:`run_blocks`, which runs a stream of blocks with several in flight;
 - :mod:`quaykey.postproc.report`: :class:`BlockResult` (the keys and the public account) and
   :class:`KeyBits`;
 - :mod:`quaykey.postproc.channel` and :mod:`quaykey.postproc.authpool`: the channel and the
@@ -22,7 +23,7 @@ Example
 from __future__ import annotations
 
 from quaykey.postproc.authpool import AuthKeyPool
-from quaykey.postproc.driver import run_block
+from quaykey.postproc.driver import run_block, run_blocks
 from quaykey.postproc.parties import AliceParty, BobParty
 from quaykey.postproc.protocol import STAGES, SecuritySettings
 from quaykey.postproc.report import BlockResult, KeyBits
@@ -36,4 +37,5 @@ __all__ = [
     "KeyBits",
     "SecuritySettings",
     "run_block",
+    "run_blocks",
 ]

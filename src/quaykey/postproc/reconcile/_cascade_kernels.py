@@ -45,7 +45,7 @@ __all__ = ["MASK_SHIFT", "bob_absorb", "bob_plan", "build_masks", "range_paritie
 MASK_SHIFT = 10
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def build_masks(
     perm_flat: NDArray[np.int32],
     class_off: int,
@@ -74,7 +74,7 @@ def build_masks(
     return masks
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _parity(
     words: NDArray[np.int64],
     masks: NDArray[np.int64],
@@ -114,7 +114,7 @@ def _parity(
     return int(acc2 & 1)
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def range_parities(
     words: NDArray[np.int64],
     masks: NDArray[np.int64],
@@ -155,7 +155,7 @@ def range_parities(
     return out, 0
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _push(
     f: int,
     q: int,
@@ -181,7 +181,7 @@ def _push(
         cand_cnt[f] += 1
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _flip(
     f: int,
     x: int,
@@ -255,7 +255,7 @@ def _flip(
                 break
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _rebuild(
     f: int,
     cur_pass: NDArray[np.int64],
@@ -283,7 +283,7 @@ def _rebuild(
                 _push(f, q, b, blk_off, cand_p, cand_b, cand_cnt, in_list, overflow)
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def bob_plan(
     marks: NDArray[np.int64],
     words: NDArray[np.int64],
@@ -500,7 +500,7 @@ def bob_plan(
     return R
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def bob_absorb(
     words: NDArray[np.int64],
     masks: NDArray[np.int64],
