@@ -19,6 +19,8 @@ Workloads (after a warm-up call that compiles the numba kernels):
 * ``amplify``: Toeplitz privacy amplification of 10^6 bits to 5 x 10^5 (bits per CPU-s);
 * ``amplify7``: the same at 10^7 bits to 5 x 10^6;
 * ``sampler1e10``: :func:`simulate_link`, gys at 50 km, 10^10 pulses (pulses per CPU-s);
+* ``cli_help``: ``python -m quaykey.cli.main --help`` in a child process (runs per second:
+  only the wall-time ratio counts, the child's CPU time is not this process's);
 * ``keyrate``: the optimised Lim 2014 finite-key rate at 50 km, 10^8-bit blocks (calls/CPU-s);
 * ``network``: 24 simulated hours of the beijing-shanghai preset, statistical fidelity
   (simulated hours per CPU-s).
@@ -102,6 +104,13 @@ n = 10**10
 def run(i):
     simulate_link(p, n, np.random.default_rng(i))
     return n
+""",
+    "cli_help": """
+import subprocess, sys
+def run(i):
+    subprocess.run([sys.executable, "-m", "quaykey.cli.main", "--help"], check=True,
+                   capture_output=True)
+    return 1
 """,
     "keyrate": """
 from quaykey.physics.keyrate import key_rate

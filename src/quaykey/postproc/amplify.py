@@ -6,7 +6,7 @@ linear convolution ``s * x``, which a cyclic convolution of length ``L >= n + m 
 computes without wrap-around. The integer convolution is done in float64: with FFTW
 through the optional pyfftw package (on lengths ``odd * 2^k`` whose estimated plans are
 fast; the two forward transforms overlap on two threads and the inverse uses every core
-from 2^20 points), else scipy's ``rfft``/``irfft`` with ``next_fast_len``. Each output is an
+from 2^22 points), else scipy's ``rfft``/``irfft`` with ``next_fast_len``. Each output is an
 integer at most ``n``, and the rounding error of an FFT of length ``L`` stays far below 1/2
 for ``n`` up to about 10^8, so rounding is exact; the parity is read from the float's
 mantissa after adding 1.5 * 2^52 (no integer temporaries). Longer inputs (or outputs) are
@@ -59,7 +59,7 @@ _LARGE_FROM = 1 << 21
 #: Cores this process may run on; the inverse FFTW transform uses them all from
 #: :data:`_THREADED_FROM` points (the two forward transforms already overlap on two threads).
 _CORES = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-_THREADED_FROM = 1 << 20
+_THREADED_FROM = 1 << 22
 _PLANS: dict[int, list[Any]] = {}
 _PLANS_LOCK = threading.Lock()
 
