@@ -45,7 +45,7 @@ def test_root_help_imports_no_command_module_nor_heavy_library() -> None:
         "from quaykey.cli.main import main\n"
         "try:\n    main(['--help'])\n"
         "except SystemExit:\n    pass\n"
-        "heavy = ('scipy', 'numba', 'fastapi', 'skyfield', 'matplotlib', 'sqlalchemy')\n"
+        "heavy = ('numpy', 'scipy', 'numba', 'fastapi', 'skyfield', 'matplotlib', 'sqlalchemy')\n"
         "mods = [m for m in sys.modules if m.split('.')[0] in heavy]\n"
         "mods += [m for m in sys.modules if m.startswith('quaykey.cli.')\n"
         "         and m not in ('quaykey.cli.main', 'quaykey.cli._common')]\n"
