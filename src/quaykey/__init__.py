@@ -40,6 +40,7 @@ def __getattr__(name: str) -> Any:
         return getattr(records, name)
     raise AttributeError(f"module 'quaykey' has no attribute {name!r}")
 
+
 __all__ = [
     "AliceRecord",
     "AuthenticationError",
