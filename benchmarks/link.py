@@ -4,7 +4,7 @@ Run: ``.venv/bin/python benchmarks/link.py`` (``--quick`` for a short run).
 
 Prints three tables:
 
-1. the fast sampler (``simulate_link``) on the gys preset at 50 km for 10^8 .. 10^10 pulses
+1. the fast sampler (``simulate_link``) on the gys preset at 50 km for 10^8 .. 10^11 pulses
    and at 150 km for 10^8 .. 10^12 pulses: CPU seconds (``time.process_time``, this process
    only), wall seconds, nanoseconds per detection and effective pulses per CPU-second;
 2. a straightforward per-pulse numpy sampler (every pulse's intensity, bases, bit, photon
@@ -84,7 +84,7 @@ def main() -> None:
     # warm the numba kernels (compiled once, cached on disk)
     simulate_link(load_preset("gys", 50), 10**6, np.random.default_rng(0))
 
-    runs = [(50.0, 10**8), (50.0, 10**9), (50.0, 10**10)]
+    runs = [(50.0, 10**8), (50.0, 10**9), (50.0, 10**10), (50.0, 2 * 10**10), (50.0, 10**11)]
     runs += [(150.0, 10**e) for e in (8, 9, 10, 11, 12)]
     if args.quick:
         runs = [(50.0, 10**8), (50.0, 10**9), (150.0, 10**10), (150.0, 10**11)]

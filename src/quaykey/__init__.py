@@ -11,6 +11,8 @@ Licensed under the Apache License, Version 2.0 (``LICENSE``); copyright The quay
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from quaykey.errors import (
     AuthenticationError,
     KeyExhaustedError,
@@ -20,9 +22,24 @@ from quaykey.errors import (
     QuaykeyError,
     SecurityAbortError,
 )
-from quaykey.records import AliceRecord, BobRecord, PublicProtocol
+
+if TYPE_CHECKING:
+    from quaykey.records import AliceRecord, BobRecord, PublicProtocol
 
 __version__ = "0.1.0"
+
+#: Names re-exported from :mod:`quaykey.records`, imported on first use (it needs numpy,
+#: which ``quaykey --help`` and other light commands do not).
+_LAZY = ("AliceRecord", "BobRecord", "PublicProtocol")
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        from quaykey import records
+
+        return getattr(records, name)
+    raise AttributeError(f"module 'quaykey' has no attribute {name!r}")
+
 
 __all__ = [
     "AliceRecord",

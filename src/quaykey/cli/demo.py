@@ -105,7 +105,7 @@ def demo(
     out: Path = typer.Option(Path("out"), help="Folder for plots and reports."),
     hours: float = typer.Option(24.0, help="Simulated hours of the network run.", min=0.1),
 ) -> None:
-    """Run the main job on embedded defaults and write its plots to OUT."""
+    """Draw the link, network and satellite plots on embedded defaults into OUT (live: `up`)."""
     from quaykey.cli.main import app
 
     out.mkdir(parents=True, exist_ok=True)

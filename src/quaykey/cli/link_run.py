@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import typer
@@ -26,12 +26,10 @@ from quaykey.cli._common import (
     print_json,
     user_errors,
 )
-from quaykey.network.cost import MAX_UNFORCED_S, block_cost_s
-from quaykey.network.links import LinkRunner, link_model, make_block, summarise
-from quaykey.network.links.runner import joined_keys
-from quaykey.physics.attacks import parse_attack
-from quaykey.physics.params import LinkParams
 from quaykey.postproc.reconcile import RECONCILERS
+
+if TYPE_CHECKING:  # the network stack is imported when the command runs, not for --help
+    from quaykey.physics.params import LinkParams
 
 __all__ = ["run"]
 
@@ -53,6 +51,9 @@ def _check(duration_s: float, block_s: float, distance_km: float | None, reconci
 
 
 def _check_cost(params: LinkParams, duration_s: float, block_s: float, force: bool) -> float:
+    from quaykey.network.cost import MAX_UNFORCED_S, block_cost_s
+    from quaykey.network.links import link_model
+
     block = min(block_s, duration_s)
     try:
         per_block = block_cost_s(params, link_model(params, block), "exact")
@@ -68,6 +69,8 @@ def _check_cost(params: LinkParams, duration_s: float, block_s: float, force: bo
 
 
 def _write_keys(out_keys: Path, outcomes: list[Any]) -> None:
+    from quaykey.network.links.runner import joined_keys
+
     out_keys.mkdir(parents=True, exist_ok=True)
     alice, bob = joined_keys(outcomes)
     for name, bits in (("alice.key", alice), ("bob.key", bob)):
@@ -97,6 +100,9 @@ def run(
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
 ) -> None:
     """Simulate a link, then post-process it into two keys and compare them."""
+    from quaykey.network.links import LinkRunner, make_block, summarise
+    from quaykey.physics.attacks import parse_attack
+
     with user_errors():
         _check(duration_s, block_s, distance_km, reconciler)
         check_seed(seed)

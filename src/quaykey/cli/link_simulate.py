@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import typer
@@ -23,7 +23,9 @@ from quaykey.physics.attacks import parse_attack
 from quaykey.physics.keyrate import asymptotic_key_rate_estimate, estimate_secret_key_rate
 from quaykey.physics.params import PRESETS, DecoySource, LinkParams
 from quaykey.physics.pulse_classes import bb84_class_probabilities, bbm92_pattern_probabilities
-from quaykey.physics.sampler import LinkSample, simulate_link
+
+if TYPE_CHECKING:  # the sampler (numba) is imported when the command runs, not for --help
+    from quaykey.physics.sampler import LinkSample
 
 # a guard against asking for more detections than memory holds (about 12 bytes each)
 MAX_EXPECTED_DETECTIONS = 300_000_000
@@ -159,6 +161,8 @@ def simulate(
             )
         if attack is not None and params.source.protocol().kind != "bb84-decoy":
             raise ValueError("--eve: attacks are modelled for decoy BB84 presets only")
+        from quaykey.physics.sampler import simulate_link
+
         # load the compiled kernels first so that wall_s measures sampling only
         simulate_link(params, 1000, np.random.default_rng(0))
         rng = np.random.default_rng(seed)

@@ -72,15 +72,29 @@ def test_grid_lengths_are_close_and_fft_friendly() -> None:
 
 
 @pytest.mark.skipif(not fftw_available(), reason="optional pyfftw not installed")
-@pytest.mark.parametrize(("n", "m"), [(131_072, 1), (150_000, 60_000), (700_000, 350_000)])
+@pytest.mark.parametrize(
+    ("n", "m"), [(131_072, 1), (150_000, 60_000), (700_000, 350_000), (1_500_000, 700_001)]
+)
 def test_fftw_backend_equals_pocketfft(n: int, m: int, monkeypatch: pytest.MonkeyPatch) -> None:
     import quaykey.postproc.amplify as amp
 
     rng = np.random.default_rng(n + m)
     x = rng.integers(0, 2, n, dtype=np.uint8)
     s = rng.integers(0, 2, n + m - 1, dtype=np.uint8)
+    # fresh plans, the inverse on every core at these lengths too
+    monkeypatch.setattr(amp, "_PLANS", {})
+    monkeypatch.setattr(amp, "_THREADED_FROM", 1 << 17)
     with_fftw = toeplitz_hash(x, s, m)
     monkeypatch.setattr(amp, "_pyfftw", None)
     assert np.array_equal(with_fftw, toeplitz_hash(x, s, m))
     # and both equal a split into small exact blocks
     assert np.array_equal(with_fftw, toeplitz_hash(x, s, m, max_chunk_bits=50_000))
+
+
+def test_parity_rounds_near_integers_of_either_sign() -> None:
+    from quaykey.postproc.amplify import _parity
+
+    k = np.arange(-5, 2_000_000, 997, dtype=np.int64)
+    noise = np.random.default_rng(3).uniform(-0.45, 0.45, k.size)
+    conv = (k + noise) * 8.0  # scaled back by 1/8, as an unnormalised inverse FFT
+    assert np.array_equal(_parity(conv, 1.0 / 8.0), (k & 1).astype(np.uint8))
