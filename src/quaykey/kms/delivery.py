@@ -176,6 +176,7 @@ class Delivery(RelayProtocol):
     ) -> None:
         """Inside a transaction: hold the keys for the slaves served here, audit the delivery."""
         now = time.time()
+        self._grant_shared(conn, master, len(key_ids) * size)
         if local:
             quota = self.settings.quota(master).keys_outstanding
             if self.store.outstanding(conn, master, now) + len(key_ids) > quota:

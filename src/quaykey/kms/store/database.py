@@ -17,6 +17,7 @@ from sqlalchemy.pool import NullPool
 from quaykey.errors import KmsError, MasterKeyError
 from quaykey.kms.store.audit import AuditChain
 from quaykey.kms.store.keys import HeldKeys, LinkMaterial
+from quaykey.kms.store.rates import RateGrants
 from quaykey.kms.store.sealing import CANARY, Sealer
 from quaykey.kms.store.tables import meta_t, metadata
 
@@ -57,7 +58,7 @@ def _sqlite_setup(engine: Engine) -> None:
         conn.exec_driver_sql(mode)
 
 
-class Store(AuditChain, LinkMaterial, HeldKeys):
+class Store(AuditChain, LinkMaterial, HeldKeys, RateGrants):
     """Tables and transactions of one KME.
 
     Parameters
@@ -87,13 +88,40 @@ class Store(AuditChain, LinkMaterial, HeldKeys):
         self.max_batch = 64
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._commit_lock = threading.Lock()
+        self._leads: dict[str, Connection] = {}
 
     def __repr__(self) -> str:
         return f"Store(kme_id={self.kme_id!r}, backend={'sqlite' if self.is_sqlite else 'sql'})"
 
     def close(self) -> None:
-        """Release the database connections."""
+        """Release the database connections (and any lead this process held)."""
+        for conn in self._leads.values():
+            conn.close()
+        self._leads.clear()
         self.engine.dispose()
+
+    def try_lead(self, job: str) -> bool:
+        """Whether this process runs ``job`` for the KME, among several worker processes.
+
+        On PostgreSQL the first process to ask holds a session advisory lock keyed by the
+        KME ID and ``job`` on a connection of its own until :meth:`close` or its death (the
+        server ends the session of a killed process, and the next caller takes over). On
+        SQLite (one process per KME) the answer is always yes.
+        """
+        if self.is_sqlite or job in self._leads:
+            return True
+        key = zlib.crc32(f"{self.kme_id}|{job}".encode()) | (1 << 40)
+        conn = self.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+        try:
+            got = bool(conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": key}).scalar())
+        except BaseException:
+            conn.close()
+            raise
+        if not got:
+            conn.close()
+            return False
+        self._leads[job] = conn
+        return True
 
     def _check_master_key(self) -> None:
         with self.write() as conn:
