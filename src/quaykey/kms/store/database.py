@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import queue
+import re
 import threading
 import zlib
 from collections.abc import Callable, Iterator
@@ -12,6 +13,7 @@ from contextlib import contextmanager
 from typing import Any, TypeVar
 
 from sqlalchemy import Connection, Engine, create_engine, event, insert, select, text
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.pool import NullPool
 
 from quaykey.errors import KmsError, MasterKeyError
@@ -83,6 +85,8 @@ class Store(AuditChain, LinkMaterial, HeldKeys, RateGrants):
             _sqlite_setup(self.engine)
         else:
             self.engine = create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
+        self._sql: dict[str, str] = {}
+        self._dbapi_error: type[Exception] = self.engine.dialect.dbapi.Error  # type: ignore[union-attr]
         metadata.create_all(self.engine)
         self._check_master_key()
         self.max_batch = 64
@@ -99,6 +103,28 @@ class Store(AuditChain, LinkMaterial, HeldKeys, RateGrants):
             conn.close()
         self._leads.clear()
         self.engine.dispose()
+
+    def raw(self, conn: Connection, sql: str, params: Any = None, *, many: bool = False) -> Any:
+        """Run one hot statement on the DBAPI connection of ``conn``'s transaction.
+
+        Skips SQLAlchemy's per-execution work (execution context, result wrapping), which
+        costs several times what SQLite takes to run the statement. ``sql`` names its
+        parameters ``:name`` (rewritten once to ``%(name)s`` for psycopg). Database errors
+        are raised as SQLAlchemy's, like every other statement. Returns the DBAPI cursor.
+        """
+        q = self._sql.get(sql)
+        if q is None:
+            q = sql if self.is_sqlite else re.sub(r":(\w+)", r"%(\1)s", sql)
+            self._sql[sql] = q
+        cur = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+        try:
+            if many:
+                cur.executemany(q, params)
+            else:
+                cur.execute(q, params or {})
+        except self._dbapi_error as exc:
+            raise DBAPIError.instance(q, params, exc, self._dbapi_error) from exc
+        return cur
 
     def try_lead(self, job: str) -> bool:
         """Whether this process runs ``job`` for the KME, among several worker processes.
@@ -139,17 +165,21 @@ class Store(AuditChain, LinkMaterial, HeldKeys, RateGrants):
     def write(self) -> Iterator[Connection]:
         """A write transaction, serialised per KME, committed (durably) on normal exit.
 
-        SQLite takes the database write lock at ``BEGIN IMMEDIATE``; PostgreSQL takes a
-        transaction-scoped advisory lock keyed by the KME ID before any read.
+        SQLite takes the database write lock at ``BEGIN IMMEDIATE``; on PostgreSQL every
+        writer locks the KME's audit chain head row before any read (one round trip, and the
+        head then stays in memory for the transaction's audit records, see
+        :meth:`~quaykey.kms.store.audit.AuditChain.hold_audit_head`).
         """
         with self.engine.connect() as conn:
             if not self.is_sqlite:
                 conn = conn.execution_options(isolation_level="READ COMMITTED")
-            with conn.begin():
-                if not self.is_sqlite:
-                    # one writer at a time per KME, like SQLite's BEGIN IMMEDIATE
-                    conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": self._lock_key})
-                yield conn
+            try:
+                with conn.begin():
+                    self.hold_audit_head(conn)  # one writer at a time per KME
+                    yield conn
+                    self.flush_audit_head(conn)
+            finally:
+                conn.info.pop("audit_head", None)
 
     def transact(self, fn: Callable[[Connection], T]) -> T:
         """Run ``fn`` in a durable write transaction, sharing the commit with concurrent callers.
@@ -188,10 +218,13 @@ class Store(AuditChain, LinkMaterial, HeldKeys, RateGrants):
                     outcomes.append((True, batch[0][0](conn)))
                 for fn, _fut in batch if len(batch) > 1 else ():
                     sp = conn.begin_nested()
+                    head = list(conn.info.get("audit_head") or ())
                     try:
                         res = fn(conn)
                     except Exception as exc:
                         sp.rollback()
+                        if head:  # the audit records of fn went with its savepoint
+                            conn.info["audit_head"][:] = head
                         outcomes.append((False, exc))
                     else:
                         sp.commit()
