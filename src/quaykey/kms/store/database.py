@@ -136,11 +136,20 @@ class Store(AuditChain, LinkMaterial, HeldKeys, RateGrants):
 
         On PostgreSQL the first process to ask holds a session advisory lock keyed by the
         KME ID and ``job`` on a connection of its own until :meth:`close` or its death (the
-        server ends the session of a killed process, and the next caller takes over). On
+        server ends the session of a killed process, and the next caller takes over; a
+        holder whose session was lost asks again). On
         SQLite (one process per KME) the answer is always yes.
         """
-        if self.is_sqlite or job in self._leads:
+        if self.is_sqlite:
             return True
+        held = self._leads.get(job)
+        if held is not None:
+            try:  # a lost session has lost the lock with it
+                held.execute(text("SELECT 1"))
+                return True
+            except SQLAlchemyError:
+                held.close()
+                del self._leads[job]
         key = zlib.crc32(f"{self.kme_id}|{job}".encode()) | (1 << 40)
         conn = self.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
         try:
