@@ -30,8 +30,6 @@ from quaykey.kms.config import load_network_config
 from quaykey.kms.service import KmeService
 from quaykey.kms.store import verify_audit_chain
 
-pytestmark = [pytest.mark.postgres, pytest.mark.slow]
-
 WORKERS = 4
 N_MASTERS = 6
 #: pairs per master (QUAYKEY_KMS_WORKERS_N overrides, for a quick run)
@@ -223,6 +221,8 @@ def check_exactly_once(kmes: Kmes, pairs: Pairs) -> None:
     assert set(pairs.cut_off) <= set(slave_ids)
 
 
+@pytest.mark.postgres
+@pytest.mark.slow
 def test_workers_deliver_each_key_once_under_concurrency(kmes: Kmes) -> None:
     kmes.start("b", "a")
     assert len(workers_of(kmes.procs["a"])) == WORKERS
@@ -289,6 +289,8 @@ def test_workers_deliver_each_key_once_under_concurrency(kmes: Kmes) -> None:
     assert granted == {200: METERED_KEYS, 503: 2 * METERED_KEYS}
 
 
+@pytest.mark.postgres
+@pytest.mark.slow
 def test_sigkill_of_a_worker_and_of_the_kme_under_load(kmes: Kmes) -> None:
     kmes.start("b", "a")
     pairs = Pairs(kmes)
