@@ -114,7 +114,7 @@ def feed(cfg: Path, links: list[list[str]], n_bytes: int) -> None:
         s.close()
 
 
-def serve(cfg: Path) -> list[subprocess.Popen[bytes]]:
+def serve(cfg: Path, workers: int = 1) -> list[subprocess.Popen[bytes]]:
     net = load_network_config(cfg)
     procs = [
         subprocess.Popen(
@@ -130,6 +130,8 @@ def serve(cfg: Path) -> list[subprocess.Popen[bytes]]:
                 str(cfg),
                 "--log-level",
                 "warning",
+                "--workers",
+                str(workers),
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
@@ -244,9 +246,11 @@ def _raw_worker(
 
 
 def proc_cpu_s(pid: int) -> float:
-    """User + system CPU seconds of a process so far (Linux)."""
+    """User + system CPU seconds of a process and its worker processes so far (Linux)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    own = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    kids = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    return own + sum(proc_cpu_s(int(k)) for k in kids)
 
 
 def run_raw(
@@ -397,11 +401,19 @@ def main() -> None:
         default=4096,
         help="bound of the stock in stock-3-hop (smaller than the run's demand: sustained refill)",
     )
+    ap.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="worker processes per KME (`kme serve --workers`; above 1: PostgreSQL only)",
+    )
     args = ap.parse_args()
     if args.stock_keys < 128:
         ap.error("--stock-keys must be at least 128 (one refill batch)")
     SCENARIOS["stock-3-hop"]["stock"]["target_keys"] = args.stock_keys
-    backends: list[tuple[str, str | None]] = [("sqlite", None)]
+    backends: list[tuple[str, str | None]] = [("sqlite", None)] if args.workers == 1 else []
+    if args.workers > 1 and not args.postgres_url:
+        ap.error("--workers above 1 needs --postgres-url (SQLite serves one process)")
     if args.postgres_url:
         backends.append(("postgresql", args.postgres_url))
     rows = []
@@ -420,7 +432,7 @@ def main() -> None:
                 )
                 # enough link key for ~3000 pairs/s over the run (64 bytes per relayed key)
                 feed(cfg, sc["links"], int(64 * 3000 * (args.seconds + 2)))
-                procs = serve(cfg)
+                procs = serve(cfg, args.workers)
                 try:
                     wait_ports(cfg)
                     probe = client(cfg, "m")
@@ -462,6 +474,7 @@ def main() -> None:
     print(
         f"cores: {os.cpu_count()}  client: {args.client} ({args.procs} process(es))  "
         f"connections per KME: {args.threads}  seconds: {args.seconds}  "
+        f"workers per KME: {args.workers}  "
         "(pair = GET enc_keys + GET dec_keys, 256-bit key, mTLS keep-alive)"
     )
     print(

@@ -57,6 +57,14 @@ def serve(
     config: Annotated[Path | None, typer.Option("--config", help=_CONFIG_HELP)] = None,
     log_level: Annotated[str, typer.Option("--log-level", help="uvicorn log level.")] = "info",
     access_log: Annotated[bool, typer.Option("--access-log/--no-access-log")] = False,
+    workers: Annotated[
+        int,
+        typer.Option(
+            "--workers",
+            min=1,
+            help="Worker processes serving this KME (above 1 needs a PostgreSQL database).",
+        ),
+    ] = 1,
 ) -> None:
     """Serve one KME over HTTPS with mutual TLS until interrupted."""
     import logging
@@ -65,12 +73,17 @@ def serve(
 
     from quaykey.kms.app import create_app, server_config
     from quaykey.kms.config import fault_point_from_env
+    from quaykey.kms.workers import check_workers, serve_workers
 
     with user_errors():
         settings = network_from_option(config).settings_for(
-            node, fault_point=fault_point_from_env()
+            node, fault_point=fault_point_from_env(), workers=workers
         )
+        check_workers(settings)
         logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(name)s %(message)s")
+        if workers > 1:
+            serve_workers(settings, log_level=log_level, access_log=access_log)
+            return
         app_ = create_app(settings)
     uvicorn.Server(server_config(app_, settings, log_level=log_level, access_log=access_log)).run()
 

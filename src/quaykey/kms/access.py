@@ -8,6 +8,7 @@ answered 401.
 from __future__ import annotations
 
 import logging
+import time
 import uuid
 from typing import Any, NoReturn
 
@@ -68,6 +69,14 @@ class KmeCore:
 
     def _me_low(self, peer: str) -> bool:
         return self.node < peer
+
+    def _grant_shared(self, conn: Connection, master: str, bits: int) -> None:
+        """Inside a delivering transaction: with several worker processes, count ``bits``
+        against the master's key-rate quota in the database (the in-memory window of one
+        process sees only its own grants)."""
+        if self.settings.workers > 1:
+            quota = self.settings.quota(master).bits_per_minute
+            self.store.grant_rate(conn, master, bits, quota, time.time(), self.rate.window_s)
 
     def _audit_only(self, ev: str, **detail: Any) -> None:
         try:

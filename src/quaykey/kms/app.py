@@ -209,6 +209,8 @@ def server_config(
         h11_max_incomplete_event_size=settings.http.max_header_bytes,
         log_level=log_level,
         access_log=False,
+        # no proxy in front of a KME: X-Forwarded-* headers are not trusted (and not parsed)
+        proxy_headers=False,
         lifespan="on",
         timeout_keep_alive=30,
     )

@@ -224,7 +224,9 @@ class NetworkConfig(BaseModel):
             cur2 = prev[cur2]
         return hops[::-1]
 
-    def settings_for(self, node: str, *, fault_point: str | None = None) -> KmeSettings:
+    def settings_for(
+        self, node: str, *, fault_point: str | None = None, workers: int = 1
+    ) -> KmeSettings:
         """Resolve the settings of one KME.
 
         Parameters
@@ -233,6 +235,9 @@ class NetworkConfig(BaseModel):
             Node name under ``nodes``.
         fault_point : str or None
             Test-only crash point (see :mod:`quaykey.kms.faults`).
+        workers : int
+            Worker processes serving this KME (``kme serve --workers``; above 1 needs
+            PostgreSQL).
 
         Returns
         -------
@@ -290,6 +295,7 @@ class NetworkConfig(BaseModel):
             pairs=frozenset(frozenset(p) for p in self.pairs),
             stock=stock,
             fault_point=fault_point,
+            workers=workers,
         )
 
 
@@ -316,6 +322,9 @@ class KmeSettings(BaseModel):
     pairs: frozenset[frozenset[str]]
     stock: StockConfig = Field(default_factory=StockConfig)
     fault_point: str | None = None
+    #: worker processes serving this KME: above 1, the key-rate window lives in the
+    #: database and one worker at a time refills the key stock
+    workers: int = Field(default=1, ge=1)
 
     def may_pair(self, a: str, b: str) -> bool:
         """Whether SAEs ``a`` and ``b`` are provisioned to share keys."""

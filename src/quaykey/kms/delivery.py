@@ -16,7 +16,7 @@ import time
 import uuid
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, delete, select
+from sqlalchemy import Connection
 from sqlalchemy.exc import SQLAlchemyError
 
 from quaykey.errors import (
@@ -32,7 +32,6 @@ from quaykey.kms.pki import Identity
 from quaykey.kms.relay import MAC_KEY_BYTES
 from quaykey.kms.relay_protocol import RelayProtocol
 from quaykey.kms.schemas import Key, KeyContainer, KeyRequest, Status
-from quaykey.kms.store import keys_t
 
 __all__ = ["SUPPORTED_MANDATORY_EXTENSIONS", "Delivery"]
 
@@ -40,29 +39,24 @@ __all__ = ["SUPPORTED_MANDATORY_EXTENSIONS", "Delivery"]
 #: slave's KME is this KME or a neighbour) or ``"indirect"`` (relayed via trusted nodes).
 SUPPORTED_MANDATORY_EXTENSIONS = frozenset({"quaykey_route_type"})
 
-# prebuilt hot statements (SQLAlchemy memoises their cache keys)
-_READY_KEYS = select(
-    keys_t.c.key_id,
-    keys_t.c.slave_sae,
-    keys_t.c.master_sae,
-    keys_t.c.size_bits,
-    keys_t.c.blob,
-    keys_t.c.slaves,
-).where(
-    keys_t.c.key_id.in_(bindparam("ids", expanding=True)),
-    keys_t.c.state == bindparam("state"),
-    keys_t.c.expires_at > bindparam("now"),
+# hot statements, run on the DBAPI cursor (Store.raw)
+_READY_KEYS = (
+    "SELECT key_id, slave_sae, master_sae, size_bits, blob, slaves FROM kms_keys "
+    "WHERE key_id IN ({ids}) AND state = 'ready' AND expires_at > :now"
 )
-_DELETE_KEY = delete(keys_t).where(
-    keys_t.c.key_id == bindparam("kid"), keys_t.c.slave_sae == bindparam("slave")
-)
+_DELETE_KEY = "DELETE FROM kms_keys WHERE key_id = :kid AND slave_sae = :slave"
+
+
+def _ready_keys(n: int) -> str:
+    return _READY_KEYS.format(ids=", ".join(f":k{i}" for i in range(n)))
 
 
 def _container(key_ids: list[str], keys: list[bytearray]) -> KeyContainer:
     """The answer's key container; the caller's key buffers are zeroed."""
-    container = KeyContainer(
+    # built without validation: the KME made every key ID and base64 string itself
+    container = KeyContainer.model_construct(
         keys=[
-            Key(key_ID=kid, key=base64.b64encode(k).decode())
+            Key.model_construct(key_ID=kid, key=base64.b64encode(k).decode())
             for kid, k in zip(key_ids, keys, strict=True)
         ]
     )
@@ -176,6 +170,7 @@ class Delivery(RelayProtocol):
     ) -> None:
         """Inside a transaction: hold the keys for the slaves served here, audit the delivery."""
         now = time.time()
+        self._grant_shared(conn, master, len(key_ids) * size)
         if local:
             quota = self.settings.quota(master).keys_outstanding
             if self.store.outstanding(conn, master, now) + len(key_ids) > quota:
@@ -266,25 +261,28 @@ class Delivery(RelayProtocol):
         try:
 
             def _tx(conn: Connection) -> Any:
-                rows = conn.execute(
-                    _READY_KEYS, {"ids": key_ids, "state": "ready", "now": now}
-                ).all()
-                mine = {r.key_id: r for r in rows if r.slave_sae == slave}
-                not_for_caller = {r.key_id for r in rows if slave not in json.loads(r.slaves)}
+                params: dict[str, Any] = {f"k{i}": k for i, k in enumerate(key_ids)}
+                params["now"] = now
+                # rows: key_id, slave_sae, master_sae, size_bits, blob, slaves
+                rows = self.store.raw(conn, _ready_keys(len(key_ids)), params).fetchall()
+                mine = {r[0]: r for r in rows if r[1] == slave}
+                not_for_caller = {r[0] for r in rows if slave not in json.loads(r[5])}
                 if any(k in not_for_caller for k in key_ids):
                     raise KmsUnauthorizedError("unauthorized")
-                if any(k not in mine or mine[k].master_sae != master for k in key_ids):
+                if any(k not in mine or mine[k][2] != master for k in key_ids):
                     raise KeyNotFoundError()
-                conn.execute(_DELETE_KEY, [{"kid": k, "slave": slave} for k in key_ids])
+                self.store.raw(
+                    conn, _DELETE_KEY, [{"kid": k, "slave": slave} for k in key_ids], many=True
+                )
                 self.store.audit(
                     conn,
                     "delivered_slave",
                     key_IDs=key_ids,
-                    sizes=[mine[k].size_bits for k in key_ids],
+                    sizes=[mine[k][3] for k in key_ids],
                     master=master,
                     slave=slave,
                 )
-                return [self.store.open_key(k, slave, mine[k].blob) for k in key_ids]
+                return [self.store.open_key(k, slave, mine[k][4]) for k in key_ids]
 
             plain: list[bytearray] = self.store.transact(_tx)
         except SQLAlchemyError:

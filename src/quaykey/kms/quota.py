@@ -1,6 +1,9 @@
 """Per-SAE key-rate quota: a sliding 60 s window of granted key bits, in memory.
 
-The window lives in this process: one uvicorn process per KME (see ``docs/kms.md``).
+The window lives in this process. When several worker processes serve one KME
+(``kme serve --workers N``), each grant is also counted in the database inside the
+delivering transaction (:mod:`quaykey.kms.store.rates`); this window then only refuses
+early what the database would refuse anyway (see ``docs/kms.md``).
 """
 
 from __future__ import annotations

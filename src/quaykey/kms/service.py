@@ -144,7 +144,10 @@ class KmeService(KeyStock):
         try:
 
             def _tx(conn: Connection) -> Any:
-                gone = self.store.expire(conn, time.time())
+                now = time.time()
+                gone = self.store.expire(conn, now)
+                if self.settings.workers > 1:
+                    self.store.expire_rate(conn, now - self.rate.window_s)
                 if gone:
                     self.store.audit(
                         conn,

@@ -190,6 +190,7 @@ class KeyStock(Delivery):
             ).all()
             if len(rows) < number:
                 return None
+            self._grant_shared(conn, master, number * size)
             res = conn.execute(_DELETE_READY, [{"kid": r.key_id} for r in rows])
             if res.rowcount not in (-1, number):
                 raise KmsError("key stock changed under a delivery")
@@ -422,7 +423,10 @@ class KeyStock(Delivery):
     def _stock_loop(self) -> None:
         while not self._stock_stop.is_set():
             try:
-                self.refill_stock()
+                # several worker processes: one refills (and recovers what a killed one left
+                # reserved); the others take over when it dies
+                if self.store.try_lead("stock"):
+                    self.refill_stock()
             except Exception:
                 log.exception("key stock refill pass failed")
             self._stock_wake.wait(self.settings.stock.refill_interval_s)

@@ -9,23 +9,84 @@ from __future__ import annotations
 
 import os
 import secrets
+import signal
 import socket
+import subprocess
+import sys
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import yaml
 
 from quaykey.kms.app import ThreadedKme
-from quaykey.kms.client import KmeClient
-from quaykey.kms.config import KmeSettings, NetworkConfig, load_network_config
+from quaykey.kms.client import KmeClient, KmeClientError
+from quaykey.kms.config import FAULT_ENV, KmeSettings, NetworkConfig, load_network_config
 from quaykey.kms.pki import PkiLayout, init_dev_pki
 from quaykey.kms.store import create_master_key
 
 PG_ENV = "QUAYKEY_TEST_POSTGRES_URL"
+
+
+class KmeProcess:
+    """``quaykey kme serve`` in a subprocess (``workers``: ``--workers``)."""
+
+    def __init__(self, cfg: Path, node: str, log: Path, workers: int = 1) -> None:
+        self.cfg, self.node, self.log, self.workers = cfg, node, log, workers
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self, fault: str | None = None) -> None:
+        env = dict(os.environ)
+        env.pop(FAULT_ENV, None)
+        if fault:
+            env[FAULT_ENV] = fault
+        with self.log.open("ab") as fh:
+            self.proc = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "quaykey.cli.main",
+                    "kme",
+                    "serve",
+                    "--node",
+                    self.node,
+                    "--config",
+                    str(self.cfg),
+                    "--log-level",
+                    "info",
+                    "--workers",
+                    str(self.workers),
+                ],
+                stdout=fh,
+                stderr=subprocess.STDOUT,
+                env=env,
+            )
+
+    def wait_exit(self, timeout_s: float = 20.0) -> int:
+        assert self.proc is not None
+        return self.proc.wait(timeout_s)
+
+    def kill(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait(20)
+
+
+def wait_ready(client: KmeClient, slave: str, proc: KmeProcess, timeout_s: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        assert proc.proc is not None and proc.proc.poll() is None, proc.log.read_text()[-2000:]
+        try:
+            client.status(slave)
+            return
+        except (httpx.TransportError, KmeClientError):
+            time.sleep(0.2)
+    raise AssertionError(f"KME {proc.node} did not become ready")
 
 
 def free_socket() -> socket.socket:

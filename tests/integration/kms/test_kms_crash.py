@@ -10,75 +10,19 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from kms_harness import PG_ENV, PgSchemas, free_socket, write_network
+from kms_harness import PG_ENV, KmeProcess, PgSchemas, free_socket, wait_ready, write_network
 from sqlalchemy import select
 
 from quaykey.kms.client import KmeClient, KmeClientError
-from quaykey.kms.config import FAULT_ENV, load_network_config
+from quaykey.kms.config import load_network_config
 from quaykey.kms.service import KmeService
 from quaykey.kms.store import keys_t, stock_t, verify_audit_chain
-
-
-class KmeProcess:
-    """``quaykey kme serve`` in a subprocess."""
-
-    def __init__(self, cfg: Path, node: str, log: Path) -> None:
-        self.cfg, self.node, self.log = cfg, node, log
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def start(self, fault: str | None = None) -> None:
-        env = dict(os.environ)
-        env.pop(FAULT_ENV, None)
-        if fault:
-            env[FAULT_ENV] = fault
-        with self.log.open("ab") as fh:
-            self.proc = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "quaykey.cli.main",
-                    "kme",
-                    "serve",
-                    "--node",
-                    self.node,
-                    "--config",
-                    str(self.cfg),
-                    "--log-level",
-                    "info",
-                ],
-                stdout=fh,
-                stderr=subprocess.STDOUT,
-                env=env,
-            )
-
-    def wait_exit(self, timeout_s: float = 20.0) -> int:
-        assert self.proc is not None
-        return self.proc.wait(timeout_s)
-
-    def kill(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGKILL)
-            self.proc.wait(20)
-
-
-def wait_ready(client: KmeClient, slave: str, proc: KmeProcess, timeout_s: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        assert proc.proc is not None and proc.proc.poll() is None, proc.log.read_text()[-2000:]
-        try:
-            client.status(slave)
-            return
-        except (httpx.TransportError, KmeClientError):
-            time.sleep(0.2)
-    raise AssertionError(f"KME {proc.node} did not become ready")
 
 
 def audit(cfg: Path, node: str):

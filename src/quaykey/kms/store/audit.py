@@ -17,7 +17,7 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, insert, select, update
+from sqlalchemy import Connection, insert, select
 
 from quaykey.errors import KmsError
 from quaykey.kms.store.tables import audit_head_t, audit_t
@@ -28,17 +28,14 @@ log = logging.getLogger("quaykey.kms.audit")
 
 GENESIS_HASH = "0" * 64
 
-# Hot statements built once: SQLAlchemy memoises the cache key of a statement object.
-_AUDIT_HEAD = (
-    select(audit_head_t.c.seq, audit_head_t.c.hash)
-    .where(audit_head_t.c.kme_id == bindparam("kme"))
-    .with_for_update()
+# Hot statements, run on the DBAPI cursor (Store.raw); the head is locked on PostgreSQL
+_AUDIT_HEAD = "SELECT seq, hash FROM kms_audit_head WHERE kme_id = :kme"
+_AUDIT_INSERT = (
+    "INSERT INTO kms_audit (seq, ts, kme_id, event, detail, prev_hash, hash) "
+    "VALUES (:seq, :ts, :kme_id, :event, :detail, :prev_hash, :hash)"
 )
-_AUDIT_INSERT = insert(audit_t)
 _AUDIT_HEAD_UPDATE = (
-    update(audit_head_t)
-    .where(audit_head_t.c.kme_id == bindparam("kme"))
-    .values(seq=bindparam("new_seq"), hash=bindparam("new_hash"))
+    "UPDATE kms_audit_head SET seq = :new_seq, hash = :new_hash WHERE kme_id = :kme"
 )
 
 
@@ -92,25 +89,59 @@ class AuditChain:
     """The audit part of :class:`~quaykey.kms.store.Store` (needs ``kme_id`` and ``read``)."""
 
     kme_id: str
+    is_sqlite: bool
     #: The store's read transaction (``Store.read``), which this part uses.
     read: Callable[[], AbstractContextManager[Connection]]
+    #: The store's hot-statement runner (``Store.raw``).
+    raw: Callable[..., Any]
+
+    def _head(self, conn: Connection) -> Any:
+        sql = _AUDIT_HEAD if self.is_sqlite else _AUDIT_HEAD + " FOR UPDATE"
+        return self.raw(conn, sql, {"kme": self.kme_id}).fetchone()
 
     def init_audit(self, conn: Connection) -> None:
         """Start an empty chain for this KME (first start of a database)."""
         conn.execute(insert(audit_head_t).values(kme_id=self.kme_id, seq=0, hash=GENESIS_HASH))
 
+    def hold_audit_head(self, conn: Connection) -> None:
+        """At the start of a write transaction: lock the chain head row (on PostgreSQL this
+        is the KME's write lock: every writer takes it before any read) and keep it in
+        ``conn.info`` so that the records of the transaction chain on in memory."""
+        head = self._head(conn)
+        if head is not None:  # None only before init_audit on a new database
+            conn.info["audit_head"] = [head[0], head[1], head[0]]
+
+    def flush_audit_head(self, conn: Connection) -> None:
+        """Before the commit: write the head kept by :meth:`hold_audit_head` back, once."""
+        head = conn.info.pop("audit_head", None)
+        if head is not None and head[0] != head[2]:
+            self.raw(
+                conn,
+                _AUDIT_HEAD_UPDATE,
+                {"kme": self.kme_id, "new_seq": head[0], "new_hash": head[1]},
+            )
+
     def audit(self, conn: Connection, ev: str, _log: bool = True, **detail: Any) -> None:
         """Append one hash-chained audit record inside the caller's transaction.
 
         Detail values are key IDs, sizes, SAE IDs and node names; never key bytes.
-        Locks the chain head, which also serialises writers on PostgreSQL.
+        Locks the chain head (unless the transaction already holds it, see
+        :meth:`hold_audit_head`), which also serialises writers on PostgreSQL.
         """
-        head = conn.execute(_AUDIT_HEAD, {"kme": self.kme_id}).one()
-        seq = head[0] + 1
+        held = conn.info.get("audit_head")
+        if held is None:
+            head = self._head(conn)
+            if head is None:
+                raise KmsError("the audit chain has no head")
+            prev_seq, prev = head[0], head[1]
+        else:
+            prev_seq, prev = held[0], held[1]
+        seq = prev_seq + 1
         ts = time.time()
         text = canonical(detail).decode()
-        h = _audit_hash(head[1], seq, ts, self.kme_id, ev, text)
-        conn.execute(
+        h = _audit_hash(prev, seq, ts, self.kme_id, ev, text)
+        self.raw(
+            conn,
             _AUDIT_INSERT,
             {
                 "seq": seq,
@@ -118,11 +149,14 @@ class AuditChain:
                 "kme_id": self.kme_id,
                 "event": ev,
                 "detail": text,
-                "prev_hash": head[1],
+                "prev_hash": prev,
                 "hash": h,
             },
         )
-        conn.execute(_AUDIT_HEAD_UPDATE, {"kme": self.kme_id, "new_seq": seq, "new_hash": h})
+        if held is None:
+            self.raw(conn, _AUDIT_HEAD_UPDATE, {"kme": self.kme_id, "new_seq": seq, "new_hash": h})
+        else:
+            held[0], held[1] = seq, h
         if _log:
             log.info("audit %s %s", ev, text)
 

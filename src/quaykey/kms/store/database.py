@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import queue
+import re
 import threading
 import zlib
 from collections.abc import Callable, Iterator
@@ -12,11 +13,13 @@ from contextlib import contextmanager
 from typing import Any, TypeVar
 
 from sqlalchemy import Connection, Engine, create_engine, event, insert, select, text
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.pool import NullPool
 
 from quaykey.errors import KmsError, MasterKeyError
 from quaykey.kms.store.audit import AuditChain
 from quaykey.kms.store.keys import HeldKeys, LinkMaterial
+from quaykey.kms.store.rates import RateGrants
 from quaykey.kms.store.sealing import CANARY, Sealer
 from quaykey.kms.store.tables import meta_t, metadata
 
@@ -57,7 +60,7 @@ def _sqlite_setup(engine: Engine) -> None:
         conn.exec_driver_sql(mode)
 
 
-class Store(AuditChain, LinkMaterial, HeldKeys):
+class Store(AuditChain, LinkMaterial, HeldKeys, RateGrants):
     """Tables and transactions of one KME.
 
     Parameters
@@ -82,18 +85,83 @@ class Store(AuditChain, LinkMaterial, HeldKeys):
             _sqlite_setup(self.engine)
         else:
             self.engine = create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
+        self._sql: dict[str, str] = {}
+        self._dbapi_error: type[Exception] = self.engine.dialect.dbapi.Error  # type: ignore[union-attr]
         metadata.create_all(self.engine)
         self._check_master_key()
         self.max_batch = 64
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._commit_lock = threading.Lock()
+        self._leads: dict[str, Connection] = {}
+        self._writer: Connection | None = None  # the group commit's, under the commit lock
 
     def __repr__(self) -> str:
         return f"Store(kme_id={self.kme_id!r}, backend={'sqlite' if self.is_sqlite else 'sql'})"
 
     def close(self) -> None:
-        """Release the database connections."""
+        """Release the database connections (and any lead this process held)."""
+        with self._commit_lock:
+            if self._writer is not None:
+                self._writer.close()
+                self._writer = None
+        for conn in self._leads.values():
+            conn.close()
+        self._leads.clear()
         self.engine.dispose()
+
+    def raw(self, conn: Connection, sql: str, params: Any = None, *, many: bool = False) -> Any:
+        """Run one hot statement on the DBAPI connection of ``conn``'s transaction.
+
+        Skips SQLAlchemy's per-execution work (execution context, result wrapping), which
+        costs several times what SQLite takes to run the statement. ``sql`` names its
+        parameters ``:name`` (rewritten once to ``%(name)s`` for psycopg). Database errors
+        are raised as SQLAlchemy's, like every other statement. Returns the DBAPI cursor.
+        """
+        q = self._sql.get(sql)
+        if q is None:
+            q = sql if self.is_sqlite else re.sub(r":(\w+)", r"%(\1)s", sql)
+            self._sql[sql] = q
+        cur = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+        try:
+            if many:
+                cur.executemany(q, params)
+            else:
+                cur.execute(q, params or {})
+        except self._dbapi_error as exc:
+            raise DBAPIError.instance(q, params, exc, self._dbapi_error) from exc
+        return cur
+
+    def try_lead(self, job: str) -> bool:
+        """Whether this process runs ``job`` for the KME, among several worker processes.
+
+        On PostgreSQL the first process to ask holds a session advisory lock keyed by the
+        KME ID and ``job`` on a connection of its own until :meth:`close` or its death (the
+        server ends the session of a killed process, and the next caller takes over; a
+        holder whose session was lost asks again). On
+        SQLite (one process per KME) the answer is always yes.
+        """
+        if self.is_sqlite:
+            return True
+        held = self._leads.get(job)
+        if held is not None:
+            try:  # a lost session has lost the lock with it
+                held.execute(text("SELECT 1"))
+                return True
+            except SQLAlchemyError:
+                held.close()
+                del self._leads[job]
+        key = zlib.crc32(f"{self.kme_id}|{job}".encode()) | (1 << 40)
+        conn = self.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+        try:
+            got = bool(conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": key}).scalar())
+        except BaseException:
+            conn.close()
+            raise
+        if not got:
+            conn.close()
+            return False
+        self._leads[job] = conn
+        return True
 
     def _check_master_key(self) -> None:
         with self.write() as conn:
@@ -111,17 +179,40 @@ class Store(AuditChain, LinkMaterial, HeldKeys):
     def write(self) -> Iterator[Connection]:
         """A write transaction, serialised per KME, committed (durably) on normal exit.
 
-        SQLite takes the database write lock at ``BEGIN IMMEDIATE``; PostgreSQL takes a
-        transaction-scoped advisory lock keyed by the KME ID before any read.
+        SQLite takes the database write lock at ``BEGIN IMMEDIATE``; on PostgreSQL every
+        writer locks the KME's audit chain head row before any read (one round trip, and the
+        head then stays in memory for the transaction's audit records, see
+        :meth:`~quaykey.kms.store.audit.AuditChain.hold_audit_head`).
         """
-        with self.engine.connect() as conn:
-            if not self.is_sqlite:
-                conn = conn.execution_options(isolation_level="READ COMMITTED")
+        with self.engine.connect() as conn, self._write_on(conn) as tx:
+            yield tx
+
+    @contextmanager
+    def _write_on(self, conn: Connection) -> Iterator[Connection]:
+        if not self.is_sqlite:
+            conn = conn.execution_options(isolation_level="READ COMMITTED")
+        try:
             with conn.begin():
-                if not self.is_sqlite:
-                    # one writer at a time per KME, like SQLite's BEGIN IMMEDIATE
-                    conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": self._lock_key})
+                self.hold_audit_head(conn)  # one writer at a time per KME
                 yield conn
+                self.flush_audit_head(conn)
+        finally:
+            conn.info.pop("audit_head", None)
+
+    @contextmanager
+    def _batch_write(self) -> Iterator[Connection]:
+        """A write transaction on the group commit's own connection (under the commit lock):
+        no pool checkout and no liveness ping per batch. A connection that saw a database
+        error is dropped; the next batch opens a fresh one."""
+        if self._writer is None:
+            self._writer = self.engine.connect()
+        try:
+            with self._write_on(self._writer) as conn:
+                yield conn
+        except SQLAlchemyError:
+            self._writer.close()
+            self._writer = None
+            raise
 
     def transact(self, fn: Callable[[Connection], T]) -> T:
         """Run ``fn`` in a durable write transaction, sharing the commit with concurrent callers.
@@ -153,20 +244,26 @@ class Store(AuditChain, LinkMaterial, HeldKeys):
                 break
         outcomes: list[tuple[bool, Any]] = []
         try:
-            with self.write() as conn:
+            with self._batch_write() as conn:
                 if len(batch) == 1:
                     # alone in the transaction: no savepoint; if fn raises, the transaction
                     # rolls back and the handler below hands the error to its caller
                     outcomes.append((True, batch[0][0](conn)))
                 for fn, _fut in batch if len(batch) > 1 else ():
-                    sp = conn.begin_nested()
+                    # savepoints on the DBAPI cursor: SQLAlchemy's nested transactions cost
+                    # several statements' worth of Python each
+                    self.raw(conn, "SAVEPOINT kme_fn")
+                    head = list(conn.info.get("audit_head") or ())
                     try:
                         res = fn(conn)
                     except Exception as exc:
-                        sp.rollback()
+                        self.raw(conn, "ROLLBACK TO SAVEPOINT kme_fn")
+                        self.raw(conn, "RELEASE SAVEPOINT kme_fn")
+                        if head:  # the audit records of fn went with its savepoint
+                            conn.info["audit_head"][:] = head
                         outcomes.append((False, exc))
                     else:
-                        sp.commit()
+                        self.raw(conn, "RELEASE SAVEPOINT kme_fn")
                         outcomes.append((True, res))
         except Exception as exc:
             for _fn, fut in batch:

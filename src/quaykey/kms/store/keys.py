@@ -9,21 +9,23 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, delete, func, insert, select, update
+from sqlalchemy import Connection, delete, insert, select, update
 
 from quaykey.kms.store.sealing import Sealer
 from quaykey.kms.store.tables import keys_t, link_blocks_t, link_used_t
 
 __all__ = ["HeldKeys", "LinkMaterial"]
 
-_KEY_INSERT = insert(keys_t)
-_OUTSTANDING = (
-    select(func.count())
-    .select_from(keys_t)
-    .where(keys_t.c.master_sae == bindparam("master"), keys_t.c.expires_at > bindparam("now"))
+# hot statements, run on the DBAPI cursor (Store.raw)
+_KEY_INSERT = (
+    "INSERT INTO kms_keys (key_id, slave_sae, master_sae, size_bits, blob, state, relay_id, "
+    "slaves, expires_at, created_at) VALUES (:key_id, :slave_sae, :master_sae, :size_bits, "
+    ":blob, :state, :relay_id, :slaves, :expires_at, :created_at)"
 )
+_OUTSTANDING = "SELECT count(*) FROM kms_keys WHERE master_sae = :master AND expires_at > :now"
 
 
 class LinkMaterial:
@@ -247,6 +249,7 @@ class HeldKeys:
     """Keys held for slave SAEs (part of :class:`~quaykey.kms.store.Store`)."""
 
     sealer: Sealer
+    raw: Callable[..., Any]
 
     def put_key(
         self,
@@ -263,7 +266,8 @@ class HeldKeys:
     ) -> None:
         """Store one key for each slave (sealed, bound to key ID and slave)."""
         now = time.time()
-        conn.execute(
+        self.raw(
+            conn,
             _KEY_INSERT,
             [
                 {
@@ -280,6 +284,7 @@ class HeldKeys:
                 }
                 for s in slaves
             ],
+            many=True,
         )
 
     def open_key(self, key_id: str, slave: str, blob: bytes) -> bytearray:
@@ -288,7 +293,7 @@ class HeldKeys:
 
     def outstanding(self, conn: Connection, master: str, now: float) -> int:
         """Unclaimed, unexpired keys held here whose master is ``master``."""
-        return int(conn.execute(_OUTSTANDING, {"master": master, "now": now}).scalar_one())
+        return int(self.raw(conn, _OUTSTANDING, {"master": master, "now": now}).fetchone()[0])
 
     def expire(self, conn: Connection, now: float) -> list[tuple[str, str, str]]:
         """Delete expired keys and stale reservations; returns ``(key_id, slave, state)``."""

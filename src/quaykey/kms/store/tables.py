@@ -22,6 +22,7 @@ __all__ = [
     "link_used_t",
     "meta_t",
     "metadata",
+    "rate_grants_t",
     "stock_t",
 ]
 
@@ -74,6 +75,18 @@ keys_t = Table(
     Index("ix_keys_relay", "relay_id"),
     Index("ix_keys_pair", "master_sae", "slave_sae"),
     Index("ix_keys_expiry", "expires_at"),
+)
+
+#: key bits granted to each master SAE, one row per Get key, kept for the quota window; read
+#: only when several worker processes serve one KME (one process keeps the window in memory)
+rate_grants_t = Table(
+    "kms_rate_grants",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("master_sae", String(256), nullable=False),
+    Column("granted_at", Float, nullable=False),
+    Column("bits", Integer, nullable=False),
+    Index("ix_rate_master", "master_sae", "granted_at"),
 )
 
 #: keys relayed ahead of demand, held at the master's KME until a master SAE takes them
