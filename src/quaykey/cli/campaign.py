@@ -62,7 +62,8 @@ def run(
         check_out_path(out, "--out", suffix=".json")
         if doc is not None:
             _check_doc(doc)
-        logging.getLogger("quaykey").setLevel(logging.ERROR)  # rejections are counted, not logged
+        # rejections and outages are counted in the findings, not logged line by line
+        logging.getLogger("quaykey").setLevel(logging.CRITICAL)
         with err_console.status("campaign") as status:
             report = run_campaign(names, size, seed, command.strip(), status.update)
     payload = report.to_dict()
