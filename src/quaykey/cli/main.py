@@ -19,6 +19,7 @@ from typer._click import exceptions as click_exc
 
 from quaykey import __version__
 from quaykey.cli import apps, demo, edi, examples, kme, ledger, link, network, pki, satellite
+from quaykey.cli import network_studies as _network_studies  # noqa: F401 (registers its commands)
 from quaykey.cli._common import USER_ERROR_EXIT, print_error
 
 app = typer.Typer(
