@@ -91,11 +91,12 @@ class LinkJob:
 
 @dataclass(frozen=True, eq=False)
 class LinkJobResult:
-    """A link's block outcomes and the wall seconds the worker spent on them."""
+    """A link's block outcomes, and the wall and CPU seconds the worker spent on them."""
 
     name: str
     outcomes: tuple[BlockOutcome, ...]
     wall_s: float
+    cpu_s: float = 0.0
 
 
 def run_link_job(job: LinkJob) -> LinkJobResult:
@@ -109,7 +110,7 @@ def run_link_job(job: LinkJob) -> LinkJobResult:
     >>> [o.end_s for o in run_link_job(job).outcomes]
     [600.0, 1200.0]
     """
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     runner = LinkRunner(
         name=job.name,
         params=job.params,
@@ -118,7 +119,9 @@ def run_link_job(job: LinkJob) -> LinkJobResult:
         block_seed=job.seed,
     )
     outcomes = tuple(runner.run_block(attack) for attack in job.attacks)
-    return LinkJobResult(job.name, outcomes, time.perf_counter() - t0)
+    return LinkJobResult(
+        job.name, outcomes, time.perf_counter() - t0, time.process_time() - c0
+    )
 
 
 def _block_ends(block_s: float, until_s: float) -> list[float]:
@@ -244,6 +247,7 @@ class DistributedRun:
 
     report: SimulationReport
     task_wall_s: tuple[float, ...]
+    task_cpu_s: tuple[float, ...]
     blocks_s: float
 
     def to_dict(self) -> dict[str, Any]:
@@ -252,6 +256,7 @@ class DistributedRun:
         out["tasks"] = {
             "count": len(self.task_wall_s),
             "work_s": sum(self.task_wall_s),
+            "work_cpu_s": sum(self.task_cpu_s),
             "longest_s": max(self.task_wall_s, default=0.0),
             "blocks_wall_s": self.blocks_s,
         }
@@ -280,4 +285,6 @@ def simulate(
     )
     report = sim.run()
     report = replace(report, wall_s=time.perf_counter() - t0)
-    return DistributedRun(report, tuple(r.wall_s for r in results), blocks_s)
+    return DistributedRun(
+        report, tuple(r.wall_s for r in results), tuple(r.cpu_s for r in results), blocks_s
+    )
