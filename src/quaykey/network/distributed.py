@@ -119,9 +119,7 @@ def run_link_job(job: LinkJob) -> LinkJobResult:
         block_seed=job.seed,
     )
     outcomes = tuple(runner.run_block(attack) for attack in job.attacks)
-    return LinkJobResult(
-        job.name, outcomes, time.perf_counter() - t0, time.process_time() - c0
-    )
+    return LinkJobResult(job.name, outcomes, time.perf_counter() - t0, time.process_time() - c0)
 
 
 def _block_ends(block_s: float, until_s: float) -> list[float]:

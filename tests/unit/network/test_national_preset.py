@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from quaykey.network.presets import load_preset_topology, read_preset_yaml
-from quaykey.network.studies import model_rates, study_demands
 from quaykey.network.routing import demand_route
+from quaykey.network.studies import model_rates, study_demands
 
 
 def test_every_node_says_where_it_comes_from_and_invented_sites_say_so() -> None:
