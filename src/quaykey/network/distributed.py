@@ -23,8 +23,10 @@ of this package, importable by the worker processes.
 
 from __future__ import annotations
 
+import logging
 import math
 import time
+import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
@@ -50,6 +52,7 @@ __all__ = [
     "open_client",
     "run_link_job",
     "simulate",
+    "warm_up",
 ]
 
 T = TypeVar("T")
@@ -120,6 +123,20 @@ def run_link_job(job: LinkJob) -> LinkJobResult:
     )
     outcomes = tuple(runner.run_block(attack) for attack in job.attacks)
     return LinkJobResult(job.name, outcomes, time.perf_counter() - t0, time.process_time() - c0)
+
+
+def warm_up() -> float:
+    """Load the compiled kernels of an exact block in this process; its CPU seconds.
+
+    A worker process pays this once, on its first exact block; a benchmark calls it on
+    every worker first (``client.run(warm_up)``) to tell it from the blocks' own cost.
+    """
+    from quaykey.physics.params import load_preset
+
+    c0 = time.process_time()
+    params = load_preset("backbone", distance_km=5)
+    LinkRunner("warm-up", params, make_block("exact"), 0.02, block_seed=0).run_block()
+    return time.process_time() - c0
 
 
 def _block_ends(block_s: float, until_s: float) -> list[float]:
@@ -198,16 +215,20 @@ def open_client(workers: int = 1, scheduler: str | None = None) -> Iterator[Clie
         with Client(scheduler, timeout="30s") as client:
             yield client
         return
-    with (
-        LocalCluster(
-            n_workers=workers,
-            threads_per_worker=1,
-            processes=True,
-            dashboard_address=None,
-        ) as cluster,
-        Client(cluster) as client,
-    ):
-        yield client
+    # No dashboard; the scheduler's small HTTP server takes another port if 8787 is used.
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Port .* is already in use")
+        with (
+            LocalCluster(
+                n_workers=workers,
+                threads_per_worker=1,
+                processes=True,
+                dashboard_address=None,
+                silence_logs=logging.ERROR,
+            ) as cluster,
+            Client(cluster) as client,
+        ):
+            yield client
 
 
 def map_tasks(
