@@ -137,11 +137,20 @@ def _cut_chunk(task: _CutTask) -> list[CutImpact]:
     """The impacts of cutting each link of a chunk, one at a time (a task)."""
     t, rates, demands, links = task
     down = frozenset(n for n, r in rates.items() if r <= 0)
-    before = {d.pair: _capacity(t, d, rates, down)[0] for d in demands}
+    before: dict[tuple[str, str], float] = {}
+    used: dict[tuple[str, str], set[str] | None] = {}
+    for d in demands:
+        before[d.pair], path = _capacity(t, d, rates, down)
+        # A single-path demand keeps its widest path, and its capacity, when a fibre off
+        # that path is cut; the node-disjoint paths of a multipath demand may all change.
+        used[d.pair] = None if d.multipath else {link.name for link in t.path_links(path)}
     out = []
     for name in links:
         rows = []
         for d in demands:
+            on_path = used[d.pair]
+            if on_path is not None and name not in on_path:
+                continue
             after = _capacity(t, d, rates, down | {name})[0]
             if not math.isclose(after, before[d.pair], rel_tol=1e-12, abs_tol=0.0):
                 want = d.key_bits / d.interval_s
