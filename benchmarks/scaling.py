@@ -32,6 +32,7 @@ import os
 import time
 from typing import Any
 
+import dask
 from distributed import Client, LocalCluster
 
 from quaykey.network.cost import block_cost_s
@@ -62,6 +63,7 @@ def on_cluster(
     t0 = time.perf_counter()
     # The LocalCluster of open_client, also for one worker (open_client runs 1 in process).
     with (
+        dask.config.set({"distributed.worker.profile.enabled": False}),
         LocalCluster(
             n_workers=workers,
             threads_per_worker=1,

@@ -215,8 +215,14 @@ def open_client(workers: int = 1, scheduler: str | None = None) -> Iterator[Clie
         with Client(scheduler, timeout="30s") as client:
             yield client
         return
-    # No dashboard; the scheduler's small HTTP server takes another port if 8787 is used.
-    with warnings.catch_warnings():
+    import dask
+
+    # No dashboard (the scheduler's small HTTP server takes another port if 8787 is used),
+    # and no statistical profiler sampling the workers' threads every 10 ms: it costs CPU.
+    with (
+        warnings.catch_warnings(),
+        dask.config.set({"distributed.worker.profile.enabled": False}),
+    ):
         warnings.filterwarnings("ignore", message="Port .* is already in use")
         with (
             LocalCluster(
