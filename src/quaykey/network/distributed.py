@@ -4,7 +4,8 @@ A run's fibre links are independent of each other until their key reaches the po
 every block draws from its own seed (:func:`quaykey.network.links.runner.block_rng`, keyed
 by link name and block index, never by worker). So the blocks of a simulation can be
 computed anywhere, in any order, and replayed into the SimPy run
-(:class:`~quaykey.network.sim.NetworkSimulation` with ``outcomes``) with the same result
+(:class:`~quaykey.network.sim.NetworkSimulation`, each runner's block replaced by the
+outcomes computed for it) with the same result
 as computing them in place:
 
 1. :func:`link_jobs` lists, for each fibre link, the blocks the run will ask for and the
@@ -32,8 +33,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, TypeVar
 
+import numpy as np
+
 from quaykey.network.cost import block_cost_s
-from quaykey.network.links.block import Attack, BlockOutcome, Fidelity
+from quaykey.network.links.block import Attack, BlockOutcome, BlockWindow, Fidelity, LossProfile
 from quaykey.network.links.runner import LinkRunner, make_block
 from quaykey.network.links.statistical import link_model
 from quaykey.network.report import SimulationReport
@@ -137,6 +140,35 @@ def warm_up() -> float:
     params = load_preset("backbone", distance_km=5)
     LinkRunner("warm-up", params, make_block("exact"), 0.02, block_seed=0).run_block()
     return time.process_time() - c0
+
+
+class _Replay:
+    """A link's blocks computed beforehand, handed out in order as the run asks for them.
+
+    Stands in for the seam's implementation in the simulation's :class:`LinkRunner`;
+    refuses a block whose window is not the one computed (a bug in :func:`link_jobs`).
+    """
+
+    def __init__(self, outcomes: Sequence[BlockOutcome], fidelity: Fidelity) -> None:
+        self.outcomes = list(outcomes)
+        self.fidelity = fidelity
+        self.next = 0
+
+    def run(
+        self,
+        params: LinkParams,
+        window: BlockWindow,
+        rng: np.random.Generator,
+        *,
+        name: str = "",
+        loss: LossProfile | None = None,
+        attack: Attack | None = None,
+    ) -> BlockOutcome:
+        """The next computed block (see :class:`~quaykey.network.links.block.LinkBlock`)."""
+        if self.next >= len(self.outcomes) or self.outcomes[self.next].end_s != window.end_s:
+            raise RuntimeError(f"link {name!r}: no block computed for the window {window}")
+        self.next += 1
+        return self.outcomes[self.next - 1]
 
 
 def _block_ends(block_s: float, until_s: float) -> list[float]:
@@ -304,10 +336,9 @@ def simulate(
     jobs = link_jobs(topology, config)
     results = map_tasks(client, run_link_job, jobs, costs=[j.cost_s for j in jobs])
     blocks_s = time.perf_counter() - t0
-    outcomes = {r.name: r.outcomes for r in results}
-    sim = NetworkSimulation(
-        topology, config, satellite_passes, key_sink=key_sink, outcomes=outcomes
-    )
+    sim = NetworkSimulation(topology, config, satellite_passes, key_sink=key_sink)
+    for r in results:
+        sim.runners[r.name].block = _Replay(r.outcomes, config.fidelity)
     report = sim.run()
     report = replace(report, wall_s=time.perf_counter() - t0)
     return DistributedRun(

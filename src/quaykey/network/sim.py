@@ -150,11 +150,6 @@ class NetworkSimulation:
     key_sink
         Optional :data:`KeySink`, called for each end of each block of real key (exact
         fidelity), e.g. :func:`quaykey.kms.feed.link_key_sink`.
-    outcomes
-        The fibre links' block outcomes, computed beforehand in the order the run asks for
-        them (:func:`quaykey.network.distributed.simulate` computes them as tasks); a link
-        without an entry runs its blocks in place. Every block draws from its own seed
-        (:func:`~quaykey.network.links.runner.block_rng`), so both give the same run.
 
     Example
     -------
@@ -174,10 +169,8 @@ class NetworkSimulation:
         config: SimulationConfig,
         satellite_passes: Mapping[str, Sequence[PassKey]] | None = None,
         key_sink: KeySink | None = None,
-        outcomes: Mapping[str, Sequence[BlockOutcome]] | None = None,
     ) -> None:
         self.topology = topology
-        self.outcomes = {name: list(blocks) for name, blocks in (outcomes or {}).items()}
         self.config = config
         self.key_sink = key_sink
         self.passes = dict(satellite_passes or {})
@@ -236,7 +229,7 @@ class NetworkSimulation:
             yield self.env.timeout(runner.block_duration_s)
             if tally.cut:
                 return
-            outcome = self._next_block(runner, attack)
+            outcome = runner.run_block(attack)
             tally.record(outcome)
             if outcome.aborted:
                 continue
@@ -244,16 +237,6 @@ class NetworkSimulation:
                 self.pools.deposit(name, outcome.key_bits)
             else:
                 self._deposit_bits(name, outcome.keys)
-
-    def _next_block(self, runner: LinkRunner, attack: Attack | None) -> BlockOutcome:
-        """The link's next block: computed beforehand if given, else run now."""
-        done = self.outcomes.get(runner.name)
-        if done is None:
-            return runner.run_block(attack)
-        if runner.blocks >= len(done):
-            raise RuntimeError(f"link {runner.name!r}: block {runner.blocks} was not computed")
-        runner.blocks += 1
-        return done[runner.blocks - 1]
 
     def _deposit_bits(self, name: str, keys: tuple[Any, Any]) -> None:
         self.pools.deposit(name, alice_bits=keys[0], bob_bits=keys[1])
