@@ -36,7 +36,7 @@ import dask
 from distributed import Client, LocalCluster
 
 from quaykey.network.cost import block_cost_s
-from quaykey.network.distributed import link_jobs, simulate, warm_up
+from quaykey.network.distributed import WORKER_CONFIG, link_jobs, simulate, warm_up
 from quaykey.network.links.statistical import link_model
 from quaykey.network.presets import load_preset_topology
 from quaykey.network.sim import NetworkSimulation, SimulationConfig
@@ -63,7 +63,7 @@ def on_cluster(
     t0 = time.perf_counter()
     # The LocalCluster of open_client, also for one worker (open_client runs 1 in process).
     with (
-        dask.config.set({"distributed.worker.profile.enabled": False}),
+        dask.config.set(WORKER_CONFIG),
         LocalCluster(
             n_workers=workers,
             threads_per_worker=1,

@@ -48,6 +48,7 @@ if TYPE_CHECKING:
     from distributed import Client
 
 __all__ = [
+    "WORKER_CONFIG",
     "LinkJob",
     "LinkJobResult",
     "link_jobs",
@@ -57,6 +58,19 @@ __all__ = [
     "simulate",
     "warm_up",
 ]
+
+#: Dask settings of the local cluster's workers. No statistical profiler sampling their
+#: threads every 10 ms; and no ``MALLOC_TRIM_THRESHOLD_``, which dask sets by default and
+#: which turns off glibc's adaptive mmap threshold: every large numpy array of a block was
+#: then mapped and zeroed afresh, +60-70 % CPU per exact block (benchmarks/scaling.py).
+WORKER_CONFIG: dict[str, Any] = {
+    "distributed.worker.profile.enabled": False,
+    "distributed.nanny.pre-spawn-environ": {
+        "OMP_NUM_THREADS": 1,
+        "MKL_NUM_THREADS": 1,
+        "OPENBLAS_NUM_THREADS": 1,
+    },
+}
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -249,12 +263,8 @@ def open_client(workers: int = 1, scheduler: str | None = None) -> Iterator[Clie
         return
     import dask
 
-    # No dashboard (the scheduler's small HTTP server takes another port if 8787 is used),
-    # and no statistical profiler sampling the workers' threads every 10 ms: it costs CPU.
-    with (
-        warnings.catch_warnings(),
-        dask.config.set({"distributed.worker.profile.enabled": False}),
-    ):
+    # No dashboard (the scheduler's small HTTP server takes another port if 8787 is used).
+    with warnings.catch_warnings(), dask.config.set(WORKER_CONFIG):
         warnings.filterwarnings("ignore", message="Port .* is already in use")
         with (
             LocalCluster(
