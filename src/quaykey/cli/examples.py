@@ -2,6 +2,8 @@
 
 - ``my-port.yaml``: a small port topology (``network plan --topology my-port.yaml``);
 - ``rotterdam.yaml``: the feasibility sketch of ``docs/network.md``;
+- ``port-rotterdam.yaml``, ``port-los-angeles.yaml``: port regions with public coordinates
+  and demands (``network feasibility --topology port-rotterdam.yaml``);
 - ``link.yaml``: link parameter overrides (``link keyrate --config link.yaml``);
 - ``network.yaml``: a KMS network of three KMEs, the very file the KMS package ships
   (``pki init --config network.yaml``, ``kme serve --config network.yaml``).
@@ -22,6 +24,8 @@ __all__ = ["EXAMPLE_FILES", "examples", "write_examples"]
 EXAMPLE_FILES: dict[str, tuple[str, str]] = {
     "my-port.yaml": ("quaykey.cli", "example_files/my-port.yaml"),
     "rotterdam.yaml": ("quaykey.cli", "example_files/rotterdam.yaml"),
+    "port-rotterdam.yaml": ("quaykey.cli", "example_files/port-rotterdam.yaml"),
+    "port-los-angeles.yaml": ("quaykey.cli", "example_files/port-los-angeles.yaml"),
     "link.yaml": ("quaykey.cli", "example_files/link.yaml"),
     "network.yaml": ("quaykey.kms", "examples/network.yaml"),
 }

@@ -38,7 +38,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "demo": ("quaykey.cli.demo:demo", "Draw the link, network and satellite plots on embedded defaults into OUT (live: `up`)."),
     "examples": ("quaykey.cli.examples:examples", "Write the example files the README commands use (my-port.yaml, network.yaml, ...)."),
     "link": ("quaykey.cli.link:app", "Study one QKD link: key rates, simulation, plots, end-to-end runs."),
-    "network": ("quaykey.cli.network:app", "Simulate and plan the trusted-relay network."),
+    "network": ("quaykey.cli.network_studies:app", "Simulate and plan the trusted-relay network."),
     "satellite": ("quaykey.cli.satellite:app", "Micius satellite passes over ground stations."),
     "pki": ("quaykey.cli.pki:app", "Development PKI for KMEs and SAEs."),
     "kme": ("quaykey.cli.kme:app", "Run and inspect Key Management Entities (ETSI GS QKD 014)."),

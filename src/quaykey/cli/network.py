@@ -25,6 +25,8 @@ from quaykey.cli._common import (
 from quaykey.cli.network_map import draw_png, html_map
 from quaykey.network.cost import MAX_UNFORCED_S, run_cost_s
 from quaykey.network.demands import Demand, parse_demand
+from quaykey.network.distributed import open_client
+from quaykey.network.distributed import simulate as simulate_tasks
 from quaykey.network.faults import Fault, check_within_run, parse_cut, parse_eve
 from quaykey.network.links import link_model
 from quaykey.network.orbit import Satellite, closest_epoch, satellites_from_entry
@@ -41,6 +43,22 @@ from quaykey.network.sim import KeySink, NetworkSimulation, SimulationConfig
 from quaykey.network.topology import Topology
 
 T = TypeVar("T")
+
+#: Environment variable naming the Dask scheduler of ``--scheduler``.
+SCHEDULER_ENV = "QUAYKEY_DASK_SCHEDULER"
+WORKERS_HELP = "Worker processes of a local Dask cluster (1: no cluster, this process)."
+SCHEDULER_HELP = (
+    f"Existing Dask scheduler, tcp://HOST:8786 (or ${SCHEDULER_ENV}); its workers do the work."
+)
+
+
+def check_cluster(workers: int, scheduler: str | None) -> None:
+    """``--workers`` and ``--scheduler`` checked before any work starts."""
+    if workers < 1:
+        raise ValueError(f"--workers must be >= 1, got {workers}")
+    if scheduler is not None and not scheduler.startswith(("tcp://", "tls://", "inproc://")):
+        raise ValueError(f"--scheduler must be an address like tcp://HOST:8786, got {scheduler!r}")
+
 
 app = typer.Typer(help="Simulate and plan the trusted-relay network.", no_args_is_help=True)
 
@@ -125,14 +143,14 @@ def _demands(t: Topology, specs: list[str], with_kmes: bool) -> tuple[Demand, ..
     return () if with_kmes else None
 
 
-def _check_cost(t: Topology, cfg: SimulationConfig, force: bool) -> float:
+def _check_cost(t: Topology, cfg: SimulationConfig, force: bool, workers: int = 1) -> float:
     n_blocks = int(cfg.duration_s // cfg.block_duration_s)
     blocks = [
         (link.params(), link_model(link.params(), cfg.block_duration_s), n_blocks)
         for link in t.links
         if link.kind == "fibre"
     ]
-    cost = run_cost_s(blocks, cfg.fidelity)
+    cost = run_cost_s(blocks, cfg.fidelity) / workers
     if cost > MAX_UNFORCED_S and not force:
         raise ValueError(
             f"--hours {cfg.duration_s / 3600:g}: this run would take ~{cost:.3g} s of wall time "
@@ -210,6 +228,8 @@ def simulate(
         None, "--kme-config", help="KMS network YAML: deposit each link's key into its KMEs."
     ),
     force: bool = typer.Option(False, "--force", help="Run even if estimated to take long."),
+    workers: int = typer.Option(1, "--workers", help=WORKERS_HELP),
+    scheduler: str = typer.Option(None, "--scheduler", envvar=SCHEDULER_ENV, help=SCHEDULER_HELP),
     json_out: bool = typer.Option(False, "--json", help="Print JSON instead of tables."),
 ) -> None:
     """Simulate the network for some hours and report links, routes and faults."""
@@ -223,6 +243,7 @@ def simulate(
         if realtime is not None and not (math.isfinite(realtime) and realtime > 0):
             raise ValueError(f"--realtime must be > 0, got {realtime!r}")
         check_seed(seed)
+        check_cluster(workers, scheduler)
         if kme_config is not None and fidelity != "exact":
             raise ValueError("--kme-config needs --fidelity exact (statistical runs make no bits)")
         t = _topology(network, topology, _with(with_))
@@ -236,11 +257,19 @@ def simulate(
             start_utc=_parse_start(start),
             realtime_factor=realtime,
         )
-        cost = _check_cost(t, cfg, force)
+        cost = _check_cost(t, cfg, force, workers)
+        distributed = workers > 1 or scheduler is not None
+        if distributed and realtime is not None:
+            raise ValueError("--realtime runs in this process: leave out --workers/--scheduler")
         with _kme_sink(kme_config, t) as (sink, feed):
-            sim = NetworkSimulation(t, cfg, _passes(t, cfg), key_sink=sink)
-            report = _run(sim, hours, show=not json_out and (cost > 3 or realtime is not None))
-    out = report.to_dict()
+            if distributed:
+                with open_client(workers, scheduler) as client:
+                    run = simulate_tasks(t, cfg, client, _passes(t, cfg), key_sink=sink)
+                out = run.to_dict()
+            else:
+                sim = NetworkSimulation(t, cfg, _passes(t, cfg), key_sink=sink)
+                show = not json_out and (cost > 3 or realtime is not None)
+                out = _run(sim, hours, show=show).to_dict()
     if feed is not None:
         c = feed.counters
         out["kme_feed"] = {

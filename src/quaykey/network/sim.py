@@ -211,7 +211,7 @@ class NetworkSimulation:
                 params=params,
                 block=make_block(config.fidelity),
                 block_duration_s=config.block_duration_s,
-                rng=np.random.default_rng(self.rng.integers(0, 2**63)),
+                block_seed=config.seed,
             )
         for f in self.faults:
             if f.attack is not None and f.link in self.runners and config.fidelity != "exact":

@@ -10,6 +10,7 @@ what its own parameters predict (an eavesdropper, or a fault).
 
 from __future__ import annotations
 
+import hashlib
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -30,7 +31,26 @@ from quaykey.network.links.statistical import LinkModel, StatisticalBlock, link_
 from quaykey.physics.params import LinkParams
 from quaykey.units import binary_entropy
 
-__all__ = ["LinkRunner", "RunSummary", "diagnose", "make_block", "summarise"]
+__all__ = ["LinkRunner", "RunSummary", "block_rng", "diagnose", "make_block", "summarise"]
+
+
+def block_rng(seed: int, link: str, block: int) -> np.random.Generator:
+    """The randomness of block ``block`` of link ``link`` in a run seeded ``seed``.
+
+    A :class:`numpy.random.SeedSequence` spawned by the link's name and the block's index:
+    a block draws the same numbers whichever process runs it and whatever ran before it,
+    so a run split over any number of workers gives the same result.
+
+    Example
+    -------
+    >>> a = block_rng(1, "a--b", 3).integers(0, 2**32)
+    >>> bool(a == block_rng(1, "a--b", 3).integers(0, 2**32))
+    True
+    >>> bool(a == block_rng(1, "a--b", 4).integers(0, 2**32))
+    False
+    """
+    link_key = int.from_bytes(hashlib.sha256(link.encode("utf-8")).digest()[:8], "big")
+    return np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(link_key, block)))
 
 
 def make_block(
@@ -74,7 +94,11 @@ class LinkRunner:
     block_duration_s
         Link time per block.
     rng
-        Randomness of every block.
+        Randomness of every block (unless ``block_seed`` is given).
+    block_seed
+        Seed of a run whose every block draws from its own :func:`block_rng`, keyed by the
+        link's name and the block's index (the network simulation: results independent of
+        how many workers run the blocks).
 
     Example
     -------
@@ -92,6 +116,7 @@ class LinkRunner:
     rng: np.random.Generator = field(default_factory=lambda: np.random.default_rng(0))
     next_start_s: float = 0.0
     blocks: int = 0
+    block_seed: int | None = None
 
     def __post_init__(self) -> None:
         if not (math.isfinite(self.block_duration_s) and self.block_duration_s > 0):
@@ -112,7 +137,12 @@ class LinkRunner:
     ) -> BlockOutcome:
         """Run the next block (``duration_s``: a shorter last block)."""
         window = BlockWindow(self.next_start_s, duration_s or self.block_duration_s)
-        out = self.block.run(self.params, window, self.rng, name=self.name, attack=attack)
+        rng = (
+            self.rng
+            if self.block_seed is None
+            else block_rng(self.block_seed, self.name, self.blocks)
+        )
+        out = self.block.run(self.params, window, rng, name=self.name, attack=attack)
         self.next_start_s = window.end_s
         self.blocks += 1
         return out

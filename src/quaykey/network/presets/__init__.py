@@ -9,6 +9,11 @@ Networks
 --------
 ``beijing-shanghai``
     The 32-node trusted trunk, metro networks and port/customs users.
+``national``
+    A sketch of China's national backbone (CN-QCN) for planning studies: the
+    Beijing–Shanghai trunk extended to Wuhan, Hangzhou, Guangzhou–Shenzhen, Qingdao,
+    Xi'an and Chongqing–Chengdu, with port and customs demands; public facts cited node by
+    node, invented relay sites marked. It extends ``beijing-shanghai``.
 ``micius``
     The satellite topology add-on (``--with micius``): the Micius satellite, six ground
     stations and the fibre from Xinglong into the Beijing metro; it extends
@@ -38,7 +43,7 @@ __all__ = [
     "read_preset_yaml",
 ]
 
-NETWORK_NAMES: tuple[str, ...] = ("beijing-shanghai", "micius")
+NETWORK_NAMES: tuple[str, ...] = ("beijing-shanghai", "micius", "national")
 
 
 def read_preset_yaml(name: str) -> dict[str, Any]:
@@ -68,7 +73,8 @@ def load_preset_topology(name: str, with_micius: bool = False) -> Topology:
     Parameters
     ----------
     name
-        ``beijing-shanghai`` or ``micius`` (``micius`` implies the backbone it extends).
+        ``beijing-shanghai``, ``national`` (which extends it) or ``micius`` (``micius``
+        implies the backbone it extends).
     with_micius
         Add the satellite, its ground stations and the Xinglong fibre.
 
@@ -85,6 +91,9 @@ def load_preset_topology(name: str, with_micius: bool = False) -> Topology:
     if name == "micius":
         name, with_micius = "beijing-shanghai", True
     data = read_preset_yaml(name)
+    if data.get("requires"):
+        data = _merge(read_preset_yaml(str(data["requires"])), data)
+        data["name"] = name
     if with_micius:
         data = _merge(data, read_preset_yaml("micius"))
     return topology_from_dict(data)
