@@ -14,8 +14,10 @@ gives the unused part back when nobody reserved past it. The ``aes`` receiver ac
 most messages without a commit (``accept(durable=False)``, see
 :mod:`quaykey.logistics.sdk.channel`); their order mark is committed with the next
 durable accept or by :meth:`ChannelStore.close`.
-Queued ``otp`` payloads are the sender's own plaintext waiting for key; the file should
-be as protected as the application's other data.
+Queued ``otp`` payloads are the sender's own plaintext waiting for key: they are sealed
+at rest with AES-256-GCM (:class:`quaykey.sealing.Sealer`, the KME store's sealing) under
+a local 256-bit key kept next to the database (``<path>.key``, mode 0600, created on first
+use), bound to the peer and message type; the database file holds no queued plaintext.
 """
 
 from __future__ import annotations
@@ -28,6 +30,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from quaykey.sealing import local_sealer
 
 __all__ = ["SEQ_BLOCK", "ChannelStore", "QueueReport", "QueuedMessage"]
 
@@ -82,6 +86,9 @@ class ChannelStore:
         SQLite file (created if missing); ``":memory:"`` for a throwaway store.
     seq_block : int, optional
         Outgoing sequence numbers reserved per commit (default :data:`SEQ_BLOCK`).
+    key_file : path-like, optional
+        The sealing key of queued ``otp`` payloads (default ``<path>.key``, created with
+        mode 0600 if missing; a ``":memory:"`` store seals under a key in memory).
 
     Examples
     --------
@@ -92,10 +99,13 @@ class ChannelStore:
     ([], None, ['k1'])
     """
 
-    def __init__(self, path: str | Path, *, seq_block: int = SEQ_BLOCK) -> None:
+    def __init__(
+        self, path: str | Path, *, seq_block: int = SEQ_BLOCK, key_file: str | Path | None = None
+    ) -> None:
         if isinstance(seq_block, bool) or not isinstance(seq_block, int) or seq_block < 1:
             raise ValueError("seq_block must be an integer >= 1")
         self.path = str(path)
+        self._sealer = local_sealer(self.path, key_file)
         self.seq_block = seq_block
         # per peer: (next number to issue, last number of the reserved block)
         self._seq_blocks: dict[str, tuple[int, int]] = {}
@@ -237,7 +247,7 @@ class ChannelStore:
                 return None
             cur = db.execute(
                 "INSERT INTO otp_queue (peer, msg_type, payload, enqueued_at) VALUES (?,?,?,?)",
-                (peer, msg_type, payload, time.time()),
+                (peer, msg_type, self._sealer.seal(_aad(peer, msg_type), payload), time.time()),
             )
             return int(cur.lastrowid or 0)
 
@@ -248,7 +258,10 @@ class ChannelStore:
         if peer is not None:
             q, args = q + " WHERE peer=?", (peer,)
         rows = self._read(q + " ORDER BY id", args)
-        return [QueuedMessage(r[0], r[1], r[2], bytes(r[3]), r[4]) for r in rows]
+        return [
+            QueuedMessage(r[0], r[1], r[2], bytes(self._sealer.open(_aad(r[1], r[2]), r[3])), r[4])
+            for r in rows
+        ]
 
     def dequeue(self, queue_id: int) -> None:
         """Remove one message from the queue (after it was sent)."""
@@ -265,3 +278,7 @@ class ChannelStore:
             oldest = first if oldest is None else min(oldest, first)
         age = None if oldest is None else max(0.0, (now or time.time()) - oldest)
         return QueueReport(sum(per_peer.values()), per_peer, age, capacity)
+
+
+def _aad(peer: str, msg_type: str) -> str:
+    return f"otp-queue|{peer}|{msg_type}"
