@@ -18,7 +18,8 @@ Rows, each in one thread, latency around one send plus one receive:
 * ``aes`` in ``--threads`` independent sessions of the same SAE pair, one thread each
   (aggregate msg/s);
 * customs round trip (Shanghai <-> Beijing only): a real CUSDEC (``hybrid``) to Beijing,
-  ``customs.decide``, the CUSRES (``otp``) back.
+  ``customs.decide``, the CUSRES (``otp``) back on the keys the CUSDEC drew for it (the
+  stock rows also time the CUSRES on fresh keys of its own, two more KME calls).
 
 Then, in the same run, a second set of KMEs with the end-to-end key stock (``docs/kms.md``,
 "Key stock") for ``sipg-ops`` <-> ``customs-hq-beijing`` (``--stock-keys`` per direction,
@@ -50,6 +51,7 @@ from quaykey.kms.client import KmeClient
 from quaykey.logistics.profiles import load_profile
 from quaykey.logistics.run import PayloadFactory, percentiles_ms
 from quaykey.logistics.sdk import SecureChannel
+from quaykey.logistics.sdk.protect import otp_key_bytes
 
 ROUTES = {
     "same node": ("yangshan-terminal", "sipg-ops"),
@@ -121,13 +123,21 @@ def _parallel_aes(
     return {"n": len(every), "msg_per_s": round(len(every) / wall, 1)} | percentiles_ms(every)
 
 
-def _round_trip(tx: SecureChannel, rx: SecureChannel) -> Callable[[], None]:
-    """CUSDEC (hybrid) Shanghai -> Beijing, customs decides, CUSRES (otp) back."""
+def _round_trip(tx: SecureChannel, rx: SecureChannel, reply_keys: bool) -> Callable[[], None]:
+    """CUSDEC (hybrid) Shanghai -> Beijing, customs decides, CUSRES (otp) back.
+
+    ``reply_keys``: the CUSDEC draws the CUSRES's keys too (one Get key and one Get key with
+    key IDs per exchange, ``SecureChannel.send(reply_bytes=..., reply_to=...)``); else the
+    CUSRES takes its own (two more KME calls).
+    """
     factory = PayloadFactory({})
+    reply = otp_key_bytes(len(factory.cusres(factory.cusdec(None)))) if reply_keys else 0
 
     def one() -> None:
-        got = rx.receive(tx.send("customs_declaration", factory.cusdec(None)))
-        tx.receive(rx.send("customs_decision", factory.cusres(got)))
+        req = tx.send("customs_declaration", factory.cusdec(None), reply_bytes=reply)
+        got = rx.receive_message(req)
+        answer = factory.cusres(got.payload)
+        tx.receive(rx.send("customs_decision", answer, reply_to=got if reply_keys else None))
 
     return one
 
@@ -182,8 +192,10 @@ def stock_rows(
         timed: list[tuple[str, Callable[[], None], int]] = [
             ("KME Get key pair (baseline)", _key_pair(ma, sb, a, b), messages),
             ("otp", _one_message(tx, rx, CLASS_TYPES["otp"], payload, "otp"), messages),
-            ("customs CUSDEC->CUSRES", _round_trip(tx, rx), max(1, messages // 2)),
-        ]
+            ("customs CUSDEC->CUSRES, answer on fresh keys", _round_trip(tx, rx, False),
+             max(1, messages // 2)),
+            ("customs CUSDEC->CUSRES", _round_trip(tx, rx, True), max(1, messages // 2)),
+        ]  # fmt: skip
         for row, one, n in timed:
             taken0, fb0 = _served(lab)
             _stock_full(lab, plan.refill_batch)  # each row starts with a full stock
@@ -225,7 +237,7 @@ def run(
                 rows.append({"route": route, "row": f"aes, {threads} sessions in threads"} | par)
             if route != "same node":
                 rows.append({"route": route, "row": "customs CUSDEC->CUSRES"}
-                            | _time(max(1, messages // 2), _round_trip(tx, rx)))  # fmt: skip
+                            | _time(max(1, messages // 2), _round_trip(tx, rx, True)))  # fmt: skip
     finally:
         lab.close()
     if stock_keys > 0:

@@ -33,7 +33,7 @@ from typing import Any
 
 from quaykey.sealing import local_sealer
 
-__all__ = ["SEQ_BLOCK", "ChannelStore", "QueueReport", "QueuedMessage"]
+__all__ = ["MAX_REPLY_KEYS", "SEQ_BLOCK", "ChannelStore", "QueueReport", "QueuedMessage"]
 
 #: Outgoing sequence numbers reserved (and committed) at once.
 SEQ_BLOCK = 1024
@@ -49,7 +49,14 @@ CREATE TABLE IF NOT EXISTS used_keys (key_id TEXT NOT NULL, peer TEXT NOT NULL,
 CREATE TABLE IF NOT EXISTS otp_queue (id INTEGER PRIMARY KEY AUTOINCREMENT, peer TEXT NOT NULL,
                                       msg_type TEXT NOT NULL, payload BLOB NOT NULL,
                                       enqueued_at REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS reply_keys (peer TEXT NOT NULL, role TEXT NOT NULL,
+                                       ref TEXT NOT NULL, key_ids TEXT NOT NULL,
+                                       blob BLOB NOT NULL, at REAL NOT NULL,
+                                       PRIMARY KEY (peer, role, ref));
 """
+
+#: Reply keys kept per peer and role at most (the oldest go first: their reply never came).
+MAX_REPLY_KEYS = 1024
 
 
 @dataclass(frozen=True)
@@ -196,8 +203,18 @@ class ChannelStore:
                 out.append(k)
         return out
 
-    def mark_keys_used(self, peer: str, key_ids: list[str] | tuple[str, ...], *, side: str) -> None:
+    def mark_keys_used(
+        self,
+        peer: str,
+        key_ids: list[str] | tuple[str, ...],
+        *,
+        side: str,
+        reply: tuple[str, str, tuple[str, ...], bytes] | None = None,
+    ) -> None:
         """Record key IDs as used (``side`` ``"out"`` by the sender, ``"in"`` by the receiver).
+
+        ``reply`` = (role, ref, key IDs, key bytes): reply keys to keep, sealed, in the same
+        transaction (:meth:`put_reply_keys`).
 
         Raises
         ------
@@ -213,6 +230,57 @@ class ChannelStore:
                 )
             except sqlite3.IntegrityError:
                 raise ValueError(f"a key ID among {list(key_ids)} was used before") from None
+            if reply is not None:
+                self._put_reply(db, peer, *reply, now=now)
+
+    def _put_reply(
+        self,
+        db: sqlite3.Connection,
+        peer: str,
+        role: str,
+        ref: str,
+        key_ids: tuple[str, ...],
+        key: bytes,
+        *,
+        now: float,
+    ) -> None:
+        blob = self._sealer.seal(f"reply|{peer}|{role}|{ref}", key)
+        db.execute(
+            "INSERT OR REPLACE INTO reply_keys VALUES (?, ?, ?, ?, ?, ?)",
+            (peer, role, ref, ",".join(key_ids), blob, now),
+        )
+        db.execute(
+            "DELETE FROM reply_keys WHERE peer=? AND role=? AND rowid NOT IN (SELECT rowid"
+            " FROM reply_keys WHERE peer=? AND role=? ORDER BY at DESC LIMIT ?)",
+            (peer, role, peer, role, MAX_REPLY_KEYS),
+        )
+
+    def take_reply_keys(
+        self, peer: str, role: str, ref: str, *, side: str
+    ) -> tuple[tuple[str, ...], bytes] | None:
+        """Take (delete) the reply keys kept under ``(peer, role, ref)`` and mark their key
+        IDs used on ``side``, in one transaction; ``None`` when there are none.
+
+        Roles: ``"await"`` (the requester's copy, ``ref`` the key IDs joined by commas) and
+        ``"answer"`` (the replier's, ``ref`` the request's sequence number).
+        """
+        with self._tx() as db:
+            row = db.execute(
+                "SELECT key_ids, blob FROM reply_keys WHERE peer=? AND role=? AND ref=?",
+                (peer, role, ref),
+            ).fetchone()
+            if row is None:
+                return None
+            db.execute(
+                "DELETE FROM reply_keys WHERE peer=? AND role=? AND ref=?", (peer, role, ref)
+            )
+            ids = tuple(row[0].split(","))
+            db.executemany(
+                "INSERT OR IGNORE INTO used_keys VALUES (?, ?, ?, ?)",
+                [(k.lower(), peer, side, time.time()) for k in ids],
+            )
+            key = bytes(self._sealer.open(f"reply|{peer}|{role}|{ref}", row[1]))
+        return ids, key
 
     @staticmethod
     def _raise_seq_in(db: sqlite3.Connection, peer: str, seq: int) -> None:
@@ -222,8 +290,18 @@ class ChannelStore:
             (peer, seq),
         )
 
-    def accept(self, peer: str, seq: int, *, durable: bool = True) -> None:
+    def accept(
+        self,
+        peer: str,
+        seq: int,
+        *,
+        durable: bool = True,
+        reply: tuple[tuple[str, ...], bytes] | None = None,
+    ) -> None:
         """Record ``seq`` from ``peer`` as accepted and raise the peer's high-water mark.
+
+        ``reply`` = (key IDs, key bytes): the request's reply keys, kept sealed (role
+        ``"answer"``, ``ref`` the sequence number) in the same transaction.
 
         With ``durable=False`` only the high-water mark is raised, in memory: it is
         committed with the peer's next durable accept or by :meth:`close`. The caller
@@ -238,6 +316,8 @@ class ChannelStore:
             with self._tx() as db:
                 db.execute("INSERT INTO accepted VALUES (?, ?)", (peer, seq))
                 self._raise_seq_in(db, peer, pending)
+                if reply is not None:
+                    self._put_reply(db, peer, "answer", str(seq), *reply, now=time.time())
 
     def enqueue(self, peer: str, msg_type: str, payload: bytes, *, capacity: int) -> int | None:
         """Append to the otp queue; ``None`` (nothing stored) when it holds ``capacity``."""
