@@ -268,7 +268,9 @@ _CHECKS: dict[str, Callable[[RawSegment], list[tuple[str, Callable[[], object]]]
 
 def _check_totals(body: list[RawSegment]) -> list[Problem]:
     equipment = sum(1 for s in body if s.tag == "EQD")
-    items = sum(1 for s in body if s.tag == "CST")
+    # goods items are the detail section's CST groups (a CUSDEC header may hold a CST too)
+    first_uns = next((i for i, s in enumerate(body) if s.tag == "UNS"), -1)
+    items = sum(1 for s in body[first_uns + 1 :] if s.tag == "CST")
     out = []
     for s in body:
         if s.tag != "CNT":
