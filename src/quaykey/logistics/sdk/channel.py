@@ -43,6 +43,8 @@ is still used once, for one message, both ends record its ID as used, and the an
 no KME call: two KME calls per exchange instead of four. Both copies are kept sealed in
 the stores (at most :data:`~quaykey.logistics.sdk.store.MAX_REPLY_KEYS` per peer).
 
+A KME that does not answer counts as one short of key: sends fail closed as on a 503.
+
 ``otp`` traffic never falls back to a weaker class: when the KME is short of key the
 message waits in a bounded SQLite queue (:meth:`SecureChannel.flush_queue` sends it when
 key is back) and a full queue refuses with :class:`OtpQueueFullError`.
@@ -59,6 +61,8 @@ from collections import Counter
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+import httpx
 
 from quaykey.errors import (
     AuthenticationError,
@@ -260,6 +264,10 @@ class SecureChannel:
             if exc.status_code == 503:
                 raise KeyShortageError(f"KME has no key for {self.peer!r}: {exc}") from None
             raise
+        except httpx.TransportError as exc:  # no answer in time: fail closed, as when short
+            raise KeyShortageError(
+                f"KME did not answer a Get key for {self.peer!r} ({type(exc).__name__})"
+            ) from None
         ref = ",".join(rids).lower()
         self.store.mark_keys_used(self.peer, ids, side="out", reply=("await", ref, rids, rkey))
         return ids, key[:n_bytes], rids
@@ -419,6 +427,10 @@ class SecureChannel:
             key, *reply = self.keys.lookup_parts(self.peer, parts)
         except KmeClientError as exc:
             raise self._reject("key_rejected", str(exc)) from None
+        except httpx.TransportError as exc:
+            raise self._reject(
+                "key_rejected", f"KME did not answer ({type(exc).__name__})"
+            ) from None
         except ValueError as exc:  # the KME delivered (and deleted) keys of another length
             self.store.mark_keys_used(self.peer, ids, side="in")
             raise self._reject("authentication", f"length altered: {exc}") from None
