@@ -58,6 +58,7 @@ def test_apps_run_ci_every_application_exchanges_messages(tmp_path: Path) -> Non
         for cls, c in classes.items():
             assert c["rejected"] == 0 and c["received"] <= c["sent"], (name, cls)
     assert out["round_trips"]["CUSDEC->CUSRES"]["count"] > 0
+    assert out["rejected_reasons"] == {}  # no attack injected: the receivers refused nothing
     # otp flows (customs decisions, eBL) never appear under a weaker class
     for name in OTP_APPS:
         assert set(out["applications"][name]) <= {"otp", "hybrid"}

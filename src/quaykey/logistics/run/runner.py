@@ -431,6 +431,11 @@ class AppRunner:
             "keys": self.key_tally["taken_keys"],
             "distinct_key_ids": len(set(self.taken_ids)),
         }
+        reasons: Counter[str] = Counter()  # the receivers' own reasons, attacks included
+        for ch in self.channels.values():
+            reasons.update({k.split(".", 1)[1]: n for k, n in ch.counters.items()
+                            if k.startswith("rejected.")})  # fmt: skip
+        out["rejected_reasons"] = dict(sorted(reasons.items()))
         out["ledger"] = self.ledger_state()
         if self.iot_url is not None:
             out["iot"] = iot_report(self.iot_url, self.iot)
