@@ -160,7 +160,8 @@ def stock_plan(
 
     Each pair's bound is what its flows take in ``horizon_s`` wall seconds at their peak
     hour (:func:`quaykey.logistics.budget.flow_key_bps` per flow and class; a CUSDEC counts
-    its ``otp`` CUSRES answer too), in 256-bit keys, at least 32; together at most half of
+    its ``otp`` CUSRES answer too, in its own direction: the CUSDEC draws the answer's keys,
+    ``SecureChannel.send(reply_bytes=...)``), in 256-bit keys, at least 32; together at most half of
     the link key the prefill makes (``link_bps`` per link, default ``LINK_KEY_BPS``: the
     slowest link of the route), scaled down in proportion,
     so the stock cannot take the key on-demand relays need. The batch is a quarter of the
@@ -172,7 +173,7 @@ def stock_plan(
     >>> plan = stock_plan(load_profile("ci"), speed=10, prefill_s=60)
     >>> sorted(plan.targets)
     ['customs-hq-beijing>sipg-ops', 'sipg-ops>customs-hq-beijing']
-    >>> plan.targets['customs-hq-beijing>sipg-ops'] > plan.targets['sipg-ops>customs-hq-beijing']
+    >>> plan.targets['sipg-ops>customs-hq-beijing'] > plan.targets['customs-hq-beijing>sipg-ops']
     True
     """
     from quaykey.logistics.budget import KeyPolicy, flow_key_bps
@@ -193,7 +194,7 @@ def stock_plan(
             )
             if f.message_type == "CUSDEC":
                 answer = rate_hz * (8.0 * answer_bytes + policy.mac_key_bits)
-                demand_bps[(b, a)] = demand_bps.get((b, a), 0.0) + answer
+                demand_bps[(a, b)] += answer  # the CUSDEC draws its answer's keys
     keys = {p: max(32, int(np.ceil(bps * speed * horizon_s / STOCK_KEY_BITS)))
             for p, bps in demand_bps.items()}  # fmt: skip
     cap = int(link_bps * prefill_s / STOCK_KEY_BITS / 2)
