@@ -67,7 +67,7 @@ def _consistent(lab: KmeLab, untouched: bool = False) -> None:
         assert here["receivable_bytes"] == there["sendable_bytes"], (a, b, here, there)
 
 
-def _wait(cond: Any, timeout_s: float = 30.0) -> None:
+def _wait(cond: Any, timeout_s: float = 60.0) -> None:
     deadline = time.monotonic() + timeout_s
     while not cond():
         assert time.monotonic() < deadline, "condition not reached in time"

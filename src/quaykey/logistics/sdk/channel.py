@@ -33,19 +33,14 @@ cheaper without being weaker:
   being refused as ``reordered``.
 
 Request and reply. ``send(..., reply_bytes=n)`` on an ``otp`` or ``hybrid`` request
-draws, in the same *Get key*, keys holding at least ``n`` bytes for the peer's answer and
-lists their IDs in the (authenticated) header; the receiver fetches them with the
-request's own keys in one *Get key with key IDs* and keeps them, sealed in its store, once
-the request is accepted. Its ``send(..., reply_to=request)`` protects the answer with them
-(``otp`` or ``hybrid``, if they hold enough bytes; otherwise they are discarded and the
-answer takes fresh keys as usual), and the requester opens it with its own copy. Each key
-is still used once, for one message, both ends record its ID as used, and the answer costs
-no KME call: two KME calls per exchange instead of four. Both copies are kept sealed in
-the stores (at most :data:`~quaykey.logistics.sdk.store.MAX_REPLY_KEYS` per peer).
+draws the answer's keys in the same *Get key* and lists their IDs in the authenticated
+header; the receiver fetches them with the request's keys in one *Get key with key IDs*.
+``send(..., reply_to=request)`` protects the answer with them when they suffice (else with
+fresh keys). Each key is used once and recorded at both ends; both copies are kept sealed
+(at most :data:`~quaykey.logistics.sdk.store.MAX_REPLY_KEYS` per peer). Two KME calls per
+exchange instead of four.
 
-A KME that does not answer counts as one short of key: sends fail closed as on a 503.
-
-``otp`` traffic never falls back to a weaker class: when the KME is short of key the
+``otp`` never falls back to a weaker class: when the KME is short of key (or silent) the
 message waits in a bounded SQLite queue (:meth:`SecureChannel.flush_queue` sends it when
 key is back) and a full queue refuses with :class:`OtpQueueFullError`.
 """
@@ -167,6 +162,7 @@ class SecureChannel:
         self._out: Session | None = None
         self._in: Session | None = None
         self._pending_reply: tuple[tuple[str, ...], bytes] | None = None
+        self._pending_used: tuple[str, ...] = ()
         self.counters: Counter[str] = Counter()
 
     def __repr__(self) -> str:
@@ -428,13 +424,11 @@ class SecureChannel:
         except KmeClientError as exc:
             raise self._reject("key_rejected", str(exc)) from None
         except httpx.TransportError as exc:
-            raise self._reject(
-                "key_rejected", f"KME did not answer ({type(exc).__name__})"
-            ) from None
+            raise self._reject("key_rejected", f"KME no answer ({type(exc).__name__})") from None
         except ValueError as exc:  # the KME delivered (and deleted) keys of another length
             self.store.mark_keys_used(self.peer, ids, side="in")
             raise self._reject("authentication", f"length altered: {exc}") from None
-        self.store.mark_keys_used(self.peer, ids, side="in")
+        self._pending_used = ids  # recorded with the acceptance, or at once on a refusal
         self._pending_reply = (env.reply_key_ids, reply[0]) if reply else None
         return key
 
@@ -467,7 +461,8 @@ class SecureChannel:
         """Accept an ``aes`` message: committed for a key's first, in memory after."""
         # the key's first message is committed (its key IDs were at lookup); the others
         # raise the order mark in memory, committed by the next durable accept or close()
-        self.store.accept(self.peer, seq, durable=s.uses == 0)
+        used, self._pending_used = self._pending_used, ()
+        self.store.accept(self.peer, seq, durable=s.uses == 0, used=used)
         s.uses += 1
         s.seqs.add(seq)
         s.last_seq = max(s.last_seq, seq)
@@ -475,7 +470,7 @@ class SecureChannel:
     def receive_message(self, envelope: bytes) -> ReceivedMessage:
         """Like :meth:`receive`, returning the payload with its type, class and sequence."""
         with self._lock:
-            self._pending_reply = None
+            self._pending_reply, self._pending_used = None, ()
             try:
                 env = decode_envelope(bytes(envelope))
             except ValueError as exc:
@@ -486,6 +481,8 @@ class SecureChannel:
             try:
                 payload = self._open(env)
             except AuthenticationError as exc:
+                if self._pending_used:  # fetched (so deleted) at the KME: used, whatever came
+                    self.store.mark_keys_used(self.peer, self._pending_used, side="in")
                 if isinstance(exc, MessageRejectedError):
                     raise
                 raise self._reject("authentication", str(exc)) from None
@@ -493,7 +490,10 @@ class SecureChannel:
                 self._accept_aes(env.seq, self._in)
             else:  # an accepted request's reply keys are kept with its acceptance
                 reply, self._pending_reply = self._pending_reply, None
-                self.store.accept(self.peer, env.seq, reply=reply if env.reply_key_ids else None)
+                used, self._pending_used = self._pending_used, ()
+                self.store.accept(
+                    self.peer, env.seq, reply=reply if env.reply_key_ids else None, used=used
+                )
             self.counters[f"received.{env.protection}"] += 1
             return ReceivedMessage(
                 env.msg_type, payload, env.protection, env.sender, env.seq, env.ts_ms

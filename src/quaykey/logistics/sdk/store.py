@@ -297,8 +297,12 @@ class ChannelStore:
         *,
         durable: bool = True,
         reply: tuple[tuple[str, ...], bytes] | None = None,
+        used: tuple[str, ...] = (),
     ) -> None:
         """Record ``seq`` from ``peer`` as accepted and raise the peer's high-water mark.
+
+        ``used``: key IDs the message consumed at the KME, recorded as used (side ``in``)
+        in the same transaction (which is then durable).
 
         ``reply`` = (key IDs, key bytes): the request's reply keys, kept sealed (role
         ``"answer"``, ``ref`` the sequence number) in the same transaction.
@@ -310,10 +314,17 @@ class ChannelStore:
         """
         with self._lock:
             pending = max(seq, self._seq_in_pending.pop(peer, 0))
-            if not durable:
+            if not durable and not used:
                 self._seq_in_pending[peer] = pending
                 return
             with self._tx() as db:
+                try:
+                    db.executemany(
+                        "INSERT INTO used_keys VALUES (?, ?, ?, ?)",
+                        [(k.lower(), peer, "in", time.time()) for k in used],
+                    )
+                except sqlite3.IntegrityError:
+                    raise ValueError(f"a key ID among {list(used)} was used before") from None
                 db.execute("INSERT INTO accepted VALUES (?, ?)", (peer, seq))
                 self._raise_seq_in(db, peer, pending)
                 if reply is not None:
