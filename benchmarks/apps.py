@@ -18,13 +18,15 @@ Rows, each in one thread, latency around one send plus one receive:
 * ``aes`` in ``--threads`` independent sessions of the same SAE pair, one thread each
   (aggregate msg/s);
 * customs round trip (Shanghai <-> Beijing only): a real CUSDEC (``hybrid``) to Beijing,
-  ``customs.decide``, the CUSRES (``otp``) back.
+  ``customs.decide``, the CUSRES (``otp``) back on the keys the CUSDEC drew for it (the
+  stock rows also time the CUSRES on fresh keys of its own, two more KME calls).
 
 Then, in the same run, a second set of KMEs with the end-to-end key stock (``docs/kms.md``,
 "Key stock") for ``sipg-ops`` <-> ``customs-hq-beijing`` (``--stock-keys`` per direction,
 batches of 128, a pass every 0.05 s, 256-bit keys only), full before the clock starts:
-the Shanghai <-> Beijing baseline, ``otp`` and customs rows again, and the share of Get keys
-the stock served.
+the Shanghai <-> Beijing baseline, ``otp`` and customs rows again (the two customs variants
+taking turns exchange by exchange, so that the machine's load falls on both alike), and the
+share of Get keys the stock served.
 
 Not a test; it prints a table (``--json`` for the rows). Run::
 
@@ -50,6 +52,7 @@ from quaykey.kms.client import KmeClient
 from quaykey.logistics.profiles import load_profile
 from quaykey.logistics.run import PayloadFactory, percentiles_ms
 from quaykey.logistics.sdk import SecureChannel
+from quaykey.logistics.sdk.protect import otp_key_bytes
 
 ROUTES = {
     "same node": ("yangshan-terminal", "sipg-ops"),
@@ -67,6 +70,19 @@ def _time(n: int, one: Callable[[], Any]) -> dict[str, Any]:
         lat.append(time.perf_counter() - s)
     wall = time.perf_counter() - t0
     return {"n": n, "msg_per_s": round(n / wall, 1)} | percentiles_ms(lat)
+
+
+def _time_interleaved(n: int, ones: dict[str, Callable[[], Any]]) -> dict[str, dict[str, Any]]:
+    """Each of ``ones`` ``n`` times, taking turns (one of each per round), so that the load
+    the machine is under falls on every variant alike; msg/s counts each variant's own time."""
+    lat: dict[str, list[float]] = {k: [] for k in ones}
+    for _ in range(n):
+        for name, one in ones.items():
+            s = time.perf_counter()
+            one()
+            lat[name].append(time.perf_counter() - s)
+    return {k: {"n": n, "msg_per_s": round(n / sum(v), 1)} | percentiles_ms(v)
+            for k, v in lat.items()}  # fmt: skip
 
 
 def _key_pair(master: KmeClient, slave: KmeClient, a: str, b: str) -> Callable[[], None]:
@@ -121,13 +137,21 @@ def _parallel_aes(
     return {"n": len(every), "msg_per_s": round(len(every) / wall, 1)} | percentiles_ms(every)
 
 
-def _round_trip(tx: SecureChannel, rx: SecureChannel) -> Callable[[], None]:
-    """CUSDEC (hybrid) Shanghai -> Beijing, customs decides, CUSRES (otp) back."""
+def _round_trip(tx: SecureChannel, rx: SecureChannel, reply_keys: bool) -> Callable[[], None]:
+    """CUSDEC (hybrid) Shanghai -> Beijing, customs decides, CUSRES (otp) back.
+
+    ``reply_keys``: the CUSDEC draws the CUSRES's keys too (one Get key and one Get key with
+    key IDs per exchange, ``SecureChannel.send(reply_bytes=..., reply_to=...)``); else the
+    CUSRES takes its own (two more KME calls).
+    """
     factory = PayloadFactory({})
+    reply = otp_key_bytes(len(factory.cusres(factory.cusdec(None)))) if reply_keys else 0
 
     def one() -> None:
-        got = rx.receive(tx.send("customs_declaration", factory.cusdec(None)))
-        tx.receive(rx.send("customs_decision", factory.cusres(got)))
+        req = tx.send("customs_declaration", factory.cusdec(None), reply_bytes=reply)
+        got = rx.receive_message(req)
+        answer = factory.cusres(got.payload)
+        tx.receive(rx.send("customs_decision", answer, reply_to=got if reply_keys else None))
 
     return one
 
@@ -182,7 +206,6 @@ def stock_rows(
         timed: list[tuple[str, Callable[[], None], int]] = [
             ("KME Get key pair (baseline)", _key_pair(ma, sb, a, b), messages),
             ("otp", _one_message(tx, rx, CLASS_TYPES["otp"], payload, "otp"), messages),
-            ("customs CUSDEC->CUSRES", _round_trip(tx, rx), max(1, messages // 2)),
         ]
         for row, one, n in timed:
             taken0, fb0 = _served(lab)
@@ -191,6 +214,18 @@ def stock_rows(
             taken, fb = _served(lab)
             r["stock_served"] = f"{taken - taken0} keys, {fb - fb0} relayed on demand"
             rows.append(r)
+        # the customs exchange both ways, taking turns: answer on the CUSDEC's reply keys
+        # (2 KME calls) and answer on fresh keys of its own (4 KME calls)
+        taken0, fb0 = _served(lab)
+        _stock_full(lab, plan.refill_batch)
+        both = _time_interleaved(max(1, messages // 2), {
+            "customs CUSDEC->CUSRES": _round_trip(tx, rx, True),
+            "customs CUSDEC->CUSRES, answer on fresh keys": _round_trip(tx, rx, False),
+        })  # fmt: skip
+        taken, fb = _served(lab)
+        for row, r in both.items():
+            served = f"{taken - taken0} keys (both rows), {fb - fb0} relayed on demand"
+            rows.append({"route": route, "row": row} | r | {"stock_served": served})
     finally:
         lab.close()
     return rows
@@ -225,7 +260,7 @@ def run(
                 rows.append({"route": route, "row": f"aes, {threads} sessions in threads"} | par)
             if route != "same node":
                 rows.append({"route": route, "row": "customs CUSDEC->CUSRES"}
-                            | _time(max(1, messages // 2), _round_trip(tx, rx)))  # fmt: skip
+                            | _time(max(1, messages // 2), _round_trip(tx, rx, True)))  # fmt: skip
     finally:
         lab.close()
     if stock_keys > 0:

@@ -229,7 +229,7 @@ def run(
     start: str = typer.Option("09:00", help="Profile time of day to start at, HH:MM."),
     seed: int = typer.Option(1, help="Seed of the traffic and of the link blocks."),
     state: Path = typer.Option(None, help="State directory (default: a temporary one)."),
-    block_s: float = typer.Option(10.0, help="Link seconds per exact QKD block."),
+    block_s: float = typer.Option(10.0, help="Link seconds per QKD block."),
     prefill_s: float = typer.Option(60.0, help="Link seconds of key made before traffic."),
     attack_every: int = typer.Option(
         0, help="Inject a tampered/replayed/reordered/wrongly keyed envelope every N messages."
@@ -240,9 +240,14 @@ def run(
     stock: bool = typer.Option(
         True, "--stock/--no-stock", help="Keep an end-to-end key stock for remote pairs."
     ),
+    network: str = typer.Option(
+        "chain",
+        help="chain: 3 KMEs, 20 km links, exact blocks (fast); beijing-shanghai: one KME per "
+        "node of that preset's route between the profile's route sites, statistical blocks.",
+    ),
     json_out: bool = typer.Option(False, "--json", help="Print JSON instead of tables."),
 ) -> None:
-    """Run a profile's applications over real KMEs (mTLS) fed with exact link key."""
+    """Run a profile's applications over real KMEs (mTLS) fed with QKD link key."""
     from quaykey.cli.apps_run import run_command
 
     with user_errors():
@@ -253,5 +258,5 @@ def run(
         run_command(
             load_profile(profile), minutes=minutes, speed=speed, start=start, seed=seed,
             state=state, block_s=block_s, prefill_s=prefill_s, attack_every=attack_every,
-            json_out=json_out, mqtt_url=mqtt_url, stock=stock,
+            json_out=json_out, mqtt_url=mqtt_url, stock=stock, network=network,
         )  # fmt: skip

@@ -35,15 +35,27 @@ def render_report(out: dict[str, Any]) -> None:
     console.print(table)
     net, key, q = out["network"], out["key_consumed"], out["otp_queue"]
     rates = ", ".join(f"{k} {v / 1e3:.2f} kbit/s" for k, v in net["rate_bps"].items())
+    if len(net["rate_bps"]) > 4:  # a preset's route: its slowest link says what it carries
+        slow = min(net["rate_bps"], key=net["rate_bps"].get)
+        route = net.get("route", {})
+        rates = (f"{route.get('src')} -> {route.get('dst')} over {len(net['rate_bps'])} links "
+                 f"of {route.get('network')}, slowest {slow} "
+                 f"{net['rate_bps'][slow] / 1e3:.2f} kbit/s")  # fmt: skip
     delivered = sum(net["delivered_bytes"].values())
     console.print(
-        f"link key (exact blocks of {net['block_s']:g} s, {net['link_s']:g} link s): {rates}; "
+        f"link key ({net['fidelity']} blocks of {net['block_s']:g} s, {net['link_s']:g} link s):"
+        f" {rates}; "
         f"{delivered:,} B delivered over all links, {key['bytes']:,} B consumed by the "
         f"applications ({key['keys']} keys, {key['distinct_key_ids']} distinct IDs)"
     )
     used = ", ".join(
         f"{k} {v['used_bytes']:,} of {v['delivered_bytes']:,} B" for k, v in out["link_key"].items()
     )
+    if len(out["link_key"]) > 4:
+        worst = max(out["link_key"].items(), key=lambda kv: kv[1]["used_bytes"]
+                    / max(kv[1]["delivered_bytes"], 1))  # fmt: skip
+        used = (f"most used {worst[0]} {worst[1]['used_bytes']:,} of "
+                f"{worst[1]['delivered_bytes']:,} B")  # fmt: skip
     console.print(f"link key used by the KMEs (relay, MACs included): {used}")
     console.print(
         f"otp queue: {q['waiting']} waiting"
@@ -52,6 +64,8 @@ def render_report(out: dict[str, Any]) -> None:
         f"{_ms(out['schedule_lag']['p99_ms'])} ms; pools never negative: "
         f"{'yes' if out['pools_never_negative'] else 'NO'}"
     )
+    if out.get("rejected_reasons"):
+        console.print(f"refused by the receivers: {out['rejected_reasons']}")
     stock = out.get("stock")
     if stock is not None:
         for node, st in stock["levels"].items():

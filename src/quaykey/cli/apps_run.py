@@ -1,4 +1,4 @@
-"""The wiring behind ``quaykey apps run``: KMEs on loopback, link keys from exact blocks, the run.
+"""The wiring behind ``quaykey apps run``: KMEs on loopback, fed with link key, the run.
 
 This module sits at the edge (it imports the KMS and the network layer); the applications in
 :mod:`quaykey.logistics.run` see only their ``KmeClient``s.
@@ -6,14 +6,13 @@ This module sits at the edge (it imports the KMS and the network layer); the app
 * :class:`KmeLab` writes a development PKI, master keys and a KMS network file under a state
   directory and serves one KME per node (uvicorn, HTTPS with mutual TLS, SQLite) on
   127.0.0.1. The sites of the profile are SAEs at the node of :data:`SITE_NODES`.
-* :class:`ExactFeeder` makes the link keys: for every QKD link of :func:`chain_topology`
-  (Shanghai -- Hefei -- Beijing, 20 km fibre each, the backbone preset at 10 MHz) it runs
-  consecutive *exact* blocks through the link-block seam
-  (:class:`quaykey.network.links.runner.LinkRunner` over
-  :class:`quaykey.network.links.exact.ExactBlock`: sampled photons, real post-processing,
-  two keys computed by the two parties) and deposits each end's key in that end's KME
-  (:func:`quaykey.kms.feed.link_key_sink`). A KME pair across Shanghai -- Beijing is served by
-  the KMEs' own hop-by-hop relay through Hefei.
+* The link keys (:mod:`quaykey.cli.apps_feed`): with ``network="chain"`` (the default) the
+  :class:`ExactFeeder` runs *exact* blocks on the links of :func:`chain_topology`
+  (Shanghai -- Hefei -- Beijing, 20 km fibre each) and a KME pair across Shanghai -- Beijing
+  is served by the KMEs' hop-by-hop relay through Hefei. With ``network="beijing-shanghai"``
+  there is one KME per node of that preset's route between the profile's two route sites
+  (:func:`trunk_route`: 33 hops from the Shanghai port to Beijing customs), fed by a
+  :class:`LinkFeeder` of *statistical* blocks on the route's real links.
 """
 
 from __future__ import annotations
@@ -22,8 +21,6 @@ import contextlib
 import itertools
 import logging
 import tempfile
-import threading
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -32,9 +29,10 @@ import numpy as np
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from quaykey.cli._common import check_seed, err_console, print_json
+from quaykey.cli.apps_feed import ExactFeeder, LinkFeeder, chain_topology, trunk_route
 from quaykey.cli.apps_report import render_report
 from quaykey.cli.apps_sites import (
-    CHAIN,
+    LINK_KEY_BPS,
     SITE_NODES,
     STOCK_KEY_BITS,
     StockPlan,
@@ -42,20 +40,22 @@ from quaykey.cli.apps_sites import (
     node_of,
     profile_sites,
     stock_plan,
+    use_chain,
 )
-from quaykey.kms.feed import link_key_sink
 from quaykey.kms.lab import KmeLab as _Lab
 from quaykey.logistics.iot import parse_mqtt_url, start_embedded_broker
 from quaykey.logistics.run import AppRunner, RunConfig
 from quaykey.logistics.traffic import TrafficProfile
-from quaykey.network.handoff import key_bytes
-from quaykey.network.links.runner import LinkRunner, make_block
-from quaykey.network.topology import Topology, topology_from_dict
+
+#: What ``apps run --network`` accepts: the stand-in chain or a preset's route.
+NETWORKS = ("chain", "beijing-shanghai")
 
 __all__ = [
+    "NETWORKS",
     "SITE_NODES",
     "ExactFeeder",
     "KmeLab",
+    "LinkFeeder",
     "StockPlan",
     "chain_for",
     "chain_topology",
@@ -64,31 +64,8 @@ __all__ = [
     "run_command",
     "run_profile",
     "stock_plan",
+    "trunk_route",
 ]
-
-_COORDS = {
-    "ningbo": (29.868, 121.544),
-    "shanghai": (31.23, 121.47),
-    "hefei": (31.82, 117.23),
-    "beijing": (39.90, 116.40),
-}
-
-
-def chain_topology(
-    chain: tuple[str, ...] = CHAIN, length_km: float = 20.0, repetition_rate_hz: float = 1e7
-) -> Topology:
-    """``chain`` (default Shanghai -- Hefei -- Beijing) as fibre links of ``length_km`` each.
-
-    The links are short stand-ins (the real trunk has 33 hops): what matters here is that
-    the key bytes are real post-processed key and that Shanghai -- Beijing needs a relay.
-    """
-    return topology_from_dict({
-        "name": "apps-chain",
-        "defaults": {"preset": "backbone",
-                     "overrides": {"source.repetition_rate_hz": repetition_rate_hz}},
-        "nodes": [{"name": n, "lat_deg": _COORDS[n][0], "lon_deg": _COORDS[n][1]} for n in chain],
-        "links": [{"a": a, "b": b, "length_km": length_km} for a, b in itertools.pairwise(chain)],
-    })  # fmt: skip
 
 
 class KmeLab(_Lab):
@@ -115,93 +92,6 @@ class KmeLab(_Lab):
         )  # fmt: skip
 
 
-class ExactFeeder:
-    """Exact link blocks of ``topology`` into the KMEs, in step with the run's scaled time.
-
-    Parameters
-    ----------
-    topology : Topology
-        Its links' ends are KME nodes.
-    lab : KmeLab
-        The KMEs.
-    block_s : float
-        Link seconds per block.
-    seed : int
-        Seed of the blocks' randomness.
-    """
-
-    def __init__(self, topology: Topology, lab: KmeLab, block_s: float, seed: int) -> None:
-        rng = np.random.default_rng(seed)
-        self.block_s = block_s
-        self.runners = [
-            LinkRunner(link.name, link.params(), make_block("exact"), block_s,
-                       np.random.default_rng(rng.integers(2**63)))
-            for link in topology.links
-        ]  # fmt: skip
-        self.ends = {link.name: (link.a, link.b) for link in topology.links}
-        self.sink = link_key_sink({n: k.service for n, k in lab.kmes.items()})
-        self.link_s = 0.0
-        self.compute_s = 0.0
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-        self._lock = threading.Lock()
-
-    def step(self) -> None:
-        """One block on every link; each end's key into its own KME."""
-        with self._lock:
-            t0 = time.perf_counter()
-            for r in self.runners:
-                out = r.run_block()
-                if out.keys is None:
-                    continue
-                a, b = self.ends[r.name]
-                ka, kb = key_bytes(out.keys[0]), key_bytes(out.keys[1])
-                if ka:
-                    self.sink(r.name, a, b, f"{r.name}/{r.blocks}", ka)
-                    self.sink(r.name, b, a, f"{r.name}/{r.blocks}", kb)
-            self.link_s += self.block_s
-            self.compute_s += time.perf_counter() - t0
-
-    def prefill(self, link_s: float) -> None:
-        """Blocks covering ``link_s`` link seconds, as fast as the machine runs them."""
-        for _ in range(int(np.ceil(link_s / self.block_s - 1e-9))):
-            self.step()
-
-    def start(self, speed: float) -> None:
-        """Run blocks in a thread, one per ``block_s / speed`` wall seconds (or slower)."""
-
-        def loop() -> None:
-            next_due = time.monotonic() + self.block_s / speed
-            while not self._stop.wait(max(0.0, next_due - time.monotonic())):
-                self.step()
-                next_due += self.block_s / speed
-
-        self._thread = threading.Thread(target=loop, name="exact-feeder", daemon=True)
-        self._thread.start()
-
-    def stop(self) -> None:
-        """Stop after the block in progress."""
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join()
-
-    def report(self) -> dict[str, Any]:
-        """Link seconds run, compute seconds, and bytes deposited per link end."""
-        c = self.sink.counters
-        per_link: dict[str, int] = {}
-        for (link, _node), n in c.deposited_bytes.items():
-            per_link[link] = n  # both ends hold the same amount
-        return {
-            "fidelity": "exact",
-            "block_s": self.block_s,
-            "link_s": self.link_s,
-            "compute_s": round(self.compute_s, 3),
-            "delivered_bytes": per_link,
-            "rate_bps": {k: round(8 * v / self.link_s, 1) if self.link_s else 0.0
-                         for k, v in per_link.items()},
-        }  # fmt: skip
-
-
 def run_profile(
     profile: TrafficProfile,
     config: RunConfig,
@@ -210,12 +100,13 @@ def run_profile(
     block_s: float = 10.0,
     prefill_s: float = 60.0,
     progress: Callable[[float], None] | None = None,
-    before: Callable[[AppRunner, KmeLab, ExactFeeder], None] | None = None,
+    before: Callable[[AppRunner, KmeLab, LinkFeeder], None] | None = None,
     mqtt_url: str | None = None,
     iot: bool = True,
     stock: bool = True,
+    network: str = "chain",
 ) -> dict[str, Any]:
-    """Start KMEs under ``root``, prefill and feed them with exact link key, run the profile.
+    """Start KMEs under ``root``, prefill and feed them with link key, run the profile.
 
     Parameters
     ----------
@@ -238,6 +129,11 @@ def run_profile(
         Carry telemetry sensor -> MQTT -> gateway -> SDK (default); False: directly over SDK.
     stock
         Keep an end-to-end key stock for the remote pairs (:func:`stock_plan`; default).
+    network
+        ``chain`` (default): the three-KME stand-in chain, 20 km links, exact blocks.
+        ``beijing-shanghai``: one KME per node of that preset's route between the profile's
+        ``default_route`` sites (:func:`trunk_route`, 33 hops for Shanghai port <-> Beijing
+        customs), its links with their real lengths, fed by statistical blocks.
 
     Returns
     -------
@@ -250,17 +146,32 @@ def run_profile(
         raise ValueError(f"--block-s must be > 0, got {block_s!r}")
     if not (np.isfinite(prefill_s) and prefill_s >= 0):
         raise ValueError(f"--prefill-s must be >= 0, got {prefill_s!r}")
+    if network not in NETWORKS:
+        raise ValueError(f"--network must be one of {', '.join(NETWORKS)}, got {network!r}")
     sites, pairs = profile_sites(profile)
-    plan = stock_plan(profile, config.speed, prefill_s) if stock else None
-    lab = KmeLab(root / "kms", sites, pairs, stock=plan)
-    runner: AppRunner | None = None
-    feeder: ExactFeeder | None = None
     stack = contextlib.ExitStack()
+    route: dict[str, Any] | None = None
+    link_bps = LINK_KEY_BPS
+    if network != "chain":
+        topo, route = trunk_route(*profile.default_route, network)
+        stack.enter_context(use_chain(tuple(n.name for n in topo.nodes)))
+        link_bps = route["capacity_bps"]
+    try:
+        plan = stock_plan(profile, config.speed, prefill_s, link_bps=link_bps) if stock else None
+        lab = KmeLab(root / "kms", sites, pairs, stock=plan)
+    except BaseException:
+        stack.close()
+        raise
+    runner: AppRunner | None = None
+    feeder: LinkFeeder | None = None
     try:
         url = None
         if iot:
             url = mqtt_url or stack.enter_context(start_embedded_broker("127.0.0.1", 0))
-        feeder = ExactFeeder(chain_topology(lab.chain), lab, block_s, config.seed)
+        if route is None:
+            feeder = ExactFeeder(chain_topology(lab.chain), lab, block_s, config.seed)
+        else:
+            feeder = LinkFeeder(topo, lab, block_s, config.seed, "statistical")
         feeder.prefill(prefill_s)
         clients = {s: lab.client(s) for s in sites}
         runner = AppRunner(profile, clients, root / "apps", config, iot_url=url)
@@ -271,7 +182,8 @@ def run_profile(
             out = runner.run(progress)
         finally:
             feeder.stop()
-        out["network"] = feeder.report()
+        out["network"] = feeder.report() | {"route": route or {"network": "chain",
+                                             "nodes": list(lab.chain)}}  # fmt: skip
         out["kme_pools"] = lab.pools()
         out["stock"] = None if plan is None else {
             "refill_batch": plan.refill_batch, "levels": lab.stock(),
@@ -327,6 +239,7 @@ def run_command(
     json_out: bool,
     mqtt_url: str | None = None,
     stock: bool = True,
+    network: str = "chain",
 ) -> dict[str, Any]:
     """``quaykey apps run``: check the flags, run with a progress bar, print the report."""
     check_seed(seed)
@@ -356,6 +269,7 @@ def run_command(
                 prefill_s=prefill_s,
                 mqtt_url=mqtt_url,
                 stock=stock,
+                network=network,
             )
         else:
             with Progress(
@@ -367,7 +281,7 @@ def run_command(
                 out = run_profile(
                     profile, config, root, block_s=block_s, prefill_s=prefill_s,
                     progress=lambda s: bar.update(task, completed=s),
-                    mqtt_url=mqtt_url, stock=stock,
+                    mqtt_url=mqtt_url, stock=stock, network=network,
                 )  # fmt: skip
     if json_out:
         print_json(out)

@@ -5,6 +5,9 @@ Used by ``quaykey apps run`` (:mod:`quaykey.cli.apps_run`) and ``benchmarks/apps
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,6 +26,7 @@ __all__ = [
     "node_of",
     "profile_sites",
     "stock_plan",
+    "use_chain",
 ]
 
 #: Where each site of the shipped profiles has its SAE: the KME node.
@@ -42,15 +46,48 @@ SITE_NODES = {
 #: when a profile has a site there (:func:`chain_for`).
 CHAIN = ("shanghai", "hefei", "beijing")
 
+#: A KME chain set by :func:`use_chain` (``None``: the stand-in :data:`CHAIN`).
+_CHAIN: ContextVar[tuple[str, ...] | None] = ContextVar("apps_chain", default=None)
+
+
+@contextlib.contextmanager
+def use_chain(chain: tuple[str, ...]) -> Iterator[tuple[str, ...]]:
+    """Within the block, :func:`chain_for` answers ``chain`` and :func:`node_of` puts a site
+    that is a node of ``chain`` at its own KME (the trunk route of ``apps run --network``).
+
+    Examples
+    --------
+    >>> with use_chain(("sipg-ops", "shanghai", "beijing", "customs-hq-beijing")):
+    ...     chain_for(["sipg-ops"]), node_of("sipg-ops"), node_of("yangshan-terminal")
+    (('sipg-ops', 'shanghai', 'beijing', 'customs-hq-beijing'), 'sipg-ops', 'shanghai')
+    >>> chain_for(["sipg-ops"])
+    ('shanghai', 'hefei', 'beijing')
+    """
+    if len(chain) < 2 or len(set(chain)) != len(chain):
+        raise ValueError(f"a KME chain needs 2 or more distinct nodes, got {chain}")
+    token = _CHAIN.set(tuple(chain))
+    try:
+        yield tuple(chain)
+    finally:
+        _CHAIN.reset(token)
+
 
 def chain_for(sites: list[str]) -> tuple[str, ...]:
-    """The KME chain for ``sites``: :data:`CHAIN`, with ``ningbo`` first if a site is there.
+    """The KME chain for ``sites``: :data:`CHAIN`, with ``ningbo`` first if a site is there
+    (or the chain of :func:`use_chain`, when one is set).
 
     Examples
     --------
     >>> chain_for(["sipg-ops", "ningbo-zhoushan-port"])
     ('ningbo', 'shanghai', 'hefei', 'beijing')
     """
+    chain = _CHAIN.get()
+    if chain is not None:
+        missing = sorted({node_of(s) for s in sites} - set(chain))
+        if missing:
+            raise ValueError(f"sites at {', '.join(missing)}: not on the route {chain[0]} ->"
+                             f" {chain[-1]}")  # fmt: skip
+        return chain
     if any(SITE_NODES.get(s.removesuffix("-internal").removesuffix("-sensors")) == "ningbo"
            for s in sites):  # fmt: skip
         return ("ningbo", *CHAIN)
@@ -113,14 +150,20 @@ STOCK_KEY_BITS = 256
 
 
 def stock_plan(
-    profile: TrafficProfile, speed: float, prefill_s: float, horizon_s: float = 5.0
+    profile: TrafficProfile,
+    speed: float,
+    prefill_s: float,
+    horizon_s: float = 5.0,
+    link_bps: float = LINK_KEY_BPS,
 ) -> StockPlan:
     """A key stock for the remote pairs of ``profile`` run at ``speed``.
 
     Each pair's bound is what its flows take in ``horizon_s`` wall seconds at their peak
     hour (:func:`quaykey.logistics.budget.flow_key_bps` per flow and class; a CUSDEC counts
-    its ``otp`` CUSRES answer too), in 256-bit keys, at least 32; together at most half of
-    the link key the prefill makes (``LINK_KEY_BPS`` per link), scaled down in proportion,
+    its ``otp`` CUSRES answer too, in its own direction: the CUSDEC draws the answer's keys,
+    ``SecureChannel.send(reply_bytes=...)``), in 256-bit keys, at least 32; together at most half of
+    the link key the prefill makes (``link_bps`` per link, default ``LINK_KEY_BPS``: the
+    slowest link of the route), scaled down in proportion,
     so the stock cannot take the key on-demand relays need. The batch is a quarter of the
     smallest bound, 16 to 128 keys.
 
@@ -130,7 +173,7 @@ def stock_plan(
     >>> plan = stock_plan(load_profile("ci"), speed=10, prefill_s=60)
     >>> sorted(plan.targets)
     ['customs-hq-beijing>sipg-ops', 'sipg-ops>customs-hq-beijing']
-    >>> plan.targets['customs-hq-beijing>sipg-ops'] > plan.targets['sipg-ops>customs-hq-beijing']
+    >>> plan.targets['sipg-ops>customs-hq-beijing'] > plan.targets['customs-hq-beijing>sipg-ops']
     True
     """
     from quaykey.logistics.budget import KeyPolicy, flow_key_bps
@@ -151,10 +194,10 @@ def stock_plan(
             )
             if f.message_type == "CUSDEC":
                 answer = rate_hz * (8.0 * answer_bytes + policy.mac_key_bits)
-                demand_bps[(b, a)] = demand_bps.get((b, a), 0.0) + answer
+                demand_bps[(a, b)] += answer  # the CUSDEC draws its answer's keys
     keys = {p: max(32, int(np.ceil(bps * speed * horizon_s / STOCK_KEY_BITS)))
             for p, bps in demand_bps.items()}  # fmt: skip
-    cap = int(LINK_KEY_BPS * prefill_s / STOCK_KEY_BITS / 2)
+    cap = int(link_bps * prefill_s / STOCK_KEY_BITS / 2)
     total = sum(keys.values())
     if total > cap > 0:
         keys = {p: max(16, n * cap // total) for p, n in keys.items()}
@@ -163,5 +206,10 @@ def stock_plan(
 
 
 def node_of(sae: str) -> str:
-    """The KME node of an SAE (a site, its ``-internal`` or ``-sensors`` SAE)."""
-    return SITE_NODES[sae.removesuffix("-internal").removesuffix("-sensors")]
+    """The KME node of an SAE (a site, its ``-internal`` or ``-sensors`` SAE): the site's
+    own node when the chain of :func:`use_chain` has one of its name, else :data:`SITE_NODES`."""
+    site = sae.removesuffix("-internal").removesuffix("-sensors")
+    chain = _CHAIN.get()
+    if chain is not None and site in chain:
+        return site
+    return SITE_NODES[site]

@@ -48,9 +48,9 @@ from decimal import Decimal
 from quaykey.logistics import identifiers as ids
 from quaykey.logistics.edifact.cusdec import MAX_GROSS_PER_CONTAINER_KG, Declaration, parse_cusdec
 from quaykey.logistics.edifact.cusres import Reason, Response, build_cusres
-from quaykey.logistics.edifact.envelope import read_segments
+from quaykey.logistics.edifact.envelope import RawSegment, read_segments
 from quaykey.logistics.edifact.structure import Problem
-from quaykey.logistics.edifact.validate import inspect
+from quaykey.logistics.edifact.validate import ValidationReport, inspect_segments
 
 __all__ = ["BUSINESS_CODES", "HOLD_RULES", "HoldRule", "assess", "decide"]
 
@@ -156,13 +156,9 @@ def assess(decl: Declaration) -> tuple[str, tuple[Reason, ...]]:
     return ("hold", tuple(holds)) if holds else ("release", ())
 
 
-def _envelope(data: bytes | str) -> tuple[str, str, str]:
+def _envelope(segments: list[RawSegment]) -> tuple[str, str, str]:
     """(declaration reference, declarant's UNB sender, control reference), best effort."""
     reference, sender, control = "UNKNOWN", "DECLARANT", "1"
-    try:
-        segments = read_segments(data)
-    except ValueError:
-        return reference, sender, control
     for s in segments:
         if s.tag == "UNB":
             sender = _clean(s.element(1, 0), 35) if s.element(1, 0) else sender
@@ -190,9 +186,14 @@ def decide(data: bytes | str, *, now: datetime | None = None) -> bytes:
         A valid CUSRES interchange. Bad input yields a rejection with coded reasons.
     """
     issued = now or datetime.now(UTC).replace(tzinfo=None)
-    reference, declarant, control = _envelope(data)
-    report = inspect(data)
     reasons: tuple[Reason, ...]
+    try:  # the interchange is parsed once; validation and the typed reader share it
+        segments = read_segments(data)
+    except ValueError as exc:
+        segments, report = [], ValidationReport(None, 0, [Problem("E300", str(exc))])
+    else:
+        report = inspect_segments(segments)
+    reference, declarant, control = _envelope(segments)
     if report.message_type not in (None, "CUSDEC"):
         status = "reject"
         reasons = (Reason("E310", f"expected a CUSDEC, got {_clean(report.message_type)}"),)
@@ -200,7 +201,7 @@ def decide(data: bytes | str, *, now: datetime | None = None) -> bytes:
         status, reasons = "reject", tuple(_reason(p) for p in report.problems)
     else:
         try:
-            status, reasons = assess(parse_cusdec(data))
+            status, reasons = assess(parse_cusdec(data, segments=segments))
         except (ValueError, TypeError) as exc:
             status, reasons = "reject", (Reason("E320", _clean(str(exc))),)
     response = Response(

@@ -24,10 +24,19 @@ class RecordingKeySource(KmeKeySource):
         self.taken_ids.extend(ids)
         return ids, key
 
-    def lookup_many(self, peer: str, key_ids: tuple[str, ...], n_bytes: int) -> bytes:
-        key = super().lookup_many(peer, key_ids, n_bytes)
-        self.seen.append(key)
-        return key
+    def take_parts(self, peer: str, parts: tuple[int, ...]) -> list[tuple[tuple[str, ...], bytes]]:
+        out = super().take_parts(peer, parts)
+        for ids, key in out:
+            self.seen.append(key)
+            self.taken_ids.extend(ids)
+        return out
+
+    def lookup_parts(
+        self, peer: str, parts: list[tuple[tuple[str, ...], int | None]]
+    ) -> list[bytes]:
+        out = super().lookup_parts(peer, parts)  # lookup_many comes here too
+        self.seen.extend(out)
+        return out
 
 
 def channel_pair(

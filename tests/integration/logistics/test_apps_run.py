@@ -58,6 +58,7 @@ def test_apps_run_ci_every_application_exchanges_messages(tmp_path: Path) -> Non
         for cls, c in classes.items():
             assert c["rejected"] == 0 and c["received"] <= c["sent"], (name, cls)
     assert out["round_trips"]["CUSDEC->CUSRES"]["count"] > 0
+    assert out["rejected_reasons"] == {}  # no attack injected: the receivers refused nothing
     # otp flows (customs decisions, eBL) never appear under a weaker class
     for name in OTP_APPS:
         assert set(out["applications"][name]) <= {"otp", "hybrid"}
@@ -197,3 +198,24 @@ def test_apps_run_bad_flags_are_one_line_errors(args: list[str], flag: str) -> N
     result = CliRunner().invoke(app, ["apps", "run", "--profile", "ci", *args])
     assert result.exit_code == 2
     assert flag in result.output and "Traceback" not in result.output
+
+
+@pytest.mark.slow
+def test_apps_run_over_the_beijing_shanghai_trunk_route(tmp_path: Path) -> None:
+    """One KME per node of the preset's 33-hop route, statistical link key, fail closed."""
+    args = ["apps", "run", "--profile", "ci", "--network", "beijing-shanghai", "--minutes",
+            "0.25", "--speed", "6", "--prefill-s", "30", "--state", str(tmp_path / "s"),
+            "--json"]  # fmt: skip
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    out = json.loads(result.stdout)
+    route = out["network"]["route"]
+    assert (route["src"], route["dst"], route["hops"]) == ("sipg-ops", "customs-hq-beijing", 33)
+    assert out["network"]["fidelity"] == "statistical"
+    assert len(out["kme_pools"]) == 34 and out["pools_never_negative"]
+    assert len(out["link_key"]) == 33
+    assert all(v["delivered_bytes"] > 0 for v in out["link_key"].values())
+    customs = out["applications"]["customs-clearance"]
+    assert "aes" not in customs  # otp and hybrid only, whatever the key supply did
+    otp = customs["otp"]
+    assert otp["sent"] + otp["queued"] + otp["refused"] > 0

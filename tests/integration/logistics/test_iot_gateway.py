@@ -19,6 +19,7 @@ import pytest
 from sdk_helpers import RecordingKeySource
 
 from conftest import KmsNet, start_net
+from quaykey.errors import MasterKeyError
 from quaykey.logistics.dcsa import validate
 from quaykey.logistics.iot import (
     DeviceCredentials,
@@ -215,3 +216,40 @@ def test_a_sensor_reporting_for_another_container_is_refused(site: Site) -> None
     sensor.equipment_reference = CONTAINERS[3]
     assert site.gateway.handle(*sensor.frame(T0)) is None
     assert [d.reason for d in site.gateway.dead_letters()] == ["invalid"]
+
+
+def test_a_restarted_gateway_keeps_its_device_keys_sealed(
+    net: KmsNet, site: Site, tmp_path: Path
+) -> None:
+    reefers = site.provision_reefers(3)
+    first = reefers[0].frame(T0)
+    assert site.gateway.handle(*first) is not None
+    site.gateway.close()
+    state = tmp_path / "gateway.sqlite"
+    raw = state.read_bytes() + b"".join(p.read_bytes() for p in tmp_path.glob("gateway.sqlite-*"))
+    for s in reefers:  # the state file holds the key IDs, never the key bytes in clear
+        assert s.credentials.key_id.encode() in raw
+        assert s.credentials.key not in raw and s.credentials.key.hex().encode() not in raw
+    uplink = SecureChannel(net.client("terminal-gw"), "carrier", state=tmp_path / "gw-uplink.db")
+    again = IotGateway(
+        RecordingKeySource(net.client("terminal-gw"), site.seen),
+        uplink,
+        state=state,
+        device_sae="iot-fleet",
+        topic_prefix=site.prefix,
+    )
+    site.gateway = again  # the fixture closes it
+    for s in reefers:  # every device is still known after the restart, with no new key
+        assert again.handle(*s.frame(T0 + dt.timedelta(minutes=5))) is not None
+    assert again.handle(*first) is None  # the counters were kept too ...
+    assert again.dead_letters()[-1].reason == "replayed"  # ... the old frame is a replay
+    (tmp_path / "gateway.sqlite.key").write_text(secrets.token_hex(32) + "\n")
+    again.close()
+    with pytest.raises(MasterKeyError):  # another sealing key opens nothing
+        IotGateway(
+            RecordingKeySource(net.client("terminal-gw"), site.seen),
+            uplink,
+            state=state,
+            device_sae="iot-fleet",
+            topic_prefix=site.prefix,
+        )

@@ -205,3 +205,35 @@ def test_model_errors_name_the_field() -> None:
         replace(decl.vessel, imo="9321484")
     with pytest.raises(ValueError, match="gross_mass_kg"):
         replace(decl.items[0], gross_mass_kg=0)
+
+
+def test_cusdec_header_repeats_follow_untdid_d96b() -> None:
+    """D.96B CUSDEC header: CST at most once (0030 C 1), GIS up to 25 times (0060 C 25)."""
+    bgm = "BGM+830+DEC2026030200017+9'"
+    one_cst = _mutate(example("CUSDEC"), bgm, bgm + "CST++A:117'")
+    assert validate(_mutate(one_cst, "UNT+26+1", "UNT+27+1")) == []  # not a goods item
+    two_cst = _mutate(example("CUSDEC"), bgm, bgm + "CST++A:117'CST++B:117'")
+    problems = validate(_mutate(two_cst, "UNT+26+1", "UNT+28+1"))
+    assert [p.code for p in problems] == ["E100"]
+    assert "CST repeats more than 1" in problems[0].text
+    dtm = "DTM+137:202603020815:203'"
+    gis = _mutate(example("CUSDEC"), dtm, dtm + "GIS+N:127'" * 25)
+    assert validate(_mutate(gis, "UNT+26+1", "UNT+51+1")) == []
+    gis26 = _mutate(example("CUSDEC"), dtm, dtm + "GIS+N:127'" * 26)
+    assert any("GIS repeats more than 25" in p.text
+               for p in validate(_mutate(gis26, "UNT+26+1", "UNT+52+1")))  # fmt: skip
+
+
+def test_cusres_header_order_follows_untdid_d96b() -> None:
+    """D.96B CUSRES header: DTM (0030), FTX C 9 (0040), TDT (0050), LOC C 99 (0060), then GIS."""
+    dtm, gis = "DTM+137:202603020840:203'", "GIS+HLD::ZZZ'"
+    text = example("CUSRES").decode("latin-1")
+    assert dtm + gis in text
+    before = text.replace(dtm + gis, dtm + "FTX+AAI+++seen'" + "LOC+22+CNSHA'" * 10 + gis)
+    assert validate(before.replace("UNT+9+1", "UNT+20+1").encode("latin-1")) == []
+    after = text.replace(dtm + gis, dtm + gis + "FTX+AAI+++seen'")
+    problems = validate(after.replace("UNT+9+1", "UNT+10+1").encode("latin-1"))
+    assert [(p.code, p.tag) for p in problems] == [("E100", "FTX")]
+    many = text.replace(dtm + gis, dtm + "FTX+AAI+++seen'" * 10 + gis)
+    problems = validate(many.replace("UNT+9+1", "UNT+19+1").encode("latin-1"))
+    assert any("FTX repeats more than 9" in p.text for p in problems)

@@ -8,7 +8,7 @@ from pathlib import Path
 import quaykey.logistics.sdk as sdk
 
 ALLOWED = ("quaykey.kms.client", "quaykey.kms.schemas", "quaykey.errors", "quaykey.mac",
-           "quaykey.units", "quaykey.logistics")  # fmt: skip
+           "quaykey.sealing", "quaykey.units", "quaykey.logistics")  # fmt: skip
 
 
 def test_sdk_imports_only_stable_interfaces() -> None:

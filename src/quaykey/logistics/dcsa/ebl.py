@@ -7,11 +7,11 @@ of DCSA eBL 3.0.4). Its title then moves by *transactions* (PINT ``Transaction``
 and the checksum of the previous entry, so the chain is a hash chain; the first entry must
 start with ``ISSUE``.
 
-One deliberate difference from PINT: PINT signs each entry as a JWS and chains the checksums of
-the JWS strings. Here entries stay plain JSON and ``previousEnvelopeTransferChainEntrySigned
-ContentChecksum`` is the SHA-256 of the previous entry's RFC 8785 canonical form; origin and
-integrity come from the ledger (:mod:`quaykey.logistics.ledger`: one-time MACs per entry and
-ML-DSA-signed tree heads) instead of per-entry JWS.
+The entries built here are plain JSON whose ``previousEnvelopeTransferChainEntrySigned
+ContentChecksum`` is the SHA-256 of the previous entry's RFC 8785 canonical form (the form the
+ledger records: :mod:`quaykey.logistics.ledger`, one-time MACs per entry and ML-DSA-signed tree
+heads). PINT's own form, each entry signed as a JWS and chained by the checksums of the JWS
+strings, with the signed envelope manifest, is :mod:`quaykey.logistics.dcsa.pint_jws`.
 
 References
 ----------
@@ -31,8 +31,10 @@ from quaykey.logistics.dcsa.canonical import checksum
 from quaykey.logistics.dcsa.schemas import error_object, validate
 
 __all__ = [
+    "PREVIOUS_CHECKSUM",
     "BillFacts",
     "EblParty",
+    "check_chain_entries",
     "endorsement",
     "issuance",
     "surrender",
@@ -41,7 +43,8 @@ __all__ = [
     "verify_transfer_chain",
 ]
 
-_PREV = "previousEnvelopeTransferChainEntrySignedContentChecksum"
+#: The chain field naming the previous entry's checksum.
+PREVIOUS_CHECKSUM = _PREV = "previousEnvelopeTransferChainEntrySignedContentChecksum"
 
 
 @dataclass(frozen=True)
@@ -341,6 +344,21 @@ def verify_transfer_chain(document: dict[str, Any], chain: list[dict[str, Any]])
     """
     if not chain:
         raise _chain_error(0, "transactions", "the chain is empty")
+    check_chain_entries(document, chain, [None] + [checksum(e) for e in chain[:-1]])
+
+
+def check_chain_entries(
+    document: dict[str, Any], chain: list[dict[str, Any]], previous: list[str | None]
+) -> None:
+    """The checks of :func:`verify_transfer_chain`, with entry ``i``'s expected previous-entry
+    checksum given as ``previous[i]`` (``None`` for the first): the canonical form's for plain
+    entries, the JWS string's for signed ones (:mod:`quaykey.logistics.dcsa.pint_jws`).
+
+    Raises
+    ------
+    DcsaValidationError
+        Naming the first bad entry and field, with a DCSA error object.
+    """
     doc_sum = checksum(document)
     closed = False
     for i, entry in enumerate(chain):
@@ -349,7 +367,7 @@ def verify_transfer_chain(document: dict[str, Any], chain: list[dict[str, Any]])
             raise _chain_error(i, "transportDocumentChecksum", "does not match the document")
         if i == 0 and (entry["transactions"][0]["actionCode"] != "ISSUE" or _PREV in entry):
             raise _chain_error(0, "transactions", "first transaction must be ISSUE")
-        if i > 0 and entry.get(_PREV) != checksum(chain[i - 1]):
+        if i > 0 and entry.get(_PREV) != previous[i]:
             raise _chain_error(i, _PREV, f"does not match entry {i - 1}")
         if closed:
             raise _chain_error(i, "transactions", "no transaction may follow SACC")

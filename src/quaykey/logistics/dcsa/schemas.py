@@ -42,6 +42,11 @@ SCHEMAS: dict[str, tuple[str, str]] = {
     "TransportDocument": ("EBL_v3.0.4", "TransportDocument"),
     "EnvelopeTransferChainEntry": ("EBL_PINT_v3.0.0", "EnvelopeTransferChainEntry"),
     "EnvelopeManifest": ("EBL_PINT_v3.0.0", "EnvelopeManifest"),
+    "EnvelopeTransferChainEntrySignedContent": (
+        "EBL_PINT_v3.0.0",
+        "EnvelopeTransferChainEntrySignedContent",
+    ),
+    "EnvelopeManifestSignedContent": ("EBL_PINT_v3.0.0", "EnvelopeManifestSignedContent"),
     "Transaction": ("EBL_PINT_v3.0.0", "Transaction"),
     "equipmentEvent": ("event_domain_v3.1.0", "equipmentEvent"),
     "transportEvent": ("event_domain_v3.1.0", "transportEvent"),

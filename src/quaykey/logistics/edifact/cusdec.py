@@ -224,8 +224,10 @@ def _items(section: list[RawSegment]) -> tuple[GoodsItem, ...]:
     return tuple(items)
 
 
-def parse_cusdec(data: bytes | str) -> Declaration:
+def parse_cusdec(data: bytes | str, *, segments: list[RawSegment] | None = None) -> Declaration:
     """Read a CUSDEC interchange back into a :class:`Declaration`.
+
+    ``segments``: the interchange already read (``read_segments(data)``), not parsed again.
 
     Raises
     ------
@@ -233,7 +235,7 @@ def parse_cusdec(data: bytes | str) -> Declaration:
         The interchange fails validation (the message lists the problems) or lacks a
         field of the model.
     """
-    body = message_body(data, "CUSDEC")
+    body = message_body(data, "CUSDEC", segments=segments)
     uns = [i for i, s in enumerate(body) if s.tag == "UNS"]
     header, goods = body[: uns[0]], body[uns[0] + 1 : uns[1]]
     bgm = first(header, "BGM")

@@ -4,7 +4,8 @@ Each table lists, in directory order, the segments and groups of the message typ
 this profile uses, with the directory's status (M/C) and maximum repeats:
 
 * CUSDEC and CUSRES: UNTDID D.96B (UN/EDIFACT Customs declaration / Customs response
-  messages). Our profile keeps the header, party, transport, equipment, goods-item and
+  messages; the header positions, statuses and repeats checked against the D.96B segment
+  tables). Our profile keeps the header, party, transport, equipment, goods-item and
   error-point groups; conditional segments we never send are left out, so a partner's
   message that uses them is reported as "not allowed here" rather than silently accepted.
 * BAPLIE: UNTDID D.95B as profiled by the SMDG *BAPLIE 2.2* Message Implementation Guide.
@@ -36,11 +37,13 @@ CUSDEC = MessageSpec(
     "D",
     "96B",
     (
+        # UNTDID D.96B CUSDEC header, positions 0020-0060: BGM M1, CST C1, LOC C99, DTM C15,
+        # GIS C25 (the directory's statuses and repeats, checked against D.96B)
         Seg("BGM", True, 1),
-        Seg("CST", False, 9),
+        Seg("CST", False, 1),
         Seg("LOC", False, 99),
         Seg("DTM", False, 15),
-        Seg("GIS", False, 10),
+        Seg("GIS", False, 25),
         Group("SG-RFF", False, 99, (Seg("RFF", True, 1), Seg("DTM", False, 1))),
         Group(
             "SG-NAD",
@@ -80,11 +83,14 @@ CUSRES = MessageSpec(
     "D",
     "96B",
     (
+        # UNTDID D.96B CUSRES header, positions 0020-0060: BGM M1, DTM C9, FTX C9, TDT C9,
+        # LOC C99; GIS comes after them (its repeat count is our profile's)
         Seg("BGM", True, 1),
         Seg("DTM", False, 9),
+        Seg("FTX", False, 9),
+        Seg("TDT", False, 9),
+        Seg("LOC", False, 99),
         Seg("GIS", False, 10),
-        Seg("FTX", False, 99),
-        Seg("LOC", False, 9),
         Group("SG-RFF", False, 99, (Seg("RFF", True, 1), Seg("DTM", False, 1))),
         Group("SG-NAD", False, 9, (Seg("NAD", True, 1),)),
         Group(

@@ -29,7 +29,15 @@ from quaykey.logistics.edifact.envelope import RawSegment, read_segments
 from quaykey.logistics.edifact.profiles import SPECS
 from quaykey.logistics.edifact.structure import Problem, check_structure
 
-__all__ = ["PROBLEM_CODES", "Problem", "ValidationReport", "inspect", "split_messages", "validate"]
+__all__ = [
+    "PROBLEM_CODES",
+    "Problem",
+    "ValidationReport",
+    "inspect",
+    "inspect_segments",
+    "split_messages",
+    "validate",
+]
 
 PROBLEM_CODES: dict[str, str] = {
     "E100": "segment missing, out of order or repeated too often",
@@ -260,7 +268,9 @@ _CHECKS: dict[str, Callable[[RawSegment], list[tuple[str, Callable[[], object]]]
 
 def _check_totals(body: list[RawSegment]) -> list[Problem]:
     equipment = sum(1 for s in body if s.tag == "EQD")
-    items = sum(1 for s in body if s.tag == "CST")
+    # goods items are the detail section's CST groups (a CUSDEC header may hold a CST too)
+    first_uns = next((i for i, s in enumerate(body) if s.tag == "UNS"), -1)
+    items = sum(1 for s in body[first_uns + 1 :] if s.tag == "CST")
     out = []
     for s in body:
         if s.tag != "CNT":
@@ -291,6 +301,12 @@ def inspect(data: bytes | str) -> ValidationReport:
         segments = read_segments(data)
     except ValueError as exc:
         return ValidationReport(None, 0, [Problem("E300", str(exc))])
+    return inspect_segments(segments)
+
+
+def inspect_segments(segments: list[RawSegment]) -> ValidationReport:
+    """:func:`inspect` of an interchange already read by
+    :func:`~quaykey.logistics.edifact.envelope.read_segments` (parsed once, checked here)."""
     messages, problems = split_messages(segments)
     if not messages and not problems:
         problems.append(_problem("E110", "interchange holds no message", segments[0]))

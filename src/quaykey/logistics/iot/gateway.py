@@ -2,8 +2,9 @@
 
 The gateway is an SAE of the terminal's KME. To provision a device it calls ETSI GS QKD 014
 *Get key* as master, naming the device's SAE (one SAE per device, or one fleet SAE for all
-of them: ``device_sae``) as slave, and installs the 32-byte key in the device; it records
-the key ID, never the bytes. A key ID is installed at most once.
+of them: ``device_sae``) as slave, and installs the 32-byte key in the device; it keeps
+the key sealed in its state file (:class:`~quaykey.logistics.iot.store.GatewayStore`), so a
+restarted gateway still accepts its devices' frames. A key ID is installed at most once.
 
 Each MQTT frame is checked in order: header syntax and topic (``malformed``), device known
 and key ID current (``unknown_device``), AES-256-GCM tag (``tampered``), counter above the
@@ -90,6 +91,8 @@ class IotGateway:
         kept in :attr:`outbox`.
     topic_prefix : str
         Device topics are ``<topic_prefix>/<device_id>/<kind>`` (default ``quaykey/iot``).
+    key_file : path-like, optional
+        Sealing key of the device keys in ``state`` (default ``<state>.key``, made if missing).
 
     Examples
     --------
@@ -111,6 +114,7 @@ class IotGateway:
         device_sae: str,
         deliver: Callable[[bytes], None] | None = None,
         topic_prefix: str = TOPIC_PREFIX,
+        key_file: str | Path | None = None,
     ) -> None:
         if not topic_prefix or "+" in topic_prefix or "#" in topic_prefix:
             raise ValueError(
@@ -120,10 +124,10 @@ class IotGateway:
         self._keys = keys
         self.uplink = uplink
         self.device_sae = device_sae
-        self.store = GatewayStore(state)
+        self.store = GatewayStore(state, key_file=key_file)
         self.outbox: list[bytes] = []
         self._deliver = deliver or self.outbox.append
-        self._device_keys: dict[str, tuple[str, bytes]] = {}
+        self._device_keys: dict[str, tuple[str, bytes]] = self.store.device_keys()
         self.counters: Counter[str] = Counter()
         self._subscriber: MqttSubscriber | None = None
 
@@ -164,7 +168,7 @@ class IotGateway:
         sae = slave_sae or self.device_sae
         key_id, key = self._keys.take(sae, DEVICE_KEY_BYTES)
         cred = DeviceCredentials(device_id, key_id, key)
-        self.store.add_device(device_id, key_id, sae, equipment, tuple(hs_codes))
+        self.store.add_device(device_id, key_id, sae, equipment, tuple(hs_codes), key)
         self._device_keys[device_id] = (key_id, key)
         log.info("provisioned %s with key %s (slave SAE %s)", device_id, key_id, sae)
         return cred

@@ -1,8 +1,11 @@
 """The gateway's SQLite state: devices, key IDs ever installed, counters, dead letters.
 
-Key bytes are never stored here (or logged): only key IDs. A key ID installed once is
-refused forever after, and each device's highest accepted counter is committed before
-the frame is forwarded (``synchronous=FULL``), so a restart keeps replay protection.
+Device keys are stored sealed (AES-256-GCM, :func:`quaykey.sealing.local_sealer`: a
+local key in ``<path>.key``, mode 0600), bound to the device and key ID, so a restarted
+gateway still knows its devices; the bytes are never stored in clear or logged. A key ID
+installed once is refused forever after, and each device's highest accepted counter is
+committed before the frame is forwarded (``synchronous=FULL``), so a restart keeps replay
+protection.
 
 Examples
 --------
@@ -24,13 +27,15 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from quaykey.sealing import local_sealer
+
 __all__ = ["DeadLetter", "DeviceRecord", "GatewayStore"]
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS device (
     device_id TEXT PRIMARY KEY, key_id TEXT NOT NULL, slave_sae TEXT NOT NULL,
     equipment TEXT NOT NULL, hs_codes TEXT NOT NULL, last_counter INTEGER NOT NULL,
-    provisioned_at REAL NOT NULL);
+    provisioned_at REAL NOT NULL, key_blob BLOB);
 CREATE TABLE IF NOT EXISTS used_key_id (key_id TEXT PRIMARY KEY, device_id TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS dead_letter (
     id INTEGER PRIMARY KEY AUTOINCREMENT, received_at REAL NOT NULL, topic TEXT NOT NULL,
@@ -67,13 +72,18 @@ class DeadLetter:
 
 
 class GatewayStore:
-    """SQLite state of one gateway (``path`` or ``":memory:"``)."""
+    """SQLite state of one gateway (``path`` or ``":memory:"``); device keys sealed under
+    ``key_file`` (default ``<path>.key``)."""
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, *, key_file: str | Path | None = None) -> None:
+        self._sealer = local_sealer(path, key_file)
         self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
         self._lock = threading.Lock()
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.executescript(_SCHEMA)
+        if "key_blob" not in {r[1] for r in self._db.execute("PRAGMA table_info(device)")}:
+            # a state file from before keys were kept: its devices must be provisioned again
+            self._db.execute("ALTER TABLE device ADD COLUMN key_blob BLOB")
 
     def close(self) -> None:
         """Close the database."""
@@ -94,8 +104,11 @@ class GatewayStore:
         slave_sae: str,
         equipment_reference: str,
         hs_codes: tuple[str, ...],
+        key: bytes | None = None,
     ) -> None:
         """Record a (re)provisioned device; its counter restarts at 0 under the new key.
+
+        ``key``, the device key, is kept sealed (:meth:`device_keys` reads it back).
 
         Raises
         ------
@@ -112,8 +125,10 @@ class GatewayStore:
             except sqlite3.IntegrityError:
                 self._db.execute("ROLLBACK")
                 raise ValueError(f"key ID {key_id} was already installed in a device") from None
+            blob = None if key is None else self._sealer.seal(_aad(device_id, key_id), key)
             self._db.execute(
-                "INSERT OR REPLACE INTO device VALUES (?, ?, ?, ?, ?, 0, ?)",
+                "INSERT OR REPLACE INTO device (device_id, key_id, slave_sae, equipment,"
+                " hs_codes, last_counter, provisioned_at, key_blob) VALUES (?,?,?,?,?,0,?,?)",
                 (
                     device_id,
                     key_id,
@@ -121,6 +136,7 @@ class GatewayStore:
                     equipment_reference,
                     ",".join(hs_codes),
                     time.time(),
+                    blob,
                 ),
             )
             self._db.execute("COMMIT")
@@ -137,6 +153,21 @@ class GatewayStore:
             return None
         codes = tuple(c for c in row[4].split(",") if c)
         return DeviceRecord(row[0], row[1], row[2], row[3], codes, int(row[5]))
+
+    def device_keys(self) -> dict[str, tuple[str, bytes]]:
+        """Each device's (key ID, key), opened from the sealed column (devices stored
+        without a key are left out).
+
+        Raises
+        ------
+        MasterKeyError
+            A sealed key does not authenticate (wrong key file, or the row was altered).
+        """
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT device_id, key_id, key_blob FROM device WHERE key_blob IS NOT NULL"
+            ).fetchall()
+        return {d: (k, bytes(self._sealer.open(_aad(d, k), blob))) for d, k, blob in rows}
 
     def devices(self) -> list[DeviceRecord]:
         """Every provisioned device, by ID."""
@@ -175,3 +206,7 @@ class GatewayStore:
         with self._lock:
             rows = self._db.execute(sql + " ORDER BY id", args).fetchall()
         return [DeadLetter(r[0], r[1], r[2], r[3], r[4], r[5], bytes(r[6])) for r in rows]
+
+
+def _aad(device_id: str, key_id: str) -> str:
+    return f"iot-device|{device_id}|{key_id.lower()}"

@@ -50,7 +50,14 @@ from quaykey.logistics.run.iot import IOT_ATTACK_KINDS, IotLane, iot_report
 from quaykey.logistics.run.lanes import Lanes
 from quaykey.logistics.run.payloads import PayloadFactory, sdk_type
 from quaykey.logistics.run.stats import CountingKeySource, RunStats
-from quaykey.logistics.sdk import PROTECTION_CLASSES, Policy, SecureChannel, decode_envelope
+from quaykey.logistics.sdk import (
+    PROTECTION_CLASSES,
+    Policy,
+    ReceivedMessage,
+    SecureChannel,
+    decode_envelope,
+)
+from quaykey.logistics.sdk.protect import otp_key_bytes
 from quaykey.logistics.traffic import MessageDescriptor, TrafficProfile
 
 __all__ = ["IOT_TRANSPORT", "AppRunner", "TelemetryTransport"]
@@ -249,16 +256,18 @@ class AppRunner:
         if msg_type == "telemetry" and (d.src, d.dst) in self.iot:
             env = self._send_iot(d, hs, cls, at)
         else:
-            env = self._send(d, msg_type, body, hs, cls, start)
+            reply = _reply_bytes(hs) if d.message_type == "CUSDEC" and cls != "aes" else 0
+            env = self._send(d, msg_type, body, hs, cls, start, reply_bytes=reply)
         if env is None:
             return
-        received = self._receive(d, env, start)
-        if received is not None and d.message_type == "CUSDEC":
-            answer = ("answer", d, received, hs, start)
+        got = self._receive(d, env, start)
+        received = None if got is None else got.payload
+        if got is not None and d.message_type == "CUSDEC":
+            answer = ("answer", d, got, hs, start)
             if self._lanes is not None:
                 self._lanes.put((d.dst, d.src), answer)
             else:
-                self._answer_cusdec(d, received, hs, start)
+                self._answer_cusdec(d, got, hs, start)
         if msg_type == "telemetry" and (d.src, d.dst) in self.iot:
             if attack_now:
                 self._attack_iot(d, at)
@@ -278,10 +287,14 @@ class AppRunner:
         hs: tuple[str, ...],
         cls: str,
         since: float,
+        reply_bytes: int = 0,
+        reply_to: ReceivedMessage | None = None,
     ) -> bytes | None:
         tx = self.channels[(d.src, d.dst)]
         try:
-            env = tx.send(msg_type, body, hs, protection=cls)
+            env = tx.send(
+                msg_type, body, hs, protection=cls, reply_bytes=reply_bytes, reply_to=reply_to
+            )
         except MessageQueuedError as exc:
             with self._lock:
                 self.stats.of(d.application, cls).queued += 1
@@ -332,10 +345,10 @@ class AppRunner:
                 if key.startswith("rejected."):
                     self.stats.caught[kind][key.split(".", 1)[1]] += n
 
-    def _receive(self, d: MessageDescriptor, env: bytes, since: float) -> bytes | None:
+    def _receive(self, d: MessageDescriptor, env: bytes, since: float) -> ReceivedMessage | None:
         cls = decode_envelope(env).protection
         try:
-            payload = self.channels[(d.dst, d.src)].receive(env)
+            got = self.channels[(d.dst, d.src)].receive_message(env)
         except MessageRejectedError:
             with self._lock:
                 self.stats.of(d.application, cls).rejected += 1
@@ -345,18 +358,19 @@ class AppRunner:
             st.received += 1
             st.latencies_s.append(time.monotonic() - since)
             self._last_accepted[(d.src, d.dst)] = env
-        return payload
+        return got
 
     def _answer_cusdec(
-        self, d: MessageDescriptor, cusdec: bytes, hs: tuple[str, ...], since: float
+        self, d: MessageDescriptor, cusdec: ReceivedMessage, hs: tuple[str, ...], since: float
     ) -> None:
-        """Customs decides on ``cusdec`` and sends the CUSRES back (the lane ``dst -> src``)."""
-        cusres = self.payloads.cusres(cusdec)
+        """Customs decides on ``cusdec`` and sends the CUSRES back (the lane ``dst -> src``),
+        on the reply keys the CUSDEC drew for it when they suffice (else on fresh keys)."""
+        cusres = self.payloads.cusres(cusdec.payload)
         answer = MessageDescriptor(
             d.time_s, "cusres-answer", d.application, "CUSRES", d.dst, d.src,
             len(cusres), d.cargo_class, d.strategic, "otp",
         )  # fmt: skip
-        env = self._send(answer, "customs_decision", cusres, hs, "otp", since)
+        env = self._send(answer, "customs_decision", cusres, hs, "otp", since, reply_to=cusdec)
         if env is not None and self._receive(answer, env, since) is not None:
             with self._lock:
                 self.stats.round_trips_s["CUSDEC->CUSRES"].append(time.monotonic() - since)
@@ -431,6 +445,11 @@ class AppRunner:
             "keys": self.key_tally["taken_keys"],
             "distinct_key_ids": len(set(self.taken_ids)),
         }
+        reasons: Counter[str] = Counter()  # the receivers' own reasons, attacks included
+        for ch in self.channels.values():
+            reasons.update({k.split(".", 1)[1]: n for k, n in ch.counters.items()
+                            if k.startswith("rejected.")})  # fmt: skip
+        out["rejected_reasons"] = dict(sorted(reasons.items()))
         out["ledger"] = self.ledger_state()
         if self.iot_url is not None:
             out["iot"] = iot_report(self.iot_url, self.iot)
@@ -452,3 +471,13 @@ class AppRunner:
             ch.store.close()
         if self._ledger is not None:
             self._ledger.close()
+
+
+def _reply_bytes(hs_codes: tuple[str, ...]) -> int:
+    """Key a CUSDEC draws for its CUSRES (``SecureChannel.send(reply_bytes=...)``).
+
+    ``customs.decide`` answers the run's declarations in 183 B (release) or 313--345 B (a
+    hold, for cargo whose HS codes the declaration names: the profile's cargo classes);
+    a longer answer takes fresh keys instead.
+    """
+    return otp_key_bytes(352 if hs_codes else 192)

@@ -114,7 +114,17 @@ class CountingKeySource(KmeKeySource):
         self.tally["taken_keys"] += len(ids)
         return ids, key
 
-    def lookup_many(self, peer: str, key_ids: tuple[str, ...], n_bytes: int) -> bytes:
-        key = super().lookup_many(peer, key_ids, n_bytes)
-        self.tally["looked_up_bytes"] += len(key)
-        return key
+    def take_parts(self, peer: str, parts: tuple[int, ...]) -> list[tuple[tuple[str, ...], bytes]]:
+        out = super().take_parts(peer, parts)  # a request and its answer's keys at once
+        for ids, key in out:
+            self.taken_ids.extend(ids)
+            self.tally["taken_bytes"] += len(key)
+            self.tally["taken_keys"] += len(ids)
+        return out
+
+    def lookup_parts(
+        self, peer: str, parts: list[tuple[tuple[str, ...], int | None]]
+    ) -> list[bytes]:
+        out = super().lookup_parts(peer, parts)  # lookup_many comes here too
+        self.tally["looked_up_bytes"] += sum(map(len, out))
+        return out

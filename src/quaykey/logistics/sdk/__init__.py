@@ -25,11 +25,12 @@ from quaykey.errors import (
     MessageRejectedError,
     OtpQueueFullError,
 )
-from quaykey.logistics.sdk.channel import ReceivedMessage, SecureChannel
+from quaykey.logistics.sdk.channel import SecureChannel
 from quaykey.logistics.sdk.envelope import PROTECTION_CLASSES, Envelope, decode_envelope
 from quaykey.logistics.sdk.keysource import KeyLimits, KeySource, KmeKeySource
 from quaykey.logistics.sdk.policy import DEFAULT_POLICY, Policy
 from quaykey.logistics.sdk.protect import derive_hybrid_key, hybrid_context
+from quaykey.logistics.sdk.session import ReceivedMessage
 from quaykey.logistics.sdk.store import ChannelStore, QueuedMessage, QueueReport
 
 __all__ = [

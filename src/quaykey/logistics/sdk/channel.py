@@ -32,14 +32,21 @@ cheaper without being weaker:
   arriving after the restart, is accepted (once: its key IDs are consumed) instead of
   being refused as ``reordered``.
 
-``otp`` traffic never falls back to a weaker class: when the KME is short of key the
+Request and reply. ``send(..., reply_bytes=n)`` on an ``otp`` or ``hybrid`` request
+draws the answer's keys in the same *Get key* and lists their IDs in the authenticated
+header; the receiver fetches them with the request's keys in one *Get key with key IDs*.
+``send(..., reply_to=request)`` protects the answer with them when they suffice (else with
+fresh keys). Each key is used once and recorded at both ends; both copies are kept sealed
+(at most :data:`~quaykey.logistics.sdk.store.MAX_REPLY_KEYS` per peer). Two KME calls per
+exchange instead of four.
+
+``otp`` never falls back to a weaker class: when the KME is short of key (or silent) the
 message waits in a bounded SQLite queue (:meth:`SecureChannel.flush_queue` sends it when
 key is back) and a full queue refuses with :class:`OtpQueueFullError`.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import hmac
 import logging
 import secrets
@@ -47,9 +54,10 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+import httpx
 
 from quaykey.errors import (
     AuthenticationError,
@@ -74,6 +82,7 @@ from quaykey.logistics.sdk.protect import (
     otp_open,
     otp_seal,
 )
+from quaykey.logistics.sdk.session import ReceivedMessage, Session
 from quaykey.logistics.sdk.store import ChannelStore, QueueReport
 from quaykey.mac import TAG_BYTES
 
@@ -88,38 +97,6 @@ if TYPE_CHECKING:
 __all__ = ["ReceivedMessage", "SecureChannel"]
 
 log = logging.getLogger("quaykey.logistics.sdk")
-
-
-@dataclass(frozen=True)
-class ReceivedMessage:
-    """A verified, decrypted message (``repr`` shows its size, not its content)."""
-
-    msg_type: str
-    payload: bytes
-    protection: str
-    sender: str
-    seq: int
-    ts_ms: int
-
-    def __repr__(self) -> str:
-        return (
-            f"ReceivedMessage({self.msg_type!r}, {self.protection}, from={self.sender!r},"
-            f" seq={self.seq}, {len(self.payload)} B)"
-        )
-
-
-@dataclass
-class _Session:
-    """An ``aes`` key in use in one direction."""
-
-    key_ids: tuple[str, ...]
-    key: bytes = dataclasses.field(repr=False)
-    uses: int = 0
-    created: float = 0.0
-    #: last sequence number sent under the key (sender) or accepted under it (receiver)
-    last_seq: int = 0
-    #: sequence numbers accepted under the key (receiver; at most ``rekey_messages``)
-    seqs: set[int] = dataclasses.field(default_factory=set, repr=False)
 
 
 class SecureChannel:
@@ -182,8 +159,10 @@ class SecureChannel:
         self.keys = key_source or KmeKeySource(kme)
         self._clock = clock
         self._lock = threading.RLock()
-        self._out: _Session | None = None
-        self._in: _Session | None = None
+        self._out: Session | None = None
+        self._in: Session | None = None
+        self._pending_reply: tuple[tuple[str, ...], bytes] | None = None
+        self._pending_used: tuple[str, ...] = ()
         self.counters: Counter[str] = Counter()
 
     def __repr__(self) -> str:
@@ -205,11 +184,15 @@ class SecureChannel:
         hs_codes: Iterable[str] = (),
         *,
         protection: str | None = None,
+        reply_bytes: int = 0,
+        reply_to: ReceivedMessage | None = None,
     ) -> bytes:
         """Protect ``payload`` and return the envelope bytes to transmit.
 
         The class is the policy's for ``msg_type`` and ``hs_codes``; ``protection`` may
-        only ask for a stronger one.
+        only ask for a stronger one. ``reply_bytes``: draw key for the peer's answer too
+        (``otp``/``hybrid`` only); ``reply_to``: the request this answers, whose reply
+        keys protect it when they suffice (see the module docstring).
 
         Raises
         ------
@@ -231,13 +214,18 @@ class SecureChannel:
             if PROTECTION_CLASSES.index(protection) < PROTECTION_CLASSES.index(cls):
                 raise ValueError(f"protection {protection!r} is weaker than the policy's {cls!r}")
             cls = protection
+        if reply_bytes and (cls == "aes" or reply_bytes < 0):
+            raise ValueError("reply_bytes must be >= 0, and only otp or hybrid requests draw it")
+        if reply_to is not None and reply_to.sender != self.peer:
+            raise ValueError(f"reply_to is a message from {reply_to.sender!r}, not {self.peer!r}")
         with self._lock:
             if cls != "otp":
-                return self._send_now(cls, msg_type, bytes(payload))
+                return self._send_now(cls, msg_type, bytes(payload), reply_bytes, reply_to)
             if self.store.queued(self.peer):
+                self._reply_keys(reply_to, 0)  # not used: the answer waits behind older ones
                 self._enqueue(msg_type, bytes(payload), "older otp messages are waiting")
             try:
-                return self._send_now("otp", msg_type, bytes(payload))
+                return self._send_now("otp", msg_type, bytes(payload), reply_bytes, reply_to)
             except KeyShortageError as exc:
                 self._enqueue(msg_type, bytes(payload), str(exc))
         raise AssertionError("unreachable")  # pragma: no cover
@@ -258,22 +246,47 @@ class SecureChannel:
         log.info("otp message %d (%s) to %s queued: %s", qid, msg_type, self.peer, why)
         raise MessageQueuedError(qid, self.peer, why)
 
-    def _take(self, n_bytes: int) -> tuple[tuple[str, ...], bytes]:
+    def _take(
+        self, n_bytes: int, reply_bytes: int = 0
+    ) -> tuple[tuple[str, ...], bytes, tuple[str, ...]]:
+        """Fresh key for a message (and its answer's keys): (IDs, bytes, reply key IDs)."""
         try:
-            ids, key = self.keys.take_many(self.peer, n_bytes)
+            if not reply_bytes:
+                ids, key = self.keys.take_many(self.peer, n_bytes)
+                self.store.mark_keys_used(self.peer, ids, side="out")
+                return ids, key, ()
+            (ids, key), (rids, rkey) = self.keys.take_parts(self.peer, (n_bytes, reply_bytes))
         except KmeClientError as exc:
             if exc.status_code == 503:
                 raise KeyShortageError(f"KME has no key for {self.peer!r}: {exc}") from None
             raise
-        self.store.mark_keys_used(self.peer, ids, side="out")
-        return ids, key
+        except httpx.TransportError as exc:  # no answer in time: fail closed, as when short
+            raise KeyShortageError(
+                f"KME did not answer a Get key for {self.peer!r} ({type(exc).__name__})"
+            ) from None
+        ref = ",".join(rids).lower()
+        self.store.mark_keys_used(self.peer, ids, side="out", reply=("await", ref, rids, rkey))
+        return ids, key[:n_bytes], rids
+
+    def _reply_keys(
+        self, reply_to: ReceivedMessage | None, n_bytes: int
+    ) -> tuple[tuple[str, ...], bytes] | None:
+        """The answer keys of ``reply_to`` (taken and marked used), if they hold ``n_bytes``."""
+        if reply_to is None:
+            return None
+        got = self.store.take_reply_keys(self.peer, "answer", str(reply_to.seq), side="out")
+        if got is None or len(got[1]) < max(n_bytes, 1):
+            self.counters["reply_keys_unused"] += got is not None
+            return None
+        self.counters["reply_keys_used"] += 1
+        return got[0], got[1][:n_bytes]
 
     def _aes_out_key(self, seq: int) -> tuple[tuple[str, ...], bytes]:
         s, now = self._out, self._clock()
         pol = self.policy
         if s is None or s.uses >= pol.rekey_messages or now - s.created >= pol.rekey_seconds:
-            ids, key = self._take(AES_KEY_BYTES)
-            s = self._out = _Session(ids, key, 0, now)
+            ids, key, _ = self._take(AES_KEY_BYTES)
+            s = self._out = Session(ids, key, 0, now)
             log.info("aes key towards %s rolled (key ID %s)", self.peer, ids[0])
         if seq <= s.last_seq:  # the nonce is the sequence number: it must only grow
             raise RuntimeError(f"sequence number {seq} not above {s.last_seq} under one aes key")
@@ -281,23 +294,34 @@ class SecureChannel:
         s.last_seq = seq
         return s.key_ids, s.key
 
-    def _send_now(self, cls: str, msg_type: str, payload: bytes) -> bytes:
+    def _send_now(
+        self,
+        cls: str,
+        msg_type: str,
+        payload: bytes,
+        reply_bytes: int = 0,
+        reply_to: ReceivedMessage | None = None,
+    ) -> bytes:
         nonce, kem_ct, kem_ss = b"", b"", b""
+        rids: tuple[str, ...] = ()
+        if cls == "hybrid" and self._peer_mlkem_public is None:
+            raise ValueError("peer_mlkem_public is required to send hybrid messages")
         seq = self.store.next_seq(self.peer)
-        if cls == "otp":
-            ids, key = self._take(otp_key_bytes(len(payload)))
-        elif cls == "aes":
+        if cls == "aes":
+            self._reply_keys(reply_to, 0)  # an aes answer has its session key: discarded
             ids, key = self._aes_out_key(seq)
             nonce = aes_nonce(seq)
         else:
-            if self._peer_mlkem_public is None:
-                raise ValueError("peer_mlkem_public is required to send hybrid messages")
-            ids, key = self._take(AES_KEY_BYTES)
+            need = otp_key_bytes(len(payload)) if cls == "otp" else AES_KEY_BYTES
+            got = self._reply_keys(reply_to, need)
+            ids, key, rids = (*got, ()) if got else self._take(need, reply_bytes)
+        if cls == "hybrid":
+            assert self._peer_mlkem_public is not None
             kem_ss, kem_ct = self._peer_mlkem_public.encapsulate()
             nonce = secrets.token_bytes(NONCE_BYTES)
         env = Envelope(
             cls, msg_type, self.sae_id, self.peer, seq,
-            int(self._clock() * 1000), ids, nonce, kem_ct, b"",
+            int(self._clock() * 1000), ids, nonce, kem_ct, b"", rids,
         )  # fmt: skip
         prefix = env.authenticated_prefix
         if cls == "otp":
@@ -378,20 +402,34 @@ class SecureChannel:
             assert self._in is not None
             if self._in.uses >= self.policy.rekey_messages:
                 raise self._reject("key_rejected", "aes key used for more messages than allowed")
-        elif self.store.keys_used(env.key_ids):
+        elif self.store.keys_used(env.key_ids + env.reply_key_ids):
             raise self._reject("replayed", "key IDs used before")
         if env.seq <= self.store.last_seq_in(self.peer):
             raise self._reject("reordered", f"sequence {env.seq} below the last accepted")
 
     def _lookup(self, env: Envelope, n_bytes: int) -> bytes:
+        if not env.reply_key_ids:  # an answer to our request opens with our copy of its keys
+            ref = ",".join(env.key_ids).lower()
+            mine = self.store.take_reply_keys(self.peer, "await", ref, side="in")
+            if mine is not None:
+                if len(mine[1]) < n_bytes:
+                    raise self._reject("authentication", "answer longer than its reply keys")
+                return mine[1][:n_bytes]
+        parts: list[tuple[tuple[str, ...], int | None]] = [(env.key_ids, n_bytes)]
+        if env.reply_key_ids:
+            parts.append((env.reply_key_ids, None))
+        ids = env.key_ids + env.reply_key_ids
         try:
-            key = self.keys.lookup_many(self.peer, env.key_ids, n_bytes)
+            key, *reply = self.keys.lookup_parts(self.peer, parts)
         except KmeClientError as exc:
             raise self._reject("key_rejected", str(exc)) from None
+        except httpx.TransportError as exc:
+            raise self._reject("key_rejected", f"KME no answer ({type(exc).__name__})") from None
         except ValueError as exc:  # the KME delivered (and deleted) keys of another length
-            self.store.mark_keys_used(self.peer, env.key_ids, side="in")
+            self.store.mark_keys_used(self.peer, ids, side="in")
             raise self._reject("authentication", f"length altered: {exc}") from None
-        self.store.mark_keys_used(self.peer, env.key_ids, side="in")
+        self._pending_used = ids  # recorded with the acceptance, or at once on a refusal
+        self._pending_reply = (env.reply_key_ids, reply[0]) if reply else None
         return key
 
     def _open(self, env: Envelope) -> bytes:
@@ -406,7 +444,7 @@ class SecureChannel:
             if not hmac.compare_digest(env.nonce, aes_nonce(env.seq)):
                 raise AuthenticationError("aes message: nonce is not its sequence number's")
             if self._in is None or env.key_ids != self._in.key_ids:
-                self._in = _Session(env.key_ids, self._lookup(env, AES_KEY_BYTES), 0, self._clock())
+                self._in = Session(env.key_ids, self._lookup(env, AES_KEY_BYTES), 0, self._clock())
             return aes_open(self._in.key, env.nonce, prefix, env.body)
         if self._mlkem_key is None:
             raise self._reject("key_rejected", "no ML-KEM-768 key configured for hybrid")
@@ -419,11 +457,12 @@ class SecureChannel:
         ctx = hybrid_context(env.sender, env.receiver, env.key_ids, env.kem_ct, pk)
         return aes_open(derive_hybrid_key(qkd, kem_ss, ctx), env.nonce, prefix, env.body)
 
-    def _accept_aes(self, seq: int, s: _Session) -> None:
+    def _accept_aes(self, seq: int, s: Session) -> None:
         """Accept an ``aes`` message: committed for a key's first, in memory after."""
         # the key's first message is committed (its key IDs were at lookup); the others
         # raise the order mark in memory, committed by the next durable accept or close()
-        self.store.accept(self.peer, seq, durable=s.uses == 0)
+        used, self._pending_used = self._pending_used, ()
+        self.store.accept(self.peer, seq, durable=s.uses == 0, used=used)
         s.uses += 1
         s.seqs.add(seq)
         s.last_seq = max(s.last_seq, seq)
@@ -431,21 +470,30 @@ class SecureChannel:
     def receive_message(self, envelope: bytes) -> ReceivedMessage:
         """Like :meth:`receive`, returning the payload with its type, class and sequence."""
         with self._lock:
+            self._pending_reply, self._pending_used = None, ()
             try:
                 env = decode_envelope(bytes(envelope))
             except ValueError as exc:
                 raise self._reject("malformed", str(exc)) from None
+            if env.reply_key_ids and env.protection == "aes":
+                raise self._reject("malformed", "an aes message carries no reply keys")
             self._check_header(env)
             try:
                 payload = self._open(env)
             except AuthenticationError as exc:
+                if self._pending_used:  # fetched (so deleted) at the KME: used, whatever came
+                    self.store.mark_keys_used(self.peer, self._pending_used, side="in")
                 if isinstance(exc, MessageRejectedError):
                     raise
                 raise self._reject("authentication", str(exc)) from None
             if env.protection == "aes" and self._in is not None:
                 self._accept_aes(env.seq, self._in)
-            else:
-                self.store.accept(self.peer, env.seq)
+            else:  # an accepted request's reply keys are kept with its acceptance
+                reply, self._pending_reply = self._pending_reply, None
+                used, self._pending_used = self._pending_used, ()
+                self.store.accept(
+                    self.peer, env.seq, reply=reply if env.reply_key_ids else None, used=used
+                )
             self.counters[f"received.{env.protection}"] += 1
             return ReceivedMessage(
                 env.msg_type, payload, env.protection, env.sender, env.seq, env.ts_ms

@@ -12,6 +12,11 @@ the body (:attr:`Envelope.authenticated_prefix`) is authenticated: it is the ass
 data of AES-256-GCM, or the first part of the message under the one-time Wegman–Carter
 tag for ``otp``. Parsing is strict: unknown fields, wrong types and oversized parts are
 refused with :class:`ValueError`.
+
+A request may carry ``reply_key_ids`` (present only when not empty): keys the master drew
+in the same *Get key* for the peer's answer (the receiver fetches them with the message's
+own keys in one *Get key with key IDs*, and protects its reply with them:
+:meth:`~quaykey.logistics.sdk.SecureChannel.send`, ``reply_bytes`` and ``reply_to``).
 """
 
 from __future__ import annotations
@@ -43,6 +48,7 @@ _FIELDS = {
     "nonce": str,
     "kem_ct": str,
 }
+_OPTIONAL = {"reply_key_ids": list}
 
 
 @dataclass(frozen=True)
@@ -70,6 +76,8 @@ class Envelope:
         ML-KEM-768 ciphertext for ``hybrid``; empty otherwise.
     body : bytes
         Ciphertext and tag.
+    reply_key_ids : tuple of str
+        Key IDs drawn for the receiver's reply (empty: none).
 
     Examples
     --------
@@ -88,6 +96,7 @@ class Envelope:
     nonce: bytes
     kem_ct: bytes
     body: bytes
+    reply_key_ids: tuple[str, ...] = ()
 
     def __repr__(self) -> str:
         return (
@@ -97,7 +106,7 @@ class Envelope:
 
     def header(self) -> dict[str, Any]:
         """The header as a JSON-ready dictionary."""
-        return {
+        doc: dict[str, Any] = {
             "class": self.protection,
             "type": self.msg_type,
             "sender": self.sender,
@@ -108,6 +117,9 @@ class Envelope:
             "nonce": base64.b64encode(self.nonce).decode("ascii"),
             "kem_ct": base64.b64encode(self.kem_ct).decode("ascii"),
         }
+        if self.reply_key_ids:
+            doc["reply_key_ids"] = list(self.reply_key_ids)
+        return doc
 
     @property
     def authenticated_prefix(self) -> bytes:
@@ -127,20 +139,31 @@ def _b64(value: str, name: str) -> bytes:
         raise ValueError(f"envelope field {name!r} is not base64") from None
 
 
+def _check_ids(doc: dict[str, Any], name: str) -> None:
+    ids = doc[name]
+    if not 1 <= len(ids) <= _MAX_KEY_IDS or not all(isinstance(k, str) and k for k in ids):
+        raise ValueError(f"envelope field {name!r} must list 1..{_MAX_KEY_IDS} key IDs")
+
+
 def _check_header(doc: Any) -> dict[str, Any]:
-    if not isinstance(doc, dict) or set(doc) != set(_FIELDS):
-        raise ValueError(f"envelope header must have exactly the fields {sorted(_FIELDS)}")
-    for name, kind in _FIELDS.items():
-        value = doc[name]
+    if not isinstance(doc, dict) or not set(_FIELDS) <= set(doc) <= set(_FIELDS) | set(_OPTIONAL):
+        raise ValueError(
+            f"envelope header must have exactly the fields {sorted(_FIELDS)}"
+            f" (and optionally {sorted(_OPTIONAL)})"
+        )
+    for name, kind in (_FIELDS | _OPTIONAL).items():
+        value = doc.get(name, kind())
         if not isinstance(value, kind) or isinstance(value, bool):
             raise ValueError(f"envelope field {name!r} must be {kind.__name__}")
     if doc["class"] not in PROTECTION_CLASSES:
         raise ValueError(f"envelope field 'class' must be one of {PROTECTION_CLASSES}")
-    ids = doc["key_ids"]
-    if not 1 <= len(ids) <= _MAX_KEY_IDS or not all(isinstance(k, str) and k for k in ids):
-        raise ValueError(f"envelope field 'key_ids' must list 1..{_MAX_KEY_IDS} key IDs")
-    if len(set(ids)) != len(ids):
-        raise ValueError("envelope field 'key_ids' repeats a key ID")
+    _check_ids(doc, "key_ids")
+    ids = list(doc["key_ids"])
+    if "reply_key_ids" in doc:
+        _check_ids(doc, "reply_key_ids")
+        ids += doc["reply_key_ids"]
+    if len({k.lower() for k in ids}) != len(ids):
+        raise ValueError("envelope fields 'key_ids' and 'reply_key_ids' repeat a key ID")
     if doc["seq"] < 1 or doc["ts_ms"] < 0:
         raise ValueError("envelope fields 'seq' (>= 1) and 'ts_ms' (>= 0) out of range")
     return doc
@@ -184,6 +207,7 @@ def decode_envelope(data: bytes) -> Envelope:
         nonce=_b64(doc["nonce"], "nonce"),
         kem_ct=_b64(doc["kem_ct"], "kem_ct"),
         body=bytes(data[_PREFIX.size + n :]),
+        reply_key_ids=tuple(doc.get("reply_key_ids", ())),
     )
     if env.authenticated_prefix != data[: _PREFIX.size + n]:
         raise ValueError("envelope header is not in canonical form")

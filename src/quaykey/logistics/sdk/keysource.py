@@ -120,6 +120,42 @@ class KmeKeySource:
         log.debug("took %d key(s) of %d B towards %s", len(ids), size, peer)
         return tuple(ids), b"".join(parts)[:n_bytes]
 
+    def take_parts(self, peer: str, parts: tuple[int, ...]) -> list[tuple[tuple[str, ...], bytes]]:
+        """Get key as master for several uses at once: keys of one size, split into ``parts``.
+
+        Part ``i`` gets the whole keys holding at least ``parts[i]`` bytes (not cut: the
+        caller uses what it needs); all parts come from the same *Get key* call (more only
+        past the KME's per-request limit). The key size is the one :func:`plan_keys` picks
+        for the smallest part.
+
+        Raises
+        ------
+        KmeClientError
+            If the KME refuses (503 when key is short; nothing is consumed then).
+        """
+        from quaykey.kms.client import KmeClient
+
+        if not parts or min(parts) < 1:
+            raise ValueError(f"parts must be sizes >= 1 byte, got {parts}")
+        lim = self.limits(peer)
+        size = plan_keys(min(parts), lim)[1]
+        counts = [-(-n // size) for n in parts]
+        ids: list[str] = []
+        keys: list[bytes] = []
+        while len(ids) < sum(counts):
+            batch = min(sum(counts) - len(ids), lim.max_keys_per_request)
+            for key in self._kme.get_key(peer, number=batch, size=size * 8).keys:
+                ids.append(key.key_ID)
+                keys.append(KmeClient.key_bytes(key))
+        out: list[tuple[tuple[str, ...], bytes]] = []
+        start = 0
+        for count in counts:
+            part = slice(start, start + count)
+            out.append((tuple(ids[part]), b"".join(keys[part])))
+            start += count
+        log.debug("took %d key(s) of %d B towards %s in %d parts", len(ids), size, peer, len(parts))
+        return out
+
     def lookup_many(self, peer: str, key_ids: tuple[str, ...], n_bytes: int) -> bytes:
         """Get key with key IDs as slave: the bytes master ``peer`` drew, cut to ``n_bytes``.
 
@@ -130,20 +166,43 @@ class KmeKeySource:
         KmeClientError
             If the KME refuses (400: unknown or consumed key IDs; 401: not our keys).
         """
+        return self.lookup_parts(peer, [(key_ids, n_bytes)])[0]
+
+    def lookup_parts(
+        self, peer: str, parts: list[tuple[tuple[str, ...], int | None]]
+    ) -> list[bytes]:
+        """Get key with key IDs as slave for several parts at once (one call per KME limit).
+
+        Each part is (key IDs, bytes wanted; ``None``: all its keys' bytes). Every key must
+        be the same size and each part must hold its bytes.
+
+        Raises
+        ------
+        ValueError
+            If the keys are not all the same size or a part holds too few bytes.
+        KmeClientError
+            If the KME refuses (400: unknown or consumed key IDs; 401: not our keys).
+        """
         from quaykey.kms.client import KmeClient
 
         lim = self.limits(peer)
         got: dict[str, bytes] = {}
-        ids = list(key_ids)
+        ids = [k for part_ids, _ in parts for k in part_ids]
         for start in range(0, len(ids), lim.max_keys_per_request):
             chunk = ids[start : start + lim.max_keys_per_request]
             for key in self._kme.get_key_with_key_ids(peer, chunk).keys:
                 got[key.key_ID.lower()] = KmeClient.key_bytes(key)
-        parts = [got.get(k.lower(), b"") for k in ids]
-        if len({len(p) for p in parts}) != 1 or sum(map(len, parts)) < n_bytes:
-            raise ValueError(f"keys {ids} do not hold {n_bytes} bytes of equal-size keys")
+        every = [got.get(k.lower(), b"") for k in ids]
+        if len({len(k) for k in every}) != 1 or not every[0]:
+            raise ValueError(f"keys {ids} are not keys of one size")
+        out: list[bytes] = []
+        for part_ids, n_bytes in parts:
+            joined = b"".join(got[k.lower()] for k in part_ids)
+            if n_bytes is not None and len(joined) < n_bytes:
+                raise ValueError(f"keys {list(part_ids)} do not hold {n_bytes} bytes")
+            out.append(joined if n_bytes is None else joined[:n_bytes])
         log.debug("looked up %d key(s) from %s", len(ids), peer)
-        return b"".join(parts)[:n_bytes]
+        return out
 
     def take(self, peer: str, n_bytes: int) -> tuple[str, bytes]:
         """One key of exactly ``n_bytes`` shared with ``peer`` (master side).

@@ -14,8 +14,10 @@ gives the unused part back when nobody reserved past it. The ``aes`` receiver ac
 most messages without a commit (``accept(durable=False)``, see
 :mod:`quaykey.logistics.sdk.channel`); their order mark is committed with the next
 durable accept or by :meth:`ChannelStore.close`.
-Queued ``otp`` payloads are the sender's own plaintext waiting for key; the file should
-be as protected as the application's other data.
+Queued ``otp`` payloads are the sender's own plaintext waiting for key: they are sealed
+at rest with AES-256-GCM (:class:`quaykey.sealing.Sealer`, the KME store's sealing) under
+a local 256-bit key kept next to the database (``<path>.key``, mode 0600, created on first
+use), bound to the peer and message type; the database file holds no queued plaintext.
 """
 
 from __future__ import annotations
@@ -29,7 +31,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-__all__ = ["SEQ_BLOCK", "ChannelStore", "QueueReport", "QueuedMessage"]
+from quaykey.sealing import local_sealer
+
+__all__ = ["MAX_REPLY_KEYS", "SEQ_BLOCK", "ChannelStore", "QueueReport", "QueuedMessage"]
 
 #: Outgoing sequence numbers reserved (and committed) at once.
 SEQ_BLOCK = 1024
@@ -45,7 +49,14 @@ CREATE TABLE IF NOT EXISTS used_keys (key_id TEXT NOT NULL, peer TEXT NOT NULL,
 CREATE TABLE IF NOT EXISTS otp_queue (id INTEGER PRIMARY KEY AUTOINCREMENT, peer TEXT NOT NULL,
                                       msg_type TEXT NOT NULL, payload BLOB NOT NULL,
                                       enqueued_at REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS reply_keys (peer TEXT NOT NULL, role TEXT NOT NULL,
+                                       ref TEXT NOT NULL, key_ids TEXT NOT NULL,
+                                       blob BLOB NOT NULL, at REAL NOT NULL,
+                                       PRIMARY KEY (peer, role, ref));
 """
+
+#: Reply keys kept per peer and role at most (the oldest go first: their reply never came).
+MAX_REPLY_KEYS = 1024
 
 
 @dataclass(frozen=True)
@@ -82,6 +93,9 @@ class ChannelStore:
         SQLite file (created if missing); ``":memory:"`` for a throwaway store.
     seq_block : int, optional
         Outgoing sequence numbers reserved per commit (default :data:`SEQ_BLOCK`).
+    key_file : path-like, optional
+        The sealing key of queued ``otp`` payloads (default ``<path>.key``, created with
+        mode 0600 if missing; a ``":memory:"`` store seals under a key in memory).
 
     Examples
     --------
@@ -92,10 +106,13 @@ class ChannelStore:
     ([], None, ['k1'])
     """
 
-    def __init__(self, path: str | Path, *, seq_block: int = SEQ_BLOCK) -> None:
+    def __init__(
+        self, path: str | Path, *, seq_block: int = SEQ_BLOCK, key_file: str | Path | None = None
+    ) -> None:
         if isinstance(seq_block, bool) or not isinstance(seq_block, int) or seq_block < 1:
             raise ValueError("seq_block must be an integer >= 1")
         self.path = str(path)
+        self._sealer = local_sealer(self.path, key_file)
         self.seq_block = seq_block
         # per peer: (next number to issue, last number of the reserved block)
         self._seq_blocks: dict[str, tuple[int, int]] = {}
@@ -186,8 +203,18 @@ class ChannelStore:
                 out.append(k)
         return out
 
-    def mark_keys_used(self, peer: str, key_ids: list[str] | tuple[str, ...], *, side: str) -> None:
+    def mark_keys_used(
+        self,
+        peer: str,
+        key_ids: list[str] | tuple[str, ...],
+        *,
+        side: str,
+        reply: tuple[str, str, tuple[str, ...], bytes] | None = None,
+    ) -> None:
         """Record key IDs as used (``side`` ``"out"`` by the sender, ``"in"`` by the receiver).
+
+        ``reply`` = (role, ref, key IDs, key bytes): reply keys to keep, sealed, in the same
+        transaction (:meth:`put_reply_keys`).
 
         Raises
         ------
@@ -203,6 +230,57 @@ class ChannelStore:
                 )
             except sqlite3.IntegrityError:
                 raise ValueError(f"a key ID among {list(key_ids)} was used before") from None
+            if reply is not None:
+                self._put_reply(db, peer, *reply, now=now)
+
+    def _put_reply(
+        self,
+        db: sqlite3.Connection,
+        peer: str,
+        role: str,
+        ref: str,
+        key_ids: tuple[str, ...],
+        key: bytes,
+        *,
+        now: float,
+    ) -> None:
+        blob = self._sealer.seal(f"reply|{peer}|{role}|{ref}", key)
+        db.execute(
+            "INSERT OR REPLACE INTO reply_keys VALUES (?, ?, ?, ?, ?, ?)",
+            (peer, role, ref, ",".join(key_ids), blob, now),
+        )
+        db.execute(
+            "DELETE FROM reply_keys WHERE peer=? AND role=? AND rowid NOT IN (SELECT rowid"
+            " FROM reply_keys WHERE peer=? AND role=? ORDER BY at DESC LIMIT ?)",
+            (peer, role, peer, role, MAX_REPLY_KEYS),
+        )
+
+    def take_reply_keys(
+        self, peer: str, role: str, ref: str, *, side: str
+    ) -> tuple[tuple[str, ...], bytes] | None:
+        """Take (delete) the reply keys kept under ``(peer, role, ref)`` and mark their key
+        IDs used on ``side``, in one transaction; ``None`` when there are none.
+
+        Roles: ``"await"`` (the requester's copy, ``ref`` the key IDs joined by commas) and
+        ``"answer"`` (the replier's, ``ref`` the request's sequence number).
+        """
+        with self._tx() as db:
+            row = db.execute(
+                "SELECT key_ids, blob FROM reply_keys WHERE peer=? AND role=? AND ref=?",
+                (peer, role, ref),
+            ).fetchone()
+            if row is None:
+                return None
+            db.execute(
+                "DELETE FROM reply_keys WHERE peer=? AND role=? AND ref=?", (peer, role, ref)
+            )
+            ids = tuple(row[0].split(","))
+            db.executemany(
+                "INSERT OR IGNORE INTO used_keys VALUES (?, ?, ?, ?)",
+                [(k.lower(), peer, side, time.time()) for k in ids],
+            )
+            key = bytes(self._sealer.open(f"reply|{peer}|{role}|{ref}", row[1]))
+        return ids, key
 
     @staticmethod
     def _raise_seq_in(db: sqlite3.Connection, peer: str, seq: int) -> None:
@@ -212,8 +290,22 @@ class ChannelStore:
             (peer, seq),
         )
 
-    def accept(self, peer: str, seq: int, *, durable: bool = True) -> None:
+    def accept(
+        self,
+        peer: str,
+        seq: int,
+        *,
+        durable: bool = True,
+        reply: tuple[tuple[str, ...], bytes] | None = None,
+        used: tuple[str, ...] = (),
+    ) -> None:
         """Record ``seq`` from ``peer`` as accepted and raise the peer's high-water mark.
+
+        ``used``: key IDs the message consumed at the KME, recorded as used (side ``in``)
+        in the same transaction (which is then durable).
+
+        ``reply`` = (key IDs, key bytes): the request's reply keys, kept sealed (role
+        ``"answer"``, ``ref`` the sequence number) in the same transaction.
 
         With ``durable=False`` only the high-water mark is raised, in memory: it is
         committed with the peer's next durable accept or by :meth:`close`. The caller
@@ -222,12 +314,21 @@ class ChannelStore:
         """
         with self._lock:
             pending = max(seq, self._seq_in_pending.pop(peer, 0))
-            if not durable:
+            if not durable and not used:
                 self._seq_in_pending[peer] = pending
                 return
             with self._tx() as db:
+                try:
+                    db.executemany(
+                        "INSERT INTO used_keys VALUES (?, ?, ?, ?)",
+                        [(k.lower(), peer, "in", time.time()) for k in used],
+                    )
+                except sqlite3.IntegrityError:
+                    raise ValueError(f"a key ID among {list(used)} was used before") from None
                 db.execute("INSERT INTO accepted VALUES (?, ?)", (peer, seq))
                 self._raise_seq_in(db, peer, pending)
+                if reply is not None:
+                    self._put_reply(db, peer, "answer", str(seq), *reply, now=time.time())
 
     def enqueue(self, peer: str, msg_type: str, payload: bytes, *, capacity: int) -> int | None:
         """Append to the otp queue; ``None`` (nothing stored) when it holds ``capacity``."""
@@ -237,7 +338,7 @@ class ChannelStore:
                 return None
             cur = db.execute(
                 "INSERT INTO otp_queue (peer, msg_type, payload, enqueued_at) VALUES (?,?,?,?)",
-                (peer, msg_type, payload, time.time()),
+                (peer, msg_type, self._sealer.seal(_aad(peer, msg_type), payload), time.time()),
             )
             return int(cur.lastrowid or 0)
 
@@ -248,7 +349,10 @@ class ChannelStore:
         if peer is not None:
             q, args = q + " WHERE peer=?", (peer,)
         rows = self._read(q + " ORDER BY id", args)
-        return [QueuedMessage(r[0], r[1], r[2], bytes(r[3]), r[4]) for r in rows]
+        return [
+            QueuedMessage(r[0], r[1], r[2], bytes(self._sealer.open(_aad(r[1], r[2]), r[3])), r[4])
+            for r in rows
+        ]
 
     def dequeue(self, queue_id: int) -> None:
         """Remove one message from the queue (after it was sent)."""
@@ -265,3 +369,7 @@ class ChannelStore:
             oldest = first if oldest is None else min(oldest, first)
         age = None if oldest is None else max(0.0, (now or time.time()) - oldest)
         return QueueReport(sum(per_peer.values()), per_peer, age, capacity)
+
+
+def _aad(peer: str, msg_type: str) -> str:
+    return f"otp-queue|{peer}|{msg_type}"

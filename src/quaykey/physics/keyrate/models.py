@@ -20,7 +20,13 @@ branching on the name.
 ``finite``
     Lim, Curty, Walenta, Xu, Zbinden, PRA 89, 022307 (2014): three intensities, a block
     of ``block_bits`` sifted X detections, optimised over ``{q_x, p_mu1, p_mu2, mu1, mu2}``
-    (``mu3`` fixed, as in the paper).
+    (``mu3`` fixed, as in the paper). With ``security.key_from_both_bases`` (the Micius
+    presets) the Z-basis bits are a key too, bounded with the bases' roles swapped, and
+    ``q_x`` is the source's basis choice (Liao et al., Nature 549, 43 (2017)).
+
+The GLLP models (``asymptotic``, ``vacuum-weak``) and ``bbm92`` count the sifted bits of
+both bases already (their sifting factor ``q_x^2 + (1 - q_x)^2``); ``three-intensity`` is
+the ``q_x -> 1`` limit, where the Z basis carries no key.
 ``bbm92``
     Entanglement-based BBM92 with a thermal SPDC source in the middle of the link (each arm
     carries half the channel loss): the thermal-source gain and QBER of Ma, Fung, Lo,
@@ -263,6 +269,8 @@ class FiniteModel(KeyRateModel):
         else:
             x = default
         qx, probs, mu_arr = finite_unpack(x, mu3)
+        if params.security.key_from_both_bases:  # the source's passive basis choice
+            qx = source.basis_probability_x
         rate, gain, qber, _bits = finite_rate(params, block_bits, qx, probs, mu_arr)
         opt = {
             "q_x": qx,

@@ -149,7 +149,17 @@ def finite_rate(
     p: NDArray[np.float64],
     mu: NDArray[np.float64],
 ) -> tuple[float, float, float, int]:
-    """Lim et al. key per pulse from expected counts; returns (rate, gain, qber, bits)."""
+    """Lim et al. key per pulse from expected counts; returns (rate, gain, qber, bits).
+
+    With ``params.security.key_from_both_bases`` the Z-basis sifted bits are a key too
+    (its phase error bounded from the X-basis decoy statistics, each key at
+    ``epsilon_sec``), as :func:`quaykey.network.links.statistical.block_key_bits` counts
+    it; ``block_bits`` is still the X-basis block ``n_X`` and the QBER the X basis's. The
+    basis choice is then the source's own (``basis_probability_x``, the passive 50:50
+    choice of symmetric BB84), not a setting: ``qx`` is ignored.
+    """
+    if params.security.key_from_both_bases:
+        qx = decoy_source(params).basis_probability_x
     eta = system_transmittance(params)
     gain, err = click_probabilities(
         eta, mu, params.detector, probabilities=p, basis_match_probability=sifting_factor(qx)
@@ -163,8 +173,20 @@ def finite_rate(
         m_x=n_pulses * qx * qx * p * err,
         m_z=n_pulses * qz2 * p * err,
     )
-    e_x = counts.qber_x
-    leak = params.security.error_correction_efficiency * float(binary_entropy(e_x)) * block_bits
+    real, bits = _lim2014_key(params, counts, mu, p)
+    if params.security.key_from_both_bases:
+        swapped = DecoyCounts(n_x=counts.n_z, n_z=counts.n_x, m_x=counts.m_z, m_z=counts.m_x)
+        real_z, bits_z = _lim2014_key(params, swapped, mu, p)
+        real, bits = real + real_z, bits + bits_z
+    return real / n_pulses, float(gain[0]), counts.qber_x, bits
+
+
+def _lim2014_key(
+    params: LinkParams, counts: DecoyCounts, mu: NDArray[np.float64], p: NDArray[np.float64]
+) -> tuple[float, int]:
+    """Lim et al. (2014) key of the X basis of ``counts`` (Z the test basis): (real, bits)."""
+    n_x = float(counts.n_x.sum())
+    leak = params.security.error_correction_efficiency * float(binary_entropy(counts.qber_x)) * n_x
     bound = lim2014_key_length(
         counts,
         mu,
@@ -173,7 +195,7 @@ def finite_rate(
         epsilon_sec=params.security.epsilon_sec,
         epsilon_cor=params.security.epsilon_cor,
     )
-    return bound.key_length_real / n_pulses, float(gain[0]), e_x, bound.key_length_bits
+    return float(bound.key_length_real), int(bound.key_length_bits)
 
 
 def bbm92_rate(params: LinkParams, mean_pairs: float) -> tuple[float, float, float]:
