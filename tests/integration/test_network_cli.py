@@ -238,3 +238,38 @@ def test_simulate_refuses_bad_runs_naming_the_flag(args: list[str], needle: str)
     result = runner.invoke(app, ["network", "simulate", *args])
     assert result.exit_code == 2, result.output
     assert needle in result.output and "Traceback" not in result.output
+
+
+def _entangled_example(tmp_path: Path) -> Path:
+    assert runner.invoke(app, ["examples", "--out", str(tmp_path)]).exit_code == 0
+    return tmp_path / "micius-entangled.yaml"
+
+
+def test_entangled_example_routes_without_a_trusted_node(tmp_path: Path) -> None:
+    topo = str(_entangled_example(tmp_path))
+    plan = _json(["network", "plan", "--topology", topo, "--json"])
+    (route,) = plan["routes"]
+    assert route["path"] == ["delingha", "nanshan"]
+    assert route["trusted_nodes"] == []
+    ent = {r["name"]: r for r in plan["satellite_links"]}["delingha--nanshan"]
+    assert ent["kind"] == "entangled" and ent["via"] == "micius"
+    assert ent["day_key_bits"] > 0 and ent["windows_with_key"] >= 1
+    sim = _json(["network", "simulate", "--topology", topo, "--hours", "24", "--json"])
+    (route,) = sim["routes"]
+    assert route["paths"] == [["delingha", "nanshan"]]
+    assert route["trusted_nodes"] == []
+    assert sim["links"][2]["key_bits"] == ent["day_key_bits"]
+    table = runner.invoke(app, ["network", "simulate", "--topology", topo, "--hours", "24"])
+    assert table.exit_code == 0 and "none (end to end)" in table.output
+
+
+def test_entangled_example_cut_goes_through_micius_as_trusted_relay(tmp_path: Path) -> None:
+    topo = str(_entangled_example(tmp_path))
+    args = ["network", "simulate", "--topology", topo, "--hours", "24", "--json"]
+    sim = _json([*args, "--cut", "delingha--nanshan@0"])
+    (route,) = sim["routes"]
+    assert route["paths"] == [["delingha", "micius", "nanshan"]]
+    assert route["trusted_nodes"] == ["micius"]
+    assert route["delivered_bits"] > 0
+    bad = runner.invoke(app, [*args[:-1], "--fidelity", "exact"])
+    assert bad.exit_code != 0 and "statistical fidelity only" in bad.output
