@@ -9,6 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from quaykey.cli.main import app
+from quaykey.cli.network_render import _trusted_cell
 
 runner = CliRunner()
 
@@ -79,6 +80,7 @@ def test_network_simulate_with_micius_relays_through_the_satellite() -> None:
     assert sat["micius--xinglong"]["key_bits"] > 0 and sat["micius--nanshan"]["key_bits"] > 0
     route = next(r for r in out["routes"] if r["src"] == "xinglong")
     assert route["paths"][0] == ["xinglong", "micius", "nanshan"]
+    assert route["trusted_nodes"] == ["micius"]
     assert route["delivered_bits"] > 0
 
 
@@ -111,6 +113,8 @@ def test_network_plan_user_topology(tmp_path: Path) -> None:
     for r in out["routes"]:
         rate = {link["name"]: link["analytic_key_rate_bps"] for link in out["links"]}
         assert rate[r["limiting_link"]] == pytest.approx(r["capacity_bps"])
+        if not r["multipath"]:  # the relaying nodes of the path used
+            assert r["trusted_nodes"] == r["path"][1:-1]
     mc = next(r for r in out["routes"] if {r["src"], r["dst"]} == {"port-authority", "customs"})
     assert mc["node_disjoint_paths"] == 1  # the port authority has a single access fibre
 
@@ -273,3 +277,9 @@ def test_entangled_example_cut_goes_through_micius_as_trusted_relay(tmp_path: Pa
     assert route["delivered_bits"] > 0
     bad = runner.invoke(app, [*args[:-1], "--fidelity", "exact"])
     assert bad.exit_code != 0 and "statistical fidelity only" in bad.output
+
+
+def test_route_table_names_the_trusted_nodes() -> None:
+    assert _trusted_cell([]) == "none (end to end)"
+    assert _trusted_cell(["micius"]) == "micius"
+    assert _trusted_cell([f"n{i}" for i in range(30)]) == "30: n0 ... n29"

@@ -74,7 +74,11 @@ def render_simulation(out: dict[str, Any], name: str, hours: float, fidelity: st
 
 def _trusted_cell(nodes: list[str]) -> str:
     """The nodes that held a route's key, or that none did (an end-to-end entangled link)."""
-    return ", ".join(nodes) if nodes else "none (end to end)"
+    if not nodes:
+        return "none (end to end)"
+    if len(nodes) <= 3:
+        return ", ".join(nodes)
+    return f"{len(nodes)}: {nodes[0]} ... {nodes[-1]}"  # --json lists them all
 
 
 def render_plan(
