@@ -283,3 +283,14 @@ def test_route_table_names_the_trusted_nodes() -> None:
     assert _trusted_cell([]) == "none (end to end)"
     assert _trusted_cell(["micius"]) == "micius"
     assert _trusted_cell([f"n{i}" for i in range(30)]) == "30: n0 ... n29"
+
+
+def test_network_plan_rates_satellite_links_by_a_day_of_passes() -> None:
+    out = _json(["network", "plan", "--network", "micius", "--json"])
+    sat = {s["name"]: s for s in out["satellite_links"]}
+    assert sat["micius--xinglong"]["day_key_bits"] > 0
+    route = next(r for r in out["routes"] if (r["src"], r["dst"]) == ("xinglong", "nanshan"))
+    assert route["path"] == ["xinglong", "micius", "nanshan"]
+    assert route["trusted_nodes"] == ["micius"]
+    slowest = min(sat["micius--xinglong"], sat["micius--nanshan"], key=lambda s: s["day_key_bits"])
+    assert route["capacity_bps"] == pytest.approx(slowest["day_key_bits"] / 86400.0)
