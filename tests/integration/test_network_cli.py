@@ -9,6 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from quaykey.cli.main import app
+from quaykey.cli.network_render import _trusted_cell
 
 runner = CliRunner()
 
@@ -79,6 +80,7 @@ def test_network_simulate_with_micius_relays_through_the_satellite() -> None:
     assert sat["micius--xinglong"]["key_bits"] > 0 and sat["micius--nanshan"]["key_bits"] > 0
     route = next(r for r in out["routes"] if r["src"] == "xinglong")
     assert route["paths"][0] == ["xinglong", "micius", "nanshan"]
+    assert route["trusted_nodes"] == ["micius"]
     assert route["delivered_bits"] > 0
 
 
@@ -111,6 +113,8 @@ def test_network_plan_user_topology(tmp_path: Path) -> None:
     for r in out["routes"]:
         rate = {link["name"]: link["analytic_key_rate_bps"] for link in out["links"]}
         assert rate[r["limiting_link"]] == pytest.approx(r["capacity_bps"])
+        if not r["multipath"]:  # the relaying nodes of the path used
+            assert r["trusted_nodes"] == r["path"][1:-1]
     mc = next(r for r in out["routes"] if {r["src"], r["dst"]} == {"port-authority", "customs"})
     assert mc["node_disjoint_paths"] == 1  # the port authority has a single access fibre
 
@@ -238,3 +242,55 @@ def test_simulate_refuses_bad_runs_naming_the_flag(args: list[str], needle: str)
     result = runner.invoke(app, ["network", "simulate", *args])
     assert result.exit_code == 2, result.output
     assert needle in result.output and "Traceback" not in result.output
+
+
+def _entangled_example(tmp_path: Path) -> Path:
+    assert runner.invoke(app, ["examples", "--out", str(tmp_path)]).exit_code == 0
+    return tmp_path / "micius-entangled.yaml"
+
+
+def test_entangled_example_routes_without_a_trusted_node(tmp_path: Path) -> None:
+    topo = str(_entangled_example(tmp_path))
+    plan = _json(["network", "plan", "--topology", topo, "--json"])
+    (route,) = plan["routes"]
+    assert route["path"] == ["delingha", "nanshan"]
+    assert route["trusted_nodes"] == []
+    ent = {r["name"]: r for r in plan["satellite_links"]}["delingha--nanshan"]
+    assert ent["kind"] == "entangled" and ent["via"] == "micius"
+    assert ent["day_key_bits"] > 0 and ent["windows_with_key"] >= 1
+    sim = _json(["network", "simulate", "--topology", topo, "--hours", "24", "--json"])
+    (route,) = sim["routes"]
+    assert route["paths"] == [["delingha", "nanshan"]]
+    assert route["trusted_nodes"] == []
+    assert sim["links"][2]["key_bits"] == ent["day_key_bits"]
+    table = runner.invoke(app, ["network", "simulate", "--topology", topo, "--hours", "24"])
+    assert table.exit_code == 0 and "none (end to end)" in table.output
+
+
+def test_entangled_example_cut_goes_through_micius_as_trusted_relay(tmp_path: Path) -> None:
+    topo = str(_entangled_example(tmp_path))
+    args = ["network", "simulate", "--topology", topo, "--hours", "24", "--json"]
+    sim = _json([*args, "--cut", "delingha--nanshan@0"])
+    (route,) = sim["routes"]
+    assert route["paths"] == [["delingha", "micius", "nanshan"]]
+    assert route["trusted_nodes"] == ["micius"]
+    assert route["delivered_bits"] > 0
+    bad = runner.invoke(app, [*args[:-1], "--fidelity", "exact"])
+    assert bad.exit_code != 0 and "statistical fidelity only" in bad.output
+
+
+def test_route_table_names_the_trusted_nodes() -> None:
+    assert _trusted_cell([]) == "none (end to end)"
+    assert _trusted_cell(["micius"]) == "micius"
+    assert _trusted_cell([f"n{i}" for i in range(30)]) == "30: n0 ... n29"
+
+
+def test_network_plan_rates_satellite_links_by_a_day_of_passes() -> None:
+    out = _json(["network", "plan", "--network", "micius", "--json"])
+    sat = {s["name"]: s for s in out["satellite_links"]}
+    assert sat["micius--xinglong"]["day_key_bits"] > 0
+    route = next(r for r in out["routes"] if (r["src"], r["dst"]) == ("xinglong", "nanshan"))
+    assert route["path"] == ["xinglong", "micius", "nanshan"]
+    assert route["trusted_nodes"] == ["micius"]
+    slowest = min(sat["micius--xinglong"], sat["micius--nanshan"], key=lambda s: s["day_key_bits"])
+    assert route["capacity_bps"] == pytest.approx(slowest["day_key_bits"] / 86400.0)

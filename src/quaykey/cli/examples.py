@@ -4,6 +4,8 @@
 - ``rotterdam.yaml``: the feasibility sketch of ``docs/network.md``;
 - ``port-rotterdam.yaml``, ``port-los-angeles.yaml``: port regions with public coordinates
   and demands (``network feasibility --topology port-rotterdam.yaml``);
+- ``micius-entangled.yaml``: Delingha and Nanshan with Micius, trusted downlinks and the
+  entangled link between them (``network simulate --topology micius-entangled.yaml``);
 - ``link.yaml``: link parameter overrides (``link keyrate --config link.yaml``);
 - ``network.yaml``: a KMS network of three KMEs, the very file the KMS package ships
   (``pki init --config network.yaml``, ``kme serve --config network.yaml``).
@@ -26,6 +28,7 @@ EXAMPLE_FILES: dict[str, tuple[str, str]] = {
     "rotterdam.yaml": ("quaykey.cli", "example_files/rotterdam.yaml"),
     "port-rotterdam.yaml": ("quaykey.cli", "example_files/port-rotterdam.yaml"),
     "port-los-angeles.yaml": ("quaykey.cli", "example_files/port-los-angeles.yaml"),
+    "micius-entangled.yaml": ("quaykey.cli", "example_files/micius-entangled.yaml"),
     "link.yaml": ("quaykey.cli", "example_files/link.yaml"),
     "network.yaml": ("quaykey.kms", "examples/network.yaml"),
 }

@@ -11,18 +11,17 @@ from typing import Any, TypeVar
 
 import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
 
 from quaykey.cli._common import (
     check_out_path,
     check_seed,
     console,
     err_console,
-    format_qber,
     print_json,
     user_errors,
 )
 from quaykey.cli.network_map import draw_png, html_map
+from quaykey.cli.network_render import render_plan, render_simulation
 from quaykey.network.cost import MAX_UNFORCED_S, run_cost_s
 from quaykey.network.demands import Demand, parse_demand
 from quaykey.network.distributed import open_client
@@ -30,7 +29,7 @@ from quaykey.network.distributed import simulate as simulate_tasks
 from quaykey.network.faults import Fault, check_within_run, parse_cut, parse_eve
 from quaykey.network.links import link_model
 from quaykey.network.orbit import Satellite, closest_epoch, satellites_from_entry
-from quaykey.network.passes import passes_for_topology
+from quaykey.network.passes import passes_for_topology, windows_for_topology
 from quaykey.network.presets import (
     NETWORK_NAMES,
     load_preset_topology,
@@ -199,13 +198,20 @@ def _run(sim: NetworkSimulation, hours: float, show: bool) -> SimulationReport:
         return sim.run(lambda s: bar.update(task, completed=s / 3600.0))
 
 
-def _passes(t: Topology, cfg: SimulationConfig) -> dict[str, Any] | None:
+def _passes(t: Topology, start_utc: datetime, duration_s: float) -> dict[str, Any] | None:
+    """Passes of the free-space links and shared night windows of the entangled links."""
     free = [link for link in t.links if link.kind == "free-space"]
-    if not free:
+    pairs = [link for link in t.links if link.kind == "entangled"]
+    if not free and not pairs:
         return None
     stations = load_satellite_preset()["stations"]
-    sat = _satellite_for(cfg.start_utc)
-    return passes_for_topology(free, stations, sat, cfg.start_utc, cfg.duration_s)
+    sat = _satellite_for(start_utc)
+    out: dict[str, Any] = {}
+    if free:
+        out.update(passes_for_topology(free, stations, sat, start_utc, duration_s))
+    if pairs:
+        out.update(windows_for_topology(pairs, stations, sat, start_utc, duration_s))
+    return out
 
 
 @app.command("simulate")
@@ -264,10 +270,14 @@ def simulate(
         with _kme_sink(kme_config, t) as (sink, feed):
             if distributed:
                 with open_client(workers, scheduler) as client:
-                    run = simulate_tasks(t, cfg, client, _passes(t, cfg), key_sink=sink)
+                    run = simulate_tasks(
+                        t, cfg, client, _passes(t, cfg.start_utc, cfg.duration_s), key_sink=sink
+                    )
                 out = run.to_dict()
             else:
-                sim = NetworkSimulation(t, cfg, _passes(t, cfg), key_sink=sink)
+                sim = NetworkSimulation(
+                    t, cfg, _passes(t, cfg.start_utc, cfg.duration_s), key_sink=sink
+                )
                 show = not json_out and (cost > 3 or realtime is not None)
                 out = _run(sim, hours, show=show).to_dict()
     if feed is not None:
@@ -280,56 +290,7 @@ def simulate(
     if json_out:
         print_json(out)
         return
-    _render_simulation(out, t.name, hours, fidelity)
-
-
-def _render_simulation(out: dict[str, Any], name: str, hours: float, fidelity: str) -> None:
-    table = Table(title=f"links ({name}, {hours:g} h, {fidelity})")
-    for col in ("link", "km", "loss dB", "key rate bps", "PLOB bps", "QBER", "pool bits", "status"):
-        table.add_column(col, justify="right" if col not in ("link", "status") else "left")
-    for row in out["links"]:
-        table.add_row(
-            row["name"],
-            f"{row['length_km']:.1f}",
-            "-" if row["loss_db"] is None else f"{row['loss_db']:.1f}",
-            f"{row['secret_key_rate_bps']:.4g}",
-            "-" if row["plob_bound_bps"] is None else f"{row['plob_bound_bps']:.3g}",
-            format_qber(row["qber"]),
-            f"{row['pool_bits']:.4g}",
-            row["status"],
-        )
-    console.print(table)
-    rt = Table(title="routes (capacity: sum over the paths used of each path's bottleneck)")
-    for col in ("src", "dst", "capacity bps", "hops", "limiting", "delivered bits", "failed"):
-        rt.add_column(col)
-    for r in out["routes"]:
-        rt.add_row(
-            r["src"],
-            r["dst"],
-            f"{r['capacity_bps']:.4g}",
-            str(r["hops"]),
-            ", ".join(r["limiting_links"]),
-            str(r["delivered_bits"]),
-            str(r["failed_requests"] + r["no_route_requests"]),
-        )
-    console.print(rt)
-    for f in out["faults"]:
-        console.print(f"[bold]{f['kind']}[/] {f['link']} at {f['at_hour']:g} h:")
-        for r in f["routes"]:
-            console.print(
-                f"  {r['src']} -> {r['dst']}: {r['capacity_before_bps']:.4g} -> "
-                f"{r['capacity_after_bps']:.4g} bps (lost {r['capacity_lost_bps']:.4g})"
-            )
-    if "kme_feed" in out:
-        k = out["kme_feed"]
-        console.print(
-            f"KMEs: {k['deposited_blocks']} blocks ({k['deposited_bytes']} bytes) deposited, "
-            f"{k['skipped_blocks']} skipped"
-        )
-    console.print(
-        f"simulated {out['simulated_s'] / 3600:g} h in {out['wall_s']:.1f} s "
-        f"(real-time factor {out['realtime_factor']:.3g})"
-    )
+    render_simulation(out, t.name, hours, fidelity)
 
 
 def _plan_pairs(t: Topology, route: list[str]) -> list[Demand]:
@@ -360,9 +321,16 @@ def plan(
         [], help="SRC:DST to plan (default: the topology's demands, else all user pairs)."
     ),
     block_s: float = typer.Option(600.0, help="Finite-key block duration, seconds."),
+    start: str = typer.Option(
+        "2016-12-19T12:00:00", help="UTC start of the day whose passes rate satellite links."
+    ),
     json_out: bool = typer.Option(False, "--json", help="Print JSON instead of tables."),
 ) -> None:
-    """Model key rates of every link and the capacity and limiting link of each route."""
+    """Model key rates of every link and the capacity and limiting link of each route.
+
+    A satellite link (free-space or entangled) is rated by its key over one day from
+    ``--start`` (passes, shared night windows) spread over the day.
+    """
     with user_errors():
         if topology is None and network is None:
             raise ValueError("give --topology FILE or --network NAME")
@@ -371,6 +339,8 @@ def plan(
         t = _topology(network, topology, False)
         rows = _rate_rows(t, block_s)
         rates = {name: r["analytic_key_rate_bps"] for name, r in rows.items()}
+        sat_links = _satellite_rows(t, _parse_start(start))
+        rates.update({r["name"]: r["mean_key_rate_bps"] for r in sat_links})
         routes: list[dict[str, Any]] = []
         for d in _plan_pairs(t, route):
             used = demand_route(t, d.src, d.dst, rates, d.multipath)
@@ -385,6 +355,7 @@ def plan(
                     "hops": single.hops,
                     "path": list(single.paths[0]),
                     "limiting_link": single.limiting_links[0],
+                    "trusted_nodes": list(used.trusted_nodes),
                     "single_path_capacity_bps": single.capacity_bps,
                     "node_disjoint_paths": len(multi.paths),
                     "multipath_capacity_bps": multi.capacity_bps,
@@ -396,41 +367,31 @@ def plan(
         if link.name in rows
     ]
     if json_out:
-        print_json({"topology": t.name, "links": links, "routes": routes})
+        print_json(
+            {"topology": t.name, "links": links, "satellite_links": sat_links, "routes": routes}
+        )
         return
-    _render_plan(t, links, routes, block_s)
+    render_plan(t, links, sat_links, routes, block_s)
 
 
-def _render_plan(
-    t: Topology, links: list[dict[str, Any]], routes: list[dict[str, Any]], block_s: float
-) -> None:
-    table = Table(title=f"links of {t.name} (model, {block_s:g} s blocks)")
-    for col in ("link", "km", "loss dB", "key rate bps", "QBER", "PLOB bps"):
-        table.add_column(col)
-    for row in links:
-        table.add_row(
-            row["name"],
-            f"{row['length_km']:.1f}",
-            f"{row['loss_db']:.1f}",
-            f"{row['analytic_key_rate_bps']:.4g}",
-            format_qber(row["analytic_qber"]),
-            f"{row['plob_bound_bps']:.3g}",
+def _satellite_rows(t: Topology, start_utc: datetime) -> list[dict[str, Any]]:
+    """Each satellite link's key over one day from ``start_utc`` and its mean rate."""
+    day = 86400.0
+    rows = []
+    for name, found in (_passes(t, start_utc, day) or {}).items():
+        bits = sum(p.key_bits for p in found)
+        link = t.link(name)
+        rows.append(
+            {
+                "name": name,
+                "kind": link.kind,
+                "via": link.via or None,
+                "windows_with_key": sum(p.key_bits > 0 for p in found),
+                "day_key_bits": bits,
+                "mean_key_rate_bps": bits / day,
+            }
         )
-    console.print(table)
-    rt = Table(title="routes (capacity: sum over the paths used of each path's bottleneck)")
-    for col in ("src", "dst", "capacity bps", "multipath", "hops", "limiting link", "paths"):
-        rt.add_column(col)
-    for r in routes:
-        rt.add_row(
-            r["src"],
-            r["dst"],
-            f"{r['capacity_bps']:.4g}",
-            "yes" if r["multipath"] else "no",
-            str(r["hops"]),
-            r["limiting_link"],
-            str(r["node_disjoint_paths"]),
-        )
-    console.print(rt)
+    return rows
 
 
 @app.command("map")

@@ -31,6 +31,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from quaykey.network.downlink import Downlink, downlink_for
+from quaykey.network.dual_downlink import YIN2020_STATIONS, find_dual_windows, window_key
 from quaykey.network.links.block import BlockWindow, LossProfile
 from quaykey.network.links.statistical import StatisticalBlock, block_key_bits
 from quaykey.network.orbit import (
@@ -49,10 +50,12 @@ if TYPE_CHECKING:
 __all__ = [
     "Pass",
     "PassProfile",
+    "WindowCredit",
     "find_passes",
     "key_per_pass",
     "pass_profile",
     "passes_for_topology",
+    "windows_for_topology",
     "within_range",
 ]
 
@@ -397,4 +400,63 @@ def passes_for_topology(
         downlink = downlink_for(link.preset)
         found = find_passes(satellite, gs, start_utc, end, min_elevation_deg=min_elevation_deg)
         out[link.name] = [key_per_pass(satellite, gs, p, params, downlink) for p in found]
+    return out
+
+
+@dataclass(frozen=True)
+class WindowCredit:
+    """The key an ``entangled`` link makes in one shared night window (a simulation's
+    :class:`~quaykey.network.sim.PassKey`): it lands at ``qkd_end_utc``."""
+
+    rise_utc: datetime
+    qkd_end_utc: datetime | None
+    key_bits: int
+    sifted_bits: float
+    qber: float
+    loss_db_profile: tuple[float, ...] = ()
+    profile_step_s: float = 0.0
+
+
+def windows_for_topology(
+    links: Sequence[Link],
+    stations: dict[str, dict[str, object]],
+    satellite: Satellite,
+    start_utc: datetime,
+    duration_s: float,
+    min_elevation_deg: float = 10.0,
+) -> dict[str, list[WindowCredit]]:
+    """The key of every ``entangled`` link of a topology, shared night window by window.
+
+    Each link's two ends are ground stations (coordinates from
+    :data:`~quaykey.network.dual_downlink.YIN2020_STATIONS` where it names them, else from
+    ``stations``); the windows come from
+    :func:`~quaykey.network.dual_downlink.find_dual_windows` and their key from
+    :func:`~quaykey.network.dual_downlink.window_key` with the Yin et al. (2020) budget.
+    A window is credited its *asymptotic* key: one window's ~500 sifted bits are too few
+    for a positive finite key (Yin et al. processed 3,100 s, about seven nights, as one
+    block), which ``docs/network.md`` states.
+
+    Raises
+    ------
+    ValueError
+        When an end of a link has no ground-station entry.
+    """
+
+    def station(name: str) -> GroundStation:
+        if name in YIN2020_STATIONS:
+            return YIN2020_STATIONS[name]
+        if name not in stations:
+            raise ValueError(f"no ground-station entry for node {name!r}")
+        return station_from_entry(stations[name])
+
+    out: dict[str, list[WindowCredit]] = {}
+    end = start_utc + timedelta(seconds=duration_s)
+    for link in links:
+        a, b = station(link.a), station(link.b)
+        found = find_dual_windows(satellite, a, b, start_utc, end, min_elevation_deg)
+        keyed = [window_key(satellite, a, b, w) for w in found if w.night]
+        out[link.name] = [
+            WindowCredit(w.start_utc, w.end_utc, int(w.asymptotic_key_bits), w.sifted_bits, w.qber)
+            for w in keyed
+        ]
     return out

@@ -56,7 +56,12 @@ class LinkReport:
 
 @dataclass(frozen=True)
 class RouteReport:
-    """One demand's route at the end of the run and what it delivered."""
+    """One demand's route at the end of the run and what it delivered.
+
+    ``trusted_nodes`` are the nodes other than the two ends that held the route's key (the
+    relaying nodes of its paths): empty for a route over one ``entangled`` link, whose key
+    no node but its two ends ever held.
+    """
 
     src: str
     dst: str
@@ -69,12 +74,14 @@ class RouteReport:
     delivered_bits: int
     failed_requests: int
     no_route_requests: int
+    trusted_nodes: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready mapping (paths as lists)."""
         d = asdict(self)
         d["paths"] = [list(p) for p in self.paths]
         d["limiting_links"] = list(self.limiting_links)
+        d["trusted_nodes"] = list(self.trusted_nodes)
         return d
 
 

@@ -145,8 +145,8 @@ class NetworkSimulation:
     config
         Run settings.
     satellite_passes
-        For each free-space link name, its passes (with ``key_bits``) in the run window
-        (:class:`PassKey`); the CLI computes them with :mod:`quaykey.network.satellite`.
+        For each free-space or entangled link name, its passes or shared night windows
+        (:class:`PassKey`, with ``key_bits``) in the run window (:mod:`quaykey.network.passes`).
     key_sink
         Optional :data:`KeySink`, called for each end of each block of real key (exact
         fidelity), e.g. :func:`quaykey.kms.feed.link_key_sink`.
@@ -200,6 +200,8 @@ class NetworkSimulation:
         for link in topology.links:
             self.pools.add_link(link.name, link.a, link.b)
             self.tally[link.name] = _LinkTally()
+            if link.end_to_end and config.fidelity == "exact":
+                raise ValueError(f"entangled link {link.name!r}: statistical fidelity only")
             if link.kind != "fibre":
                 continue
             params = link.params()
@@ -474,8 +476,9 @@ class NetworkSimulation:
             try:
                 r = demand_route(self.topology, d.src, d.dst, rates, d.multipath, self._excluded())
                 paths, cap, limiting, hops = r.paths, r.capacity_bps, r.limiting_links, r.hops
+                trusted = r.trusted_nodes
             except NoRouteError:
-                paths, cap, limiting, hops = (), 0.0, (), 0
+                paths, cap, limiting, hops, trusted = (), 0.0, (), 0, ()
             rows.append(
                 RouteReport(
                     src=d.src,
@@ -489,6 +492,7 @@ class NetworkSimulation:
                     delivered_bits=log["delivered_bits"],
                     failed_requests=log["failed"],
                     no_route_requests=log["no_route"],
+                    trusted_nodes=trusted,
                 )
             )
         return rows
