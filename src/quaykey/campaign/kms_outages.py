@@ -279,11 +279,13 @@ def _load_with_restart(lab: KmeLab, pg: _Postgres, wall_s: float, progress: Prog
     timer = threading.Timer(wall_s / 3, restart)
     timer.start()
     try:
-        # run for wall_s, and at least wall_s / 3 more once the server is back
+        # run for wall_s, and once the server is back for wall_s / 3 more, or up to 60 s
+        # until a pair completes (reconnecting can take a while on a loaded machine)
         while (
             time.monotonic() - t0 < wall_s
-            or (restarted.is_set() and time.monotonic() - done[0] < wall_s / 3)
             or not restarted.is_set()
+            or time.monotonic() - done[0] < wall_s / 3
+            or (tally.ok_after == 0 and time.monotonic() - done[0] < 60.0)
         ):
             tally.tries += 1
             after = restarted.is_set()
