@@ -49,12 +49,28 @@ def _stock(lab: KmeLab, node: str) -> dict[str, Any]:
     return rep
 
 
-def _consistent(lab: KmeLab, untouched: bool = False) -> None:
+def _consistent(lab: KmeLab, untouched: bool = False, timeout_s: float = 45.0) -> None:
     """No half-stocked entry, both ends of each stock agree, both ends of each link agree.
 
     The far end holds every ready key; once keys are served it also holds the slave's
-    copies not yet fetched (``untouched``: none served, so exactly the ready ones).
+    copies not yet fetched (``untouched``: none served, so exactly the ready ones). The
+    refiller keeps trying while the stock is short, so a refill may be in flight at any
+    instant (entries reserved, one end's link key spent before the other's): the check
+    passes at the first snapshot taken between two refills, and fails if none comes in
+    ``timeout_s`` (a partial stock or a one-sided spend that stays).
     """
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            _check_once(lab, untouched)
+            return
+        except AssertionError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.02)
+
+
+def _check_once(lab: KmeLab, untouched: bool) -> None:
     pools = lab.pools()
     for node, far in (("shanghai", "beijing"), ("beijing", "shanghai")):
         (pair,) = pools[node]["stock"]["pairs"]
