@@ -22,7 +22,7 @@ from collections.abc import Callable
 from typing import Any
 
 from quaykey.campaign.findings import ScenarioResult
-from quaykey.campaign.kms_faults import _workdir, check_chains
+from quaykey.campaign.kms_faults import _workdir, add_twice, check_chains
 from quaykey.kms.lab import KmeLab
 from quaykey.logistics.profiles import load_profile
 from quaykey.logistics.run import AppRunner, RunConfig
@@ -116,13 +116,7 @@ def _findings(
     key = report["key_consumed"]
     twice = key["keys"] - key["distinct_key_ids"]
     res.add("key IDs used twice by the applications", twice, "0", twice == 0, key["keys"])
-    res.add(
-        "key IDs delivered twice by the KMEs",
-        chains["master_twice"] + chains["slave_twice"],
-        "0",
-        chains["master_twice"] + chains["slave_twice"] == 0,
-        key["keys"],
-    )
+    add_twice(res, chains, key["keys"], "key IDs delivered twice by the KMEs")
     res.add(
         "worst p99 end-to-end latency of a class (ms)",
         round(worst_p99, 1),

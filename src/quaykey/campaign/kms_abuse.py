@@ -22,7 +22,16 @@ from collections.abc import Callable
 from pathlib import Path
 
 from quaykey.campaign.findings import ScenarioResult
-from quaykey.campaign.kms_faults import LINKS, NODES, SAES, _deposit, _workdir, check_chains
+from quaykey.campaign.kms_faults import (
+    LINKS,
+    NODES,
+    SAES,
+    _deposit,
+    _workdir,
+    add_chains,
+    add_twice,
+    check_chains,
+)
 from quaykey.errors import KmeClientError
 from quaykey.kms.lab import KmeLab
 
@@ -72,13 +81,7 @@ def replay_etsi(size: str, seed: int, progress: Progress) -> ScenarioResult:
         refused - server == trials,
         trials,
     )
-    res.add(
-        "key IDs delivered twice (audit)",
-        counts["master_twice"] + counts["slave_twice"],
-        "0",
-        counts["master_twice"] + counts["slave_twice"] == 0,
-        trials,
-    )
+    add_twice(res, counts, trials, "key IDs delivered twice (audit)")
     return res
 
 
@@ -175,18 +178,6 @@ def _disk_full_run(
         recovered,
         1,
     )
-    res.add(
-        "audit chains that fail to verify",
-        counts["chains_broken"],
-        "0",
-        counts["chains_broken"] == 0,
-        len(NODES),
-    )
-    res.add(
-        "key IDs delivered twice",
-        counts["master_twice"] + counts["slave_twice"],
-        "0",
-        counts["master_twice"] + counts["slave_twice"] == 0,
-        trials,
-    )
+    add_chains(res, counts)
+    add_twice(res, counts, trials, "key IDs delivered twice")
     res.settings["stored_key_count"] = {"before": before, "after": after}

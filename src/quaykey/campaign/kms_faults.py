@@ -39,7 +39,7 @@ from quaykey.kms.lab import KmeLab
 from quaykey.kms.service import KmeService
 from quaykey.kms.store import verify_audit_chain
 
-__all__ = ["check_chains", "kill_during_relay", "partition"]
+__all__ = ["add_chains", "add_twice", "check_chains", "kill_during_relay", "partition"]
 
 Progress = Callable[[str], None]
 
@@ -83,6 +83,28 @@ def _delivered_to_slave(lab: KmeLab) -> set[str]:
     finally:
         svc.close()
     return {k for r in records if r.event == "delivered_slave" for k in r.detail["key_IDs"]}
+
+
+def add_twice(
+    res: ScenarioResult,
+    counts: dict[str, int],
+    trials: int,
+    figure: str = "key IDs delivered twice",
+) -> None:
+    """The finding that no key ID was delivered twice (by :func:`check_chains`' counts)."""
+    n = counts["master_twice"] + counts["slave_twice"]
+    res.add(figure, n, "0", n == 0, trials)
+
+
+def add_chains(res: ScenarioResult, counts: dict[str, int]) -> None:
+    """The finding that every KME's audit chain verifies (by :func:`check_chains`' counts)."""
+    res.add(
+        "audit chains that fail to verify",
+        counts["chains_broken"],
+        "0",
+        counts["chains_broken"] == 0,
+        len(NODES),
+    )
 
 
 def check_chains(lab: KmeLab) -> dict[str, int]:
@@ -266,13 +288,7 @@ def kill_during_relay(size: str, seed: int, progress: Progress) -> ScenarioResul
         served_again == 0,
         len(crashed_slave),
     )
-    res.add(
-        "key IDs delivered twice (master or slave)",
-        counts["master_twice"] + counts["slave_twice"],
-        "0",
-        counts["master_twice"] + counts["slave_twice"] == 0,
-        len(received),
-    )
+    add_twice(res, counts, len(received), "key IDs delivered twice (master or slave)")
     res.add(
         "link-key bytes used for two relays",
         counts["link_bytes_twice"],
@@ -280,13 +296,7 @@ def kill_during_relay(size: str, seed: int, progress: Progress) -> ScenarioResul
         counts["link_bytes_twice"] == 0,
         cycles,
     )
-    res.add(
-        "audit chains that fail to verify",
-        counts["chains_broken"],
-        "0",
-        counts["chains_broken"] == 0,
-        len(NODES),
-    )
+    add_chains(res, counts)
     return res
 
 
@@ -375,11 +385,5 @@ def partition(size: str, seed: int, progress: Progress) -> ScenarioResult:
         trials,
     )
     res.add("keys lost once the partition healed", lost, "0", lost == 0, 1)
-    res.add(
-        "key IDs delivered twice",
-        counts["master_twice"] + counts["slave_twice"],
-        "0",
-        counts["master_twice"] + counts["slave_twice"] == 0,
-        trials,
-    )
+    add_twice(res, counts, trials, "key IDs delivered twice")
     return res

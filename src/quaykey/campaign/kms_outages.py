@@ -32,7 +32,15 @@ from pathlib import Path
 import httpx
 
 from quaykey.campaign.findings import ScenarioResult
-from quaykey.campaign.kms_faults import LINKS, NODES, SAES, _workdir, check_chains
+from quaykey.campaign.kms_faults import (
+    LINKS,
+    NODES,
+    SAES,
+    _workdir,
+    add_chains,
+    add_twice,
+    check_chains,
+)
 from quaykey.errors import KmeClientError
 from quaykey.kms.lab import KmeLab
 
@@ -229,15 +237,8 @@ def postgres_restart(size: str, seed: int, progress: Progress) -> ScenarioResult
         tally.lost == 0,
         tally.ok + tally.lost,
     )
-    twice = counts["master_twice"] + counts["slave_twice"]
-    res.add("key IDs delivered twice", twice, "0", twice == 0, tally.tries)
-    res.add(
-        "audit chains that fail to verify",
-        counts["chains_broken"],
-        "0",
-        counts["chains_broken"] == 0,
-        len(NODES),
-    )
+    add_twice(res, counts, tally.tries, "key IDs delivered twice")
+    add_chains(res, counts)
     return res
 
 
