@@ -19,7 +19,7 @@ from quaykey.decoy import FiniteKeyBound
 from quaykey.errors import SecurityAbortError
 from quaykey.postproc import estimate as est
 from quaykey.postproc import sifting as sift
-from quaykey.postproc.amplify import seed_length, toeplitz_hash
+from quaykey.postproc.amplify import identity_toeplitz_hash, identity_toeplitz_seed_length
 from quaykey.postproc.channel import Endpoint
 from quaykey.postproc.finite_key import Bbm92Bound
 from quaykey.postproc.protocol import (
@@ -185,7 +185,7 @@ class AliceParty:
             sifted_key_bits=self._sifted.key_bits.size,
         )
         length = self._final.bits
-        n_seed = seed_length(self._final.kept_bits, length)
+        n_seed = identity_toeplitz_seed_length(self._final.kept_bits, length)
         self._seed = self._public.integers(0, 2, n_seed, dtype=np.uint8)
         self._ep.send(MessageKind.PA_LENGTH, np.array([length], dtype=np.int64))
         self._ep.send(MessageKind.PA_SEED, self._seed)
@@ -195,7 +195,7 @@ class AliceParty:
         assert self._summary is not None and self._sifted is not None
         assert self._seed is not None and self._final is not None
         kept = kept_bits(self._sifted.key_bits, self._summary.frame_bounds, self._kept)
-        return toeplitz_hash(kept, self._seed, self._final.bits)
+        return identity_toeplitz_hash(kept, self._seed, self._final.bits)
 
 
 class BobParty:
@@ -384,7 +384,7 @@ class BobParty:
                 "Alice and Bob computed different final key lengths; the block is discarded",
                 qber_z=self._estimate.qber_z,
             )
-        if seed.size != seed_length(self._final.kept_bits, self._final.bits):
+        if seed.size != identity_toeplitz_seed_length(self._final.kept_bits, self._final.bits):
             raise ValueError("Alice's Toeplitz seed has the wrong length")
         self._seed = seed
 
@@ -392,4 +392,4 @@ class BobParty:
         """His final key (after the last checkpoint)."""
         assert self._result is not None and self._seed is not None and self._final is not None
         kept = kept_bits(self._result.corrected, self._result.frame_bounds, self._kept)
-        return toeplitz_hash(kept, self._seed, self._final.bits)
+        return identity_toeplitz_hash(kept, self._seed, self._final.bits)
