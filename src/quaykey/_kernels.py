@@ -16,12 +16,12 @@ import numpy as np
 from numba import njit
 from numpy.typing import NDArray
 
-__all__ = ["gf128_mul_table", "gf128_polyhash_bytes"]
+__all__ = ["gf128_mul_table", "gf128_polyhash_words"]
 
 _REDUCTION = np.uint64(0x87)  # x^128 = x^7 + x^2 + x + 1
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def gf128_mul_table(k_hi: np.uint64, k_lo: np.uint64) -> NDArray[np.uint64]:  # pragma: no cover
     """Byte tables for multiplication by ``k``: shape (16, 256, 2), last axis (hi, lo)."""
     powers = np.zeros((128, 2), dtype=np.uint64)
@@ -50,7 +50,7 @@ def gf128_mul_table(k_hi: np.uint64, k_lo: np.uint64) -> NDArray[np.uint64]:  # 
     return table
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _mul_by_table(
     y_hi: np.uint64, y_lo: np.uint64, table: NDArray[np.uint64]
 ) -> tuple[np.uint64, np.uint64]:  # pragma: no cover
@@ -68,32 +68,31 @@ def _mul_by_table(
     return r_hi, r_lo
 
 
-@njit(cache=True)
-def gf128_polyhash_bytes(
-    data: NDArray[np.uint8], table: NDArray[np.uint64]
+@njit(cache=True, nogil=True)
+def gf128_polyhash_words(
+    words: NDArray[np.uint64], tail: NDArray[np.uint8], n: int, table: NDArray[np.uint64]
 ) -> tuple[np.uint64, np.uint64]:  # pragma: no cover
-    """Horner evaluation ``acc = (acc ^ block) * k`` over the 16-byte big-endian blocks of
-    ``data`` (the last zero padded), then one more block holding the bit length of ``data``.
+    """Horner evaluation ``acc = (acc ^ block) * k`` over the 16-byte big-endian blocks of a
+    message of ``n`` bytes, then one more block holding its bit length.
 
-    ``table`` comes from :func:`gf128_mul_table`. Returns the (hi, lo) of the result.
+    ``words`` holds the full blocks already read as big-endian (hi, lo) pairs, ``tail`` the
+    last ``n % 16`` bytes (zero padded here). ``table`` comes from :func:`gf128_mul_table`.
+    Returns the (hi, lo) of the result.
     """
-    n = data.size
     acc_hi = np.uint64(0)
     acc_lo = np.uint64(0)
     eight = np.uint64(8)
-    n_full = n // 16
-    for i in range(n_full + (1 if n % 16 else 0)):
+    for i in range(words.size // 2):
+        acc_hi, acc_lo = _mul_by_table(acc_hi ^ words[2 * i], acc_lo ^ words[2 * i + 1], table)
+    if tail.size:
         hi = np.uint64(0)
         lo = np.uint64(0)
-        base = 16 * i
-        for t in range(8):
-            pos = base + t
-            v = np.uint64(data[pos]) if pos < n else np.uint64(0)
-            hi = (hi << eight) | v
-        for t in range(8, 16):
-            pos = base + t
-            v = np.uint64(data[pos]) if pos < n else np.uint64(0)
-            lo = (lo << eight) | v
+        for t in range(16):
+            v = np.uint64(tail[t]) if t < tail.size else np.uint64(0)
+            if t < 8:
+                hi = (hi << eight) | v
+            else:
+                lo = (lo << eight) | v
         acc_hi, acc_lo = _mul_by_table(acc_hi ^ hi, acc_lo ^ lo, table)
     acc_hi, acc_lo = _mul_by_table(acc_hi, acc_lo ^ (np.uint64(n) * eight), table)
     return acc_hi, acc_lo

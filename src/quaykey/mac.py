@@ -43,7 +43,7 @@ import struct
 import numpy as np
 from numpy.typing import NDArray
 
-from quaykey._kernels import gf128_mul_table, gf128_polyhash_bytes
+from quaykey._kernels import gf128_mul_table, gf128_polyhash_words
 from quaykey.errors import AuthenticationError
 
 __all__ = [
@@ -108,8 +108,11 @@ class PolyHash128:
         """Hash ``message`` to an integer in ``[0, 2**128)``."""
         if len(message) >= 2**61:
             raise ValueError("message too long for the length block")
-        data = np.frombuffer(message, dtype=np.uint8)
-        hi, lo = gf128_polyhash_bytes(data, self._table)
+        n = len(message)
+        full = n // 16
+        words = np.frombuffer(message, dtype=">u8", count=2 * full).astype(np.uint64)
+        tail = np.frombuffer(message, dtype=np.uint8, offset=16 * full)
+        hi, lo = gf128_polyhash_words(words, tail, n, self._table)
         return (int(hi) << 64) | int(lo)
 
 

@@ -20,40 +20,35 @@ from numpy.typing import NDArray
 __all__ = ["crt_gather", "crt_scatter", "rint_parity", "sift_split"]
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def sift_split(
     bits: NDArray[np.uint8],
     bases: NDArray[np.uint8],
     intensity: NDArray[np.uint8],
     keep: NDArray[np.bool_],
 ) -> tuple[NDArray[np.uint8], NDArray[np.uint8], NDArray[np.uint8], NDArray[np.uint8]]:
-    """Bits and intensities of the kept slots, split by basis (0 = X, 1 = Z), in order."""
+    """Bits and intensities of the kept slots, split by basis (0 = X, 1 = Z), in order.
+
+    Branch-free (kept slots and bases are random, so branches would mispredict): every slot
+    is written to both outputs and only the matching cursor advances."""
     n = bits.size
-    n_x = 0
-    n_z = 0
-    for i in range(n):
-        if keep[i]:
-            if bases[i] == 0:
-                n_x += 1
-            elif bases[i] == 1:
-                n_z += 1
-    x_bits = np.empty(n_x, dtype=np.uint8)
-    x_int = np.empty(n_x, dtype=np.uint8)
-    z_bits = np.empty(n_z, dtype=np.uint8)
-    z_int = np.empty(n_z, dtype=np.uint8)
+    x_bits = np.empty(n + 1, dtype=np.uint8)
+    x_int = np.empty(n + 1, dtype=np.uint8)
+    z_bits = np.empty(n + 1, dtype=np.uint8)
+    z_int = np.empty(n + 1, dtype=np.uint8)
     ix = 0
     iz = 0
     for i in range(n):
-        if keep[i]:
-            if bases[i] == 0:
-                x_bits[ix] = bits[i]
-                x_int[ix] = intensity[i]
-                ix += 1
-            elif bases[i] == 1:
-                z_bits[iz] = bits[i]
-                z_int[iz] = intensity[i]
-                iz += 1
-    return x_bits, x_int, z_bits, z_int
+        b = bits[i]
+        v = intensity[i]
+        k = np.int64(keep[i])
+        x_bits[ix] = b
+        x_int[ix] = v
+        z_bits[iz] = b
+        z_int[iz] = v
+        ix += k & np.int64(bases[i] == 0)
+        iz += k & np.int64(bases[i] == 1)
+    return x_bits[:ix], x_int[:ix], z_bits[:iz], z_int[:iz]
 
 
 #: Columns per tile of :func:`crt_scatter` / :func:`crt_gather`: a tile of ``odd`` rows by this

@@ -134,11 +134,12 @@ _CODE_BITS = b"b"
 _CODE_U8 = b"u"
 _CODE_I64 = b"q"
 _CODE_U32 = b"I"
+_CODE_U16 = b"H"
 
 
 def encode_array(arr: NDArray[np.int64] | NDArray[np.uint8]) -> bytes:
     """Wire encoding of a 1-D array: uint8 0/1 arrays bit-packed, integers as little-endian
-    uint32 when they all fit, else int64 (decoded back to int64).
+    uint16 or uint32 when they all fit, else int64 (decoded back to int64).
 
     Raises
     ------
@@ -159,7 +160,10 @@ def encode_array(arr: NDArray[np.int64] | NDArray[np.uint8]) -> bytes:
             return _CODE_BITS + struct.pack("<Q", a8.size) + np.packbits(a8).tobytes()
         return _CODE_U8 + struct.pack("<Q", a8.size) + a8.tobytes()
     if np.issubdtype(a.dtype, np.integer):
-        if a.size and int(a.min()) >= 0 and int(a.max()) < 2**32:
+        low, high = (int(a.min()), int(a.max())) if a.size else (0, 0)
+        if a.size and low >= 0 and high < 2**16:
+            return _CODE_U16 + struct.pack("<Q", a.size) + a.astype("<u2").tobytes()
+        if a.size and low >= 0 and high < 2**32:
             return _CODE_U32 + struct.pack("<Q", a.size) + a.astype("<u4").tobytes()
         return _CODE_I64 + struct.pack("<Q", a.size) + a.astype("<i8").tobytes()
     raise ValueError(f"payload dtype must be uint8 or an integer type, got {a.dtype}")
@@ -185,6 +189,10 @@ def decode_array(data: bytes) -> NDArray[np.int64] | NDArray[np.uint8]:
         if len(body) != n:
             raise ValueError("malformed payload: byte-array length mismatch")
         return np.frombuffer(body, dtype=np.uint8).copy()
+    if code == _CODE_U16:
+        if len(body) != 2 * n:
+            raise ValueError("malformed payload: uint16-array length mismatch")
+        return np.frombuffer(body, dtype="<u2").astype(np.int64)
     if code == _CODE_U32:
         if len(body) != 4 * n:
             raise ValueError("malformed payload: uint32-array length mismatch")
