@@ -41,13 +41,13 @@ def sift_split(
     for i in range(n):
         b = bits[i]
         v = intensity[i]
-        k = np.int64(keep[i])
+        k = int(keep[i])
         x_bits[ix] = b
         x_int[ix] = v
         z_bits[iz] = b
         z_int[iz] = v
-        ix += k & np.int64(bases[i] == 0)
-        iz += k & np.int64(bases[i] == 1)
+        ix += k & int(bases[i] == 0)
+        iz += k & int(bases[i] == 1)
     return x_bits[:ix], x_int[:ix], z_bits[:iz], z_int[:iz]
 
 
