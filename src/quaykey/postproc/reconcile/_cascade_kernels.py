@@ -36,7 +36,55 @@ import numpy as np
 from numba import njit
 from numpy.typing import NDArray
 
-__all__ = ["MASK_SHIFT", "bob_absorb", "bob_plan", "build_masks", "range_parities"]
+__all__ = [
+    "MASK_SHIFT",
+    "bob_absorb",
+    "bob_plan",
+    "build_masks",
+    "public_orders",
+    "range_parities",
+]
+
+
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+
+
+@njit(cache=True, nogil=True)
+def _splitmix64(state: np.uint64) -> tuple[np.uint64, np.uint64]:  # pragma: no cover
+    """One step of SplitMix64 (Steele, Lea, Flood, OOPSLA 2014): (next state, output)."""
+    state = state + _GOLDEN
+    z = state
+    z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return state, z ^ (z >> np.uint64(31))
+
+
+@njit(cache=True, nogil=True)
+def public_orders(
+    seed: int, length: int, n_passes: int
+) -> tuple[NDArray[np.int32], NDArray[np.int32]]:  # pragma: no cover
+    """The public order of every pass for frames of ``length`` bits, and the inverses.
+
+    Returns ``perm`` of shape ``(n_passes, length)`` (Fisher-Yates shuffles driven by
+    SplitMix64 from ``(seed, length)``; the modulo bias is below ``length / 2^64``) and the
+    inverses interleaved by bit, ``inv[x * n_passes + p]`` = the place of bit ``x`` in
+    pass ``p``."""
+    state = np.uint64(seed) * _GOLDEN ^ np.uint64(length)
+    state, _ = _splitmix64(state)
+    perm = np.empty((n_passes, length), dtype=np.int32)
+    inv = np.empty(length * n_passes, dtype=np.int32)
+    for p in range(n_passes):
+        for i in range(length):
+            perm[p, i] = i
+        for i in range(length - 1, 0, -1):
+            state, r = _splitmix64(state)
+            j = np.int64(r % np.uint64(i + 1))
+            t = perm[p, i]
+            perm[p, i] = perm[p, j]
+            perm[p, j] = t
+        for q in range(length):
+            inv[np.int64(perm[p, q]) * n_passes + p] = q
+    return perm, inv
 
 
 #: Ranges of at least ``2**MASK_SHIFT`` bits that are aligned dyadic intervals of a pass's

@@ -150,13 +150,6 @@ class _Layout:
         return tuple((int(s), int(s + n)) for s, n in zip(self.fstart, self.flen, strict=True))
 
 
-def _public_permutations(seed: int, length: int, n_passes: int) -> NDArray[np.int32]:
-    """The public order of every pass for frames of ``length`` bits, from Bob's seed."""
-    rng = np.random.default_rng([seed, length])
-    order = np.tile(np.arange(length, dtype=np.int32), (n_passes, 1))
-    return rng.permuted(order, axis=1)
-
-
 def _layout(seed: int, frame_bits_len: int, total_bits: int, n_passes: int) -> _Layout:
     n_full, rest = divmod(total_bits, frame_bits_len)
     lengths = [frame_bits_len] * n_full + ([rest] if rest else [])
@@ -167,14 +160,12 @@ def _layout(seed: int, frame_bits_len: int, total_bits: int, n_passes: int) -> _
     offset_of: dict[tuple[int, int], int] = {}
     cursor = 0
     for length in sorted(set(lengths)):
-        class_perm = _public_permutations(seed, length, n_passes)
-        class_inv = np.empty((n_passes, length), dtype=np.int32)
-        np.put_along_axis(class_inv, class_perm, np.arange(length, dtype=np.int32)[None, :], axis=1)
+        class_perm, class_inv = _k.public_orders(seed, length, n_passes)
         for p in range(n_passes):
             perms.append(class_perm[p])
             offset_of[(length, p)] = cursor
             cursor += length
-        invs.append(class_inv.T.ravel())  # interleaved by bit: [x * n_passes + p]
+        invs.append(class_inv)  # interleaved by bit: [x * n_passes + p]
     class_rows = {
         length: [offset_of[(length, p)] for p in range(n_passes)] for length in set(lengths)
     }
