@@ -3,6 +3,9 @@
 ``range_parities_reference`` is the twin of ``_cascade_kernels.range_parities`` and
 ``build_masks_reference`` of ``_cascade_kernels.build_masks``.
 
+``public_orders_reference`` is the twin of ``_cascade_kernels.public_orders`` (SplitMix64
+and Fisher-Yates on Python integers).
+
 ``ReferenceCascadeBob`` is the twin of ``_cascade_kernels.bob_plan`` and
 ``_cascade_kernels.bob_absorb`` together: it follows the same protocol and the same search
 policy, but keeps Alice's disclosed parities in a plain dict keyed by
@@ -23,7 +26,37 @@ from numpy.typing import NDArray
 from quaykey.postproc.reconcile.base import ReconcileResult
 from quaykey.postproc.reconcile.cascade import _layout, cascade_block_sizes
 
-__all__ = ["ReferenceCascadeBob", "build_masks_reference", "range_parities_reference"]
+__all__ = [
+    "ReferenceCascadeBob",
+    "build_masks_reference",
+    "public_orders_reference",
+    "range_parities_reference",
+]
+
+_M64 = (1 << 64) - 1
+_GOLDEN = 0x9E3779B97F4A7C15
+
+
+def _splitmix64(state: int) -> tuple[int, int]:
+    state = (state + _GOLDEN) & _M64
+    z = state
+    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & _M64
+    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & _M64
+    return state, z ^ (z >> 31)
+
+
+def public_orders_reference(seed: int, length: int, n_passes: int) -> list[list[int]]:
+    """Each pass's order: a Fisher-Yates shuffle of ``range(length)`` by SplitMix64."""
+    state, _ = _splitmix64(((seed * _GOLDEN) & _M64) ^ length)
+    orders = []
+    for _ in range(n_passes):
+        order = list(range(length))
+        for i in range(length - 1, 0, -1):
+            state, r = _splitmix64(state)
+            j = r % (i + 1)
+            order[i], order[j] = order[j], order[i]
+        orders.append(order)
+    return orders
 
 
 def range_parities_reference(

@@ -15,8 +15,21 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "reference"))
 from cascade_reference import (
     ReferenceCascadeBob,
     build_masks_reference,
+    public_orders_reference,
     range_parities_reference,
 )
+
+
+@pytest.mark.parametrize(
+    ("seed", "length", "n_passes"), [(0, 1, 1), (5, 64, 3), (2**40 + 7, 1000, 4)]
+)
+def test_public_orders_match_reference(seed: int, length: int, n_passes: int) -> None:
+    perm, inv = kernels.public_orders(seed, length, n_passes)
+    assert perm.tolist() == public_orders_reference(seed, length, n_passes)
+    for p in range(n_passes):  # the interleaved inverse undoes each order
+        assert np.array_equal(inv[perm[p].astype(np.int64) * n_passes + p], np.arange(length))
+    if length > 1 and n_passes > 1:
+        assert not np.array_equal(perm[0], perm[1])
 
 
 def _noisy_pair(n_bits: int, qber: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
