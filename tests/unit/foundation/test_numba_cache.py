@@ -58,3 +58,42 @@ def test_every_numba_function_in_src_is_cached() -> None:
                 uncached.append(f"{path.relative_to(SRC)}:{name}")
     assert seen >= 10  # the scan does find the kernels
     assert uncached == []
+
+
+_ONE_SIGNATURE = """
+import numpy as np, numba
+from quaykey.physics.params import load_preset
+from quaykey.physics.sampler import simulate_link
+from quaykey.postproc.authpool import AuthKeyPool
+from quaykey.postproc.driver import run_block
+from quaykey import _kernels as a
+from quaykey.postproc import _kernels as b
+from quaykey.postproc.reconcile import _cascade_kernels as c
+params = load_preset("backbone", distance_km=20).with_overrides(
+    {"source.basis_probability_x": 0.5, "source.probabilities": (0.5, 0.3, 0.2)})
+pa, pb = AuthKeyPool.pre_shared(10**6, seed=1)
+for n_pulses in (5 * 10**7, 6 * 10**8):  # a small block, then one large enough for FFT grids
+    s = simulate_link(params, n_pulses, np.random.default_rng(n_pulses))
+    run_block(s.alice, s.bob, auth_alice=pa, auth_bob=pb, seed=1)
+for mod in (a, b, c):
+    for name in dir(mod):
+        f = getattr(mod, name)
+        if isinstance(f, numba.core.registry.CPUDispatcher) and len(f.signatures) > 1:
+            print(mod.__name__, name, f.signatures)
+print("checked")
+"""
+
+
+def test_a_pipeline_run_compiles_each_kernel_for_one_signature(tmp_path: Path) -> None:
+    """One block end to end (sifting, Cascade, hashing, amplification on 1-D and Good-Thomas
+    grids) in a fresh process: no kernel is compiled for two argument types."""
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "PYTHONPATH": str(SRC.parent)}
+    out = subprocess.run(
+        [sys.executable, "-c", _ONE_SIGNATURE], capture_output=True, text=True, env=env, timeout=600
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip() == "checked", out.stdout

@@ -531,7 +531,7 @@ def bob_plan(
                 bp = bob_total[f]
                 roots[blk_off[f, p]] = np.int8(1 | (a << 1) | ((a ^ bp) << 2))
                 if a != bp:
-                    _push(f, p, 0, blk_off, cand_p, cand_b, cand_cnt, in_list, overflow)
+                    _push(f, p, np.int64(0), blk_off, cand_p, cand_b, cand_cnt, in_list, overflow)
                 continue
             for b in range(n_ask):
                 req[R, 0] = f
