@@ -18,6 +18,8 @@ Workloads (after a warm-up call that compiles the numba kernels):
   with unbiased bases (sifted bits per CPU-s);
 * ``amplify``: Toeplitz privacy amplification of 10^6 bits to 5 x 10^5 (bits per CPU-s);
 * ``amplify7``: the same at 10^7 bits to 5 x 10^6;
+* ``amplify7_pipeline``: the hash the pipeline runs, 10^7 bits to 5 x 10^6: ``(I | T)``
+  (:func:`identity_toeplitz_hash`) where the revision has it, else plain Toeplitz;
 * ``sampler1e10``: :func:`simulate_link`, gys at 50 km, 10^10 pulses (pulses per CPU-s);
 * ``cli_help``: ``python -m quaykey.cli.main --help`` in a child process (runs per second:
   only the wall-time ratio counts, the child's CPU time is not this process's);
@@ -92,6 +94,22 @@ s = rng.integers(0, 2, n + m - 1, dtype=np.uint8)
 toeplitz_hash(x, s, m)
 def run(i):
     toeplitz_hash(x, s, m)
+    return n
+""",
+    "amplify7_pipeline": """
+import numpy as np
+try:
+    from quaykey.postproc.amplify import identity_toeplitz_hash as h
+    from quaykey.postproc.amplify import identity_toeplitz_seed_length as seed_bits
+except ImportError:
+    from quaykey.postproc.amplify import seed_length as seed_bits, toeplitz_hash as h
+rng = np.random.default_rng(0)
+n, m = 10**7, 5 * 10**6
+x = rng.integers(0, 2, n, dtype=np.uint8)
+s = rng.integers(0, 2, seed_bits(n, m), dtype=np.uint8)
+h(x, s, m)
+def run(i):
+    h(x, s, m)
     return n
 """,
     "sampler1e10": """
@@ -192,7 +210,7 @@ def _table(probes: list[str], base_src: Path, cur_src: Path, args: argparse.Name
     print(f"baseline {args.baseline} vs working tree; load average {load:.1f} at start")
     print("best CPU time (all threads) and best wall time; ratio = current / baseline rate")
     print(
-        f"{'workload':<11} {'baseline /CPU-s':>16} {'current /CPU-s':>15} {'ratio':>6}"
+        f"{'workload':<17} {'baseline /CPU-s':>16} {'current /CPU-s':>15} {'ratio':>6}"
         f" {'baseline /s':>12} {'current /s':>11} {'ratio':>6}"
     )
     for probe in probes:
@@ -205,7 +223,7 @@ def _table(probes: list[str], base_src: Path, cur_src: Path, args: argparse.Name
         cb, wb = (work / t for t in best["b"])
         cc, wc = (work / t for t in best["c"])
         print(
-            f"{probe:<11} {cb:>16.4g} {cc:>15.4g} {cc / cb:>6.3f} {wb:>12.4g} {wc:>11.4g}"
+            f"{probe:<17} {cb:>16.4g} {cc:>15.4g} {cc / cb:>6.3f} {wb:>12.4g} {wc:>11.4g}"
             f" {wc / wb:>6.3f}",
             flush=True,
         )
