@@ -42,7 +42,7 @@ import numpy as np
 
 from quaykey.physics.params import load_preset
 from quaykey.physics.sampler import simulate_link
-from quaykey.postproc.amplify import toeplitz_hash, toeplitz_matrix
+from quaykey.postproc.amplify import identity_toeplitz_hash, toeplitz_hash, toeplitz_matrix
 from quaykey.postproc.authpool import AuthKeyPool
 from quaykey.postproc.driver import run_block, run_blocks
 
@@ -108,6 +108,11 @@ def bench_pa(sizes: list[int], repeat: int, with_cryptomite: bool) -> list[dict[
         ours, ours_cpu = _timed(lambda: toeplitz_hash(x, s, m), repeat)  # noqa: B023
         assert np.array_equal(numpy_toeplitz(x, s, m), toeplitz_hash(x, s, m))
         plain, plain_cpu = _timed(lambda: numpy_toeplitz(x, s, m), repeat)  # noqa: B023
+        # the hash the pipeline runs: (I | T) with an n - 1 bit seed
+        s2 = s[: n - 1]
+        ident, ident_cpu = _timed(lambda: identity_toeplitz_hash(x, s2, m), repeat)  # noqa: B023
+        expect = x[:m] ^ numpy_toeplitz(x[m:], s2, m)
+        assert np.array_equal(identity_toeplitz_hash(x, s2, m), expect)
         crypt = crypt_cpu = float("nan")
         if with_cryptomite:
             from cryptomite import Toeplitz
@@ -122,6 +127,8 @@ def bench_pa(sizes: list[int], repeat: int, with_cryptomite: bool) -> list[dict[
             {
                 "n": n,
                 "quaykey_s": ours,
+                "identity_s": ident,
+                "identity_cpu": ident_cpu,
                 "numpy_s": plain,
                 "cryptomite_s": crypt,
                 "quaykey_cpu": ours_cpu,
@@ -315,9 +322,10 @@ def main() -> None:
     print("\n## Toeplitz privacy amplification (m = n/2), best of", args.repeat)
     print(
         "| n (input bits) | quaykey wall | numpy FFT wall | cryptomite wall | vs numpy "
-        "| vs cryptomite | quaykey CPU | numpy CPU | cryptomite CPU |"
+        "| vs cryptomite | quaykey CPU | numpy CPU | cryptomite CPU | quaykey (I \\| T) wall "
+        "| (I \\| T) CPU |"
     )
-    print("|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     for r in bench_pa(sizes, args.repeat, not args.no_cryptomite):
         n = int(r["n"])  # type: ignore[call-overload]
         q, p, c, qc, pc, cc = (
@@ -335,7 +343,10 @@ def main() -> None:
             f"| {n:.0e} | {q * 1e3:.1f} ms ({n / q / 1e6:.1f} Mbit/s) "
             f"| {p * 1e3:.1f} ms ({n / p / 1e6:.1f} Mbit/s) "
             f"| {c * 1e3:.0f} ms ({n / c / 1e6:.2f} Mbit/s) | {p / q:.1f}x | {c / q:.1f}x "
-            f"| {qc * 1e3:.0f} ms | {pc * 1e3:.0f} ms | {cc * 1e3:.0f} ms |"
+            f"| {qc * 1e3:.0f} ms | {pc * 1e3:.0f} ms | {cc * 1e3:.0f} ms "
+            f"| {float(r['identity_s']) * 1e3:.1f} ms "  # type: ignore[arg-type]
+            f"({n / float(r['identity_s']) / 1e6:.1f} Mbit/s) "  # type: ignore[arg-type]
+            f"| {float(r['identity_cpu']) * 1e3:.0f} ms |"  # type: ignore[arg-type]
         )
     durations = [0.1, 0.5] if args.quick else [0.1, 0.5, 1.0]
     print("\n## Whole pipeline (Cascade), backbone 20 km, q_x = 0.5, best of", args.repeat)

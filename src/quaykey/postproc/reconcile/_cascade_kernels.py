@@ -530,8 +530,8 @@ def bob_plan(
                 a = total_parity[f]
                 bp = bob_total[f]
                 roots[blk_off[f, p]] = np.int8(1 | (a << 1) | ((a ^ bp) << 2))
-                if a != bp:
-                    _push(f, p, np.int64(0), blk_off, cand_p, cand_b, cand_cnt, in_list, overflow)
+                if a != bp:  # block n_ask = 0 (a variable: a literal 0 would compile _push twice)
+                    _push(f, p, n_ask, blk_off, cand_p, cand_b, cand_cnt, in_list, overflow)
                 continue
             for b in range(n_ask):
                 req[R, 0] = f
