@@ -1,31 +1,28 @@
-"""The KME database: engine, durable write transactions and group commit (:class:`Store`)."""
+"""The KME database: engine and durable write transactions (:class:`Store`); the group
+commit that runs them is :mod:`.commit`."""
 
 from __future__ import annotations
 
 import os
-import queue
 import re
-import threading
 import zlib
-from collections.abc import Callable, Iterator
-from concurrent.futures import Future
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any, TypeVar
+from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event, insert, select, text
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.pool import NullPool
 
-from quaykey.errors import KmsError, MasterKeyError
+from quaykey.errors import MasterKeyError
 from quaykey.kms.store.audit import AuditChain
+from quaykey.kms.store.commit import GroupCommit
 from quaykey.kms.store.keys import HeldKeys, LinkMaterial
 from quaykey.kms.store.rates import RateGrants
 from quaykey.kms.store.sealing import CANARY, Sealer
 from quaykey.kms.store.tables import meta_t, metadata
 
 __all__ = ["Store"]
-
-T = TypeVar("T")
 
 
 def _owner_only_sqlite_file(url: str) -> None:
@@ -60,7 +57,7 @@ def _sqlite_setup(engine: Engine) -> None:
         conn.exec_driver_sql(mode)
 
 
-class Store(AuditChain, LinkMaterial, HeldKeys, RateGrants):
+class Store(GroupCommit, AuditChain, LinkMaterial, HeldKeys, RateGrants):
     """Tables and transactions of one KME.
 
     Parameters
@@ -88,10 +85,8 @@ class Store(AuditChain, LinkMaterial, HeldKeys, RateGrants):
         self._sql: dict[str, str] = {}
         self._dbapi_error: type[Exception] = self.engine.dialect.dbapi.Error  # type: ignore[union-attr]
         metadata.create_all(self.engine)
+        self._init_commit()
         self._check_master_key()
-        self.max_batch = 64
-        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
-        self._commit_lock = threading.Lock()
         self._leads: dict[str, Connection] = {}
         self._writer: Connection | None = None  # the group commit's, under the commit lock
 
@@ -99,7 +94,9 @@ class Store(AuditChain, LinkMaterial, HeldKeys, RateGrants):
         return f"Store(kme_id={self.kme_id!r}, backend={'sqlite' if self.is_sqlite else 'sql'})"
 
     def close(self) -> None:
-        """Release the database connections (and any lead this process held)."""
+        """Finish the queued writes, release the database connections (and any lead this
+        process held)."""
+        self.stop_writer()
         with self._commit_lock:
             if self._writer is not None:
                 self._writer.close()
@@ -213,67 +210,6 @@ class Store(AuditChain, LinkMaterial, HeldKeys, RateGrants):
             self._writer.close()
             self._writer = None
             raise
-
-    def transact(self, fn: Callable[[Connection], T]) -> T:
-        """Run ``fn`` in a durable write transaction, sharing the commit with concurrent callers.
-
-        Group commit: every caller queues its ``fn``; whichever caller holds the commit lock
-        runs all queued functions in one transaction, each inside its own savepoint (an
-        ``fn`` that raises rolls back only its own changes and re-raises in its caller; a
-        batch of one needs no savepoint: its transaction rolls back instead),
-        commits once and hands each caller its result. A caller returns only after the
-        commit that contains its changes; if that commit fails, every caller in the batch
-        gets the database error and none of the changes persist. ``fn`` must not do
-        network I/O.
-        """
-        fut: Future[T] = Future()
-        self._queue.put((fn, fut))
-        with self._commit_lock:
-            if not fut.done():
-                self._commit_batch()
-        if not fut.done():  # only if a batch died on a BaseException; never block forever
-            raise KmsError("transaction abandoned")
-        return fut.result()
-
-    def _commit_batch(self) -> None:
-        batch: list[tuple[Callable[[Connection], Any], Future[Any]]] = []
-        while len(batch) < self.max_batch:
-            try:
-                batch.append(self._queue.get_nowait())
-            except queue.Empty:
-                break
-        outcomes: list[tuple[bool, Any]] = []
-        try:
-            with self._batch_write() as conn:
-                if len(batch) == 1:
-                    # alone in the transaction: no savepoint; if fn raises, the transaction
-                    # rolls back and the handler below hands the error to its caller
-                    outcomes.append((True, batch[0][0](conn)))
-                for fn, _fut in batch if len(batch) > 1 else ():
-                    # savepoints on the DBAPI cursor: SQLAlchemy's nested transactions cost
-                    # several statements' worth of Python each
-                    self.raw(conn, "SAVEPOINT kme_fn")
-                    head = list(conn.info.get("audit_head") or ())
-                    try:
-                        res = fn(conn)
-                    except Exception as exc:
-                        self.raw(conn, "ROLLBACK TO SAVEPOINT kme_fn")
-                        self.raw(conn, "RELEASE SAVEPOINT kme_fn")
-                        if head:  # the audit records of fn went with its savepoint
-                            conn.info["audit_head"][:] = head
-                        outcomes.append((False, exc))
-                    else:
-                        self.raw(conn, "RELEASE SAVEPOINT kme_fn")
-                        outcomes.append((True, res))
-        except Exception as exc:
-            for _fn, fut in batch:
-                fut.set_exception(exc)
-            return
-        for (_fn, fut), (ok, value) in zip(batch, outcomes, strict=True):
-            if ok:
-                fut.set_result(value)
-            else:
-                fut.set_exception(value)
 
     @contextmanager
     def read(self) -> Iterator[Connection]:
