@@ -12,7 +12,10 @@ Each function runs inside its own savepoint, so one that raises rolls back only 
 changes. Functions marked ``pure`` (their only effects are the statements they run on the
 connection, so running one twice is the same as once) are first run together without
 savepoints: on PostgreSQL every savepoint is two round trips. If one of them raises, the
-whole transaction is rolled back and the batch runs again, a savepoint each.
+whole transaction is rolled back and the batch runs again, a savepoint each. On PostgreSQL
+that first run is also pipelined: statements whose answer is not needed (inserts,
+deletes) go out without waiting for the server, and the run waits for all of them before
+the commit.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from contextlib import AbstractContextManager
 from typing import Any, TypeVar
 
 from sqlalchemy import Connection
+from sqlalchemy.exc import SQLAlchemyError
 
 from quaykey.errors import KmsError
 
@@ -75,7 +79,11 @@ class GroupCommit:
     """The group commit part of :class:`~quaykey.kms.store.Store`."""
 
     #: The store's write transaction on its own connection (``Store._batch_write``).
-    _batch_write: Callable[[], AbstractContextManager[Connection]]
+    _batch_write: Callable[..., AbstractContextManager[Connection]]
+    #: Waits for the statements sent in pipeline mode (``Store.sync_pipeline``).
+    sync_pipeline: Callable[[Connection], None]
+    is_sqlite: bool
+    _dbapi_error: type[Exception]
     #: The store's hot-statement runner (``Store.raw``).
     raw: Callable[..., Any]
     max_batch = 64
@@ -159,7 +167,7 @@ class GroupCommit:
             return
         try:
             outcomes = None
-            if len(batch) > 1 and all(pure for _fn, _done, pure in batch):
+            if (len(batch) > 1 or not self.is_sqlite) and all(p for _f, _d, p in batch):
                 outcomes = self._run_optimistic(batch)
             if outcomes is None:
                 outcomes = self._run_savepoints(batch)
@@ -168,18 +176,23 @@ class GroupCommit:
         self._hand_out(batch, outcomes)
 
     def _run_optimistic(self, batch: list[Item]) -> list[tuple[bool, Any]] | None:
-        """The batch without savepoints; ``None`` (all rolled back) if a function raised."""
+        """The batch without savepoints (pipelined on PostgreSQL); ``None`` (all rolled
+        back) if a function raised. A batch of one hands a non-database error straight to
+        its caller (its transaction rolled back, as it would have)."""
         results: list[Any] = []
         ran_all = False
         try:
-            with self._batch_write() as conn:
+            with self._batch_write(pipeline=True) as conn:
                 for fn, _done, _pure in batch:
                     results.append(fn(conn))
+                self.sync_pipeline(conn)
                 ran_all = True
-        except Exception:
-            if ran_all:  # the commit itself failed
+        except Exception as exc:
+            if ran_all:  # the head update or the commit failed
                 raise
             _wipe(results)
+            if len(batch) == 1 and not isinstance(exc, SQLAlchemyError | self._dbapi_error):
+                return [(False, exc)]
             return None
         return [(True, r) for r in results]
 

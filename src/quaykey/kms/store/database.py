@@ -7,7 +7,7 @@ import os
 import re
 import zlib
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event, insert, select, text
@@ -120,7 +120,9 @@ class Store(GroupCommit, AuditChain, LinkMaterial, HeldKeys, RateGrants):
             self._sql[sql] = q
         cur = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
         try:
-            if many:
+            if many and len(params) == 1:  # psycopg's executemany sets up a pipeline
+                cur.execute(q, params[0])
+            elif many:
                 cur.executemany(q, params)
             else:
                 cur.execute(q, params or {})
@@ -185,11 +187,11 @@ class Store(GroupCommit, AuditChain, LinkMaterial, HeldKeys, RateGrants):
             yield tx
 
     @contextmanager
-    def _write_on(self, conn: Connection) -> Iterator[Connection]:
+    def _write_on(self, conn: Connection, pipeline: bool = False) -> Iterator[Connection]:
         if not self.is_sqlite:
             conn = conn.execution_options(isolation_level="READ COMMITTED")
         try:
-            with conn.begin():
+            with conn.begin(), self._pipelined(conn) if pipeline else nullcontext():
                 self.hold_audit_head(conn)  # one writer at a time per KME
                 yield conn
                 self.flush_audit_head(conn)
@@ -197,19 +199,39 @@ class Store(GroupCommit, AuditChain, LinkMaterial, HeldKeys, RateGrants):
             conn.info.pop("audit_head", None)
 
     @contextmanager
-    def _batch_write(self) -> Iterator[Connection]:
+    def _pipelined(self, conn: Connection) -> Iterator[None]:
+        """psycopg's pipeline mode: statements are sent without waiting for each answer;
+        a fetch or :meth:`sync_pipeline` waits (an error surfaces there, not at execute)."""
+        with conn.connection.dbapi_connection.pipeline() as p:  # type: ignore[union-attr]
+            conn.info["pipeline"] = p
+            try:
+                yield
+            finally:
+                conn.info.pop("pipeline", None)
+
+    def sync_pipeline(self, conn: Connection) -> None:
+        """Wait for the outcome of every statement sent in pipeline mode (none: no-op)."""
+        p = conn.info.get("pipeline")
+        if p is not None:
+            p.sync()
+
+    @contextmanager
+    def _batch_write(self, pipeline: bool = False) -> Iterator[Connection]:
         """A write transaction on the group commit's own connection (under the commit lock):
         no pool checkout and no liveness ping per batch. A connection that saw a database
-        error is dropped; the next batch opens a fresh one."""
+        error is dropped; the next batch opens a fresh one. ``pipeline`` (PostgreSQL):
+        see :meth:`_pipelined`; a database error is raised as SQLAlchemy's."""
         if self._writer is None:
             self._writer = self.engine.connect()
         try:
-            with self._write_on(self._writer) as conn:
+            with self._write_on(self._writer, pipeline and not self.is_sqlite) as conn:
                 yield conn
-        except SQLAlchemyError:
+        except (SQLAlchemyError, self._dbapi_error) as exc:
             self._writer.close()
             self._writer = None
-            raise
+            if isinstance(exc, SQLAlchemyError):
+                raise
+            raise DBAPIError.instance(None, None, exc, self._dbapi_error) from exc
 
     @contextmanager
     def read(self) -> Iterator[Connection]:
