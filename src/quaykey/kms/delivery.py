@@ -181,10 +181,7 @@ class Delivery(RelayProtocol):
         self._grant_shared(conn, master, len(key_ids) * size)
         if local:
             quota = self.settings.quota(master).keys_outstanding
-            if self.store.outstanding(conn, master, now) + len(key_ids) > quota:
-                raise KmsKeyExhaustedError(
-                    "keys outstanding quota reached", [{"keys_outstanding": quota}]
-                )
+            self.store.check_outstanding(conn, master, now, len(key_ids), quota)
             for kid, k in zip(key_ids, keys, strict=True):
                 self.store.put_key(
                     conn,

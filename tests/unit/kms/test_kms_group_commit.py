@@ -115,3 +115,17 @@ def test_an_unwritable_audit_log_fails_every_caller_and_keeps_nothing(store: Sto
         c.exec_driver_sql("DROP TRIGGER audit_down" + ("" if store.is_sqlite else " ON kms_audit"))
     assert _one_batch(store, [_ok(store, 5), _ok(store, 6)]) == [5, 6]
     assert _events(store) == [0, 5, 6]
+
+
+def test_two_processes_writing_one_chain_keep_it_whole(store: Store) -> None:
+    # a second store on the same database stands for a second worker process: each one's
+    # remembered chain head goes stale when the other writes, and must be read again
+    other = Store(store.url, store.sealer, "KME-A")
+    try:
+        for i in range(0, 12, 3):
+            assert store.transact(_ok(store, i), pure=True) == i
+            assert other.transact(_ok(other, i + 1), pure=True) == i + 1
+            assert _one_batch(store, [_ok(store, i + 2)]) == [i + 2]
+        assert _events(store) == list(range(12))
+    finally:
+        other.close()

@@ -180,18 +180,20 @@ class GroupCommit:
         back) if a function raised. A batch of one hands a non-database error straight to
         its caller (its transaction rolled back, as it would have)."""
         results: list[Any] = []
-        ran_all = False
+        fns_done = ran_all = False
         try:
             with self._batch_write(pipeline=True) as conn:
                 for fn, _done, _pure in batch:
                     results.append(fn(conn))
+                fns_done = True
                 self.sync_pipeline(conn)
                 ran_all = True
         except Exception as exc:
             if ran_all:  # the head update or the commit failed
                 raise
             _wipe(results)
-            if len(batch) == 1 and not isinstance(exc, SQLAlchemyError | self._dbapi_error):
+            own = not fns_done and not isinstance(exc, SQLAlchemyError | self._dbapi_error)
+            if len(batch) == 1 and own:
                 return [(False, exc)]
             return None
         return [(True, r) for r in results]

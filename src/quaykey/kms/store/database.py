@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 import re
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
 from typing import Any
 
@@ -194,9 +194,15 @@ class Store(GroupCommit, AuditChain, LinkMaterial, HeldKeys, RateGrants):
             with conn.begin(), self._pipelined(conn) if pipeline else nullcontext():
                 self.hold_audit_head(conn)  # one writer at a time per KME
                 yield conn
-                self.flush_audit_head(conn)
+                head = self.flush_audit_head(conn)
+            if head is not None:
+                self._head_known = head  # committed
+        except BaseException:
+            self._head_known = None
+            raise
         finally:
             conn.info.pop("audit_head", None)
+            conn.info.pop("checks", None)
 
     @contextmanager
     def _pipelined(self, conn: Connection) -> Iterator[None]:
@@ -209,11 +215,22 @@ class Store(GroupCommit, AuditChain, LinkMaterial, HeldKeys, RateGrants):
             finally:
                 conn.info.pop("pipeline", None)
 
+    def check_at_sync(self, conn: Connection, check: Callable[[], None]) -> None:
+        """Run ``check`` (which reads the answer of a statement already sent, and raises to
+        refuse) now, or in pipeline mode at :meth:`sync_pipeline`."""
+        if conn.info.get("pipeline") is None:
+            check()
+        else:
+            conn.info.setdefault("checks", []).append(check)
+
     def sync_pipeline(self, conn: Connection) -> None:
-        """Wait for the outcome of every statement sent in pipeline mode (none: no-op)."""
+        """Wait for the outcome of every statement sent in pipeline mode, then run the
+        checks left for it, in order (none: no-op)."""
         p = conn.info.get("pipeline")
         if p is not None:
             p.sync()
+        for check in conn.info.pop("checks", ()):
+            check()
 
     @contextmanager
     def _batch_write(self, pipeline: bool = False) -> Iterator[Connection]:
