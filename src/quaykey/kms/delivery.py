@@ -33,7 +33,7 @@ from quaykey.kms.relay import MAC_KEY_BYTES
 from quaykey.kms.relay_protocol import RelayProtocol
 from quaykey.kms.schemas import Key, KeyContainer, KeyRequest, Status
 
-__all__ = ["SUPPORTED_MANDATORY_EXTENSIONS", "Delivery"]
+__all__ = ["SUPPORTED_MANDATORY_EXTENSIONS", "Delivery", "container_json"]
 
 #: Mandatory extensions this KME understands. ``quaykey_route_type``: ``"direct"`` (the
 #: slave's KME is this KME or a neighbour) or ``"indirect"`` (relayed via trusted nodes).
@@ -57,6 +57,19 @@ def _fresh_keys(number: int, size: int) -> tuple[list[str], list[bytearray]]:
         [str(uuid.uuid4()) for _ in range(number)],
         [bytearray(secrets.token_bytes(size // 8)) for _ in range(number)],
     )
+
+
+def container_json(key_ids: list[str], keys: list[bytearray]) -> bytes:
+    """The answer's key container as the JSON bytes :func:`_container` would serialise to
+    (``model_dump_json(exclude_none=True)``), without building the models; the caller's
+    key buffers are zeroed. Key IDs are UUIDs and keys base64: nothing to escape."""
+    parts = [
+        b'{"key_ID":"%s","key":"%s"}' % (kid.encode("ascii"), base64.b64encode(k))
+        for kid, k in zip(key_ids, keys, strict=True)
+    ]
+    for k in keys:
+        k[:] = bytes(len(k))
+    return b'{"keys":[' + b",".join(parts) + b"]}"
 
 
 def _container(key_ids: list[str], keys: list[bytearray]) -> KeyContainer:
@@ -316,8 +329,9 @@ class Delivery(RelayProtocol):
 
     async def get_key_async(
         self, who: Identity | None, slave: str, req: KeyRequest
-    ) -> KeyContainer | None:
-        """:meth:`get_key` on the event loop for a slave served by this KME, or ``None``.
+    ) -> bytes | None:
+        """:meth:`get_key` on the event loop for a slave served by this KME: the answer's
+        JSON body (:func:`container_json`), or ``None``.
 
         ``None`` (nothing done) for every request that would relay, use the key stock
         (it only holds keys for slaves at other KMEs), or refuse the caller with an audited
@@ -359,14 +373,15 @@ class Delivery(RelayProtocol):
                 k[:] = bytes(len(k))
             raise
         faults.crash_point(self.settings.fault_point, "after_local_commit")
-        container = _container(key_ids, keys)
+        body = container_json(key_ids, keys)
         faults.crash_point(self.settings.fault_point, "before_response")
-        return container
+        return body
 
     async def get_key_with_ids_async(
         self, who: Identity | None, master: str, key_ids: list[str]
-    ) -> KeyContainer | None:
-        """:meth:`get_key_with_ids` on the event loop, or ``None`` (nothing done) when the
+    ) -> bytes | None:
+        """:meth:`get_key_with_ids` on the event loop (the answer's JSON body, see
+        :func:`container_json`), or ``None`` (nothing done) when the
         caller is not an SAE registered here (the audited refusal runs on a worker thread).
         A key that is not the caller's is refused with its audit record written through
         the group commit too."""
@@ -393,4 +408,4 @@ class Delivery(RelayProtocol):
             )
             raise
         faults.crash_point(self.settings.fault_point, "after_slave_commit")
-        return _container(key_ids, plain)
+        return container_json(key_ids, plain)

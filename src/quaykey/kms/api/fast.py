@@ -79,7 +79,7 @@ async def try_fast(service: KmeService, scope: Scope, send: Send) -> bool:
             return False
     query = parse_qsl(scope["query_string"].decode("latin-1"), keep_blank_values=True)
     call: Callable[[], KeyContainer]
-    lane: Callable[[], Awaitable[KeyContainer | None]]
+    lane: Callable[[], Awaitable[bytes | None]]
     tls = scope.get("extensions", {}).get("tls") or {}
     der = tls.get("quaykey_client_cert_der")
     who = _identity(bytes(der)) if der else None
@@ -91,7 +91,7 @@ async def try_fast(service: KmeService, scope: Scope, send: Send) -> bool:
         def call() -> KeyContainer:
             return service.get_key(who, sae, req)
 
-        def lane() -> Awaitable[KeyContainer | None]:
+        def lane() -> Awaitable[bytes | None]:
             return service.get_key_async(who, sae, req)
 
     else:
@@ -102,22 +102,22 @@ async def try_fast(service: KmeService, scope: Scope, send: Send) -> bool:
         def call() -> KeyContainer:
             return service.get_key_with_ids(who, sae, key_ids)
 
-        def lane() -> Awaitable[KeyContainer | None]:
+        def lane() -> Awaitable[bytes | None]:
             return service.get_key_with_ids_async(who, sae, key_ids)
 
     try:
-        # a same-node delivery awaits the group commit on the event loop; anything that
-        # relays or refuses the caller runs on a worker thread
-        container = await lane()
-        if container is None:
+        # a same-node delivery awaits the group commit on the event loop and gives the
+        # JSON body; anything that relays or refuses the caller runs on a worker thread
+        body = await lane()
+        if body is None:
             container = await asyncio.get_running_loop().run_in_executor(_POOL, call)
+            body = container.model_dump_json(exclude_none=True).encode()
+        status = 200
     except KmsError as exc:
         status, body = exc.status_code, _error_body(exc)
     except Exception as exc:
         log.error("unexpected %s while serving a request", type(exc).__name__)
         status, body = 503, b'{"message":"error on server side"}'
-    else:
-        status, body = 200, container.model_dump_json(exclude_none=True).encode()
     await send(
         {
             "type": "http.response.start",
