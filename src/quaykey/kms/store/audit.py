@@ -22,7 +22,13 @@ from sqlalchemy import Connection, insert, select
 from quaykey.errors import KmsError
 from quaykey.kms.store.tables import audit_head_t, audit_t
 
-__all__ = ["GENESIS_HASH", "AuditChain", "AuditRecord", "verify_audit_chain"]
+__all__ = [
+    "GENESIS_HASH",
+    "AuditChain",
+    "AuditHeadMovedError",
+    "AuditRecord",
+    "verify_audit_chain",
+]
 
 log = logging.getLogger("quaykey.kms.audit")
 
@@ -37,6 +43,14 @@ _AUDIT_INSERT = (
 _AUDIT_HEAD_UPDATE = (
     "UPDATE kms_audit_head SET seq = :new_seq, hash = :new_hash WHERE kme_id = :kme"
 )
+
+
+class AuditHeadMovedError(KmsError):
+    """A transaction chained on from a remembered audit head that another writer (another
+    worker process) has moved since; the group commit runs the batch again."""
+
+    def __init__(self) -> None:
+        super().__init__("the audit chain head moved; reading it again")
 
 
 def canonical(record: dict[str, Any]) -> bytes:
@@ -98,7 +112,6 @@ class AuditChain:
     check_at_sync: Callable[[Connection, Callable[[], None]], None]
     #: The chain head as this process last committed it (``None``: read it).
     _head_known: tuple[int, str] | None = None
-    _head_shared = False
 
     def _head(self, conn: Connection) -> Any:
         sql = _AUDIT_HEAD if self.is_sqlite else _AUDIT_HEAD + " FOR UPDATE"
@@ -117,8 +130,7 @@ class AuditChain:
         the locking read is sent without waiting for its answer and the records chain on
         from the remembered head; :meth:`~quaykey.kms.store.Store.sync_pipeline` then checks
         the answer and raises if another process moved the head (the batch runs again)."""
-        pipelined = conn.info.get("pipeline") is not None and not self._head_shared
-        known = self._head_known if pipelined else None
+        known = self._head_known if conn.info.get("pipeline") is not None else None
         if known is not None:
             sql = _AUDIT_HEAD + " FOR UPDATE"
             cur = self.raw(conn, sql, {"kme": self.kme_id})
@@ -126,9 +138,8 @@ class AuditChain:
             def check() -> None:
                 row = cur.fetchone()
                 if row is None or (row[0], row[1]) != known:
-                    # another process writes this KME's chain: always read the head first
-                    self._head_known, self._head_shared = None, True
-                    raise KmsError("the audit chain head moved; reading it again")
+                    self._head_known = None
+                    raise AuditHeadMovedError()
 
             self.check_at_sync(conn, check)
             conn.info["audit_head"] = [known[0], known[1], known[0]]

@@ -15,7 +15,8 @@ savepoints: on PostgreSQL every savepoint is two round trips. If one of them rai
 whole transaction is rolled back and the batch runs again, a savepoint each. On PostgreSQL
 that first run is also pipelined: statements whose answer is not needed (inserts,
 deletes) go out without waiting for the server, and the run waits for all of them before
-the commit.
+the commit. Where that fails on the database (several worker processes write one chain:
+the remembered head is stale), pipelining pauses for a while.
 """
 
 from __future__ import annotations
@@ -33,11 +34,15 @@ from sqlalchemy import Connection
 from sqlalchemy.exc import SQLAlchemyError
 
 from quaykey.errors import KmsError
+from quaykey.kms.store.audit import AuditHeadMovedError
 
 __all__ = ["GroupCommit"]
 
 T = TypeVar("T")
 _STOP = object()
+#: Batches run without pipelining after a pipelined one failed on the database (see
+#: :meth:`GroupCommit._run_optimistic`).
+PIPELINE_PAUSE = 1000
 
 
 class _LoopWaiter:
@@ -94,6 +99,7 @@ class GroupCommit:
         self._submit_lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self._thread_pid = 0
+        self._pipeline_pause = 0  # batches left to run without pipelining
 
     def _submit(self, item: Item | object) -> None:
         with self._submit_lock:
@@ -168,21 +174,26 @@ class GroupCommit:
         try:
             outcomes = None
             if (len(batch) > 1 or not self.is_sqlite) and all(p for _f, _d, p in batch):
-                outcomes = self._run_optimistic(batch)
+                pipeline = self._pipeline_pause == 0
+                self._pipeline_pause = max(0, self._pipeline_pause - 1)
+                outcomes = self._run_optimistic(batch, pipeline)
             if outcomes is None:
                 outcomes = self._run_savepoints(batch)
         except BaseException as exc:  # the commit failed: none of the changes persist
             outcomes = [(False, exc)] * len(batch)
         self._hand_out(batch, outcomes)
 
-    def _run_optimistic(self, batch: list[Item]) -> list[tuple[bool, Any]] | None:
-        """The batch without savepoints (pipelined on PostgreSQL); ``None`` (all rolled
-        back) if a function raised. A batch of one hands a non-database error straight to
-        its caller (its transaction rolled back, as it would have)."""
+    def _run_optimistic(self, batch: list[Item], pipeline: bool) -> list[tuple[bool, Any]] | None:
+        """The batch without savepoints (pipelined on PostgreSQL unless ``pipeline`` is
+        off); ``None`` (all rolled back) if a function raised. A batch of one hands a
+        non-database error straight to its caller (its transaction rolled back, as it would
+        have). A database error or a moved audit head in a pipelined run turns pipelining
+        off for :data:`PIPELINE_PAUSE` batches: another process writes this KME's chain (or
+        a statement does not suit pipeline mode), and each such batch would run twice."""
         results: list[Any] = []
         fns_done = ran_all = False
         try:
-            with self._batch_write(pipeline=True) as conn:
+            with self._batch_write(pipeline=pipeline) as conn:
                 for fn, _done, _pure in batch:
                     results.append(fn(conn))
                 fns_done = True
@@ -192,7 +203,11 @@ class GroupCommit:
             if ran_all:  # the head update or the commit failed
                 raise
             _wipe(results)
-            own = not fns_done and not isinstance(exc, SQLAlchemyError | self._dbapi_error)
+            db_error = isinstance(exc, SQLAlchemyError | self._dbapi_error)
+            moved = isinstance(exc, AuditHeadMovedError)
+            if pipeline and not self.is_sqlite and (db_error or moved):
+                self._pipeline_pause = PIPELINE_PAUSE
+            own = not fns_done and not db_error
             if len(batch) == 1 and own:
                 return [(False, exc)]
             return None
