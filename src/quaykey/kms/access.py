@@ -88,6 +88,17 @@ class KmeCore:
         except SQLAlchemyError:
             log.error("audit write failed for event %s", ev)
 
+    async def _audit_only_async(self, ev: str, **detail: Any) -> None:
+        """:meth:`_audit_only` for a coroutine (awaits the group commit)."""
+        try:
+
+            def _tx(conn: Connection) -> Any:
+                self.store.audit(conn, ev, **detail)
+
+            await self.store.transact_async(_tx)
+        except SQLAlchemyError:
+            log.error("audit write failed for event %s", ev)
+
     def _deny(
         self, caller: str, reason: str, message: str = "unauthorized", **detail: Any
     ) -> NoReturn:

@@ -33,7 +33,7 @@ from quaykey.kms.relay import MAC_KEY_BYTES
 from quaykey.kms.relay_protocol import RelayProtocol
 from quaykey.kms.schemas import Key, KeyContainer, KeyRequest, Status
 
-__all__ = ["SUPPORTED_MANDATORY_EXTENSIONS", "Delivery"]
+__all__ = ["SUPPORTED_MANDATORY_EXTENSIONS", "Delivery", "container_json"]
 
 #: Mandatory extensions this KME understands. ``quaykey_route_type``: ``"direct"`` (the
 #: slave's KME is this KME or a neighbour) or ``"indirect"`` (relayed via trusted nodes).
@@ -49,6 +49,27 @@ _DELETE_KEY = "DELETE FROM kms_keys WHERE key_id = :kid AND slave_sae = :slave"
 
 def _ready_keys(n: int) -> str:
     return _READY_KEYS.format(ids=", ".join(f":k{i}" for i in range(n)))
+
+
+def _fresh_keys(number: int, size: int) -> tuple[list[str], list[bytearray]]:
+    """New key IDs and keys from the operating system CSPRNG."""
+    return (
+        [str(uuid.uuid4()) for _ in range(number)],
+        [bytearray(secrets.token_bytes(size // 8)) for _ in range(number)],
+    )
+
+
+def container_json(key_ids: list[str], keys: list[bytearray]) -> bytes:
+    """The answer's key container as the JSON bytes :func:`_container` would serialise to
+    (``model_dump_json(exclude_none=True)``), without building the models; the caller's
+    key buffers are zeroed. Key IDs are UUIDs and keys base64: nothing to escape."""
+    parts = [
+        b'{"key_ID":"%s","key":"%s"}' % (kid.encode("ascii"), base64.b64encode(k))
+        for kid, k in zip(key_ids, keys, strict=True)
+    ]
+    for k in keys:
+        k[:] = bytes(len(k))
+    return b'{"keys":[' + b",".join(parts) + b"]}"
 
 
 def _container(key_ids: list[str], keys: list[bytearray]) -> KeyContainer:
@@ -173,10 +194,7 @@ class Delivery(RelayProtocol):
         self._grant_shared(conn, master, len(key_ids) * size)
         if local:
             quota = self.settings.quota(master).keys_outstanding
-            if self.store.outstanding(conn, master, now) + len(key_ids) > quota:
-                raise KmsKeyExhaustedError(
-                    "keys outstanding quota reached", [{"keys_outstanding": quota}]
-                )
+            self.store.check_outstanding(conn, master, now, len(key_ids), quota)
             for kid, k in zip(key_ids, keys, strict=True):
                 self.store.put_key(
                     conn,
@@ -203,8 +221,7 @@ class Delivery(RelayProtocol):
             if node != self.node and not self.settings.routes.get(node):
                 raise KmsKeyExhaustedError("no route to the slave's KME", [{"target_node": node}])
         self.rate.consume(master, number * size, self.settings.quota(master).bits_per_minute)
-        key_ids = [str(uuid.uuid4()) for _ in range(number)]
-        keys = [bytearray(secrets.token_bytes(size // 8)) for _ in range(number)]
+        key_ids, keys = _fresh_keys(number, size)
         confirmed: list[tuple[str, list[str]]] = []
         try:
             for node, node_slaves in sorted(by_node.items()):
@@ -220,7 +237,8 @@ class Delivery(RelayProtocol):
                 self.store.transact(
                     lambda conn: self._commit_master(
                         conn, master, local, key_ids, keys, size, audit
-                    )
+                    ),
+                    pure=True,
                 )
             except SQLAlchemyError:
                 raise AuditUnavailableError(
@@ -238,11 +256,7 @@ class Delivery(RelayProtocol):
         faults.crash_point(self.settings.fault_point, "before_response")
         return container
 
-    def get_key_with_ids(
-        self, who: Identity | None, master: str, key_ids: list[str]
-    ) -> KeyContainer:
-        """Answer Get key with key IDs: the caller (slave) takes each key once, all or none."""
-        slave = self._caller_sae(who)
+    def _check_key_ids(self, key_ids: list[str]) -> list[str]:
         lim = self.settings.limits
         if not key_ids:
             raise KmsBadRequestError("key_IDs shall not be empty")
@@ -257,34 +271,44 @@ class Delivery(RelayProtocol):
         key_ids = [k.lower() for k in key_ids]  # RFC 4122: UUIDs compare case-insensitively
         if len(set(key_ids)) != len(key_ids):
             raise KmsBadRequestError("key_IDs repeat a key ID")
+        return key_ids
+
+    def _take_keys(
+        self, conn: Connection, slave: str, master: str, key_ids: list[str], now: float
+    ) -> list[bytearray]:
+        """Inside a transaction: delete the caller's keys, audit, return them (all or none)."""
+        params: dict[str, Any] = {f"k{i}": k for i, k in enumerate(key_ids)}
+        params["now"] = now
+        # rows: key_id, slave_sae, master_sae, size_bits, blob, slaves
+        rows = self.store.raw(conn, _ready_keys(len(key_ids)), params).fetchall()
+        mine = {r[0]: r for r in rows if r[1] == slave}
+        not_for_caller = {r[0] for r in rows if slave not in json.loads(r[5])}
+        if any(k in not_for_caller for k in key_ids):
+            raise KmsUnauthorizedError("unauthorized")
+        if any(k not in mine or mine[k][2] != master for k in key_ids):
+            raise KeyNotFoundError()
+        self.store.raw(conn, _DELETE_KEY, [{"kid": k, "slave": slave} for k in key_ids], many=True)
+        self.store.audit(
+            conn,
+            "delivered_slave",
+            key_IDs=key_ids,
+            sizes=[mine[k][3] for k in key_ids],
+            master=master,
+            slave=slave,
+        )
+        return [self.store.open_key(k, slave, mine[k][4]) for k in key_ids]
+
+    def get_key_with_ids(
+        self, who: Identity | None, master: str, key_ids: list[str]
+    ) -> KeyContainer:
+        """Answer Get key with key IDs: the caller (slave) takes each key once, all or none."""
+        slave = self._caller_sae(who)
+        key_ids = self._check_key_ids(key_ids)
         now = time.time()
         try:
-
-            def _tx(conn: Connection) -> Any:
-                params: dict[str, Any] = {f"k{i}": k for i, k in enumerate(key_ids)}
-                params["now"] = now
-                # rows: key_id, slave_sae, master_sae, size_bits, blob, slaves
-                rows = self.store.raw(conn, _ready_keys(len(key_ids)), params).fetchall()
-                mine = {r[0]: r for r in rows if r[1] == slave}
-                not_for_caller = {r[0] for r in rows if slave not in json.loads(r[5])}
-                if any(k in not_for_caller for k in key_ids):
-                    raise KmsUnauthorizedError("unauthorized")
-                if any(k not in mine or mine[k][2] != master for k in key_ids):
-                    raise KeyNotFoundError()
-                self.store.raw(
-                    conn, _DELETE_KEY, [{"kid": k, "slave": slave} for k in key_ids], many=True
-                )
-                self.store.audit(
-                    conn,
-                    "delivered_slave",
-                    key_IDs=key_ids,
-                    sizes=[mine[k][3] for k in key_ids],
-                    master=master,
-                    slave=slave,
-                )
-                return [self.store.open_key(k, slave, mine[k][4]) for k in key_ids]
-
-            plain: list[bytearray] = self.store.transact(_tx)
+            plain: list[bytearray] = self.store.transact(
+                lambda conn: self._take_keys(conn, slave, master, key_ids, now), pure=True
+            )
         except SQLAlchemyError:
             raise AuditUnavailableError(
                 "key store or audit log unavailable; nothing delivered"
@@ -293,3 +317,95 @@ class Delivery(RelayProtocol):
             self._deny(f"sae:{slave}", "not a slave of the key", key_IDs=key_ids, master=master)
         faults.crash_point(self.settings.fault_point, "after_slave_commit")
         return _container(key_ids, plain)
+
+    # --- the same requests on the event loop ------------------------------------------
+
+    def _lane_sae(self, who: Identity | None) -> str | None:
+        """The caller's SAE ID if it is an SAE registered here, else ``None``."""
+        if who is None or who.kind != "sae":
+            return None
+        entry = self.settings.saes.get(who.name)
+        return who.name if entry is not None and entry.node == self.node else None
+
+    async def get_key_async(
+        self, who: Identity | None, slave: str, req: KeyRequest
+    ) -> bytes | None:
+        """:meth:`get_key` on the event loop for a slave served by this KME: the answer's
+        JSON body (:func:`container_json`), or ``None``.
+
+        ``None`` (nothing done) for every request that would relay, use the key stock
+        (it only holds keys for slaves at other KMEs), or refuse the caller with an audited
+        401: the caller then runs :meth:`get_key` on a worker thread. Otherwise the same
+        checks, in the same order, and the same transaction, awaited through the group
+        commit instead of blocking a thread.
+        """
+        master = self._lane_sae(who)
+        entry = self.settings.saes.get(slave)
+        if (
+            master is None
+            or entry is None
+            or entry.node != self.node
+            or slave == master
+            or req.additional_slave_SAE_IDs
+            or not self.settings.may_pair(master, slave)
+        ):
+            return None
+        number, size, slaves = self._validate_request(master, slave, req)
+        self.rate.consume(master, number * size, self.settings.quota(master).bits_per_minute)
+        key_ids, keys = _fresh_keys(number, size)
+        try:
+            faults.crash_point(self.settings.fault_point, "after_confirm")
+            audit = {"master": master, "slaves": slaves, "relays": []}
+            try:
+                await self.store.transact_async(
+                    lambda conn: self._commit_master(
+                        conn, master, slaves, key_ids, keys, size, audit
+                    ),
+                    pure=True,
+                )
+            except SQLAlchemyError:
+                raise AuditUnavailableError(
+                    "key store or audit log unavailable; nothing delivered"
+                ) from None
+        except BaseException:
+            self.rate.refund(master, number * size)
+            for k in keys:
+                k[:] = bytes(len(k))
+            raise
+        faults.crash_point(self.settings.fault_point, "after_local_commit")
+        body = container_json(key_ids, keys)
+        faults.crash_point(self.settings.fault_point, "before_response")
+        return body
+
+    async def get_key_with_ids_async(
+        self, who: Identity | None, master: str, key_ids: list[str]
+    ) -> bytes | None:
+        """:meth:`get_key_with_ids` on the event loop (the answer's JSON body, see
+        :func:`container_json`), or ``None`` (nothing done) when the
+        caller is not an SAE registered here (the audited refusal runs on a worker thread).
+        A key that is not the caller's is refused with its audit record written through
+        the group commit too."""
+        slave = self._lane_sae(who)
+        if slave is None:
+            return None
+        key_ids = self._check_key_ids(key_ids)
+        now = time.time()
+        try:
+            plain: list[bytearray] = await self.store.transact_async(
+                lambda conn: self._take_keys(conn, slave, master, key_ids, now), pure=True
+            )
+        except SQLAlchemyError:
+            raise AuditUnavailableError(
+                "key store or audit log unavailable; nothing delivered"
+            ) from None
+        except KmsUnauthorizedError:
+            await self._audit_only_async(
+                "access_denied",
+                caller=f"sae:{slave}",
+                reason="not a slave of the key",
+                key_IDs=key_ids,
+                master=master,
+            )
+            raise
+        faults.crash_point(self.settings.fault_point, "after_slave_commit")
+        return container_json(key_ids, plain)

@@ -116,6 +116,7 @@ class _TlsScope:
     limits: HttpLimits | None = None  # set by http_protocol()
     _client_key: bytes | None = None
     _hdr_timer: asyncio.TimerHandle | None = None
+    _hdr_deadline = 0.0
     _hdr_cycle: Any = None
     _hdr_over = False
 
@@ -134,14 +135,20 @@ class _TlsScope:
             self._refuse(400, "bad request format: malformed HTTP request")
 
     def _arm_header_timer(self) -> None:
+        # one timer per connection: arming moves the deadline, and the timer, when it
+        # fires early, waits on for the latest deadline (no timer made and cancelled per
+        # request)
         if self.limits is None:
             return
-        if self._hdr_timer is not None:
-            self._hdr_timer.cancel()
         self._hdr_cycle = self.cycle
-        self._hdr_timer = self.loop.call_later(self.limits.header_timeout_s, self._header_timeout)
+        self._hdr_deadline = self.loop.time() + self.limits.header_timeout_s
+        if self._hdr_timer is None:
+            self._hdr_timer = self.loop.call_at(self._hdr_deadline, self._header_timeout)
 
     def _header_timeout(self) -> None:
+        if self.loop.time() < self._hdr_deadline:  # armed again since: wait for that deadline
+            self._hdr_timer = self.loop.call_at(self._hdr_deadline, self._header_timeout)
+            return
         self._hdr_timer = None
         if self.cycle is self._hdr_cycle:  # no request has started since the timer was armed
             self._refuse(408, "request headers not received in time")

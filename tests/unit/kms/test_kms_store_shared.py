@@ -42,12 +42,17 @@ def test_rate_grants_hold_across_stores_and_roll_back_with_their_transaction(tmp
         s.close()
 
 
-def test_audit_head_held_by_a_batch_chains_records_and_survives_a_failed_member(tmp_path: Path):
+@pytest.mark.parametrize("pure", [False, True])
+def test_audit_head_held_by_a_batch_chains_records_and_survives_a_failed_member(
+    tmp_path: Path, pure: bool
+):
     (store,) = _stores(f"sqlite:///{tmp_path / 'a.db'}", 1)
+    runs: list[int] = []
 
-    def ok(conn, i: int) -> int:
+    def ok(conn, i: int) -> bytearray:
+        runs.append(i)
         store.audit(conn, "event", i=i)
-        return i
+        return bytearray([i])
 
     def fails(conn) -> None:
         store.audit(conn, "event", i=-1)
@@ -58,17 +63,53 @@ def test_audit_head_held_by_a_batch_chains_records_and_survives_a_failed_member(
     futs: list[Future] = []
     for fn in (lambda c: ok(c, 1), fails, lambda c: ok(c, 2)):
         f: Future = Future()
-        store._queue.put((fn, f))
+        store._queue.put((fn, f, pure))
         futs.append(f)
     with store._commit_lock:
         store._commit_batch()  # one transaction, a savepoint each
-    assert futs[0].result() == 1 and futs[2].result() == 2
+    assert futs[0].result() == bytearray([1]) and futs[2].result() == bytearray([2])
     with pytest.raises(ValueError):
         futs[1].result()
+    # pure functions ran once without savepoints (rolled back when one raised), then again
+    assert runs == ([1, 1, 2] if pure else [1, 2])
     store.transact(lambda c: ok(c, 3))
     records = [r for r in store.audit_records() if r.event == "event"]
     verify_audit_chain(store.audit_records())
     assert [r.detail["i"] for r in records] == [1, 2, 3]
+    store.close()
+
+
+def test_pure_batch_commits_once_without_savepoints_and_wakes_each_loop_once(tmp_path: Path):
+    import asyncio
+
+    (store,) = _stores(f"sqlite:///{tmp_path / 'a.db'}", 1)
+    statements: list[str] = []
+    raw = store.raw
+
+    def counting_raw(conn, sql, params=None, **kw):
+        statements.append(sql.split()[0])
+        return raw(conn, sql, params, **kw)
+
+    store.raw = counting_raw  # type: ignore[method-assign]
+
+    def ok(conn, i: int) -> int:
+        store.audit(conn, "event", i=i)
+        return i
+
+    async def main() -> list[int]:
+        with store._commit_lock:  # hold the writer so that all eight queue into one batch
+            tasks = [
+                asyncio.ensure_future(store.transact_async(lambda c, i=i: ok(c, i), pure=True))
+                for i in range(8)
+            ]
+            await asyncio.sleep(0.05)
+        return list(await asyncio.gather(*tasks))
+
+    assert asyncio.run(main()) == list(range(8))
+    assert "SAVEPOINT" not in statements
+    assert statements.count("UPDATE") == 1  # the audit head: once per batch
+    verify_audit_chain(store.audit_records())
+    assert [r.detail["i"] for r in store.audit_records() if r.event == "event"] == list(range(8))
     store.close()
 
 

@@ -5,8 +5,9 @@ are what applications call for every key. FastAPI spends about as much CPU per r
 on routing, dependency solving and parameter validation as the KME spends on the key
 itself, so :func:`try_fast` answers these two shapes directly: it parses the path and
 query, reads the caller from the verified client certificate, runs the same
-:class:`~quaykey.kms.service.KmeService` method on the same worker threads, and writes the
-same JSON (success and error bodies alike). Every request it does not recognise exactly
+:class:`~quaykey.kms.service.KmeService` request (a same-node delivery on the event loop,
+awaiting the group commit; one that relays or refuses the caller on worker threads), and
+writes the same JSON (success and error bodies alike). Every request it does not recognise exactly
 (other methods or routes, a body, repeated or unknown query parameters, a non-decimal
 ``number``, unusual characters in an SAE ID) goes to FastAPI unchanged, so the routes,
 their validation and the OpenAPI schema stay the reference.
@@ -78,6 +79,7 @@ async def try_fast(service: KmeService, scope: Scope, send: Send) -> bool:
             return False
     query = parse_qsl(scope["query_string"].decode("latin-1"), keep_blank_values=True)
     call: Callable[[], KeyContainer]
+    lane: Callable[[], Awaitable[bytes | None]]
     tls = scope.get("extensions", {}).get("tls") or {}
     der = tls.get("quaykey_client_cert_der")
     who = _identity(bytes(der)) if der else None
@@ -89,23 +91,33 @@ async def try_fast(service: KmeService, scope: Scope, send: Send) -> bool:
         def call() -> KeyContainer:
             return service.get_key(who, sae, req)
 
+        def lane() -> Awaitable[bytes | None]:
+            return service.get_key_async(who, sae, req)
+
     else:
         if len(query) != 1 or query[0][0] != "key_ID":
             return False
-        key_id = query[0][1]
+        key_ids = [query[0][1]]
 
         def call() -> KeyContainer:
-            return service.get_key_with_ids(who, sae, [key_id])
+            return service.get_key_with_ids(who, sae, key_ids)
+
+        def lane() -> Awaitable[bytes | None]:
+            return service.get_key_with_ids_async(who, sae, key_ids)
 
     try:
-        container = await asyncio.get_running_loop().run_in_executor(_POOL, call)
+        # a same-node delivery awaits the group commit on the event loop and gives the
+        # JSON body; anything that relays or refuses the caller runs on a worker thread
+        body = await lane()
+        if body is None:
+            container = await asyncio.get_running_loop().run_in_executor(_POOL, call)
+            body = container.model_dump_json(exclude_none=True).encode()
+        status = 200
     except KmsError as exc:
         status, body = exc.status_code, _error_body(exc)
     except Exception as exc:
         log.error("unexpected %s while serving a request", type(exc).__name__)
         status, body = 503, b'{"message":"error on server side"}'
-    else:
-        status, body = 200, container.model_dump_json(exclude_none=True).encode()
     await send(
         {
             "type": "http.response.start",

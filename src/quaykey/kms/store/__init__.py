@@ -7,7 +7,8 @@ database; the associated data binds each ciphertext to its row, so rows cannot b
 
 Modules: :mod:`.sealing` (master key file, AES-GCM), :mod:`.tables` (the schema),
 :mod:`.audit` (hash-chained audit records), :mod:`.keys` (link key material and held keys),
-:mod:`.database` (:class:`Store`: engine, transactions, group commit).
+:mod:`.database` (:class:`Store`: engine, transactions), :mod:`.commit` (the group commit's
+writer thread).
 """
 
 from __future__ import annotations

@@ -22,7 +22,13 @@ from sqlalchemy import Connection, insert, select
 from quaykey.errors import KmsError
 from quaykey.kms.store.tables import audit_head_t, audit_t
 
-__all__ = ["GENESIS_HASH", "AuditChain", "AuditRecord", "verify_audit_chain"]
+__all__ = [
+    "GENESIS_HASH",
+    "AuditChain",
+    "AuditHeadMovedError",
+    "AuditRecord",
+    "verify_audit_chain",
+]
 
 log = logging.getLogger("quaykey.kms.audit")
 
@@ -37,6 +43,14 @@ _AUDIT_INSERT = (
 _AUDIT_HEAD_UPDATE = (
     "UPDATE kms_audit_head SET seq = :new_seq, hash = :new_hash WHERE kme_id = :kme"
 )
+
+
+class AuditHeadMovedError(KmsError):
+    """A transaction chained on from a remembered audit head that another writer (another
+    worker process) has moved since; the group commit runs the batch again."""
+
+    def __init__(self) -> None:
+        super().__init__("the audit chain head moved; reading it again")
 
 
 def canonical(record: dict[str, Any]) -> bytes:
@@ -94,6 +108,10 @@ class AuditChain:
     read: Callable[[], AbstractContextManager[Connection]]
     #: The store's hot-statement runner (``Store.raw``).
     raw: Callable[..., Any]
+    #: Runs a check now, or at the pipeline's sync (``Store.check_at_sync``).
+    check_at_sync: Callable[[Connection, Callable[[], None]], None]
+    #: The chain head as this process last committed it (``None``: read it).
+    _head_known: tuple[int, str] | None = None
 
     def _head(self, conn: Connection) -> Any:
         sql = _AUDIT_HEAD if self.is_sqlite else _AUDIT_HEAD + " FOR UPDATE"
@@ -106,20 +124,43 @@ class AuditChain:
     def hold_audit_head(self, conn: Connection) -> None:
         """At the start of a write transaction: lock the chain head row (on PostgreSQL this
         is the KME's write lock: every writer takes it before any read) and keep it in
-        ``conn.info`` so that the records of the transaction chain on in memory."""
+        ``conn.info`` so that the records of the transaction chain on in memory.
+
+        In pipeline mode (PostgreSQL) with the head this process last committed at hand,
+        the locking read is sent without waiting for its answer and the records chain on
+        from the remembered head; :meth:`~quaykey.kms.store.Store.sync_pipeline` then checks
+        the answer and raises if another process moved the head (the batch runs again)."""
+        known = self._head_known if conn.info.get("pipeline") is not None else None
+        if known is not None:
+            sql = _AUDIT_HEAD + " FOR UPDATE"
+            cur = self.raw(conn, sql, {"kme": self.kme_id})
+
+            def check() -> None:
+                row = cur.fetchone()
+                if row is None or (row[0], row[1]) != known:
+                    self._head_known = None
+                    raise AuditHeadMovedError()
+
+            self.check_at_sync(conn, check)
+            conn.info["audit_head"] = [known[0], known[1], known[0]]
+            return
         head = self._head(conn)
         if head is not None:  # None only before init_audit on a new database
             conn.info["audit_head"] = [head[0], head[1], head[0]]
 
-    def flush_audit_head(self, conn: Connection) -> None:
-        """Before the commit: write the head kept by :meth:`hold_audit_head` back, once."""
+    def flush_audit_head(self, conn: Connection) -> tuple[int, str] | None:
+        """Before the commit: write the head kept by :meth:`hold_audit_head` back, once.
+        Returns that head (``None`` if the transaction did not hold one)."""
         head = conn.info.pop("audit_head", None)
-        if head is not None and head[0] != head[2]:
+        if head is None:
+            return None
+        if head[0] != head[2]:
             self.raw(
                 conn,
                 _AUDIT_HEAD_UPDATE,
                 {"kme": self.kme_id, "new_seq": head[0], "new_hash": head[1]},
             )
+        return head[0], head[1]
 
     def audit(self, conn: Connection, ev: str, _log: bool = True, **detail: Any) -> None:
         """Append one hash-chained audit record inside the caller's transaction.

@@ -1,31 +1,28 @@
-"""The KME database: engine, durable write transactions and group commit (:class:`Store`)."""
+"""The KME database: engine and durable write transactions (:class:`Store`); the group
+commit that runs them is :mod:`.commit`."""
 
 from __future__ import annotations
 
 import os
-import queue
 import re
-import threading
 import zlib
 from collections.abc import Callable, Iterator
-from concurrent.futures import Future
-from contextlib import contextmanager
-from typing import Any, TypeVar
+from contextlib import contextmanager, nullcontext
+from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event, insert, select, text
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.pool import NullPool
 
-from quaykey.errors import KmsError, MasterKeyError
+from quaykey.errors import MasterKeyError
 from quaykey.kms.store.audit import AuditChain
+from quaykey.kms.store.commit import GroupCommit
 from quaykey.kms.store.keys import HeldKeys, LinkMaterial
 from quaykey.kms.store.rates import RateGrants
 from quaykey.kms.store.sealing import CANARY, Sealer
 from quaykey.kms.store.tables import meta_t, metadata
 
 __all__ = ["Store"]
-
-T = TypeVar("T")
 
 
 def _owner_only_sqlite_file(url: str) -> None:
@@ -60,7 +57,7 @@ def _sqlite_setup(engine: Engine) -> None:
         conn.exec_driver_sql(mode)
 
 
-class Store(AuditChain, LinkMaterial, HeldKeys, RateGrants):
+class Store(GroupCommit, AuditChain, LinkMaterial, HeldKeys, RateGrants):
     """Tables and transactions of one KME.
 
     Parameters
@@ -88,10 +85,8 @@ class Store(AuditChain, LinkMaterial, HeldKeys, RateGrants):
         self._sql: dict[str, str] = {}
         self._dbapi_error: type[Exception] = self.engine.dialect.dbapi.Error  # type: ignore[union-attr]
         metadata.create_all(self.engine)
+        self._init_commit()
         self._check_master_key()
-        self.max_batch = 64
-        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
-        self._commit_lock = threading.Lock()
         self._leads: dict[str, Connection] = {}
         self._writer: Connection | None = None  # the group commit's, under the commit lock
 
@@ -99,7 +94,9 @@ class Store(AuditChain, LinkMaterial, HeldKeys, RateGrants):
         return f"Store(kme_id={self.kme_id!r}, backend={'sqlite' if self.is_sqlite else 'sql'})"
 
     def close(self) -> None:
-        """Release the database connections (and any lead this process held)."""
+        """Finish the queued writes, release the database connections (and any lead this
+        process held)."""
+        self.stop_writer()
         with self._commit_lock:
             if self._writer is not None:
                 self._writer.close()
@@ -123,7 +120,9 @@ class Store(AuditChain, LinkMaterial, HeldKeys, RateGrants):
             self._sql[sql] = q
         cur = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
         try:
-            if many:
+            if many and len(params) == 1:  # psycopg's executemany sets up a pipeline
+                cur.execute(q, params[0])
+            elif many:
                 cur.executemany(q, params)
             else:
                 cur.execute(q, params or {})
@@ -188,92 +187,68 @@ class Store(AuditChain, LinkMaterial, HeldKeys, RateGrants):
             yield tx
 
     @contextmanager
-    def _write_on(self, conn: Connection) -> Iterator[Connection]:
+    def _write_on(self, conn: Connection, pipeline: bool = False) -> Iterator[Connection]:
         if not self.is_sqlite:
             conn = conn.execution_options(isolation_level="READ COMMITTED")
         try:
-            with conn.begin():
+            with conn.begin(), self._pipelined(conn) if pipeline else nullcontext():
                 self.hold_audit_head(conn)  # one writer at a time per KME
                 yield conn
-                self.flush_audit_head(conn)
+                head = self.flush_audit_head(conn)
+            if head is not None:
+                self._head_known = head  # committed
+        except BaseException:
+            self._head_known = None
+            raise
         finally:
             conn.info.pop("audit_head", None)
+            conn.info.pop("checks", None)
 
     @contextmanager
-    def _batch_write(self) -> Iterator[Connection]:
+    def _pipelined(self, conn: Connection) -> Iterator[None]:
+        """psycopg's pipeline mode: statements are sent without waiting for each answer;
+        a fetch or :meth:`sync_pipeline` waits (an error surfaces there, not at execute)."""
+        with conn.connection.dbapi_connection.pipeline() as p:  # type: ignore[union-attr]
+            conn.info["pipeline"] = p
+            try:
+                yield
+            finally:
+                conn.info.pop("pipeline", None)
+
+    def check_at_sync(self, conn: Connection, check: Callable[[], None]) -> None:
+        """Run ``check`` (which reads the answer of a statement already sent, and raises to
+        refuse) now, or in pipeline mode at :meth:`sync_pipeline`."""
+        if conn.info.get("pipeline") is None:
+            check()
+        else:
+            conn.info.setdefault("checks", []).append(check)
+
+    def sync_pipeline(self, conn: Connection) -> None:
+        """Wait for the outcome of every statement sent in pipeline mode, then run the
+        checks left for it, in order (none: no-op)."""
+        p = conn.info.get("pipeline")
+        if p is not None:
+            p.sync()
+        for check in conn.info.pop("checks", ()):
+            check()
+
+    @contextmanager
+    def _batch_write(self, pipeline: bool = False) -> Iterator[Connection]:
         """A write transaction on the group commit's own connection (under the commit lock):
         no pool checkout and no liveness ping per batch. A connection that saw a database
-        error is dropped; the next batch opens a fresh one."""
+        error is dropped; the next batch opens a fresh one. ``pipeline`` (PostgreSQL):
+        see :meth:`_pipelined`; a database error is raised as SQLAlchemy's."""
         if self._writer is None:
             self._writer = self.engine.connect()
         try:
-            with self._write_on(self._writer) as conn:
+            with self._write_on(self._writer, pipeline and not self.is_sqlite) as conn:
                 yield conn
-        except SQLAlchemyError:
+        except (SQLAlchemyError, self._dbapi_error) as exc:
             self._writer.close()
             self._writer = None
-            raise
-
-    def transact(self, fn: Callable[[Connection], T]) -> T:
-        """Run ``fn`` in a durable write transaction, sharing the commit with concurrent callers.
-
-        Group commit: every caller queues its ``fn``; whichever caller holds the commit lock
-        runs all queued functions in one transaction, each inside its own savepoint (an
-        ``fn`` that raises rolls back only its own changes and re-raises in its caller; a
-        batch of one needs no savepoint: its transaction rolls back instead),
-        commits once and hands each caller its result. A caller returns only after the
-        commit that contains its changes; if that commit fails, every caller in the batch
-        gets the database error and none of the changes persist. ``fn`` must not do
-        network I/O.
-        """
-        fut: Future[T] = Future()
-        self._queue.put((fn, fut))
-        with self._commit_lock:
-            if not fut.done():
-                self._commit_batch()
-        if not fut.done():  # only if a batch died on a BaseException; never block forever
-            raise KmsError("transaction abandoned")
-        return fut.result()
-
-    def _commit_batch(self) -> None:
-        batch: list[tuple[Callable[[Connection], Any], Future[Any]]] = []
-        while len(batch) < self.max_batch:
-            try:
-                batch.append(self._queue.get_nowait())
-            except queue.Empty:
-                break
-        outcomes: list[tuple[bool, Any]] = []
-        try:
-            with self._batch_write() as conn:
-                if len(batch) == 1:
-                    # alone in the transaction: no savepoint; if fn raises, the transaction
-                    # rolls back and the handler below hands the error to its caller
-                    outcomes.append((True, batch[0][0](conn)))
-                for fn, _fut in batch if len(batch) > 1 else ():
-                    # savepoints on the DBAPI cursor: SQLAlchemy's nested transactions cost
-                    # several statements' worth of Python each
-                    self.raw(conn, "SAVEPOINT kme_fn")
-                    head = list(conn.info.get("audit_head") or ())
-                    try:
-                        res = fn(conn)
-                    except Exception as exc:
-                        self.raw(conn, "ROLLBACK TO SAVEPOINT kme_fn")
-                        self.raw(conn, "RELEASE SAVEPOINT kme_fn")
-                        if head:  # the audit records of fn went with its savepoint
-                            conn.info["audit_head"][:] = head
-                        outcomes.append((False, exc))
-                    else:
-                        self.raw(conn, "RELEASE SAVEPOINT kme_fn")
-                        outcomes.append((True, res))
-        except Exception as exc:
-            for _fn, fut in batch:
-                fut.set_exception(exc)
-            return
-        for (_fn, fut), (ok, value) in zip(batch, outcomes, strict=True):
-            if ok:
-                fut.set_result(value)
-            else:
-                fut.set_exception(value)
+            if isinstance(exc, SQLAlchemyError):
+                raise
+            raise DBAPIError.instance(None, None, exc, self._dbapi_error) from exc
 
     @contextmanager
     def read(self) -> Iterator[Connection]:

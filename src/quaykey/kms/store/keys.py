@@ -14,6 +14,7 @@ from typing import Any
 
 from sqlalchemy import Connection, delete, insert, select, update
 
+from quaykey.errors import KmsKeyExhaustedError
 from quaykey.kms.store.sealing import Sealer
 from quaykey.kms.store.tables import keys_t, link_blocks_t, link_used_t
 
@@ -250,6 +251,7 @@ class HeldKeys:
 
     sealer: Sealer
     raw: Callable[..., Any]
+    check_at_sync: Callable[[Connection, Callable[[], None]], None]
 
     def put_key(
         self,
@@ -290,6 +292,21 @@ class HeldKeys:
     def open_key(self, key_id: str, slave: str, blob: bytes) -> bytearray:
         """Unseal one stored key."""
         return self.sealer.open(f"key|{key_id}|{slave}", blob)
+
+    def check_outstanding(
+        self, conn: Connection, master: str, now: float, adding: int, quota: int
+    ) -> None:
+        """Raise :class:`KmsKeyExhaustedError` if ``master`` would hold more than ``quota``
+        unclaimed keys here after ``adding`` more; in pipeline mode at the sync."""
+        cur = self.raw(conn, _OUTSTANDING, {"master": master, "now": now})
+
+        def check() -> None:
+            if int(cur.fetchone()[0]) + adding > quota:
+                raise KmsKeyExhaustedError(
+                    "keys outstanding quota reached", [{"keys_outstanding": quota}]
+                )
+
+        self.check_at_sync(conn, check)
 
     def outstanding(self, conn: Connection, master: str, now: float) -> int:
         """Unclaimed, unexpired keys held here whose master is ``master``."""
