@@ -289,6 +289,37 @@ def _toeplitz_fft(seed: NDArray[np.uint8], key: NDArray[np.uint8], n_out: int) -
     return _parity(conv[n - 1 : n - 1 + n_out], 1.0)
 
 
+def _checked(
+    key_bits: NDArray[np.uint8],
+    seed_bits: NDArray[np.uint8],
+    n_out_bits: int,
+    max_chunk_bits: int,
+    *,
+    identity: bool,
+) -> tuple[NDArray[np.uint8], NDArray[np.uint8]]:
+    """The two bit arrays, once every argument of a hash is checked (ValueError naming it)."""
+    x = _check_bits("key_bits", key_bits)
+    s = _check_bits("seed_bits", seed_bits)
+    n = x.size
+    if n < 1:
+        raise ValueError("key_bits must not be empty")
+    if not 1 <= n_out_bits <= n:
+        raise ValueError(f"n_out_bits must be in [1, {n}] (the input length), got {n_out_bits}")
+    if identity:
+        want = identity_toeplitz_seed_length(n, n_out_bits)
+        if s.size != want:
+            raise ValueError(
+                f"seed_bits must hold {want} bits (n - 1, or 0 when n_out_bits = n), got {s.size}"
+            )
+    elif s.size != n + n_out_bits - 1:
+        raise ValueError(
+            f"seed_bits must hold n + n_out_bits - 1 = {n + n_out_bits - 1} bits, got {s.size}"
+        )
+    if max_chunk_bits < 1:
+        raise ValueError(f"max_chunk_bits must be >= 1, got {max_chunk_bits}")
+    return x, s
+
+
 def toeplitz_hash(
     key_bits: NDArray[np.uint8],
     seed_bits: NDArray[np.uint8],
@@ -332,19 +363,7 @@ def toeplitz_hash(
     ----------
     Krawczyk, CRYPTO '94; Tang et al., Sci. Rep. 9, 15733 (2019).
     """
-    x = _check_bits("key_bits", key_bits)
-    s = _check_bits("seed_bits", seed_bits)
-    n = x.size
-    if n < 1:
-        raise ValueError("key_bits must not be empty")
-    if not 1 <= n_out_bits <= n:
-        raise ValueError(f"n_out_bits must be in [1, {n}] (the input length), got {n_out_bits}")
-    if s.size != n + n_out_bits - 1:
-        raise ValueError(
-            f"seed_bits must hold n + n_out_bits - 1 = {n + n_out_bits - 1} bits, got {s.size}"
-        )
-    if max_chunk_bits < 1:
-        raise ValueError(f"max_chunk_bits must be >= 1, got {max_chunk_bits}")
+    x, s = _checked(key_bits, seed_bits, n_out_bits, max_chunk_bits, identity=False)
     return _toeplitz_product(x, s, n_out_bits, max_chunk_bits)
 
 
@@ -410,20 +429,8 @@ def identity_toeplitz_hash(
     Hayashi, Tsurumaru, IEEE TIT 62, 2213 (2016), the concatenation of the identity and a
     Toeplitz matrix.
     """
-    x = _check_bits("key_bits", key_bits)
-    s = _check_bits("seed_bits", seed_bits)
+    x, s = _checked(key_bits, seed_bits, n_out_bits, max_chunk_bits, identity=True)
     n = x.size
-    if n < 1:
-        raise ValueError("key_bits must not be empty")
-    if not 1 <= n_out_bits <= n:
-        raise ValueError(f"n_out_bits must be in [1, {n}] (the input length), got {n_out_bits}")
-    want = identity_toeplitz_seed_length(n, n_out_bits)
-    if s.size != want:
-        raise ValueError(
-            f"seed_bits must hold {want} bits (n - 1, or 0 when n_out_bits = n), got {s.size}"
-        )
-    if max_chunk_bits < 1:
-        raise ValueError(f"max_chunk_bits must be >= 1, got {max_chunk_bits}")
     if n_out_bits == n:
         return x.copy()
     # T is m x (n - m), taller than wide when m > n/2: T v is still uniform for v != 0
