@@ -14,6 +14,8 @@ import json
 import secrets
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from sqlalchemy import Connection
@@ -70,6 +72,17 @@ def container_json(key_ids: list[str], keys: list[bytearray]) -> bytes:
     for k in keys:
         k[:] = bytes(len(k))
     return b'{"keys":[' + b",".join(parts) + b"]}"
+
+
+@contextmanager
+def _store_unavailable() -> Iterator[None]:
+    """A database error inside becomes :class:`AuditUnavailableError` (HTTP 503)."""
+    try:
+        yield
+    except SQLAlchemyError:
+        raise AuditUnavailableError(
+            "key store or audit log unavailable; nothing delivered"
+        ) from None
 
 
 def _container(key_ids: list[str], keys: list[bytearray]) -> KeyContainer:
@@ -233,17 +246,13 @@ class Delivery(RelayProtocol):
             faults.crash_point(self.settings.fault_point, "after_confirm")
             local = by_node.get(self.node, [])
             audit = {"master": master, "slaves": slaves, "relays": [r for r, _ in confirmed]}
-            try:
+            with _store_unavailable():
                 self.store.transact(
                     lambda conn: self._commit_master(
                         conn, master, local, key_ids, keys, size, audit
                     ),
                     pure=True,
                 )
-            except SQLAlchemyError:
-                raise AuditUnavailableError(
-                    "key store or audit log unavailable; nothing delivered"
-                ) from None
         except BaseException:
             self.rate.refund(master, number * size)
             for relay_id, path in confirmed:
@@ -306,13 +315,10 @@ class Delivery(RelayProtocol):
         key_ids = self._check_key_ids(key_ids)
         now = time.time()
         try:
-            plain: list[bytearray] = self.store.transact(
-                lambda conn: self._take_keys(conn, slave, master, key_ids, now), pure=True
-            )
-        except SQLAlchemyError:
-            raise AuditUnavailableError(
-                "key store or audit log unavailable; nothing delivered"
-            ) from None
+            with _store_unavailable():
+                plain: list[bytearray] = self.store.transact(
+                    lambda conn: self._take_keys(conn, slave, master, key_ids, now), pure=True
+                )
         except KmsUnauthorizedError:
             self._deny(f"sae:{slave}", "not a slave of the key", key_IDs=key_ids, master=master)
         faults.crash_point(self.settings.fault_point, "after_slave_commit")
@@ -356,17 +362,13 @@ class Delivery(RelayProtocol):
         try:
             faults.crash_point(self.settings.fault_point, "after_confirm")
             audit = {"master": master, "slaves": slaves, "relays": []}
-            try:
+            with _store_unavailable():
                 await self.store.transact_async(
                     lambda conn: self._commit_master(
                         conn, master, slaves, key_ids, keys, size, audit
                     ),
                     pure=True,
                 )
-            except SQLAlchemyError:
-                raise AuditUnavailableError(
-                    "key store or audit log unavailable; nothing delivered"
-                ) from None
         except BaseException:
             self.rate.refund(master, number * size)
             for k in keys:
@@ -391,13 +393,10 @@ class Delivery(RelayProtocol):
         key_ids = self._check_key_ids(key_ids)
         now = time.time()
         try:
-            plain: list[bytearray] = await self.store.transact_async(
-                lambda conn: self._take_keys(conn, slave, master, key_ids, now), pure=True
-            )
-        except SQLAlchemyError:
-            raise AuditUnavailableError(
-                "key store or audit log unavailable; nothing delivered"
-            ) from None
+            with _store_unavailable():
+                plain: list[bytearray] = await self.store.transact_async(
+                    lambda conn: self._take_keys(conn, slave, master, key_ids, now), pure=True
+                )
         except KmsUnauthorizedError:
             await self._audit_only_async(
                 "access_denied",
