@@ -198,7 +198,7 @@ def run_block(
     a = AliceParty(
         alice, channel.alice, settings=settings, reconciler=alice_factory, public_seed=seed
     )
-    b = BobParty(bob, channel.bob, settings=settings, reconciler=bob_factory, public_seed=seed)
+    b = BobParty(bob, channel.bob, settings=settings, reconciler=bob_factory)
     stages = _Stages(channel)
     _run_protocol(a, b, stages)
     t0 = time.perf_counter()

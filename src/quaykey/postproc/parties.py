@@ -38,7 +38,13 @@ from quaykey.postproc.verify import VerifyHash, tag_bits_for
 from quaykey.postproc.wire import MessageKind
 from quaykey.records import AliceRecord, BobRecord
 
-__all__ = ["AliceParty", "BobParty"]
+__all__ = ["RECONCILER_SEED", "AliceParty", "BobParty"]
+
+#: Seed of the reconcilers' public choices (Cascade's pass orders, the LDPC code and its
+#: reveal order). Fixed, like a standard's parity-check matrix, so that each party builds
+#: them once and reuses them block after block. They are public and the leakage count does
+#: not depend on them: every parity or syndrome bit disclosed is charged whatever the order.
+RECONCILER_SEED = 0x5EEDCA5
 
 #: Words of one verification hash on the wire (:meth:`VerifyHash.to_words`).
 _HASH_WORDS = 5
@@ -211,8 +217,9 @@ class BobParty:
         Public security settings.
     reconciler
         Factory of his reconciler side, ``factory(frame_bits, qber, seed)``.
-    public_seed
-        Seed of his public randomness (the reconciler's shuffles).
+    reconciler_seed
+        Seed of the reconciler's public choices (Cascade's pass orders; the LDPC code and
+        its reveal order), :data:`RECONCILER_SEED` by default.
     """
 
     def __init__(
@@ -222,13 +229,13 @@ class BobParty:
         *,
         settings: SecuritySettings,
         reconciler: BobFactory,
-        public_seed: int,
+        reconciler_seed: int = RECONCILER_SEED,
     ) -> None:
         self._record = record
         self._ep = endpoint
         self._settings = settings
         self._factory = reconciler
-        self._reconciler_seed = int(np.random.default_rng([public_seed, 0xB0B]).integers(2**31))
+        self._reconciler_seed = int(reconciler_seed)
         self._sifted: sift.SiftedBlock | None = None
         self._estimate: est.ParameterEstimate | None = None
         self._result: ReconcileResult | None = None

@@ -111,7 +111,6 @@ def test_poison_trap_fires_when_bob_code_reads_the_record() -> None:
         ch.bob,
         settings=SecuritySettings(),
         reconciler=bob_factory,
-        public_seed=0,
     )
     with pytest.raises(AssertionError, match="Bob's code path read Alice's record"):
         party.announce()

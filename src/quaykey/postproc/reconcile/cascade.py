@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 from numpy.typing import NDArray
@@ -150,45 +151,53 @@ class _Layout:
         return tuple((int(s), int(s + n)) for s, n in zip(self.fstart, self.flen, strict=True))
 
 
+@lru_cache(maxsize=8)
+def _class_orders(
+    seed: int, length: int, n_passes: int, n_levels: int, n_words: int
+) -> tuple[NDArray[np.int32], NDArray[np.int32], NDArray[np.int64] | None]:
+    """The pass orders of frames of ``length`` bits, their interleaved inverses and their
+    packed interval masks (``None`` when masks do not pay), read-only. Cached: with the
+    fixed public seed every block's full-length frames reuse them."""
+    perm, inv = _k.public_orders(seed, length, n_passes)
+    masks = None
+    if length >> _k.MASK_SHIFT and length <= _MASK_MAX_FRAME_BITS:
+        masks = _k.build_masks(perm.reshape(-1), 0, length, n_passes, n_levels, n_words)
+        masks.flags.writeable = False
+    perm.flags.writeable = False
+    inv.flags.writeable = False
+    return perm, inv, masks
+
+
 def _layout(seed: int, frame_bits_len: int, total_bits: int, n_passes: int) -> _Layout:
     n_full, rest = divmod(total_bits, frame_bits_len)
     lengths = [frame_bits_len] * n_full + ([rest] if rest else [])
     flen = np.asarray(lengths, dtype=np.int64)
     fstart = np.concatenate(([0], np.cumsum(flen)[:-1])).astype(np.int64)
-    perms: list[NDArray[np.int32]] = []
-    invs: list[NDArray[np.int32]] = []
-    offset_of: dict[tuple[int, int], int] = {}
-    cursor = 0
-    for length in sorted(set(lengths)):
-        class_perm, class_inv = _k.public_orders(seed, length, n_passes)
-        for p in range(n_passes):
-            perms.append(class_perm[p])
-            offset_of[(length, p)] = cursor
-            cursor += length
-        invs.append(class_inv)  # interleaved by bit: [x * n_passes + p]
-    class_rows = {
-        length: [offset_of[(length, p)] for p in range(n_passes)] for length in set(lengths)
-    }
-    perm_off = np.empty((len(lengths), n_passes), dtype=np.int64)
-    for length, row in class_rows.items():
-        perm_off[flen == length] = row
-    perm_flat = np.concatenate(perms)
     shift = _k.MASK_SHIFT
     max_len = max(lengths)
     n_levels = max(0, max_len.bit_length() - 1 - shift + 1)
     n_words = -(-max_len // 64)
+    perms: list[NDArray[np.int32]] = []
+    invs: list[NDArray[np.int32]] = []
     class_masks = []
     mask_row_of: dict[int, int] = {}
+    offset_of: dict[int, int] = {}
+    cursor = 0
     rows = 0
     for length in sorted(set(lengths)):
-        if length >> shift == 0 or length > _MASK_MAX_FRAME_BITS:
-            continue  # too short to gain, or masks too large: scattered reads instead
-        built = _k.build_masks(
-            perm_flat, offset_of[(length, 0)], length, n_passes, n_levels, n_words
-        )
-        class_masks.append(built)
-        mask_row_of[length] = rows
-        rows += built.shape[0]
+        class_perm, class_inv, built = _class_orders(seed, length, n_passes, n_levels, n_words)
+        perms.append(class_perm.reshape(-1))
+        offset_of[length] = cursor
+        cursor += n_passes * length
+        invs.append(class_inv)  # interleaved by bit: [x * n_passes + p]
+        if built is not None:  # else too short to gain, or masks too large: scattered reads
+            class_masks.append(built)
+            mask_row_of[length] = rows
+            rows += built.shape[0]
+    perm_off = np.empty((len(lengths), n_passes), dtype=np.int64)
+    for length, first in offset_of.items():
+        perm_off[flen == length] = first + length * np.arange(n_passes)
+    perm_flat = np.concatenate(perms)
     mask_base = np.full((len(lengths), n_passes, n_levels), -1, dtype=np.int64)
     pass_level = np.arange(n_passes)[:, None] * n_levels + np.arange(n_levels)[None, :]
     for length, first_row in mask_row_of.items():
