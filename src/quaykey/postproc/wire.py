@@ -120,14 +120,21 @@ class Message:
         return replace(self, payload=payload)
 
     def encode(self) -> bytes:
-        """Canonical bytes of the header and payload (what a tag covers)."""
-        kind = (self.kind.wire_prefix + self.request).encode()
-        return (
-            struct.pack(">QBH", self.seq, 0 if self.sender == "alice" else 1, len(kind))
-            + kind
-            + struct.pack(">Q", len(self.payload))
-            + self.payload
-        )
+        """Canonical bytes of the header and payload (what a tag covers); computed once per
+        message (the sender's transcript and the receiver's read the same bytes)."""
+        cached: bytes | None = self.__dict__.get("_encoded")
+        if cached is None:
+            kind = (self.kind.wire_prefix + self.request).encode()
+            cached = b"".join(
+                (
+                    struct.pack(">QBH", self.seq, 0 if self.sender == "alice" else 1, len(kind)),
+                    kind,
+                    struct.pack(">Q", len(self.payload)),
+                    self.payload,
+                )
+            )
+            self.__dict__["_encoded"] = cached  # frozen: the fields never change
+        return cached
 
 
 _CODE_BITS = b"b"
@@ -159,7 +166,7 @@ def encode_array(arr: NDArray[np.int64] | NDArray[np.uint8]) -> bytes:
         if a8.size == 0 or int(a8.max()) <= 1:
             return _CODE_BITS + struct.pack("<Q", a8.size) + np.packbits(a8).tobytes()
         return _CODE_U8 + struct.pack("<Q", a8.size) + a8.tobytes()
-    if np.issubdtype(a.dtype, np.integer):
+    if a.dtype.kind in "iu":
         low, high = (int(a.min()), int(a.max())) if a.size else (0, 0)
         if a.size and low >= 0 and high < 2**16:
             return _CODE_U16 + struct.pack("<Q", a.size) + a.astype("<u2").tobytes()
