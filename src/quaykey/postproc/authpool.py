@@ -59,8 +59,9 @@ class AuthKeyPool:
 
     def __init__(self, bits: NDArray[np.uint8] | Sequence[int], *, name: str = "") -> None:
         arr = _check_bits(bits)
-        self._bits = arr.astype(np.uint8).copy()
+        self._bits = arr.astype(np.uint8).copy()  # a buffer: bits past self._end are spare room
         self._cursor = 0  # index into self._bits of the next unspent bit
+        self._end = int(self._bits.size)  # index just past the last unspent bit
         self._offset = 0  # stream position of self._bits[0]
         self._supplied = int(arr.size)
         self._ledger: list[tuple[int, int, str]] = []
@@ -93,7 +94,7 @@ class AuthKeyPool:
     @property
     def available_bits(self) -> int:
         """Unspent bits left."""
-        return int(self._bits.size - self._cursor)
+        return self._end - self._cursor
 
     @property
     def spent_bits(self) -> int:
@@ -147,7 +148,14 @@ class AuthKeyPool:
             If ``bits`` is not a 1-D array of 0/1 values (nothing is added then).
         """
         arr = _check_bits(bits)
-        self._offset += self._cursor
-        self._bits = np.concatenate([self._bits[self._cursor :], arr.astype(np.uint8)])
-        self._cursor = 0
+        need = self._end - self._cursor + arr.size
+        if self._end + arr.size > self._bits.size:  # move the unspent bits to the front
+            buf = self._bits if need <= self._bits.size // 2 else np.zeros(2 * need, np.uint8)
+            buf[: self._end - self._cursor] = self._bits[self._cursor : self._end]
+            if buf is self._bits:
+                buf[self._end - self._cursor :] = 0  # spent material is not kept around
+            self._offset += self._cursor
+            self._bits, self._end, self._cursor = buf, self._end - self._cursor, 0
+        self._bits[self._end : self._end + arr.size] = arr
+        self._end += int(arr.size)
         self._supplied += int(arr.size)
