@@ -137,8 +137,12 @@ def test_the_page_shows_the_sample(stand_in: tuple[StandIn, str], browser: Any) 
     assert down["status"] == "down" and down["path"] == []
     down_row = page.locator(f"[data-route='{down['id']}']")
     assert "DOWN" in down_row.inner_text() and "no path" in down_row.inner_text()
-    # the alarm event reaches the live region, in words
+    # the alarm event reaches the live region, in words (the sample state's own alarms are
+    # announced too, and may come first: wait for the event's)
     page.wait_for_function("document.getElementById('alarm-live').dataset.state === 'alarm'")
+    page.wait_for_function(
+        "document.getElementById('alarm-live').textContent.includes('QBER')", timeout=15_000
+    )
     live = page.inner_text("#alarm-live")
     assert "QBER" in live and srv.alarm["link"] in live
     assert page.get_attribute("#alarm-live", "aria-live") == "assertive"
