@@ -29,6 +29,7 @@ from quaykey.errors import KmsError
 from quaykey.kms.api.fast import try_fast
 from quaykey.kms.api.guard import guard_request, log_access
 from quaykey.kms.config import KmeSettings
+from quaykey.kms.periodic import RepeatedFailure
 from quaykey.kms.service import KmeService
 from quaykey.kms.tls import http_protocol
 
@@ -80,12 +81,15 @@ def create_app(settings: KmeSettings, service: KmeService | None = None) -> Fast
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async def expiry_loop() -> None:
+            report = RepeatedFailure("expiry pass")
             while True:
                 await asyncio.sleep(settings.limits.expiry_interval_s)
                 try:
                     await asyncio.to_thread(svc.expire)
                 except Exception:
-                    log.exception("expiry pass failed")
+                    report.failed()
+                else:
+                    report.succeeded()
 
         task = asyncio.create_task(expiry_loop())
         svc.start_stock()

@@ -49,6 +49,7 @@ from quaykey.errors import AuditUnavailableError, KmsError, KmsKeyExhaustedError
 from quaykey.kms import faults
 from quaykey.kms.config import KmeSettings
 from quaykey.kms.delivery import Delivery, _container
+from quaykey.kms.periodic import RepeatedFailure
 from quaykey.kms.pki import Identity
 from quaykey.kms.relay import PeerTransport
 from quaykey.kms.schemas import KeyContainer, KeyRequest, RelayReserve
@@ -421,6 +422,7 @@ class KeyStock(Delivery):
             self._stock_thread = None
 
     def _stock_loop(self) -> None:
+        report = RepeatedFailure("key stock refill pass")
         while not self._stock_stop.is_set():
             try:
                 # several worker processes: one refills (and recovers what a killed one left
@@ -428,7 +430,9 @@ class KeyStock(Delivery):
                 if self.store.try_lead("stock"):
                     self.refill_stock()
             except Exception:
-                log.exception("key stock refill pass failed")
+                report.failed()
+            else:
+                report.succeeded()
             self._stock_wake.wait(self.settings.stock.refill_interval_s)
             self._stock_wake.clear()
 
