@@ -41,6 +41,23 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 
+
+def _amplify_probe(exponent: int, imports: str) -> str:
+    """A probe hashing 10^exponent bits to half as many with ``h`` (seed of ``seed_bits``)."""
+    return f"""
+import numpy as np
+{imports}
+rng = np.random.default_rng(0)
+n, m = 10**{exponent}, 5 * 10**{exponent - 1}
+x = rng.integers(0, 2, n, dtype=np.uint8)
+s = rng.integers(0, 2, seed_bits(n, m), dtype=np.uint8)
+h(x, s, m)
+def run(i):
+    h(x, s, m)
+    return n
+"""
+
+
 #: Each probe prints ``{"work": units of work, "cpu_s": best CPU seconds}`` as JSON. It
 #: imports the names that both the baseline and the current tree export.
 PROBES: dict[str, str] = {
@@ -72,46 +89,20 @@ def run(i):
     res = run_block(sample.alice, sample.bob, auth_alice=pa, auth_bob=pb, seed=i)
     return res.report.sifted_bits
 """,
-    "amplify": """
-import numpy as np
-from quaykey.postproc.amplify import toeplitz_hash
-rng = np.random.default_rng(0)
-n, m = 10**6, 5 * 10**5
-x = rng.integers(0, 2, n, dtype=np.uint8)
-s = rng.integers(0, 2, n + m - 1, dtype=np.uint8)
-toeplitz_hash(x, s, m)
-def run(i):
-    toeplitz_hash(x, s, m)
-    return n
-""",
-    "amplify7": """
-import numpy as np
-from quaykey.postproc.amplify import toeplitz_hash
-rng = np.random.default_rng(0)
-n, m = 10**7, 5 * 10**6
-x = rng.integers(0, 2, n, dtype=np.uint8)
-s = rng.integers(0, 2, n + m - 1, dtype=np.uint8)
-toeplitz_hash(x, s, m)
-def run(i):
-    toeplitz_hash(x, s, m)
-    return n
-""",
-    "amplify7_pipeline": """
-import numpy as np
-try:
+    "amplify": _amplify_probe(
+        6, "from quaykey.postproc.amplify import seed_length as seed_bits, toeplitz_hash as h"
+    ),
+    "amplify7": _amplify_probe(
+        7, "from quaykey.postproc.amplify import seed_length as seed_bits, toeplitz_hash as h"
+    ),
+    "amplify7_pipeline": _amplify_probe(
+        7,
+        """try:
     from quaykey.postproc.amplify import identity_toeplitz_hash as h
     from quaykey.postproc.amplify import identity_toeplitz_seed_length as seed_bits
 except ImportError:
-    from quaykey.postproc.amplify import seed_length as seed_bits, toeplitz_hash as h
-rng = np.random.default_rng(0)
-n, m = 10**7, 5 * 10**6
-x = rng.integers(0, 2, n, dtype=np.uint8)
-s = rng.integers(0, 2, seed_bits(n, m), dtype=np.uint8)
-h(x, s, m)
-def run(i):
-    h(x, s, m)
-    return n
-""",
+    from quaykey.postproc.amplify import seed_length as seed_bits, toeplitz_hash as h""",
+    ),
     "sampler1e10": """
 import numpy as np
 from quaykey.physics.params import load_preset

@@ -115,9 +115,6 @@ def _rfft(bits: NDArray[np.uint8], length: int) -> NDArray[np.complex128]:
     return sfft.rfft(buf, overwrite_x=True)  # type: ignore[no-any-return]
 
 
-_ONE_ROW = np.zeros(1, dtype=np.int64)
-
-
 def _parity(conv: NDArray[np.float64], scale: float) -> NDArray[np.uint8]:
     """``rint(conv * scale) mod 2`` of an integer-valued block."""
     out = np.empty((1, conv.size), dtype=np.uint8)
@@ -130,14 +127,17 @@ def fftw_available() -> bool:
     return _pyfftw is not None
 
 
-def _odd_grid_factors() -> list[tuple[int, ...]]:
-    """Every product of :data:`_ODD_POWERS` (one power of each prime) as its factors > 1."""
-    out: list[tuple[int, ...]] = []
+def _odd_grid_factors() -> dict[int, tuple[int, ...]]:
+    """Every product of :data:`_ODD_POWERS` (one power of each prime) -> its factors > 1."""
+    out: dict[int, tuple[int, ...]] = {}
     for a in _ODD_POWERS[0]:
         for b in _ODD_POWERS[1]:
             for c in _ODD_POWERS[2]:
-                out.append(tuple(f for f in (a, b, c) if f > 1))
+                out[a * b * c] = tuple(f for f in (a, b, c) if f > 1)
     return out
+
+
+_ODD_GRID_FACTORS = _odd_grid_factors()
 
 
 def _grid_shape(target: int) -> tuple[int, ...]:
@@ -152,8 +152,7 @@ def _grid_shape(target: int) -> tuple[int, ...]:
             best = min(best, odd << k)
         return (best,)
     options = []
-    for factors in _odd_grid_factors():
-        odd = int(np.prod(factors, dtype=np.int64))
+    for odd in _ODD_GRID_FACTORS:
         for k, weight in _CRT_ROW_COST.items():
             if odd << k >= target:
                 options.append((weight * (odd << k), odd, k))
@@ -161,18 +160,16 @@ def _grid_shape(target: int) -> tuple[int, ...]:
     return (odd << k,) if odd == 1 else (odd, 1 << k)
 
 
-def _row_offsets(shape: tuple[int, ...]) -> NDArray[np.int64]:
-    """Flat offset of row ``r % odd`` on a grid ``(odd, width)``: its odd prime-power
-    residues ``r mod f`` laid out as a C-order array of the factors (``[0]`` in 1-D)."""
-    if len(shape) == 1:
-        return _ONE_ROW
-    odd, width = shape
-    factors = _factors_of(shape)
+def _row_offsets(shape: tuple[int, ...], stride: int) -> NDArray[np.int64]:
+    """Flat offset of row ``r % odd`` on a grid ``(odd, width)`` whose rows are ``stride``
+    apart: its odd prime-power residues ``r mod f`` laid out as a C-order array of the
+    factors."""
+    odd = shape[0]
     r = np.arange(odd, dtype=np.int64)
     flat = np.zeros(odd, dtype=np.int64)
-    for f in factors:  # mixed radix: row = sum (r mod f_i) * prod(f_j, j > i)
+    for f in _factors_of(shape):  # mixed radix: row = sum (r mod f_i) * prod(f_j, j > i)
         flat = flat * f + r % f
-    return flat * width
+    return flat * stride
 
 
 class _FftwPlan:
@@ -187,7 +184,6 @@ class _FftwPlan:
     def __init__(self, shape: tuple[int, ...]) -> None:
         assert _pyfftw is not None
         self.size = int(np.prod(shape, dtype=np.int64))
-        self.rows = _row_offsets(shape)
         self.width = shape[-1]
         dims = (*_factors_of(shape), self.width)
         threads = _CORES if self.size >= _THREADED_FROM else 1
@@ -196,9 +192,10 @@ class _FftwPlan:
         self.spec = _pyfftw.empty_aligned((*dims[:-1], self.width // 2 + 1), dtype="complex128")
         self.flat = self.real.reshape(-1)
         # bytes in the grid's layout, each row padded by a cache line so that the rows
-        # (2^k apart) do not all fall into the same cache sets
-        self.staging = np.empty((shape[0], self.width + 64) if len(shape) > 1 else (0, 0), np.uint8)
-        self.rows_padded = self.rows // self.width * (self.width + 64)
+        # (2^k apart) do not all fall into the same cache sets; none on a 1-D grid
+        grid = len(shape) > 1
+        self.staging = np.empty((shape[0], self.width + 64) if grid else (0, 0), np.uint8)
+        self.rows = _row_offsets(shape, self.width + 64) if grid else np.zeros(0, np.int64)
         self.forward = _pyfftw.FFTW(self.real, self.spec, axes=axes, flags=("FFTW_ESTIMATE",))
         self.backward = _pyfftw.FFTW(
             self.spec,
@@ -212,7 +209,7 @@ class _FftwPlan:
     def transform(self, bits: NDArray[np.uint8]) -> None:
         """Spectrum of ``bits`` zero-padded to the grid's size, into :attr:`spec`."""
         if self.staging.size:  # bytes first: the grid's rows are written far apart
-            crt_scatter(bits, self.rows_padded, self.width, self.staging.reshape(-1))
+            crt_scatter(bits, self.rows, self.width, self.staging.reshape(-1))
             self.real.reshape(self.staging.shape[0], self.width)[:] = self.staging[:, : self.width]
         else:
             self.flat[: bits.size] = bits
@@ -227,14 +224,12 @@ class _FftwPlan:
             self.real.reshape(self.staging.shape[0], self.width), 1.0 / self.size, self.staging
         )
         out = np.empty(count, dtype=np.uint8)
-        crt_gather(self.staging.reshape(-1), self.rows_padded, self.width, start, out)
+        crt_gather(self.staging.reshape(-1), self.rows, self.width, start, out)
         return out
 
 
 def _factors_of(shape: tuple[int, ...]) -> tuple[int, ...]:
-    if len(shape) == 1:
-        return ()
-    return next(f for f in _odd_grid_factors() if int(np.prod(f, dtype=np.int64)) == shape[0])
+    return _ODD_GRID_FACTORS[shape[0]] if len(shape) > 1 else ()
 
 
 @contextmanager
