@@ -9,19 +9,48 @@ import pytest
 
 from quaykey.postproc.reconcile import _ldpc_kernels as kernels
 from quaykey.postproc.reconcile import _ldpc_lanes as lanes
+from quaykey.postproc.reconcile import _ldpc_vector as vector
 from quaykey.postproc.reconcile.codes import build_code
 from quaykey.postproc.reconcile.ldpc import LdpcAlice, LdpcBob, decode_syndrome
 from reference import ldpc_reference as ref
 
 
-def test_phi_table_within_stated_error() -> None:
-    # Bound from the table's docstring: |error| <= 2**-8 (7 mantissa bits, bin centres),
-    # checked against the exact function over the range the decoder meets.
-    xs = np.concatenate([np.geomspace(1e-9, 39.0, 20001), [0.0, 45.0]]).astype(np.float32)
-    idx = (xs.view(np.uint32) & 0x7FFFFFFF) >> 16
-    exact = np.array([ref.exact_phi(float(x)) if x < 40 else 0.0 for x in xs.tolist()])
-    cap = ref.exact_phi(1e-12)
-    np.testing.assert_allclose(lanes._PHI32[idx], np.minimum(exact, cap), atol=2**-8, rtol=0)
+def test_vector_tanh_and_atanh_within_stated_error() -> None:
+    # Bounds from _ldpc_vector's docstring: the exp and log2 polynomials err by 5.5e-8 and
+    # 1.3e-6, so tanh(a/2) is within 1e-6 (absolute) and 2 atanh(p) within 1e-5 (absolute)
+    # of the float64 functions with the same caps, over the whole range the decoder meets.
+    a = np.concatenate([[0.0], np.geomspace(1e-9, 80.0, 16 * 2000 - 1)]).astype(np.float32)
+    got = vector.tanh_half_rows(a.reshape(-1, vector.W)).reshape(-1)
+    np.testing.assert_allclose(got, vector.tanh_half_reference(a), atol=1e-6, rtol=0)
+    p = np.concatenate([[0.0], np.linspace(0.0, 1.0, 16 * 2000 - 1)]).astype(np.float32)
+    got = vector.atanh2_rows(p.reshape(-1, vector.W)).reshape(-1)
+    np.testing.assert_allclose(got, vector.atanh2_reference(p), atol=1e-5, rtol=1e-6)
+    assert got.max() == pytest.approx(math.log(2**25 - 1), abs=1e-4)  # the message cap
+
+
+def test_one_check_update_matches_float64_sum_product() -> None:
+    # One iteration from the priors: every message and posterior equals the float64
+    # tanh rule (no phi table) within 1e-4, lane by lane.
+    code, _, llr, syn = _noisy_frames(0.8, 1024, 0.03, vector.W, seed=2)
+    post = np.ascontiguousarray(llr.T, dtype=np.float32)
+    msg = np.zeros((code.n_edges, vector.W), dtype=np.float32)
+    sign = np.ascontiguousarray(np.where(syn.T == 1, -1.0, 1.0), dtype=np.float32)
+    deg = int(np.diff(code.check_ptr).max())
+    bufs = [np.empty((deg, vector.W), dtype=np.float32) for _ in range(3)]
+    lanes._iteration(code.check_ptr, code.check_var, post, msg, sign, *bufs)
+    p64 = llr.T.astype(np.float64).copy()
+    for c in range(code.n_checks):
+        edges = np.arange(code.check_ptr[c], code.check_ptr[c + 1])
+        x = p64[code.check_var[edges]]  # messages were zero: x = posterior
+        t = np.tanh(np.abs(x) / 2)
+        s = np.where(x < 0, -1.0, 1.0)
+        for j, e in enumerate(edges):
+            others = np.delete(np.arange(edges.size), j)
+            mag = 2 * np.arctanh(np.minimum(np.prod(t[others], axis=0), vector.P_CAP))
+            r = sign[c] * np.prod(s[others], axis=0) * mag
+            np.testing.assert_allclose(msg[e], r, atol=1e-4, rtol=1e-4)
+            p64[code.check_var[e]] = x[j] + r
+    np.testing.assert_allclose(post, p64, atol=1e-3, rtol=1e-4)
 
 
 def _noisy_frames(
@@ -65,14 +94,14 @@ def test_agrees_with_slow_twin_on_decisions() -> None:
     np.testing.assert_array_equal(bits_l[both], bits_r[both])
 
 
-def test_result_independent_of_threads_and_lanes() -> None:
-    code, _, llr, syn = _noisy_frames(0.7, 2048, 0.04, 13, seed=8)
-    base = lanes.decode_frames(
-        code.check_ptr, code.check_var, llr, syn, max_iter=40, threads=1, lanes=1
-    )
-    for threads, pool in ((2, 4), (3, 32), (1, 13)):
+def test_result_independent_of_threads_and_pool_filling() -> None:
+    # 37 frames: with 1 thread the pool of 16 lanes is refilled twice; with 2 or 3 threads
+    # the pools are partly empty. Lanes never interact, so every split gives the same result.
+    code, _, llr, syn = _noisy_frames(0.7, 2048, 0.04, 37, seed=8)
+    base = lanes.decode_frames(code.check_ptr, code.check_var, llr, syn, max_iter=40, threads=1)
+    for threads in (2, 3):
         out = lanes.decode_frames(
-            code.check_ptr, code.check_var, llr, syn, max_iter=40, threads=threads, lanes=pool
+            code.check_ptr, code.check_var, llr, syn, max_iter=40, threads=threads
         )
         for a, b in zip(base, out, strict=True):
             np.testing.assert_array_equal(a, b)
@@ -91,7 +120,7 @@ def test_stall_gives_up_early_and_max_iter_bounds() -> None:
 def test_blind_reconciliation_with_lanes_decoder_fixed_seed() -> None:
     # Fixed seeds; tolerance stated: every frame corrected, f within 0.05 of the scalar
     # decoder's on the same frames (both use the same blind steps; the decoders differ only
-    # in float32 and the phi table).
+    # in float32 and the tanh-domain vector arithmetic).
     rng = np.random.default_rng(12)
     a = rng.integers(0, 2, 9 * 3686, dtype=np.uint8)
     b = a ^ (rng.random(a.size) < 0.04).astype(np.uint8)
@@ -106,6 +135,33 @@ def test_blind_reconciliation_with_lanes_decoder_fixed_seed() -> None:
     assert abs(leak_l - leak_s) / leak_s < 0.05
 
 
-def test_lanes_decoder_rejects_warm_rounds() -> None:
-    with pytest.raises(ValueError, match="restart_every"):
-        LdpcBob(np.zeros(10, dtype=np.uint8), 0.02, 1, decoder="sum-product-lanes", restart_every=2)
+def test_lanes_decoder_with_warm_rounds_reconciles() -> None:
+    rng = np.random.default_rng(4)
+    a = rng.integers(0, 2, 6 * 3686, dtype=np.uint8)
+    b = a ^ (rng.random(a.size) < 0.03).astype(np.uint8)
+    bob = LdpcBob(b, 0.03, seed=2, code_length=4096, decoder="sum-product-lanes", restart_every=3)
+    res = bob.run(LdpcAlice(a, rng=1).respond)
+    assert res.failed_frames == ()
+    np.testing.assert_array_equal(res.corrected, a)
+
+
+def test_warm_attempts_continue_exactly_where_the_last_stopped() -> None:
+    # The decoder's whole state is (posteriors, messages): 12 iterations, then 13 more from
+    # the stored state, give the same words and state as 25 iterations at once.
+    code, _, llr, syn = _noisy_frames(0.8, 4096, 0.03, 5, seed=6)
+    cp, cv = code.check_ptr, code.check_var
+    once = np.ascontiguousarray(llr, dtype=np.float32)
+    msg_once = np.zeros((5, code.n_edges), dtype=np.float32)
+    bits_1, ok_1, it_1 = lanes.decode_frames(cp, cv, once, syn, max_iter=25, warm_msg=msg_once)
+    twice = np.ascontiguousarray(llr, dtype=np.float32)
+    msg = np.zeros((5, code.n_edges), dtype=np.float32)
+    _, ok_a, it_a = lanes.decode_frames(cp, cv, twice, syn, max_iter=12, warm_msg=msg)
+    assert np.all(it_a == 12) and not ok_a.any()  # nothing converges that early here
+    bits_2, ok_2, it_2 = lanes.decode_frames(cp, cv, twice, syn, max_iter=13, warm_msg=msg)
+    np.testing.assert_array_equal(bits_2, bits_1)
+    np.testing.assert_array_equal(ok_2, ok_1)
+    np.testing.assert_array_equal(it_a + it_2, it_1)
+    np.testing.assert_array_equal(twice, once)
+    np.testing.assert_array_equal(msg, msg_once)
+    with pytest.raises(ValueError, match="float32"):
+        lanes.decode_frames(cp, cv, llr, syn, max_iter=2, warm_msg=msg)

@@ -6,14 +6,14 @@ scalar twin is ``_ldpc_kernels.layered_decode`` (same layered schedule, same sum
 rule, float64, phi interpolated): on the same frames both reach the same decisions wherever
 both converge (``tests/unit/postproc/test_ldpc_lanes.py``).
 
-Layout: a *pool* of ``B`` frames is decoded together. Posteriors are stored as
-``post[v, lane]`` and check-to-variable messages as ``msg[e, lane]`` (float32), so the
-innermost loop of every update runs over the ``B`` lanes with unit stride and compiles to
-vector instructions; ``phi`` is a table indexed by the top 16 bits of the float32 (a
-vector gather). Each lane stops on its own: after every iteration the lanes whose hard
-decision satisfies their syndrome (or that ran out of iterations, or stalled) write out
-their result and the next waiting frame takes the lane. The kernel releases the GIL, so
-:func:`decode_frames` runs one pool per thread.
+Layout: a *pool* of :data:`LANES` (16) frames is decoded together. Posteriors are stored as
+``post[v, lane]`` and check-to-variable messages as ``msg[e, lane]`` (float32), so one row is
+one 64-byte vector; the update of a check is written as explicit vector instructions in
+:mod:`._ldpc_vector` (tanh-domain sum-product, polynomial exp and log, no table lookups).
+Each lane stops on its own: after every iteration the lanes whose hard decision satisfies
+their syndrome (or that ran out of iterations, or stalled) write out their result and the
+next waiting frame takes the lane. The kernel releases the GIL, so :func:`decode_frames`
+runs one pool per thread.
 
 Why sum-product and not min-sum: on the project's codes (check degrees 11-42) normalised
 min-sum (alpha 0.4-0.85) failed to converge at Q = 2 % on the rate-0.8 code at f = 1.41,
@@ -21,8 +21,8 @@ where sum-product converges in 8 iterations; it would cost far more in f than it
 
 References
 ----------
-D. E. Hocevar, IEEE SiPS 2004 (layered schedule); the phi-domain check update is the
-sum-product rule of the scalar kernel.
+D. E. Hocevar, IEEE SiPS 2004 (layered schedule); R. G. Gallager, *Low-density
+parity-check codes*, 1963 (the tanh rule).
 """
 
 from __future__ import annotations
@@ -35,34 +35,15 @@ import numpy as np
 from numba import njit
 from numpy.typing import NDArray
 
-from quaykey.postproc.reconcile._ldpc_kernels import PHI_CEIL, PHI_FLOOR
+from quaykey.postproc.reconcile._ldpc_vector import W, check_update
 
 __all__ = ["LANES", "decode_frames", "decode_lanes", "default_threads"]
 
-#: Default lanes per pool: frames decoded together by one thread.
-LANES = 32
+#: Lanes per pool: frames decoded together by one thread (one 64-byte vector of float32).
+LANES = W
 
 
-def _phi_table() -> NDArray[np.float32]:
-    """``phi(x) = -log(tanh(x / 2))`` indexed by the top 16 bits of the float32 ``x >= 0``.
-
-    Entry ``i`` holds phi at the centre of the bin of floats whose bit pattern starts with
-    ``i`` (7 mantissa bits: relative step 2**-7, so the error is below 2**-8 * x |phi'(x)|
-    <= 2**-8 in absolute value); phi is capped at ``phi(1e-12)`` (about 28.3) near 0 and 0
-    for ``x >= 40``, infinities and NaN, as in the scalar kernel.
-    """
-    centres = ((np.arange(1 << 15, dtype=np.uint32) << 16) | 0x8000).view(np.float32)
-    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-        x = np.nan_to_num(centres.astype(np.float64), nan=np.inf)
-        out = -np.log(np.tanh(0.5 * np.maximum(x, PHI_FLOOR)))
-    out[~(x < PHI_CEIL)] = 0.0
-    return out.astype(np.float32)
-
-
-_PHI32 = _phi_table()
-
-
-@njit(cache=True, nogil=True, fastmath=True)
+@njit(cache=True, nogil=True)
 def _iteration(
     check_ptr: NDArray[np.int64],
     check_var: NDArray[np.int64],
@@ -70,44 +51,12 @@ def _iteration(
     msg: NDArray[np.float32],
     syn_sign: NDArray[np.float32],
     qbuf: NDArray[np.float32],
-    pbuf: NDArray[np.float32],
-    dbuf: NDArray[np.float32],
-    sgn: NDArray[np.float32],
-    total: NDArray[np.float32],
-) -> None:
+    tbuf: NDArray[np.float32],
+    fbuf: NDArray[np.float32],
+) -> None:  # pragma: no cover - compiled
     """One layered sum-product iteration over every check, for all lanes at once."""
-    m = check_ptr.size - 1
-    lanes = post.shape[1]  # a run-time count: the loop vectoriser handles it, unrolling not
-    qbits = qbuf.view(np.int32)
-    dbits = dbuf.view(np.int32)
-    for c in range(m):
-        start = check_ptr[c]
-        deg = check_ptr[c + 1] - start
-        for ln in range(lanes):
-            sgn[ln] = syn_sign[c, ln]
-            total[ln] = 0.0
-        for k in range(deg):
-            e = start + k
-            v = check_var[e]
-            for ln in range(lanes):
-                x = post[v, ln] - msg[e, ln]
-                qbuf[k, ln] = x
-                sgn[ln] = -sgn[ln] if x < 0 else sgn[ln]
-            for ln in range(lanes):
-                p = _PHI32[(qbits[k, ln] & 0x7FFFFFFF) >> 16]
-                pbuf[k, ln] = p
-                total[ln] += p
-        for k in range(deg):
-            e = start + k
-            v = check_var[e]
-            for ln in range(lanes):
-                dbuf[ln] = max(total[ln] - pbuf[k, ln], np.float32(0.0))
-            for ln in range(lanes):
-                mag = _PHI32[dbits[ln] >> 16]
-                x = qbuf[k, ln]
-                r = -sgn[ln] * mag if x < 0 else sgn[ln] * mag
-                msg[e, ln] = r
-                post[v, ln] = x + r
+    for c in range(check_ptr.size - 1):
+        check_update(check_ptr, check_var, post, msg, syn_sign, qbuf, tbuf, fbuf, c)  # type: ignore[call-arg]
 
 
 @njit(cache=True, nogil=True)
@@ -115,23 +64,30 @@ def _unsatisfied(
     check_ptr: NDArray[np.int64],
     check_var: NDArray[np.int64],
     post: NDArray[np.float32],
-    syn_bits: NDArray[np.uint8],
-    par: NDArray[np.uint8],
+    syn_word: NDArray[np.uint64],
+    hard: NDArray[np.uint64],
     unsat: NDArray[np.int64],
-) -> None:
-    """Number of checks each lane's hard decision leaves unsatisfied."""
-    m = check_ptr.size - 1
-    lanes = post.shape[1]
+) -> None:  # pragma: no cover - compiled
+    """Number of checks each lane's hard decision leaves unsatisfied.
+
+    The hard decisions of all lanes of a variable are packed into one word (bit ``lane``),
+    so a check's parities for every lane are the XOR of its variables' words.
+    """
+    n, lanes = post.shape
+    for v in range(n):
+        w = np.uint64(0)
+        for ln in range(lanes):
+            if post[v, ln] < 0:
+                w |= np.uint64(1) << np.uint64(ln)
+        hard[v] = w
     unsat[:] = 0
-    for c in range(m):
-        for ln in range(lanes):
-            par[ln] = syn_bits[c, ln]
+    for c in range(check_ptr.size - 1):
+        w = syn_word[c]
         for e in range(check_ptr[c], check_ptr[c + 1]):
-            v = check_var[e]
+            w ^= hard[check_var[e]]
+        if w:
             for ln in range(lanes):
-                par[ln] ^= np.uint8(1) if post[v, ln] < 0 else np.uint8(0)
-        for ln in range(lanes):
-            unsat[ln] += par[ln]
+                unsat[ln] += (w >> np.uint64(ln)) & np.uint64(1)
 
 
 @njit(cache=True, nogil=True)
@@ -143,14 +99,24 @@ def _load(
     post: NDArray[np.float32],
     msg: NDArray[np.float32],
     syn_sign: NDArray[np.float32],
-    syn_bits: NDArray[np.uint8],
-) -> None:
-    """Put frame ``f`` (fresh: priors, zero messages) into ``lane``."""
+    syn_word: NDArray[np.uint64],
+    warm_msg: NDArray[np.float32],
+) -> None:  # pragma: no cover - compiled
+    """Put frame ``f`` into ``lane``: its priors and zero messages, or (when ``warm_msg`` has
+    a row per frame) the posteriors and messages where its last attempt stopped."""
     post[:, lane] = priors[f]
-    msg[:, lane] = 0.0
+    if warm_msg.shape[0]:
+        msg[:, lane] = warm_msg[f]
+    else:
+        msg[:, lane] = 0.0
+    bit = np.uint64(1) << np.uint64(lane)
     for c in range(syndromes.shape[1]):
-        syn_bits[c, lane] = syndromes[f, c]
-        syn_sign[c, lane] = -1.0 if syndromes[f, c] else 1.0
+        if syndromes[f, c]:
+            syn_sign[c, lane] = -1.0
+            syn_word[c] |= bit
+        else:
+            syn_sign[c, lane] = 1.0
+            syn_word[c] &= ~bit
 
 
 @njit(cache=True, nogil=True)
@@ -160,37 +126,39 @@ def decode_lanes(
     priors: NDArray[np.float32],
     syndromes: NDArray[np.uint8],
     frames: NDArray[np.int64],
-    lanes: int,
     max_iter: int,
     stall: int,
     bits: NDArray[np.uint8],
     converged: NDArray[np.bool_],
     iterations: NDArray[np.int64],
-) -> None:
-    """Decode ``priors[frames]`` against ``syndromes[frames]`` in one pool of ``lanes`` lanes.
+    warm_msg: NDArray[np.float32],
+) -> None:  # pragma: no cover - compiled
+    """Decode ``priors[frames]`` against ``syndromes[frames]`` in one pool of :data:`LANES`.
 
     Writes ``bits[f]``, ``converged[f]`` and ``iterations[f]`` for each ``f`` in ``frames``
     (other rows untouched, so threads may share the output arrays). A frame stops after the
     first iteration whose hard decision satisfies every check, after ``max_iter``
     iterations, or (``stall > 0``) once its count of unsatisfied checks has not reached a new
-    minimum for ``stall`` iterations.
+    minimum for ``stall`` iterations. Lanes without a frame carry zeros.
+
+    Warm attempts: when ``warm_msg`` has one row of messages per frame (otherwise it has no
+    rows), a frame starts from ``priors[f]`` as its posteriors and ``warm_msg[f]`` as its
+    messages, and both rows are overwritten with the state where the attempt stopped.
     """
     n = priors.shape[1]
     m = check_ptr.size - 1
-    lanes = max(1, lanes)
+    lanes = W
     max_deg = 0
     for c in range(m):
         max_deg = max(max_deg, check_ptr[c + 1] - check_ptr[c])
     post = np.zeros((n, lanes), dtype=np.float32)
     msg = np.zeros((check_var.size, lanes), dtype=np.float32)
     syn_sign = np.ones((m, lanes), dtype=np.float32)
-    syn_bits = np.zeros((m, lanes), dtype=np.uint8)
+    syn_word = np.zeros(m, dtype=np.uint64)
     qbuf = np.empty((max_deg, lanes), dtype=np.float32)
-    pbuf = np.empty((max_deg, lanes), dtype=np.float32)
-    dbuf = np.empty(lanes, dtype=np.float32)
-    sgn = np.empty(lanes, dtype=np.float32)
-    total = np.empty(lanes, dtype=np.float32)
-    par = np.empty(lanes, dtype=np.uint8)
+    tbuf = np.empty((max_deg, lanes), dtype=np.float32)
+    fbuf = np.empty((max_deg, lanes), dtype=np.float32)
+    hard = np.empty(n, dtype=np.uint64)
     unsat = np.zeros(lanes, dtype=np.int64)
     frame_of = np.full(lanes, -1, dtype=np.int64)
     it = np.zeros(lanes, dtype=np.int64)
@@ -201,12 +169,12 @@ def decode_lanes(
     for ln in range(lanes):
         if nxt < frames.size:
             frame_of[ln] = frames[nxt]
-            _load(ln, frames[nxt], priors, syndromes, post, msg, syn_sign, syn_bits)
+            _load(ln, frames[nxt], priors, syndromes, post, msg, syn_sign, syn_word, warm_msg)
             nxt += 1
             busy += 1
     while busy > 0:
-        _iteration(check_ptr, check_var, post, msg, syn_sign, qbuf, pbuf, dbuf, sgn, total)
-        _unsatisfied(check_ptr, check_var, post, syn_bits, par, unsat)
+        _iteration(check_ptr, check_var, post, msg, syn_sign, qbuf, tbuf, fbuf)
+        _unsatisfied(check_ptr, check_var, post, syn_word, hard, unsat)
         for ln in range(lanes):
             f = frame_of[ln]
             if f < 0:
@@ -223,16 +191,21 @@ def decode_lanes(
                 bits[f, v] = 1 if post[v, ln] < 0 else 0
             converged[f] = ok
             iterations[f] = it[ln]
+            if warm_msg.shape[0]:
+                priors[f] = post[:, ln]
+                warm_msg[f] = msg[:, ln]
             it[ln] = 0
             best[ln] = m + 1
             best_it[ln] = 0
             frame_of[ln] = -1
             if nxt < frames.size:
                 frame_of[ln] = frames[nxt]
-                _load(ln, frames[nxt], priors, syndromes, post, msg, syn_sign, syn_bits)
+                _load(ln, frames[nxt], priors, syndromes, post, msg, syn_sign, syn_word, warm_msg)
                 nxt += 1
             else:
                 busy -= 1
+                post[:, ln] = 0.0
+                msg[:, ln] = 0.0
 
 
 def default_threads() -> int:
@@ -252,16 +225,29 @@ def decode_frames(
     max_iter: int,
     stall: int = 0,
     threads: int | None = None,
-    lanes: int = LANES,
+    warm_msg: NDArray[np.float32] | None = None,
 ) -> tuple[NDArray[np.uint8], NDArray[np.bool_], NDArray[np.int64]]:
     """Decode every row of ``priors`` against its syndrome; frames spread over threads.
 
-    Frame ``i`` goes to thread ``i % threads``; each thread runs one pool of at most
-    ``lanes`` lanes (fewer when it has fewer frames). Returns ``(bits, converged,
-    iterations)`` as :func:`_ldpc_kernels.layered_decode` does. The result does not depend on
-    ``threads`` or ``lanes``: lanes never interact.
+    Frame ``i`` goes to thread ``i % t``, with ``t`` the smaller of ``threads`` and the
+    number of pools of :data:`LANES` lanes the frames fill (a pool costs the same whether
+    its lanes are busy or not, so 16 frames or fewer run on one thread); each thread runs
+    one pool. Returns ``(bits, converged, iterations)`` as :func:`_ldpc_kernels.layered_decode`
+    does. The result does not depend on ``threads``: lanes never interact.
+
+    With ``warm_msg`` (float32, one row of messages per frame, C-contiguous), each frame
+    continues from the posteriors in ``priors`` and these messages, and both arrays are
+    updated in place with the state where its attempt stopped; ``priors`` must then be a
+    C-contiguous float32 array too.
     """
+    if warm_msg is not None:
+        ok = warm_msg.dtype == np.float32 and warm_msg.flags.c_contiguous
+        if not ok or priors.dtype != np.float32 or not priors.flags.c_contiguous:
+            raise ValueError("warm decoding needs C-contiguous float32 priors and warm_msg")
+        if warm_msg.shape != (priors.shape[0], check_var.size):
+            raise ValueError("warm_msg must have one row of n_edges messages per frame")
     pri = np.ascontiguousarray(priors, dtype=np.float32)
+    warm = np.zeros((0, check_var.size), dtype=np.float32) if warm_msg is None else warm_msg
     syn = np.ascontiguousarray(syndromes, dtype=np.uint8)
     n_frames, n = pri.shape
     bits = np.zeros((n_frames, n), dtype=np.uint8)
@@ -269,9 +255,9 @@ def decode_frames(
     iterations = np.zeros(n_frames, dtype=np.int64)
     if n_frames == 0:
         return bits, converged, iterations
-    t = max(1, min(default_threads() if threads is None else int(threads), n_frames))
+    cap = default_threads() if threads is None else int(threads)
+    t = max(1, min(cap, -(-n_frames // W)))  # a thread per pool of W frames: no idle pools
     chunks = [np.arange(i, n_frames, t, dtype=np.int64) for i in range(t)]
-    pool = max(1, min(int(lanes), -(-n_frames // t)))
 
     def work(frames: NDArray[np.int64]) -> None:
         decode_lanes(
@@ -280,12 +266,12 @@ def decode_frames(
             pri,
             syn,
             frames,
-            pool,
             int(max_iter),
             int(stall),
             bits,
             converged,
             iterations,
+            warm,
         )
 
     if t == 1:

@@ -78,7 +78,7 @@ _HEADER = 8  # version, n, rate (percent), seed, d, total bits, n_frames, k
 #: LLR given to a bit both sides know (shortened, padded or revealed).
 KNOWN_LLR = 100.0
 #: Decoders: the scalar kernel's two rules, and sum-product on many frames at once
-#: (:mod:`._ldpc_lanes`: float32, frames in SIMD lanes, all CPUs; no warm rounds).
+#: (:mod:`._ldpc_lanes`: float32, 16 frames in SIMD lanes per thread, all CPUs).
 DECODERS = ("sum-product", "min-sum", "sum-product-lanes")
 #: Planning QBER floor: rates and step sizes are chosen as if Q were at least this.
 _Q_FLOOR = 0.005
@@ -443,7 +443,7 @@ class LdpcBob:
         f at Q = 2 % rose from 1.114 to 1.116; one frame from 1.156 to 1.171).
     decoder
         One of :data:`DECODERS`. ``"sum-product-lanes"`` decodes all pending frames at once
-        on ``threads`` threads (float32; much faster) and needs ``restart_every=1``.
+        on ``threads`` threads (float32; much faster), fresh or warm alike.
     threads
         Threads of ``"sum-product-lanes"`` (default: every CPU this process may use). The
         result does not depend on it.
@@ -503,8 +503,6 @@ class LdpcBob:
             )
         if decoder not in DECODERS:
             raise ValueError(f"decoder must be one of {DECODERS}, got {decoder!r}")
-        if decoder == "sum-product-lanes" and restart_every != 1:
-            raise ValueError("decoder 'sum-product-lanes' decodes afresh: restart_every must be 1")
         self._threads = threads
         self._qber = float(qber)
         self._seed = int(seed)
@@ -645,16 +643,23 @@ class LdpcBob:
             sub_post = np.stack([state.post[f] for f in group])
             sub_syn = np.stack([syndromes[f] for f in group])
             if self._decoder == "sum-product-lanes":
+                post32 = np.ascontiguousarray(sub_post, dtype=np.float32)
+                msg32 = (
+                    np.ascontiguousarray(np.stack([state.msg[f] for f in group]), dtype=np.float32)
+                    if state.warm
+                    else None
+                )
                 bits, ok, _ = decode_frames(
                     code.check_ptr,
                     code.check_var,
-                    sub_post,
+                    post32,
                     sub_syn,
                     max_iter=iters,
                     stall=self._stall,
                     threads=self._threads,
+                    warm_msg=msg32,
                 )
-                state.absorb(plan, group, sub_post, sub_post, bits, ok)
+                state.absorb(plan, group, post32, post32 if msg32 is None else msg32, bits, ok)
                 ok_all[sel] = ok
                 continue
             sub_msg = (
@@ -723,8 +728,8 @@ class _Decoding:
     revealed: NDArray[np.int64]
     corrected: NDArray[np.uint8]
     warm: bool
-    post: list[NDArray[np.float64]]
-    msg: list[NDArray[np.float64]]
+    post: list[NDArray[np.floating[Any]]]
+    msg: list[NDArray[np.floating[Any]]]
 
     @classmethod
     def start(
@@ -741,13 +746,14 @@ class _Decoding:
             row[lay.key_cols] = l_q * (1.0 - 2.0 * bits[lo:hi])
             llr.append(row)
             layouts.append(lay)
+        post: list[NDArray[np.floating[Any]]] = [row.copy() if warm else row for row in llr]
         return cls(
             llr=llr,
             layouts=layouts,
             revealed=np.zeros(len(plan.frames), dtype=np.int64),
             corrected=bits.copy(),
             warm=warm,
-            post=[row.copy() for row in llr] if warm else llr,
+            post=post,
             msg=[np.zeros(plan.codes[n_f].n_edges) for _, _, n_f, _ in plan.frames] if warm else [],
         )
 
@@ -761,8 +767,8 @@ class _Decoding:
         self,
         plan: _FramePlan,
         group: list[int],
-        sub_post: NDArray[np.float64],
-        sub_msg: NDArray[np.float64],
+        sub_post: NDArray[np.floating[Any]],
+        sub_msg: NDArray[np.floating[Any]],
         bits: NDArray[np.uint8],
         ok: NDArray[np.bool_],
     ) -> None:
