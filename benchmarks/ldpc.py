@@ -39,6 +39,7 @@ import time
 import numpy as np
 import scipy.sparse as sp
 
+from quaykey.postproc.reconcile import LDPC_LANES_OPTIONS
 from quaykey.postproc.reconcile.codes import build_code
 from quaykey.postproc.reconcile.ldpc import DECODERS, LdpcAlice, LdpcBob, decode_syndrome
 from quaykey.units import binary_entropy
@@ -112,8 +113,20 @@ def main() -> None:
         help="warm rounds: restart_every=4, round_iter=20, stall=8 (faster, less efficient)",
     )
     parser.add_argument("--stall", type=int, default=None, help="LdpcBob stall (default 0)")
+    parser.add_argument(
+        "--profile",
+        choices=["ldpc-lanes"],
+        default=None,
+        help="start from a registry profile's options (ldpc-lanes: LDPC_LANES_OPTIONS and "
+        "decoder sum-product-lanes); --set and --stall still override",
+    )
     args = parser.parse_args()
-    options = {"restart_every": 4, "round_iter": 20, "stall": 8} if args.fast else {}
+    options: dict[str, object] = {}
+    if args.profile == "ldpc-lanes":
+        options.update(LDPC_LANES_OPTIONS)
+        args.decoder = "sum-product-lanes"
+    if args.fast:
+        options.update({"restart_every": 4, "round_iter": 20, "stall": 8})
     if args.stall is not None:
         options["stall"] = args.stall
     for item in args.set:

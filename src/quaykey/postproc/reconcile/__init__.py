@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -82,11 +83,12 @@ def _load_ldpc() -> tuple[AliceFactory, BobFactory]:
     return LdpcAlice, LdpcBob
 
 
-#: The ``ldpc-lanes`` profile: the many-frames decoder, and a blind schedule that starts
-#: nearer the codes' thresholds and gives up hopeless attempts early (measured: about
-#: 2.5-4x the decoder's throughput with the default schedule, +0.003-0.011 in f).
-LDPC_LANES_OPTIONS: dict[str, float | int] = {
-    "f_start": 1.06,
+#: The ``ldpc-lanes`` profile: the many-frames decoder, and a blind schedule whose first
+#: attempt starts where a fair share of frames converge (``f_start=None``: by QBER, see
+#: :func:`~quaykey.postproc.reconcile.ldpc.start_efficiency`) and gives up hopeless
+#: attempts early (docs/benchmarks.md, LDPC).
+LDPC_LANES_OPTIONS: dict[str, Any] = {
+    "f_start": None,
     "f_step": 0.02,
     "stall": 6,
     "max_iter": 60,
@@ -98,15 +100,7 @@ def _load_ldpc_lanes() -> tuple[AliceFactory, BobFactory]:
 
     from quaykey.postproc.reconcile.ldpc import LdpcAlice, LdpcBob
 
-    o = LDPC_LANES_OPTIONS
-    bob = partial(
-        LdpcBob,
-        decoder="sum-product-lanes",
-        f_start=float(o["f_start"]),
-        f_step=float(o["f_step"]),
-        stall=int(o["stall"]),
-        max_iter=int(o["max_iter"]),
-    )
+    bob = partial(LdpcBob, decoder="sum-product-lanes", **LDPC_LANES_OPTIONS)
     return LdpcAlice, bob
 
 
