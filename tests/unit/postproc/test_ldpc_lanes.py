@@ -30,14 +30,17 @@ def test_vector_tanh_and_atanh_within_stated_error() -> None:
 
 def test_one_check_update_matches_float64_sum_product() -> None:
     # One iteration from the priors: every message and posterior equals the float64
-    # tanh rule (no phi table) within 1e-4, lane by lane.
+    # tanh rule (no phi table) within 1e-4, lane by lane. The lanes are marked fresh, so
+    # the stored messages (NaN here) must be read as zeros and all be overwritten.
     code, _, llr, syn = _noisy_frames(0.8, 1024, 0.03, vector.W, seed=2)
     post = np.ascontiguousarray(llr.T, dtype=np.float32)
-    msg = np.zeros((code.n_edges, vector.W), dtype=np.float32)
+    msg = np.full((code.n_edges, vector.W), np.nan, dtype=np.float32)
     sign = np.ascontiguousarray(np.where(syn.T == 1, -1.0, 1.0), dtype=np.float32)
     deg = int(np.diff(code.check_ptr).max())
     bufs = [np.empty((deg, vector.W), dtype=np.float32) for _ in range(3)]
-    lanes._iteration(code.check_ptr, code.check_var, post, msg, sign, *bufs)
+    fresh = np.ones(vector.W, dtype=np.int32)
+    lanes._iteration(code.check_ptr, code.check_var, post, msg, sign, *bufs, fresh)
+    assert not fresh.any() and np.isfinite(msg).all()
     p64 = llr.T.astype(np.float64).copy()
     for c in range(code.n_checks):
         edges = np.arange(code.check_ptr[c], code.check_ptr[c + 1])

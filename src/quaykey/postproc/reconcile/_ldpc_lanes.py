@@ -53,10 +53,15 @@ def _iteration(
     qbuf: NDArray[np.float32],
     tbuf: NDArray[np.float32],
     fbuf: NDArray[np.float32],
+    fresh: NDArray[np.int32],
 ) -> None:  # pragma: no cover - compiled
-    """One layered sum-product iteration over every check, for all lanes at once."""
+    """One layered sum-product iteration over every check, for all lanes at once.
+
+    Lanes marked in ``fresh`` start from zero messages; afterwards no lane is fresh.
+    """
     for c in range(check_ptr.size - 1):
-        check_update(check_ptr, check_var, post, msg, syn_sign, qbuf, tbuf, fbuf, c)  # type: ignore[call-arg]
+        check_update(check_ptr, check_var, post, msg, syn_sign, qbuf, tbuf, fbuf, fresh, c)  # type: ignore[call-arg]
+    fresh[:] = 0
 
 
 @njit(cache=True, nogil=True)
@@ -101,14 +106,18 @@ def _load(
     syn_sign: NDArray[np.float32],
     syn_word: NDArray[np.uint64],
     warm_msg: NDArray[np.float32],
+    fresh: NDArray[np.int32],
 ) -> None:  # pragma: no cover - compiled
-    """Put frame ``f`` into ``lane``: its priors and zero messages, or (when ``warm_msg`` has
-    a row per frame) the posteriors and messages where its last attempt stopped."""
+    """Put frame ``f`` into ``lane``: its priors and zero messages (``fresh``: the lane's
+    stored messages are read as 0 until its next iteration has rewritten them all), or
+    (when ``warm_msg`` has a row per frame) the posteriors and messages where its last
+    attempt stopped."""
     post[:, lane] = priors[f]
     if warm_msg.shape[0]:
         msg[:, lane] = warm_msg[f]
+        fresh[lane] = 0
     else:
-        msg[:, lane] = 0.0
+        fresh[lane] = 1
     bit = np.uint64(1) << np.uint64(lane)
     for c in range(syndromes.shape[1]):
         if syndromes[f, c]:
@@ -139,7 +148,7 @@ def decode_lanes(
     (other rows untouched, so threads may share the output arrays). A frame stops after the
     first iteration whose hard decision satisfies every check, after ``max_iter``
     iterations, or (``stall > 0``) once its count of unsatisfied checks has not reached a new
-    minimum for ``stall`` iterations. Lanes without a frame carry zeros.
+    minimum for ``stall`` iterations.
 
     Warm attempts: when ``warm_msg`` has one row of messages per frame (otherwise it has no
     rows), a frame starts from ``priors[f]`` as its posteriors and ``warm_msg[f]`` as its
@@ -152,7 +161,8 @@ def decode_lanes(
     for c in range(m):
         max_deg = max(max_deg, check_ptr[c + 1] - check_ptr[c])
     post = np.zeros((n, lanes), dtype=np.float32)
-    msg = np.zeros((check_var.size, lanes), dtype=np.float32)
+    msg = np.empty((check_var.size, lanes), dtype=np.float32)  # read only where written
+    fresh = np.ones(lanes, dtype=np.int32)
     syn_sign = np.ones((m, lanes), dtype=np.float32)
     syn_word = np.zeros(m, dtype=np.uint64)
     qbuf = np.empty((max_deg, lanes), dtype=np.float32)
@@ -169,11 +179,13 @@ def decode_lanes(
     for ln in range(lanes):
         if nxt < frames.size:
             frame_of[ln] = frames[nxt]
-            _load(ln, frames[nxt], priors, syndromes, post, msg, syn_sign, syn_word, warm_msg)
+            _load(
+                ln, frames[nxt], priors, syndromes, post, msg, syn_sign, syn_word, warm_msg, fresh
+            )
             nxt += 1
             busy += 1
     while busy > 0:
-        _iteration(check_ptr, check_var, post, msg, syn_sign, qbuf, tbuf, fbuf)
+        _iteration(check_ptr, check_var, post, msg, syn_sign, qbuf, tbuf, fbuf, fresh)
         _unsatisfied(check_ptr, check_var, post, syn_word, hard, unsat)
         for ln in range(lanes):
             f = frame_of[ln]
@@ -200,12 +212,21 @@ def decode_lanes(
             frame_of[ln] = -1
             if nxt < frames.size:
                 frame_of[ln] = frames[nxt]
-                _load(ln, frames[nxt], priors, syndromes, post, msg, syn_sign, syn_word, warm_msg)
+                _load(
+                    ln,
+                    frames[nxt],
+                    priors,
+                    syndromes,
+                    post,
+                    msg,
+                    syn_sign,
+                    syn_word,
+                    warm_msg,
+                    fresh,
+                )
                 nxt += 1
             else:
-                busy -= 1
-                post[:, ln] = 0.0
-                msg[:, ln] = 0.0
+                busy -= 1  # the idle lane keeps computing on finite values, never read
 
 
 def default_threads() -> int:

@@ -140,24 +140,34 @@ def _is_rows(ty: Any) -> bool:
 
 @intrinsic
 def check_update(  # type: ignore[no-untyped-def]
-    typingctx, check_ptr, check_var, post, msg, syn_sign, qbuf, tbuf, fbuf, c
+    typingctx, check_ptr, check_var, post, msg, syn_sign, qbuf, tbuf, fbuf, fresh, c
 ):
     """Layered sum-product update of check ``c`` for all 16 lanes (see the module doc).
 
     ``post`` (variables x W), ``msg`` (edges x W), ``syn_sign`` (checks x W, +-1.0) and the
     scratch rows ``qbuf``, ``tbuf``, ``fbuf`` (at least the check's degree x W) are
     C-contiguous float32 arrays with W columns; the caller guarantees the shapes.
+    ``fresh`` (int32, W) marks lanes whose stored messages are stale: they are read as 0,
+    so loading a frame does not have to clear its column of ``msg`` (every message is
+    written once per iteration).
     """
     rows = (post, msg, syn_sign, qbuf, tbuf, fbuf)
     if not all(_is_rows(t) for t in rows) or not isinstance(c, types.Integer):
         return None
-    sig = types.void(check_ptr, check_var, post, msg, syn_sign, qbuf, tbuf, fbuf, types.int64)
+    if not (isinstance(fresh, types.Array) and fresh.dtype == types.int32 and fresh.ndim == 1):
+        return None
+    sig = types.void(
+        check_ptr, check_var, post, msg, syn_sign, qbuf, tbuf, fbuf, fresh, types.int64
+    )
 
     def codegen(context, b, signature, args):  # type: ignore[no-untyped-def]
-        cp, cv, post_d, msg_d, syn_d, q_d, t_d, f_d = (
-            _data(context, b, t, v) for t, v in zip(signature.args[:8], args[:8], strict=True)
+        cp, cv, post_d, msg_d, syn_d, q_d, t_d, f_d, fr_d = (
+            _data(context, b, t, v) for t, v in zip(signature.args[:9], args[:9], strict=True)
         )
-        c = args[8]
+        c = args[9]
+        stale = b.icmp_signed(
+            "!=", b.load(b.bitcast(fr_d, _VI.as_pointer()), align=4), ir.Constant(_VI, None)
+        )
         start = b.load(b.gep(cp, [c]))
         deg = b.sub(b.load(b.gep(cp, [b.add(c, _I64(1))])), start)
         signbit = _ci(0x80000000)
@@ -169,9 +179,8 @@ def check_update(  # type: ignore[no-untyped-def]
             k = loop.index
             e = b.add(start, k)
             v = b.load(b.gep(cv, [e]))
-            x = b.fsub(
-                b.load(_row(b, post_d, v), align=4), b.load(_row(b, msg_d, e), align=4), flags=_FAST
-            )
+            pv = b.load(_row(b, post_d, v), align=4)
+            x = b.select(stale, pv, b.fsub(pv, b.load(_row(b, msg_d, e), align=4), flags=_FAST))
             b.store(x, _row(b, q_d, k), align=4)
             xb = b.bitcast(x, _VI)
             b.store(b.xor(b.load(sgn_slot), b.and_(xb, signbit)), sgn_slot)
