@@ -35,9 +35,14 @@ import numpy as np
 from numba import njit
 from numpy.typing import NDArray
 
-from quaykey.postproc.reconcile._ldpc_vector import W, check_update
+from quaykey.postproc.reconcile._ldpc_vector import (
+    W,
+    check_update_4,
+    check_update_8,
+    check_update_16,
+)
 
-__all__ = ["LANES", "decode_frames", "decode_lanes", "default_threads"]
+__all__ = ["LANES", "decode_frames", "decode_lanes", "default_threads", "pool_width"]
 
 #: Lanes per pool: frames decoded together by one thread (one 64-byte vector of float32).
 LANES = W
@@ -57,10 +62,20 @@ def _iteration(
 ) -> None:  # pragma: no cover - compiled
     """One layered sum-product iteration over every check, for all lanes at once.
 
-    Lanes marked in ``fresh`` start from zero messages; afterwards no lane is fresh.
+    The arrays have 16, 8 or 4 lanes (columns). Lanes marked in ``fresh`` start from zero
+    messages; afterwards no lane is fresh.
     """
-    for c in range(check_ptr.size - 1):
-        check_update(check_ptr, check_var, post, msg, syn_sign, qbuf, tbuf, fbuf, fresh, c)  # type: ignore[call-arg]
+    m = check_ptr.size - 1
+    lanes = post.shape[1]
+    if lanes == 16:
+        for c in range(m):
+            check_update_16(check_ptr, check_var, post, msg, syn_sign, qbuf, tbuf, fbuf, fresh, c)  # type: ignore[call-arg]
+    elif lanes == 8:
+        for c in range(m):
+            check_update_8(check_ptr, check_var, post, msg, syn_sign, qbuf, tbuf, fbuf, fresh, c)  # type: ignore[call-arg]
+    else:
+        for c in range(m):
+            check_update_4(check_ptr, check_var, post, msg, syn_sign, qbuf, tbuf, fbuf, fresh, c)  # type: ignore[call-arg]
     fresh[:] = 0
 
 
@@ -135,6 +150,7 @@ def decode_lanes(
     priors: NDArray[np.float32],
     syndromes: NDArray[np.uint8],
     frames: NDArray[np.int64],
+    lanes: int,
     max_iter: int,
     stall: int,
     bits: NDArray[np.uint8],
@@ -142,8 +158,9 @@ def decode_lanes(
     iterations: NDArray[np.int64],
     warm_msg: NDArray[np.float32],
 ) -> None:  # pragma: no cover - compiled
-    """Decode ``priors[frames]`` against ``syndromes[frames]`` in one pool of :data:`LANES`.
+    """Decode ``priors[frames]`` against ``syndromes[frames]`` in one pool of ``lanes`` lanes.
 
+    ``lanes`` is 16, 8 or 4 (the width of the vector code).
     Writes ``bits[f]``, ``converged[f]`` and ``iterations[f]`` for each ``f`` in ``frames``
     (other rows untouched, so threads may share the output arrays). A frame stops after the
     first iteration whose hard decision satisfies every check, after ``max_iter``
@@ -154,9 +171,10 @@ def decode_lanes(
     rows), a frame starts from ``priors[f]`` as its posteriors and ``warm_msg[f]`` as its
     messages, and both rows are overwritten with the state where the attempt stopped.
     """
+    if lanes != 4 and lanes != 8 and lanes != 16:
+        raise ValueError("lanes must be 4, 8 or 16")
     n = priors.shape[1]
     m = check_ptr.size - 1
-    lanes = W
     max_deg = 0
     for c in range(m):
         max_deg = max(max_deg, check_ptr[c + 1] - check_ptr[c])
@@ -229,6 +247,20 @@ def decode_lanes(
                 busy -= 1  # the idle lane keeps computing on finite values, never read
 
 
+def pool_width(n_frames: int) -> int:
+    """Lanes of a pool for ``n_frames`` frames: 4, 8 or :data:`LANES` (16).
+
+    A pool costs its width whether its lanes are busy or not, so few frames take a narrow
+    vector: at 2**16 one iteration of a 4-lane pool costs about a third of a 16-lane one.
+
+    Example
+    -------
+    >>> pool_width(3), pool_width(7), pool_width(40)
+    (4, 8, 16)
+    """
+    return 4 if n_frames <= 4 else 8 if n_frames <= 8 else LANES
+
+
 def default_threads() -> int:
     """Threads for decoding: the CPUs this process may run on."""
     try:
@@ -253,8 +285,9 @@ def decode_frames(
     Frame ``i`` goes to thread ``i % t``, with ``t`` the smaller of ``threads`` and the
     number of pools of :data:`LANES` lanes the frames fill (a pool costs the same whether
     its lanes are busy or not, so 16 frames or fewer run on one thread); each thread runs
-    one pool. Returns ``(bits, converged, iterations)`` as :func:`_ldpc_kernels.layered_decode`
-    does. The result does not depend on ``threads``: lanes never interact.
+    one pool, :func:`pool_width` lanes wide. Returns ``(bits, converged, iterations)`` as
+    :func:`_ldpc_kernels.layered_decode` does. The result does not depend on ``threads``:
+    lanes never interact.
 
     With ``warm_msg`` (float32, one row of messages per frame, C-contiguous), each frame
     continues from the posteriors in ``priors`` and these messages, and both arrays are
@@ -287,6 +320,7 @@ def decode_frames(
             pri,
             syn,
             frames,
+            pool_width(frames.size),
             int(max_iter),
             int(stall),
             bits,

@@ -44,17 +44,24 @@ from numba.core import cgutils
 from numba.extending import intrinsic
 from numpy.typing import NDArray
 
-__all__ = ["W", "atanh2_reference", "atanh2_rows", "check_update", "tanh_half_reference",
-           "tanh_half_rows"]  # fmt: skip
+__all__ = [
+    "W",
+    "atanh2_reference",
+    "atanh2_rows",
+    "check_update_4",
+    "check_update_8",
+    "check_update_16",
+    "tanh_half_reference",
+    "tanh_half_rows",
+]
 
-#: Lanes: frames decoded side by side, one float32 each per row.
+#: Widest pool: frames decoded side by side, one float32 each per row (pools of 8 and 4
+#: lanes serve few frames).
 W = 16
 
 _F = ir.FloatType()
 _I = ir.IntType(32)
 _I64 = ir.IntType(64)
-_VF = ir.VectorType(_F, W)
-_VI = ir.VectorType(_I, W)
 _FAST = ("fast",)
 
 #: ``2**-f`` on ``[0, 1)``: least-squares fit on Chebyshev nodes, max error 5.5e-8.
@@ -84,50 +91,61 @@ _T_CAP = 60.0
 P_CAP = 1.0 - 2.0**-24
 
 
-def _cf(x: float) -> ir.Constant:
-    return ir.Constant(_VF, [float(np.float32(x))] * W)
+def _vf(w: int) -> ir.VectorType:
+    return ir.VectorType(_F, w)
 
 
-def _ci(x: int) -> ir.Constant:
-    return ir.Constant(_VI, [int(x)] * W)
+def _vi(w: int) -> ir.VectorType:
+    return ir.VectorType(_I, w)
+
+
+def _cf(x: float, w: int) -> ir.Constant:
+    return ir.Constant(_vf(w), [float(np.float32(x))] * w)
+
+
+def _ci(x: int, w: int) -> ir.Constant:
+    return ir.Constant(_vi(w), [int(x)] * w)
 
 
 def _poly(b: ir.IRBuilder, x: ir.Value, coeffs: tuple[float, ...]) -> ir.Value:
-    acc = _cf(coeffs[-1])
+    w = x.type.count
+    acc = _cf(coeffs[-1], w)
     for c in reversed(coeffs[:-1]):
-        acc = b.fadd(b.fmul(acc, x, flags=_FAST), _cf(c), flags=_FAST)
+        acc = b.fadd(b.fmul(acc, x, flags=_FAST), _cf(c, w), flags=_FAST)
     return acc
 
 
 def _tanh_half(b: ir.IRBuilder, a: ir.Value) -> ir.Value:
-    """``tanh(a / 2)`` for ``a >= 0`` (16 lanes)."""
-    t = b.fmul(a, _cf(_LOG2E), flags=_FAST)
-    t = b.select(b.fcmp_ordered("<", t, _cf(_T_CAP)), t, _cf(_T_CAP))
-    n = b.fptosi(t, _VI)
-    frac = b.fsub(t, b.sitofp(n, _VF), flags=_FAST)
-    scale = b.bitcast(b.shl(b.sub(_ci(127), n), _ci(23)), _VF)  # 2**-n
+    """``tanh(a / 2)`` for ``a >= 0``, lane by lane."""
+    w = a.type.count
+    t = b.fmul(a, _cf(_LOG2E, w), flags=_FAST)
+    t = b.select(b.fcmp_ordered("<", t, _cf(_T_CAP, w)), t, _cf(_T_CAP, w))
+    n = b.fptosi(t, _vi(w))
+    frac = b.fsub(t, b.sitofp(n, _vf(w)), flags=_FAST)
+    scale = b.bitcast(b.shl(b.sub(_ci(127, w), n), _ci(23, w)), _vf(w))  # 2**-n
     u = b.fmul(scale, _poly(b, frac, _EXP2_NEG), flags=_FAST)
-    one = _cf(1.0)
+    one = _cf(1.0, w)
     return b.fdiv(b.fsub(one, u, flags=_FAST), b.fadd(one, u, flags=_FAST), flags=_FAST)
 
 
 def _atanh2(b: ir.IRBuilder, p: ir.Value) -> ir.Value:
     """``2 atanh(p) = ln((1 + p) / (1 - p))`` for ``0 <= p`` (capped at :data:`P_CAP`)."""
-    cap = _cf(P_CAP)
+    w = p.type.count
+    cap = _cf(P_CAP, w)
     p = b.select(b.fcmp_ordered("<", p, cap), p, cap)
-    one = _cf(1.0)
+    one = _cf(1.0, w)
     z = b.fdiv(b.fadd(one, p, flags=_FAST), b.fsub(one, p, flags=_FAST), flags=_FAST)
-    bits = b.bitcast(z, _VI)
-    expo = b.sitofp(b.sub(b.lshr(bits, _ci(23)), _ci(127)), _VF)
-    sig = b.bitcast(b.or_(b.and_(bits, _ci(0x7FFFFF)), _ci(0x3F800000)), _VF)
+    bits = b.bitcast(z, _vi(w))
+    expo = b.sitofp(b.sub(b.lshr(bits, _ci(23, w)), _ci(127, w)), _vf(w))
+    sig = b.bitcast(b.or_(b.and_(bits, _ci(0x7FFFFF, w)), _ci(0x3F800000, w)), _vf(w))
     y = b.fsub(sig, one, flags=_FAST)
     log2 = b.fadd(expo, b.fmul(y, _poly(b, y, _LOG2_1P), flags=_FAST), flags=_FAST)
-    return b.fmul(log2, _cf(_LN2), flags=_FAST)
+    return b.fmul(log2, _cf(_LN2, w), flags=_FAST)
 
 
-def _row(b: ir.IRBuilder, data: ir.Value, row: ir.Value) -> ir.Value:
-    """Pointer to row ``row`` of a C-contiguous float32 ``(rows, W)`` array."""
-    return b.bitcast(b.gep(data, [b.mul(row, ir.Constant(row.type, W))]), _VF.as_pointer())
+def _row(b: ir.IRBuilder, data: ir.Value, row: ir.Value, w: int) -> ir.Value:
+    """Pointer to row ``row`` of a C-contiguous float32 ``(rows, w)`` array."""
+    return b.bitcast(b.gep(data, [b.mul(row, ir.Constant(row.type, w))]), _vf(w).as_pointer())
 
 
 def _data(context: Any, b: ir.IRBuilder, ty: Any, value: ir.Value) -> ir.Value:
@@ -138,74 +156,82 @@ def _is_rows(ty: Any) -> bool:
     return isinstance(ty, types.Array) and ty.dtype == types.float32 and ty.layout == "C"
 
 
-@intrinsic
-def check_update(  # type: ignore[no-untyped-def]
-    typingctx, check_ptr, check_var, post, msg, syn_sign, qbuf, tbuf, fbuf, fresh, c
-):
-    """Layered sum-product update of check ``c`` for all 16 lanes (see the module doc).
+def _check_update(w: int) -> Any:
+    """The check update intrinsic for ``w`` lanes."""
 
-    ``post`` (variables x W), ``msg`` (edges x W), ``syn_sign`` (checks x W, +-1.0) and the
-    scratch rows ``qbuf``, ``tbuf``, ``fbuf`` (at least the check's degree x W) are
-    C-contiguous float32 arrays with W columns; the caller guarantees the shapes.
-    ``fresh`` (int32, W) marks lanes whose stored messages are stale: they are read as 0,
-    so loading a frame does not have to clear its column of ``msg`` (every message is
-    written once per iteration).
-    """
-    rows = (post, msg, syn_sign, qbuf, tbuf, fbuf)
-    if not all(_is_rows(t) for t in rows) or not isinstance(c, types.Integer):
-        return None
-    if not (isinstance(fresh, types.Array) and fresh.dtype == types.int32 and fresh.ndim == 1):
-        return None
-    sig = types.void(
-        check_ptr, check_var, post, msg, syn_sign, qbuf, tbuf, fbuf, fresh, types.int64
-    )
+    @intrinsic
+    def check_update(  # type: ignore[no-untyped-def]
+        typingctx, check_ptr, check_var, post, msg, syn_sign, qbuf, tbuf, fbuf, fresh, c
+    ):
+        """Layered sum-product update of check ``c`` for ``w`` lanes (see the module doc).
 
-    def codegen(context, b, signature, args):  # type: ignore[no-untyped-def]
-        cp, cv, post_d, msg_d, syn_d, q_d, t_d, f_d, fr_d = (
-            _data(context, b, t, v) for t, v in zip(signature.args[:9], args[:9], strict=True)
+        ``post`` (variables x w), ``msg`` (edges x w), ``syn_sign`` (checks x w, +-1.0) and
+        the scratch rows ``qbuf``, ``tbuf``, ``fbuf`` (at least the check's degree x w) are
+        C-contiguous float32 arrays with ``w`` columns; the caller guarantees the shapes.
+        ``fresh`` (int32, w) marks lanes whose stored messages are stale: they are read as
+        0, so loading a frame does not have to clear its column of ``msg`` (every message
+        is written once per iteration).
+        """
+        rows = (post, msg, syn_sign, qbuf, tbuf, fbuf)
+        if not all(_is_rows(t) for t in rows) or not isinstance(c, types.Integer):
+            return None
+        if not (isinstance(fresh, types.Array) and fresh.dtype == types.int32 and fresh.ndim == 1):
+            return None
+        sig = types.void(
+            check_ptr, check_var, post, msg, syn_sign, qbuf, tbuf, fbuf, fresh, types.int64
         )
-        c = args[9]
-        stale = b.icmp_signed(
-            "!=", b.load(b.bitcast(fr_d, _VI.as_pointer()), align=4), ir.Constant(_VI, None)
-        )
-        start = b.load(b.gep(cp, [c]))
-        deg = b.sub(b.load(b.gep(cp, [b.add(c, _I64(1))])), start)
-        signbit = _ci(0x80000000)
-        sgn_slot = cgutils.alloca_once(b, _VI)
-        acc_slot = cgutils.alloca_once(b, _VF)
-        b.store(b.and_(b.bitcast(b.load(_row(b, syn_d, c), align=4), _VI), signbit), sgn_slot)
-        b.store(_cf(1.0), acc_slot)
-        with cgutils.for_range(b, deg) as loop:  # forward: x, t, prefix products, sign
-            k = loop.index
-            e = b.add(start, k)
-            v = b.load(b.gep(cv, [e]))
-            pv = b.load(_row(b, post_d, v), align=4)
-            x = b.select(stale, pv, b.fsub(pv, b.load(_row(b, msg_d, e), align=4), flags=_FAST))
-            b.store(x, _row(b, q_d, k), align=4)
-            xb = b.bitcast(x, _VI)
-            b.store(b.xor(b.load(sgn_slot), b.and_(xb, signbit)), sgn_slot)
-            t = _tanh_half(b, b.bitcast(b.and_(xb, _ci(0x7FFFFFFF)), _VF))
-            b.store(t, _row(b, t_d, k), align=4)
-            acc = b.load(acc_slot)
-            b.store(acc, _row(b, f_d, k), align=4)
-            b.store(b.fmul(acc, t, flags=_FAST), acc_slot)
-        b.store(_cf(1.0), acc_slot)
-        with cgutils.for_range(b, deg) as loop:  # backward: suffix products, messages
-            k = b.sub(b.sub(deg, _I64(1)), loop.index)
-            e = b.add(start, k)
-            v = b.load(b.gep(cv, [e]))
-            acc = b.load(acc_slot)
-            p = b.fmul(b.load(_row(b, f_d, k), align=4), acc, flags=_FAST)
-            b.store(b.fmul(acc, b.load(_row(b, t_d, k), align=4), flags=_FAST), acc_slot)
-            mag = _atanh2(b, p)
-            x = b.load(_row(b, q_d, k), align=4)
-            sign = b.and_(b.xor(b.load(sgn_slot), b.bitcast(x, _VI)), signbit)
-            r = b.bitcast(b.or_(b.bitcast(mag, _VI), sign), _VF)
-            b.store(r, _row(b, msg_d, e), align=4)
-            b.store(b.fadd(x, r, flags=_FAST), _row(b, post_d, v), align=4)
-        return context.get_dummy_value()
 
-    return sig, codegen
+        def codegen(context, b, signature, args):  # type: ignore[no-untyped-def]
+            cp, cv, post_d, msg_d, syn_d, q_d, t_d, f_d, fr_d = (
+                _data(context, b, t, v) for t, v in zip(signature.args[:9], args[:9], strict=True)
+            )
+            c = args[9]
+            vf, vi = _vf(w), _vi(w)
+            stale = b.icmp_signed(
+                "!=", b.load(b.bitcast(fr_d, vi.as_pointer()), align=4), ir.Constant(vi, None)
+            )
+            start = b.load(b.gep(cp, [c]))
+            deg = b.sub(b.load(b.gep(cp, [b.add(c, _I64(1))])), start)
+            signbit = _ci(0x80000000, w)
+            sgn_slot = cgutils.alloca_once(b, vi)
+            acc_slot = cgutils.alloca_once(b, vf)
+            b.store(b.and_(b.bitcast(b.load(_row(b, syn_d, c, w), align=4), vi), signbit), sgn_slot)
+            b.store(_cf(1.0, w), acc_slot)
+            with cgutils.for_range(b, deg) as loop:  # forward: x, t, prefix products, sign
+                k = loop.index
+                e = b.add(start, k)
+                v = b.load(b.gep(cv, [e]))
+                pv = b.load(_row(b, post_d, v, w), align=4)
+                x = b.select(
+                    stale, pv, b.fsub(pv, b.load(_row(b, msg_d, e, w), align=4), flags=_FAST)
+                )
+                b.store(x, _row(b, q_d, k, w), align=4)
+                xb = b.bitcast(x, vi)
+                b.store(b.xor(b.load(sgn_slot), b.and_(xb, signbit)), sgn_slot)
+                t = _tanh_half(b, b.bitcast(b.and_(xb, _ci(0x7FFFFFFF, w)), vf))
+                b.store(t, _row(b, t_d, k, w), align=4)
+                acc = b.load(acc_slot)
+                b.store(acc, _row(b, f_d, k, w), align=4)
+                b.store(b.fmul(acc, t, flags=_FAST), acc_slot)
+            b.store(_cf(1.0, w), acc_slot)
+            with cgutils.for_range(b, deg) as loop:  # backward: suffix products, messages
+                k = b.sub(b.sub(deg, _I64(1)), loop.index)
+                e = b.add(start, k)
+                v = b.load(b.gep(cv, [e]))
+                acc = b.load(acc_slot)
+                p = b.fmul(b.load(_row(b, f_d, k, w), align=4), acc, flags=_FAST)
+                b.store(b.fmul(acc, b.load(_row(b, t_d, k, w), align=4), flags=_FAST), acc_slot)
+                mag = _atanh2(b, p)
+                x = b.load(_row(b, q_d, k, w), align=4)
+                sign = b.and_(b.xor(b.load(sgn_slot), b.bitcast(x, vi)), signbit)
+                r = b.bitcast(b.or_(b.bitcast(mag, vi), sign), vf)
+                b.store(r, _row(b, msg_d, e, w), align=4)
+                b.store(b.fadd(x, r, flags=_FAST), _row(b, post_d, v, w), align=4)
+            return context.get_dummy_value()
+
+        return sig, codegen
+
+    return check_update
 
 
 def _rowwise(fn: Any) -> Any:
@@ -217,7 +243,8 @@ def _rowwise(fn: Any) -> Any:
         def codegen(context, b, signature, args):  # type: ignore[no-untyped-def]
             s = _data(context, b, signature.args[0], args[0])
             d = _data(context, b, signature.args[1], args[1])
-            b.store(fn(b, b.load(_row(b, s, args[2]), align=4)), _row(b, d, args[2]), align=4)
+            row = b.load(_row(b, s, args[2], W), align=4)
+            b.store(fn(b, row), _row(b, d, args[2], W), align=4)
             return context.get_dummy_value()
 
         return types.void(src, dst, types.int64), codegen
@@ -225,6 +252,10 @@ def _rowwise(fn: Any) -> Any:
     return apply
 
 
+#: The check update for 16, 8 and 4 lanes: a pool of few frames runs on a narrow vector.
+check_update_16 = _check_update(16)
+check_update_8 = _check_update(8)
+check_update_4 = _check_update(4)
 _tanh_half_row = _rowwise(_tanh_half)
 _atanh2_row = _rowwise(_atanh2)
 
