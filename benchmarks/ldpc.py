@@ -49,6 +49,8 @@ def _baseline(
     code, q: float, frames: int, seed: int, decoder: str
 ) -> tuple[float, float, int, int]:  # type: ignore[no-untyped-def]
     """Throughput (bit/s) of ours and of ldpc.BpDecoder on identical plain frames."""
+    if frames <= 0:
+        return math.nan, math.nan, 0, 0
     # This script is itself called ldpc.py: import the PyPI package, not this file.
     here = os.path.dirname(os.path.abspath(__file__))
     saved = sys.path[:]
