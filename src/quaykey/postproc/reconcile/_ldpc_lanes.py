@@ -251,7 +251,7 @@ def pool_width(n_frames: int) -> int:
     """Lanes of a pool for ``n_frames`` frames: 4, 8 or :data:`LANES` (16).
 
     A pool costs its width whether its lanes are busy or not, so few frames take a narrow
-    vector: at 2**16 one iteration of a 4-lane pool costs about a third of a 16-lane one.
+    vector: at 2**16 one iteration of a 4-lane pool costs about half that of a 16-lane one.
 
     Example
     -------
