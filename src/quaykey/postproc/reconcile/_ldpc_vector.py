@@ -261,21 +261,24 @@ _atanh2_row = _rowwise(_atanh2)
 
 
 @njit(cache=True)
-def tanh_half_rows(a: NDArray[np.float32]) -> NDArray[np.float32]:  # pragma: no cover
+def _apply_rows(x: NDArray[np.float32], atanh: bool) -> NDArray[np.float32]:  # pragma: no cover
+    out = np.empty_like(x)
+    for i in range(x.shape[0]):
+        if atanh:
+            _atanh2_row(x, out, i)
+        else:
+            _tanh_half_row(x, out, i)
+    return out
+
+
+def tanh_half_rows(a: NDArray[np.float32]) -> NDArray[np.float32]:
     """The vector ``tanh(a / 2)`` applied to a ``(rows, W)`` float32 array ``a >= 0``."""
-    out = np.empty_like(a)
-    for i in range(a.shape[0]):
-        _tanh_half_row(a, out, i)
-    return out
+    return _apply_rows(a, False)  # type: ignore[no-any-return]
 
 
-@njit(cache=True)
-def atanh2_rows(p: NDArray[np.float32]) -> NDArray[np.float32]:  # pragma: no cover
+def atanh2_rows(p: NDArray[np.float32]) -> NDArray[np.float32]:
     """The vector ``2 atanh(p)`` applied to a ``(rows, W)`` float32 array ``p >= 0``."""
-    out = np.empty_like(p)
-    for i in range(p.shape[0]):
-        _atanh2_row(p, out, i)
-    return out
+    return _apply_rows(p, True)  # type: ignore[no-any-return]
 
 
 def tanh_half_reference(a: NDArray[Any]) -> NDArray[np.float64]:
