@@ -6,9 +6,10 @@ scalar twin is ``_ldpc_kernels.layered_decode`` (same layered schedule, same sum
 rule, float64, phi interpolated): on the same frames both reach the same decisions wherever
 both converge (``tests/unit/postproc/test_ldpc_lanes.py``).
 
-Layout: a *pool* of :data:`LANES` (16) frames is decoded together. Posteriors are stored as
-``post[v, lane]`` and check-to-variable messages as ``msg[e, lane]`` (float32), so one row is
-one 64-byte vector; the update of a check is written as explicit vector instructions in
+Layout: a *pool* of :data:`LANES` (16) frames is decoded together (8 or 4 when there are
+only that few, :func:`pool_width`). Posteriors are stored as ``post[v, lane]`` and
+check-to-variable messages as ``msg[e, lane]`` (float32), so one row of 16 lanes is one
+64-byte vector; the update of a check is written as explicit vector instructions in
 :mod:`._ldpc_vector` (tanh-domain sum-product, polynomial exp and log, no table lookups).
 Each lane stops on its own: after every iteration the lanes whose hard decision satisfies
 their syndrome (or that ran out of iterations, or stalled) write out their result and the
