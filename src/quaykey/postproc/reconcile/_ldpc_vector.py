@@ -1,11 +1,12 @@
-"""Explicit 16-lane vector code for one layered sum-product check update (private).
+"""Explicit vector code for one layered sum-product check update (private).
 
 Used by :mod:`._ldpc_lanes`. Each row of the decoder's arrays holds one value for each of
-:data:`W` = 16 frames (64 bytes of float32: one AVX-512 register, one cache line). numba
-cannot be told that the decoder's arrays do not overlap, so its loop vectoriser re-checks
-every pair of arrays each time it enters the 16-lane loop of an edge, which cost more than
-the arithmetic. This module writes the update of one check directly as LLVM vector
-instructions (``<16 x float>``) through a numba intrinsic: no overlap checks, no scalar
+:data:`W` = 16 frames (64 bytes of float32: one AVX-512 register, one cache line), or of 8
+or 4 frames in a narrow pool. numba cannot be told that the decoder's arrays do not
+overlap, so its loop vectoriser re-checks every pair of arrays each time it enters the
+16-lane loop of an edge, which cost more than the arithmetic. This module writes the
+update of one check directly as LLVM vector instructions (``<16 x float>``, ``<8 x
+float>`` or ``<4 x float>``) through numba intrinsics: no overlap checks, no scalar
 remainder, and the loop-carried sign and product stay in registers.
 
 The update is the sum-product rule in the tanh domain (Gallager; MacKay), layered
