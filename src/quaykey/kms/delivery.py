@@ -61,6 +61,12 @@ def _fresh_keys(number: int, size: int) -> tuple[list[str], list[bytearray]]:
     )
 
 
+def _wipe(keys: list[bytearray]) -> None:
+    """Overwrite key buffers with zeros (after they are serialised, or when nothing is sent)."""
+    for k in keys:
+        k[:] = bytes(len(k))
+
+
 def container_json(key_ids: list[str], keys: list[bytearray]) -> bytes:
     """The answer's key container as the JSON bytes :func:`_container` would serialise to
     (``model_dump_json(exclude_none=True)``), without building the models; the caller's
@@ -69,8 +75,7 @@ def container_json(key_ids: list[str], keys: list[bytearray]) -> bytes:
         b'{"key_ID":"%s","key":"%s"}' % (kid.encode("ascii"), base64.b64encode(k))
         for kid, k in zip(key_ids, keys, strict=True)
     ]
-    for k in keys:
-        k[:] = bytes(len(k))
+    _wipe(keys)
     return b'{"keys":[' + b",".join(parts) + b"]}"
 
 
@@ -94,8 +99,7 @@ def _container(key_ids: list[str], keys: list[bytearray]) -> KeyContainer:
             for kid, k in zip(key_ids, keys, strict=True)
         ]
     )
-    for k in keys:
-        k[:] = bytes(len(k))
+    _wipe(keys)
     return container
 
 
@@ -257,8 +261,7 @@ class Delivery(RelayProtocol):
             self.rate.refund(master, number * size)
             for relay_id, path in confirmed:
                 self._void(path, relay_id)
-            for k in keys:
-                k[:] = bytes(len(k))
+            _wipe(keys)
             raise
         faults.crash_point(self.settings.fault_point, "after_local_commit")
         container = _container(key_ids, keys)
@@ -371,8 +374,7 @@ class Delivery(RelayProtocol):
                 )
         except BaseException:
             self.rate.refund(master, number * size)
-            for k in keys:
-                k[:] = bytes(len(k))
+            _wipe(keys)
             raise
         faults.crash_point(self.settings.fault_point, "after_local_commit")
         body = container_json(key_ids, keys)
