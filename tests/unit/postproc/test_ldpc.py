@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from quaykey.postproc.reconcile.base import ReconcileResult
+from quaykey.postproc.reconcile.codes import build_code
 from quaykey.postproc.reconcile.ldpc import LdpcAlice, LdpcBob, choose_rate
 from quaykey.units import binary_entropy
 
@@ -207,3 +208,15 @@ def test_choose_rate_reaches_ceiling() -> None:
         r = choose_rate(q, 1.2, 0.1)
         assert (1 - r) >= 1.2 * 0.9 * binary_entropy(q)
     assert choose_rate(0.2, 1.2, 0.1) == 0.5
+
+
+def test_frame_layouts_are_shared_and_read_only() -> None:
+    from quaykey.postproc.reconcile.ldpc import _layout
+
+    code = build_code(1024, 0.8, 3)
+    first = _layout(code, 102, 922, 40, 9)
+    assert _layout(code, 102, 922, 40, 9) is first  # full frames share one layout
+    assert _layout(code, 102, 922, 41, 9).punctured.size == 41
+    for arr in (first.key_cols, first.punctured, first.known, first.reveal_order):
+        with pytest.raises(ValueError, match="read-only"):
+            arr[0] = 0

@@ -166,7 +166,20 @@ class _Layout:
     reveal_order: NDArray[np.int64]  # columns Alice may be asked to reveal, in order
 
 
+#: Layouts already made, by ``(id(code), d, k_frame, p0, seed)``; each entry keeps its code
+#: alive, so an id is never reused while its entry exists.
+_LAYOUTS: dict[tuple[int, int, int, int, int], tuple[LdpcCode, _Layout]] = {}
+
+
 def _layout(code: LdpcCode, d: int, k_frame: int, p0: int, seed: int) -> _Layout:
+    """The public layout of a frame; full frames share one (it depends only on the arguments).
+
+    The arrays are shared between frames and calls, so they are read-only.
+    """
+    key = (id(code), int(d), int(k_frame), int(p0), int(seed))
+    hit = _LAYOUTS.get(key)
+    if hit is not None and hit[0] is code:
+        return hit[1]
     adapt = code.puncture_order[:d]
     mask = np.ones(code.length, dtype=bool)
     mask[adapt] = False
@@ -177,7 +190,14 @@ def _layout(code: LdpcCode, d: int, k_frame: int, p0: int, seed: int) -> _Layout
     known = np.concatenate([adapt[p0:], pad])
     perm = np.random.default_rng([int(seed), 0x5EED, k_frame]).permutation(k_frame)
     reveal_order = np.concatenate([punctured[::-1], key_cols[perm]])
-    return _Layout(key_cols, punctured, known, reveal_order)
+    arrays = [a.copy() for a in (key_cols, punctured, known, reveal_order)]
+    for a in arrays:
+        a.flags.writeable = False
+    lay = _Layout(*arrays)
+    if len(_LAYOUTS) >= 64:
+        _LAYOUTS.clear()
+    _LAYOUTS[key] = (code, lay)
+    return lay
 
 
 #: Shortest code used for a short last frame.

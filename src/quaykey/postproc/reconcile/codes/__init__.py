@@ -266,9 +266,15 @@ class LdpcCode:
         w = np.asarray(words, dtype=np.uint8)
         if w.shape[-1] != self.length:
             raise ValueError(f"words must have {self.length} columns, got {w.shape[-1]}")
-        gathered = w[..., self.check_var].astype(np.int64)
-        sums = np.add.reduceat(gathered, self.check_ptr[:-1], axis=-1)
-        return (sums & 1).astype(np.uint8)
+        starts = self.check_ptr[:-1]
+        if w.ndim == 1:
+            return np.bitwise_xor.reduceat(w[self.check_var] & 1, starts)
+        # Row by row: one word's gathered bits stay in cache (a batch gather does not).
+        rows = w.reshape(-1, self.length)
+        out = np.empty((rows.shape[0], self.n_checks), dtype=np.uint8)
+        for i, row in enumerate(rows):
+            out[i] = np.bitwise_xor.reduceat(row[self.check_var] & 1, starts)
+        return out.reshape((*w.shape[:-1], self.n_checks))
 
     def dense(self) -> NDArray[np.uint8]:
         """The parity-check matrix as a dense uint8 array (for tests and small codes)."""
