@@ -12,6 +12,7 @@ a forged message, a pool that ran dry, a KME refusing a request) raises a
     │   ├── MessageQueuedError       (no key: the otp message waits in the persistent queue)
     │   └── OtpQueueFullError        (the otp queue is full: message refused, not stored)
     ├── PostprocError                (the block yields no key)
+    │   ├── AcceleratorUnavailableError (a GPU decoder was asked for; no CuPy or no GPU)
     │   ├── SecurityAbortError       (QBER over threshold, no positive key length)
     │   ├── AuthenticationError      (tampered, dropped, reordered or replayed message)
     │   │   ├── MessageRejectedError (an application envelope refused; ``reason`` says why)
@@ -51,6 +52,7 @@ from typing import Any
 __all__ = [
     "REJECT_REASONS",
     "TELEMETRY_REJECT_REASONS",
+    "AcceleratorUnavailableError",
     "AuditUnavailableError",
     "AuthenticationError",
     "DcsaValidationError",
@@ -94,6 +96,10 @@ class KeyExhaustedError(QuaykeyError):
 
 class PostprocError(QuaykeyError):
     """Post-processing of a block failed; the block yields no key."""
+
+
+class AcceleratorUnavailableError(PostprocError):
+    """A GPU decoder was asked for, but CuPy is not installed or sees no CUDA device."""
 
 
 class SecurityAbortError(PostprocError):

@@ -65,6 +65,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from quaykey.postproc.reconcile._ldpc_array import decode_frames_array, gpu_module
 from quaykey.postproc.reconcile._ldpc_kernels import layered_decode
 from quaykey.postproc.reconcile._ldpc_lanes import decode_frames
 from quaykey.postproc.reconcile.base import Ask, ReconcileResult
@@ -85,9 +86,10 @@ _VERSION = 1
 _HEADER = 8  # version, n, rate (percent), seed, d, total bits, n_frames, k
 #: LLR given to a bit both sides know (shortened, padded or revealed).
 KNOWN_LLR = 100.0
-#: Decoders: the scalar kernel's two rules, and sum-product on many frames at once
-#: (:mod:`._ldpc_lanes`: float32, 16 frames in SIMD lanes per thread, all CPUs).
-DECODERS = ("sum-product", "min-sum", "sum-product-lanes")
+#: Decoders: the scalar kernel's two rules, sum-product on many frames at once
+#: (:mod:`._ldpc_lanes`: float32, 16 frames in SIMD lanes per thread, all CPUs), and
+#: sum-product on a GPU through CuPy (:mod:`._ldpc_array`: float64, flooding; optional).
+DECODERS = ("sum-product", "min-sum", "sum-product-lanes", "sum-product-gpu")
 #: Planning QBER floor: rates and step sizes are chosen as if Q were at least this.
 _Q_FLOOR = 0.005
 
@@ -260,7 +262,8 @@ def decode_syndrome(
     decoder
         ``"sum-product"`` (default), ``"min-sum"`` (normalised by ``alpha``) or
         ``"sum-product-lanes"`` (float32 sum-product, many words at once on ``threads``
-        threads; see :mod:`._ldpc_lanes`).
+        threads; see :mod:`._ldpc_lanes`) or ``"sum-product-gpu"`` (float64 sum-product,
+        flooding schedule, on a CUDA GPU through CuPy; see :mod:`._ldpc_array`).
     alpha
         Min-sum normalisation factor in ``(0, 1]``.
     threads
@@ -277,6 +280,8 @@ def decode_syndrome(
     ValueError
         If shapes disagree with the code, ``max_iter < 1``, ``decoder`` is unknown or
         ``alpha`` is out of range.
+    AcceleratorUnavailableError
+        For ``"sum-product-gpu"`` without CuPy or without a CUDA GPU.
 
     Example
     -------
@@ -307,6 +312,10 @@ def decode_syndrome(
     if decoder == "sum-product-lanes":
         return decode_frames(
             code.check_ptr, code.check_var, llr2, syn2, max_iter=int(max_iter), threads=threads
+        )
+    if decoder == "sum-product-gpu":
+        return decode_frames_array(
+            code.check_ptr, code.check_var, llr2, syn2, max_iter=int(max_iter), xp=gpu_module()
         )
     msg = np.zeros((llr2.shape[0], code.n_edges), dtype=np.float64)
     bits, converged, iterations = layered_decode(
@@ -496,6 +505,8 @@ class LdpcBob:
     decoder
         One of :data:`DECODERS`. ``"sum-product-lanes"`` decodes all pending frames at once
         on ``threads`` threads (float32; much faster), fresh or warm alike.
+        ``"sum-product-gpu"`` decodes them at once on a CUDA GPU (CuPy; fresh attempts
+        only, so ``restart_every`` must be 1).
     threads
         Threads of ``"sum-product-lanes"`` (default: every CPU this process may use). The
         result does not depend on it.
@@ -504,6 +515,9 @@ class LdpcBob:
     ------
     ValueError
         For bits that are not 0/1, a QBER outside ``[0, 0.5)`` or parameters out of range.
+    AcceleratorUnavailableError
+        For ``decoder="sum-product-gpu"`` without CuPy or without a CUDA GPU (raised here,
+        before anything is asked of Alice).
 
     Example
     -------
@@ -557,6 +571,9 @@ class LdpcBob:
             )
         if decoder not in DECODERS:
             raise ValueError(f"decoder must be one of {DECODERS}, got {decoder!r}")
+        if decoder == "sum-product-gpu" and restart_every != 1:
+            raise ValueError("decoder 'sum-product-gpu' decodes fresh only: restart_every=1")
+        self._xp = gpu_module() if decoder == "sum-product-gpu" else None
         self._threads = threads
         self._qber = float(qber)
         self._seed = int(seed)
@@ -696,6 +713,19 @@ class LdpcBob:
                 state.restart(group)  # a warm state can sit in a trapping set
             sub_post = np.stack([state.post[f] for f in group])
             sub_syn = np.stack([syndromes[f] for f in group])
+            if self._xp is not None:
+                bits, ok, _ = decode_frames_array(
+                    code.check_ptr,
+                    code.check_var,
+                    sub_post,
+                    sub_syn,
+                    max_iter=iters,
+                    stall=self._stall,
+                    xp=self._xp,
+                )
+                state.absorb(plan, group, sub_post, sub_post, bits, ok)
+                ok_all[sel] = ok
+                continue
             if self._decoder == "sum-product-lanes":
                 post32 = np.ascontiguousarray(sub_post, dtype=np.float32)
                 msg32 = (
