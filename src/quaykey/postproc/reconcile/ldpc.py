@@ -96,11 +96,12 @@ _Q_FLOOR = 0.005
 
 #: First-attempt efficiency by QBER, used when ``f_start=None``: rows ``(qber_below,
 #: f_start)``, the first row whose bound exceeds Q applies. Measured with the lanes decoder
-#: on 2**16 codes (64 frames per Q, ``f_step=0.02``, ``stall=6``): at Q = 2-4 % almost no
-#: frame converges at f = 1.06, so starting there costs a failed attempt (about 30
-#: iterations) on every frame; starting at 1.10 (2-3 %) or 1.08 (4 %) cut the iterations
-#: per frame from 125-135 to 67-94 for +0.002-0.004 in f (docs/benchmarks.md, LDPC).
-START_BY_QBER: tuple[tuple[float, float], ...] = ((0.035, 1.10), (0.045, 1.08), (1.0, 1.06))
+#: on 2**16 codes (``f_step=0.02``, ``stall=6``): at Q = 2-4 % almost no frame converges at
+#: f = 1.06, so starting there costs a failed attempt (about 30 iterations) on every frame;
+#: starting at 1.10 cut the iterations per frame from 125-135 to 67-94 for +0.002-0.004 in
+#: f. At 4 %, 1.10 rather than 1.08 gave 1.4-1.8x the throughput for +0.003 in f (128
+#: frames, twice each; docs/benchmarks.md, LDPC).
+START_BY_QBER: tuple[tuple[float, float], ...] = ((0.045, 1.10), (1.0, 1.06))
 
 
 def start_efficiency(qber: float) -> float:
@@ -109,7 +110,7 @@ def start_efficiency(qber: float) -> float:
     Example
     -------
     >>> start_efficiency(0.02), start_efficiency(0.04), start_efficiency(0.08)
-    (1.1, 1.08, 1.06)
+    (1.1, 1.1, 1.06)
     """
     for bound, f in START_BY_QBER:
         if qber < bound:
