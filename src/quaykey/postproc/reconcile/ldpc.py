@@ -714,37 +714,11 @@ class LdpcBob:
                 state.restart(group)  # a warm state can sit in a trapping set
             sub_post = np.stack([state.post[f] for f in group])
             sub_syn = np.stack([syndromes[f] for f in group])
-            if self._xp is not None:
-                bits, ok, _ = decode_frames_array(
-                    code.check_ptr,
-                    code.check_var,
-                    sub_post,
-                    sub_syn,
-                    max_iter=iters,
-                    stall=self._stall,
-                    xp=self._xp,
+            if self._decoder in ("sum-product-lanes", "sum-product-gpu"):
+                bits, ok, post_out, msg_out = self._decode_many(
+                    code, state, group, sub_post, sub_syn, iters
                 )
-                state.absorb(plan, group, sub_post, sub_post, bits, ok)
-                ok_all[sel] = ok
-                continue
-            if self._decoder == "sum-product-lanes":
-                post32 = np.ascontiguousarray(sub_post, dtype=np.float32)
-                msg32 = (
-                    np.ascontiguousarray(np.stack([state.msg[f] for f in group]), dtype=np.float32)
-                    if state.warm
-                    else None
-                )
-                bits, ok, _ = decode_frames(
-                    code.check_ptr,
-                    code.check_var,
-                    post32,
-                    sub_syn,
-                    max_iter=iters,
-                    stall=self._stall,
-                    threads=self._threads,
-                    warm_msg=msg32,
-                )
-                state.absorb(plan, group, post32, post32 if msg32 is None else msg32, bits, ok)
+                state.absorb(plan, group, post_out, msg_out, bits, ok)
                 ok_all[sel] = ok
                 continue
             sub_msg = (
@@ -767,6 +741,45 @@ class LdpcBob:
             state.absorb(plan, group, sub_post, sub_msg, bits, ok)
             ok_all[sel] = ok
         return pending[~ok_all]
+
+    def _decode_many(
+        self,
+        code: LdpcCode,
+        state: _Decoding,
+        group: list[int],
+        sub_post: NDArray[np.floating[Any]],
+        sub_syn: NDArray[np.uint8],
+        iters: int,
+    ) -> tuple[NDArray[np.uint8], NDArray[np.bool_], NDArray[Any], NDArray[Any]]:
+        """One attempt of the many-frames decoders: ``(bits, ok, post, msg)`` to absorb."""
+        if self._xp is not None:
+            bits, ok, _ = decode_frames_array(
+                code.check_ptr,
+                code.check_var,
+                sub_post,
+                sub_syn,
+                max_iter=iters,
+                stall=self._stall,
+                xp=self._xp,
+            )
+            return bits, ok, sub_post, sub_post  # fresh attempts only: nothing to keep
+        post32 = np.ascontiguousarray(sub_post, dtype=np.float32)
+        msg32 = (
+            np.ascontiguousarray(np.stack([state.msg[f] for f in group]), dtype=np.float32)
+            if state.warm
+            else None
+        )
+        bits, ok, _ = decode_frames(
+            code.check_ptr,
+            code.check_var,
+            post32,
+            sub_syn,
+            max_iter=iters,
+            stall=self._stall,
+            threads=self._threads,
+            warm_msg=msg32,
+        )
+        return bits, ok, post32, post32 if msg32 is None else msg32
 
     @staticmethod
     def _ask_reveal(
