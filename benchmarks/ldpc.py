@@ -39,7 +39,9 @@ import time
 import numpy as np
 import scipy.sparse as sp
 
+from quaykey.errors import AcceleratorUnavailableError
 from quaykey.postproc.reconcile import LDPC_LANES_OPTIONS
+from quaykey.postproc.reconcile._ldpc_array import gpu_module
 from quaykey.postproc.reconcile.codes import build_code
 from quaykey.postproc.reconcile.ldpc import DECODERS, LdpcAlice, LdpcBob, decode_syndrome
 from quaykey.units import binary_entropy
@@ -137,6 +139,11 @@ def main() -> None:
     if args.threads is not None:
         options["threads"] = args.threads
 
+    if args.decoder == "sum-product-gpu":
+        try:
+            gpu_module()
+        except AcceleratorUnavailableError as exc:
+            sys.exit(f"error: --decoder: {exc}")
     n = args.length
     k = n - round(0.1 * n)
     print(
