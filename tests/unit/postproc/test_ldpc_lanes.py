@@ -116,6 +116,43 @@ def test_result_independent_of_threads_and_pool_filling() -> None:
             np.testing.assert_array_equal(a[:few], b)
 
 
+def test_every_pool_width_computes_the_same_bits() -> None:
+    # Warm attempts hand back the float32 posteriors and messages: after 5 iterations they
+    # must be bit for bit the same in a 16-, 8- and 4-lane pool (exact divisions).
+    code, _, llr, syn = _noisy_frames(0.8, 4096, 0.03, 16, seed=4)
+    n_edges = code.check_var.size
+    outs = []
+    for few in (16, 8, 4):
+        post = np.ascontiguousarray(llr[:few], dtype=np.float32)
+        msg = np.zeros((few, n_edges), dtype=np.float32)
+        lanes.decode_frames(
+            code.check_ptr, code.check_var, post, syn[:few], max_iter=5, warm_msg=msg
+        )
+        assert lanes.pool_width(few) == few
+        outs.append((post[:4], msg[:4]))
+    for post, msg in outs[1:]:
+        np.testing.assert_array_equal(post, outs[0][0])
+        np.testing.assert_array_equal(msg, outs[0][1])
+
+
+def test_narrowing_the_pool_keeps_every_frame_exact() -> None:
+    # 20 frames on one thread: the 16-lane pool is refilled, then, once no frame waits and
+    # at most 8 (then 4) lanes are busy, their state moves to an 8- (then 4-) lane pool.
+    # Every frame must come out exactly as when it is decoded on its own.
+    code, _, llr, syn = _noisy_frames(0.7, 2048, 0.03, 20, seed=12)
+    together = lanes.decode_frames(
+        code.check_ptr, code.check_var, llr, syn, max_iter=60, stall=8, threads=1
+    )
+    assert together[1].sum() >= 15  # most converge (18 of 20 with this seed) ...
+    assert len(set(together[2].tolist())) > 5  # ... at many different iterations
+    for f in range(20):
+        alone = lanes.decode_frames(
+            code.check_ptr, code.check_var, llr[f : f + 1], syn[f : f + 1], max_iter=60, stall=8
+        )
+        for a, b in zip(together, alone, strict=True):
+            np.testing.assert_array_equal(a[f : f + 1], b)
+
+
 def test_stall_gives_up_early_and_max_iter_bounds() -> None:
     # Far above threshold (Q = 15 % on a rate-0.8 code) nothing converges: with stall=3 the
     # frames stop well before max_iter; without it they run exactly max_iter iterations.
