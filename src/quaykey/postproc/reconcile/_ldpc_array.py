@@ -160,11 +160,14 @@ def decode_frames_array(
     max_iter: int,
     stall: int = 0,
     xp: ModuleType = np,
+    layout: ArrayCode | None = None,
 ) -> tuple[NDArray[np.uint8], NDArray[np.bool_], NDArray[np.int64]]:
     """Decode every row of ``priors`` against its syndrome on array module ``xp``.
 
     Returns NumPy ``(bits, converged, iterations)`` as
-    :func:`._ldpc_lanes.decode_frames` does; the stopping rules are the same.
+    :func:`._ldpc_lanes.decode_frames` does; the stopping rules are the same. ``layout``
+    is the code's :class:`ArrayCode` on ``xp`` when the caller keeps one between calls
+    (built here otherwise).
     """
     pri = np.ascontiguousarray(priors, dtype=np.float64)
     syn = np.ascontiguousarray(syndromes, dtype=np.uint8)
@@ -174,7 +177,7 @@ def decode_frames_array(
     iterations = np.zeros(n_frames, dtype=np.int64)
     if n_frames == 0:
         return bits, converged, iterations
-    code = ArrayCode.build(check_ptr, check_var, n, xp)
+    code = ArrayCode.build(check_ptr, check_var, n, xp) if layout is None else layout
     prior = xp.asarray(np.concatenate([pri, np.full((n_frames, 1), _PAD_LLR)], axis=1))
     syn_bit = xp.asarray(syn.astype(bool))
     syn_sign = xp.where(syn_bit, -1.0, 1.0)[:, :, None]

@@ -65,7 +65,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from quaykey.postproc.reconcile._ldpc_array import decode_frames_array, gpu_module
+from quaykey.postproc.reconcile._ldpc_array import ArrayCode, decode_frames_array, gpu_module
 from quaykey.postproc.reconcile._ldpc_kernels import layered_decode
 from quaykey.postproc.reconcile._ldpc_lanes import decode_frames
 from quaykey.postproc.reconcile.base import Ask, ReconcileResult
@@ -575,6 +575,7 @@ class LdpcBob:
         if decoder == "sum-product-gpu" and restart_every != 1:
             raise ValueError("decoder 'sum-product-gpu' decodes fresh only: restart_every=1")
         self._xp = gpu_module() if decoder == "sum-product-gpu" else None
+        self._array_codes: dict[int, ArrayCode] = {}  # per code length, kept between rounds
         self._threads = threads
         self._qber = float(qber)
         self._seed = int(seed)
@@ -753,6 +754,10 @@ class LdpcBob:
     ) -> tuple[NDArray[np.uint8], NDArray[np.bool_], NDArray[Any], NDArray[Any]]:
         """One attempt of the many-frames decoders: ``(bits, ok, post, msg)`` to absorb."""
         if self._xp is not None:
+            layout = self._array_codes.get(code.length)
+            if layout is None:
+                layout = ArrayCode.build(code.check_ptr, code.check_var, code.length, self._xp)
+                self._array_codes[code.length] = layout
             bits, ok, _ = decode_frames_array(
                 code.check_ptr,
                 code.check_var,
@@ -761,6 +766,7 @@ class LdpcBob:
                 max_iter=iters,
                 stall=self._stall,
                 xp=self._xp,
+                layout=layout,
             )
             return bits, ok, sub_post, sub_post  # fresh attempts only: nothing to keep
         post32 = np.ascontiguousarray(sub_post, dtype=np.float32)
