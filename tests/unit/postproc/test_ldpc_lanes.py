@@ -116,6 +116,54 @@ def test_result_independent_of_threads_and_pool_filling() -> None:
             np.testing.assert_array_equal(a[:few], b)
 
 
+def test_unsatisfied_counts_every_lane_as_numpy_does() -> None:
+    # The hard decisions are packed by one vector compare per row (16, 8 or 4 lanes). The
+    # count of unsatisfied checks per lane must equal numpy's H x (+) s, with NaN and -0.0
+    # read as bit 0 (not negative) and -1e-30 as bit 1.
+    code = build_code(2048, 0.7)
+    rng = np.random.default_rng(21)
+    rows = np.repeat(np.arange(code.n_checks), np.diff(code.check_ptr))
+    for width in (16, 8, 4):
+        post = rng.normal(0.0, 1.0, size=(code.length, width)).astype(np.float32)
+        post[0, 0], post[1, width - 1], post[2, 1] = np.nan, -0.0, -1e-30
+        syn = rng.integers(0, 2, size=(code.n_checks, width), dtype=np.uint8)
+        words = (syn.astype(np.uint64) << np.arange(width, dtype=np.uint64)).sum(axis=1)
+        hard = np.empty(code.length, dtype=np.uint64)
+        unsat = np.zeros(width, dtype=np.int64)
+        lanes._unsatisfied(
+            code.check_ptr, code.check_var, post, words.astype(np.uint64), hard, unsat
+        )
+        bits = (post < 0).astype(np.int64)
+        assert bits[0, 0] == 0 and bits[1, width - 1] == 0 and bits[2, 1] == 1
+        parity = np.zeros((code.n_checks, width), dtype=np.int64)
+        np.add.at(parity, rows, bits[code.check_var])
+        expect = ((parity + syn) % 2).sum(axis=0)
+        np.testing.assert_array_equal(unsat, expect)
+        assert hard[2] >> np.uint64(1) & np.uint64(1) == 1
+
+
+def test_nine_to_sixteen_frames_run_as_two_eight_lane_pools(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    # 12 frames, 2 threads: two pools of 8 lanes (6 frames each), not one of 16; the result
+    # is the same as on one thread. 6 frames stay on one thread.
+    code, _, llr, syn = _noisy_frames(0.7, 2048, 0.04, 12, seed=5)
+    one = lanes.decode_frames(code.check_ptr, code.check_var, llr, syn, max_iter=40, threads=1)
+    widths: list[tuple[int, int]] = []
+    real = lanes.decode_lanes
+
+    def spy(*args):  # type: ignore[no-untyped-def]
+        widths.append((args[4].size, args[5]))
+        return real(*args)
+
+    monkeypatch.setattr(lanes, "decode_lanes", spy)
+    two = lanes.decode_frames(code.check_ptr, code.check_var, llr, syn, max_iter=40, threads=2)
+    assert sorted(widths) == [(6, 8), (6, 8)]
+    for a, b in zip(one, two, strict=True):
+        np.testing.assert_array_equal(a, b)
+    widths.clear()
+    lanes.decode_frames(code.check_ptr, code.check_var, llr[:6], syn[:6], max_iter=40, threads=2)
+    assert widths == [(6, 8)]
+
+
 def test_every_pool_width_computes_the_same_bits() -> None:
     # Warm attempts hand back the float32 posteriors and messages: after 5 iterations they
     # must be bit for bit the same in a 16-, 8- and 4-lane pool (exact divisions).

@@ -60,6 +60,7 @@ __all__ = [
     "check_update_4",
     "check_update_8",
     "check_update_16",
+    "negative_lanes",
     "tanh_half_reference",
     "tanh_half_rows",
 ]
@@ -259,6 +260,33 @@ def _rowwise(fn: Any) -> Any:
         return types.void(src, dst, types.int64), codegen
 
     return apply
+
+
+@intrinsic
+def negative_lanes(typingctx, post, v):  # type: ignore[no-untyped-def]
+    """Bit ``lane`` set where ``post[v, lane] < 0`` (a hard decision of 1), as a uint64.
+
+    One vector compare and a mask move for a row of 16, 8 or 4 lanes (``post`` C-contiguous
+    float32 with that many columns; NaN compares as not negative, as in numpy).
+    """
+    if not _is_rows(post) or not isinstance(v, types.Integer):
+        return None
+
+    def codegen(context, b, signature, args):  # type: ignore[no-untyped-def]
+        data = _data(context, b, signature.args[0], args[0])
+        shape = cgutils.unpack_tuple(
+            b, context.make_array(signature.args[0])(context, b, value=args[0]).shape, 2
+        )
+        vi = context.cast(b, args[1], signature.args[1], types.int64)
+        out = cgutils.alloca_once_value(b, _I64(0))
+        for w in (16, 8, 4):
+            with b.if_then(b.icmp_signed("==", shape[1], _I64(w))):
+                row = b.load(_row(b, data, vi, w), align=4)
+                neg = b.fcmp_ordered("<", row, _cf(0.0, w))
+                b.store(b.zext(b.bitcast(neg, ir.IntType(w)), _I64), out)
+        return b.load(out)
+
+    return types.uint64(post, v), codegen
 
 
 #: The check update for 16, 8 and 4 lanes: a pool of few frames runs on a narrow vector.
