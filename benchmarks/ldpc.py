@@ -109,12 +109,12 @@ def main() -> None:
         nargs="*",
         default=[],
         metavar="NAME=VALUE",
-        help="other LdpcBob options, e.g. f_start=1.06 stall=6",
+        help="other LdpcBob options, e.g. f_start=1.06 stall=6 schedule=rounds",
     )
     parser.add_argument(
         "--fast",
         action="store_true",
-        help="warm rounds: restart_every=4, round_iter=20, stall=8 (faster, less efficient)",
+        help="warm rounds: restart_every=4, round_iter=20, stall=8, schedule=rounds",
     )
     parser.add_argument("--stall", type=int, default=None, help="LdpcBob stall (default 0)")
     parser.add_argument(
@@ -130,12 +130,15 @@ def main() -> None:
         options.update(LDPC_LANES_OPTIONS)
         args.decoder = "sum-product-lanes"
     if args.fast:
-        options.update({"restart_every": 4, "round_iter": 20, "stall": 8})
+        options.update({"restart_every": 4, "round_iter": 20, "stall": 8, "schedule": "rounds"})
     if args.stall is not None:
         options["stall"] = args.stall
     for item in args.set:
         name, _, value = item.partition("=")
-        options[name] = float(value) if "." in value else int(value)
+        try:
+            options[name] = float(value) if "." in value else int(value)
+        except ValueError:
+            options[name] = value  # a word, e.g. schedule=rounds
     if args.threads is not None:
         options["threads"] = args.threads
 

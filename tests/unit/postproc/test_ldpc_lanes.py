@@ -259,3 +259,141 @@ def test_warm_attempts_continue_exactly_where_the_last_stopped() -> None:
     np.testing.assert_array_equal(msg, msg_once)
     with pytest.raises(ValueError, match="float32"):
         lanes.decode_frames(cp, cv, llr, syn, max_iter=2, warm_msg=msg)
+
+
+def _frame_vs_round_schedule(q: float, frames: int, tail: int, **kw):  # type: ignore[no-untyped-def]
+    rng = np.random.default_rng(31)
+    a = rng.integers(0, 2, frames * 3686 + tail, dtype=np.uint8)
+    b = a ^ (rng.random(a.size) < q).astype(np.uint8)
+    out = {}
+    for schedule in ("rounds", "frames"):
+        bob = LdpcBob(
+            b, q, seed=6, code_length=4096, decoder="sum-product-lanes", schedule=schedule, **kw
+        )
+        out[schedule] = bob.run(LdpcAlice(a, rng=2).respond)
+    return a, out["rounds"], out["frames"]
+
+
+def test_frame_schedule_gives_every_frame_the_round_schedule_result() -> None:
+    # 21 full frames and a short last one (its own code, its own pool) on 2 threads,
+    # f_start low so most frames need several reveals: asking per frame while the others
+    # decode must give each frame the same reveals and the same bits, so the same leak.
+    a, rounds, frames = _frame_vs_round_schedule(
+        0.03, 21, 900, f_start=1.0, f_step=0.02, stall=6, threads=2
+    )
+    assert rounds.round_trips >= 4  # several blind rounds ...
+    assert frames.round_trips > rounds.round_trips  # ... asked in more, smaller requests
+    assert frames.failed_frames == rounds.failed_frames == ()
+    assert frames.leaked_bits == rounds.leaked_bits
+    np.testing.assert_array_equal(frames.corrected, rounds.corrected)
+    np.testing.assert_array_equal(frames.corrected, a)
+
+
+def test_frame_schedule_fails_the_same_frames_when_reveals_run_out() -> None:
+    # Q = 9 % on the rate chosen for 3 %, one reveal round: frames fail after their second
+    # attempt, in both schedules alike (same failed frames, same leak, Bob keeps his bits).
+    rng = np.random.default_rng(8)
+    a = rng.integers(0, 2, 10 * 3686, dtype=np.uint8)
+    b = a ^ (rng.random(a.size) < 0.09).astype(np.uint8)
+    out = {}
+    for schedule in ("rounds", "frames"):
+        bob = LdpcBob(
+            b,
+            0.03,
+            seed=1,
+            code_length=4096,
+            decoder="sum-product-lanes",
+            schedule=schedule,
+            max_rounds=1,
+            threads=2,
+        )
+        out[schedule] = bob.run(LdpcAlice(a, rng=2).respond)
+    assert len(out["frames"].failed_frames) >= 5
+    assert out["frames"].failed_frames == out["rounds"].failed_frames
+    assert out["frames"].leaked_bits == out["rounds"].leaked_bits
+    np.testing.assert_array_equal(out["frames"].corrected, out["rounds"].corrected)
+
+
+def test_frame_schedule_needs_the_lanes_decoder_and_fresh_attempts() -> None:
+    b = np.zeros(100, dtype=np.uint8)
+    with pytest.raises(ValueError, match="schedule must be one of"):
+        LdpcBob(b, 0.03, seed=1, schedule="eager")
+    with pytest.raises(ValueError, match="needs decoder 'sum-product-lanes'"):
+        LdpcBob(b, 0.03, seed=1, schedule="frames")
+    with pytest.raises(ValueError, match="restart_every=1"):
+        LdpcBob(b, 0.03, seed=1, decoder="sum-product-lanes", schedule="frames", restart_every=2)
+
+
+def test_frame_schedule_stops_on_a_bad_reveal_reply() -> None:
+    # A reveal reply of the wrong size is an error named as such, raised from run(), and
+    # the other decoding thread stops too (run returns instead of hanging).
+    rng = np.random.default_rng(3)
+    a = rng.integers(0, 2, 20 * 3686, dtype=np.uint8)
+    b = a ^ (rng.random(a.size) < 0.04).astype(np.uint8)
+    alice = LdpcAlice(a, rng=1)
+
+    def ask(kind, payload):  # type: ignore[no-untyped-def]
+        reply = alice.respond(kind, payload)
+        return reply[:-1] if kind == "reveal" else reply
+
+    bob = LdpcBob(
+        b,
+        0.04,
+        seed=2,
+        code_length=4096,
+        decoder="sum-product-lanes",
+        schedule="frames",
+        f_start=1.0,
+        threads=2,
+    )
+    with pytest.raises(ValueError, match="reveal reply has"):
+        bob.run(ask)
+
+
+def test_lane_pool_hands_back_stopped_frames_and_takes_new_ones() -> None:
+    # 20 frames pushed in two batches into one 16-lane pool: run() returns early with the
+    # frames that stopped (a quarter of the lanes idle, none waiting); frames pushed later
+    # join the running pool. Every frame ends exactly as decode_frames decodes it.
+    code, _, llr, syn = _noisy_frames(0.7, 2048, 0.03, 20, seed=12)
+    want = lanes.decode_frames(code.check_ptr, code.check_var, llr, syn, max_iter=60, stall=8)
+    pri = np.ascontiguousarray(llr, dtype=np.float32)
+    bits = np.zeros((20, code.length), dtype=np.uint8)
+    ok = np.zeros(20, dtype=np.bool_)
+    its = np.zeros(20, dtype=np.int64)
+    pool = lanes.LanePool(
+        code.check_ptr,
+        code.check_var,
+        pri,
+        syn,
+        16,
+        max_iter=60,
+        stall=8,
+        bits=bits,
+        converged=ok,
+        iterations=its,
+    )
+    pool.push(list(range(14)))
+    first = pool.run()
+    # 2 lanes start idle, so it returns once 2 frames have stopped (4 idle), lanes still busy
+    assert 2 <= len(first) < 14 and pool.busy > 0
+    pool.push(list(range(14, 20)))
+    seen = list(first)
+    while pool.busy or pool.waiting:
+        seen += pool.run()
+    assert sorted(seen) == list(range(20))
+    assert pool.lanes < 16  # the last frames ran in a narrower pool
+    for got, exp in zip((bits, ok, its), want, strict=True):
+        np.testing.assert_array_equal(got, exp)
+    with pytest.raises(ValueError, match="lanes must be 4, 8 or 16"):
+        lanes.LanePool(
+            code.check_ptr,
+            code.check_var,
+            pri,
+            syn,
+            12,
+            max_iter=5,
+            stall=0,
+            bits=bits,
+            converged=ok,
+            iterations=its,
+        )

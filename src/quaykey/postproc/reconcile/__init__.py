@@ -85,13 +85,16 @@ def _load_ldpc() -> tuple[AliceFactory, BobFactory]:
 
 #: The ``ldpc-lanes`` profile: the many-frames decoder, and a blind schedule whose first
 #: attempt starts where a fair share of frames converge (``f_start=None``: by QBER, see
-#: :func:`~quaykey.postproc.reconcile.ldpc.start_efficiency`) and gives up hopeless
-#: attempts early (docs/benchmarks.md, LDPC).
+#: :func:`~quaykey.postproc.reconcile.ldpc.start_efficiency`), gives up hopeless
+#: attempts early, and asks each frame's reveals as soon as its attempt fails
+#: (``schedule="frames"``: same leak, no lanes idle until a round ends; docs/benchmarks.md,
+#: LDPC).
 LDPC_LANES_OPTIONS: dict[str, Any] = {
     "f_start": None,
     "f_step": 0.02,
     "stall": 6,
     "max_iter": 60,
+    "schedule": "frames",
 }
 
 

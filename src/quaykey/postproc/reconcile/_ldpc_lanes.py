@@ -46,7 +46,15 @@ from quaykey.postproc.reconcile._ldpc_vector import (
     negative_lanes,
 )
 
-__all__ = ["LANES", "decode_frames", "decode_lanes", "default_threads", "pool_width"]
+__all__ = [
+    "LANES",
+    "LanePool",
+    "decode_frames",
+    "decode_lanes",
+    "default_threads",
+    "pool_width",
+    "split_frames",
+]
 
 #: Lanes per pool: frames decoded together by one thread (one 64-byte vector of float32).
 LANES = W
@@ -211,6 +219,142 @@ def _narrow(
 
 
 @njit(cache=True, nogil=True)
+def _new_pool(
+    lanes: int, n: int, m: int, n_edges: int
+) -> tuple[
+    NDArray[np.float32],
+    NDArray[np.float32],
+    NDArray[np.int32],
+    NDArray[np.float32],
+    NDArray[np.uint64],
+    NDArray[np.int64],
+    NDArray[np.int64],
+    NDArray[np.int64],
+    NDArray[np.int64],
+]:  # pragma: no cover - compiled
+    """An idle pool of ``lanes`` lanes: the state arrays :func:`_narrow` also returns."""
+    return (
+        np.zeros((n, lanes), dtype=np.float32),
+        np.empty((n_edges, lanes), dtype=np.float32),  # read only where written
+        np.ones(lanes, dtype=np.int32),
+        np.ones((m, lanes), dtype=np.float32),
+        np.zeros(m, dtype=np.uint64),
+        np.full(lanes, -1, dtype=np.int64),
+        np.zeros(lanes, dtype=np.int64),
+        np.full(lanes, m + 1, dtype=np.int64),
+        np.zeros(lanes, dtype=np.int64),
+    )
+
+
+@njit(cache=True, nogil=True)
+def _run_pool(
+    check_ptr: NDArray[np.int64],
+    check_var: NDArray[np.int64],
+    priors: NDArray[np.float32],
+    syndromes: NDArray[np.uint8],
+    queue: NDArray[np.int64],
+    q_pos: NDArray[np.int64],
+    post: NDArray[np.float32],
+    msg: NDArray[np.float32],
+    fresh: NDArray[np.int32],
+    syn_sign: NDArray[np.float32],
+    syn_word: NDArray[np.uint64],
+    frame_of: NDArray[np.int64],
+    it: NDArray[np.int64],
+    best: NDArray[np.int64],
+    best_it: NDArray[np.int64],
+    max_iter: int,
+    stall: int,
+    bits: NDArray[np.uint8],
+    converged: NDArray[np.bool_],
+    iterations: NDArray[np.int64],
+    warm_msg: NDArray[np.float32],
+    done: NDArray[np.int64],
+    n_done: NDArray[np.int64],
+    yield_idle: int,
+) -> None:  # pragma: no cover - compiled
+    """Run a pool (its state arrays, 16, 8 or 4 lanes) on the frames ``queue[q_pos[0]:]``.
+
+    Idle lanes take waiting frames; each iteration updates every lane; a frame that stops
+    (see :func:`decode_lanes`) writes its outputs, is appended to ``done`` (``n_done[0]``
+    counts them) and its lane takes the next waiting frame. Returns once every lane is
+    idle and no frame waits, or, after an iteration in which a frame stopped, once no
+    frame waits and at least ``yield_idle`` lanes are idle. ``q_pos[0]`` is left at the
+    first frame not taken.
+    """
+    n = priors.shape[1]
+    m = check_ptr.size - 1
+    lanes = post.shape[1]
+    max_deg = 0
+    for c in range(m):
+        max_deg = max(max_deg, check_ptr[c + 1] - check_ptr[c])
+    qbuf = np.empty((max_deg, lanes), dtype=np.float32)
+    tbuf = np.empty((max_deg, lanes), dtype=np.float32)
+    fbuf = np.empty((max_deg, lanes), dtype=np.float32)
+    hard = np.empty(n, dtype=np.uint64)
+    unsat = np.zeros(lanes, dtype=np.int64)
+    busy = 0
+    for ln in range(lanes):
+        if frame_of[ln] < 0 and q_pos[0] < q_pos[1]:
+            frame_of[ln] = queue[q_pos[0]]
+            _load(
+                ln, frame_of[ln], priors, syndromes, post, msg, syn_sign, syn_word, warm_msg, fresh
+            )
+            q_pos[0] += 1
+        if frame_of[ln] >= 0:
+            busy += 1
+    while busy > 0:
+        _iteration(check_ptr, check_var, post, msg, syn_sign, qbuf, tbuf, fbuf, fresh)
+        _unsatisfied(check_ptr, check_var, post, syn_word, hard, unsat)
+        stopped = False
+        for ln in range(lanes):
+            f = frame_of[ln]
+            if f < 0:
+                continue
+            it[ln] += 1
+            if unsat[ln] < best[ln]:
+                best[ln] = unsat[ln]
+                best_it[ln] = it[ln]
+            ok = unsat[ln] == 0
+            stalled = stall > 0 and it[ln] - best_it[ln] >= stall
+            if not (ok or stalled or it[ln] >= max_iter):
+                continue
+            for v in range(n):
+                bits[f, v] = 1 if post[v, ln] < 0 else 0
+            converged[f] = ok
+            iterations[f] = it[ln]
+            if warm_msg.shape[0]:
+                priors[f] = post[:, ln]
+                warm_msg[f] = msg[:, ln]
+            done[n_done[0]] = f
+            n_done[0] += 1
+            stopped = True
+            it[ln] = 0
+            best[ln] = m + 1
+            best_it[ln] = 0
+            frame_of[ln] = -1
+            if q_pos[0] < q_pos[1]:
+                frame_of[ln] = queue[q_pos[0]]
+                _load(
+                    ln,
+                    frame_of[ln],
+                    priors,
+                    syndromes,
+                    post,
+                    msg,
+                    syn_sign,
+                    syn_word,
+                    warm_msg,
+                    fresh,
+                )
+                q_pos[0] += 1
+            else:
+                busy -= 1  # the idle lane keeps computing on finite values, never read
+        if stopped and q_pos[0] >= q_pos[1] and lanes - busy >= yield_idle:
+            return
+
+
+@njit(cache=True, nogil=True)
 def decode_lanes(
     check_ptr: NDArray[np.int64],
     check_var: NDArray[np.int64],
@@ -231,8 +375,8 @@ def decode_lanes(
     Writes ``bits[f]``, ``converged[f]`` and ``iterations[f]`` for each ``f`` in ``frames``
     (other rows untouched, so threads may share the output arrays). A frame stops after the
     first iteration whose hard decision satisfies every check, after ``max_iter``
-    iterations, or (``stall > 0``) once its count of unsatisfied checks has not reached a new
-    minimum for ``stall`` iterations.
+    iterations, or (``stall > 0``) once its count of unsatisfied checks has not reached a
+    new minimum for ``stall`` iterations.
 
     Warm attempts: when ``warm_msg`` has one row of messages per frame (otherwise it has no
     rows), a frame starts from ``priors[f]`` as its posteriors and ``warm_msg[f]`` as its
@@ -242,87 +386,52 @@ def decode_lanes(
         raise ValueError("lanes must be 4, 8 or 16")
     n = priors.shape[1]
     m = check_ptr.size - 1
-    max_deg = 0
-    for c in range(m):
-        max_deg = max(max_deg, check_ptr[c + 1] - check_ptr[c])
-    post = np.zeros((n, lanes), dtype=np.float32)
-    msg = np.empty((check_var.size, lanes), dtype=np.float32)  # read only where written
-    fresh = np.ones(lanes, dtype=np.int32)
-    syn_sign = np.ones((m, lanes), dtype=np.float32)
-    syn_word = np.zeros(m, dtype=np.uint64)
-    qbuf = np.empty((max_deg, lanes), dtype=np.float32)
-    tbuf = np.empty((max_deg, lanes), dtype=np.float32)
-    fbuf = np.empty((max_deg, lanes), dtype=np.float32)
-    hard = np.empty(n, dtype=np.uint64)
-    unsat = np.zeros(lanes, dtype=np.int64)
-    frame_of = np.full(lanes, -1, dtype=np.int64)
-    it = np.zeros(lanes, dtype=np.int64)
-    best = np.full(lanes, m + 1, dtype=np.int64)
-    best_it = np.zeros(lanes, dtype=np.int64)
-    nxt = 0
-    busy = 0
-    for ln in range(lanes):
-        if nxt < frames.size:
-            frame_of[ln] = frames[nxt]
-            _load(
-                ln, frames[nxt], priors, syndromes, post, msg, syn_sign, syn_word, warm_msg, fresh
-            )
-            nxt += 1
-            busy += 1
-    while busy > 0:
-        _iteration(check_ptr, check_var, post, msg, syn_sign, qbuf, tbuf, fbuf, fresh)
-        _unsatisfied(check_ptr, check_var, post, syn_word, hard, unsat)
+    post, msg, fresh, syn_sign, syn_word, frame_of, it, best, best_it = _new_pool(
+        lanes, n, m, check_var.size
+    )
+    q_pos = np.array([0, frames.size], dtype=np.int64)
+    done = np.empty(frames.size, dtype=np.int64)
+    n_done = np.zeros(1, dtype=np.int64)
+    while True:
+        # Stop when at most half the lanes are busy and no frame waits: the busy lanes then
+        # move to a narrower pool (an 8-lane iteration costs 0.6 of a 16-lane one), so the
+        # last frames do not pay for idle lanes.
+        _run_pool(
+            check_ptr,
+            check_var,
+            priors,
+            syndromes,
+            frames,
+            q_pos,
+            post,
+            msg,
+            fresh,
+            syn_sign,
+            syn_word,
+            frame_of,
+            it,
+            best,
+            best_it,
+            max_iter,
+            stall,
+            bits,
+            converged,
+            iterations,
+            warm_msg,
+            done,
+            n_done,
+            lanes // 2 if lanes > 4 else lanes + 1,
+        )
+        busy = 0
         for ln in range(lanes):
-            f = frame_of[ln]
-            if f < 0:
-                continue
-            it[ln] += 1
-            if unsat[ln] < best[ln]:
-                best[ln] = unsat[ln]
-                best_it[ln] = it[ln]
-            ok = unsat[ln] == 0
-            stalled = stall > 0 and it[ln] - best_it[ln] >= stall
-            if not (ok or stalled or it[ln] >= max_iter):
-                continue
-            for v in range(n):
-                bits[f, v] = 1 if post[v, ln] < 0 else 0
-            converged[f] = ok
-            iterations[f] = it[ln]
-            if warm_msg.shape[0]:
-                priors[f] = post[:, ln]
-                warm_msg[f] = msg[:, ln]
-            it[ln] = 0
-            best[ln] = m + 1
-            best_it[ln] = 0
-            frame_of[ln] = -1
-            if nxt < frames.size:
-                frame_of[ln] = frames[nxt]
-                _load(
-                    ln,
-                    frames[nxt],
-                    priors,
-                    syndromes,
-                    post,
-                    msg,
-                    syn_sign,
-                    syn_word,
-                    warm_msg,
-                    fresh,
-                )
-                nxt += 1
-            else:
-                busy -= 1  # the idle lane keeps computing on finite values, never read
-        if nxt >= frames.size and lanes > 4 and 0 < busy <= lanes // 2:
-            # No frame waits: move the busy lanes to a narrower pool (an 8-lane iteration
-            # costs half a 16-lane one), so the last frames do not pay for idle lanes.
-            lanes = 4 if busy <= 4 else 8
-            post, msg, fresh, syn_sign, syn_word, frame_of, it, best, best_it = _narrow(
-                lanes, post, msg, fresh, syn_sign, syn_word, frame_of, it, best, best_it
-            )
-            qbuf = np.empty((max_deg, lanes), dtype=np.float32)
-            tbuf = np.empty((max_deg, lanes), dtype=np.float32)
-            fbuf = np.empty((max_deg, lanes), dtype=np.float32)
-            unsat = np.zeros(lanes, dtype=np.int64)
+            if frame_of[ln] >= 0:
+                busy += 1
+        if busy == 0:
+            return
+        lanes = 4 if busy <= 4 else 8
+        post, msg, fresh, syn_sign, syn_word, frame_of, it, best, best_it = _narrow(
+            lanes, post, msg, fresh, syn_sign, syn_word, frame_of, it, best, best_it
+        )
 
 
 def pool_width(n_frames: int) -> int:
@@ -347,6 +456,104 @@ def default_threads() -> int:
         return max(1, os.cpu_count() or 1)
 
 
+def split_frames(n_frames: int, threads: int | None = None) -> list[NDArray[np.int64]]:
+    """The frames of each pool: frame ``i`` goes to pool ``i % t`` (one pool per thread).
+
+    ``t`` is the smaller of ``threads`` (default: :func:`default_threads`) and the number
+    of pools the frames fill: pools of :data:`LANES` lanes, or of 8 for 9 to 16 frames (a
+    pool costs the same whether its lanes are busy or not; an 8-lane one costs about 0.6
+    of a 16-lane one, so two of them cut the wall time by 40 % for 18 % more CPU, while 8
+    frames or fewer stay on one thread: two 4-lane pools would cost 1.7 times the CPU of
+    one 8-lane pool for 15 % less wall time).
+
+    Example
+    -------
+    >>> [c.tolist() for c in split_frames(5, threads=2)], len(split_frames(12, threads=2))
+    ([[0, 1, 2, 3, 4]], 2)
+    """
+    cap = default_threads() if threads is None else int(threads)
+    per_pool = W if n_frames > W else W // 2
+    t = max(1, min(cap, -(-n_frames // per_pool)))  # no pool left idle
+    return [np.arange(i, n_frames, t, dtype=np.int64) for i in range(t)]
+
+
+class LanePool:
+    """One pool of lanes that frames may join while it runs (the frame-by-frame schedule).
+
+    Blind reconciliation decoded round by round leaves lanes idle: a round lasts as long
+    as its slowest frame, and a frame whose attempt failed waits for the whole round
+    before its next reveal. A ``LanePool`` instead hands back the frames that stopped
+    (:meth:`run`) as soon as a quarter of its lanes are idle with no frame waiting; the
+    caller asks for the failed ones' reveals, updates their rows of ``priors`` and
+    :meth:`push` es them back, while the other lanes keep their state. Each attempt is
+    the same fresh decoding as in :func:`decode_frames` (same stopping rules, and every
+    pool width computes the same bits), so a frame's result does not depend on the
+    schedule. Once no frame waits and at most half the lanes are busy, the busy lanes move
+    to a narrower pool (exactly, see :func:`_narrow`).
+
+    ``priors`` (float32, C-contiguous, a row per frame) and ``syndromes`` are read when a
+    frame is loaded; ``bits``, ``converged`` and ``iterations`` receive each attempt's
+    outcome in the frame's row (pools sharing these arrays own disjoint rows).
+    """
+
+    def __init__(
+        self,
+        check_ptr: NDArray[np.int64],
+        check_var: NDArray[np.int64],
+        priors: NDArray[np.float32],
+        syndromes: NDArray[np.uint8],
+        lanes: int,
+        *,
+        max_iter: int,
+        stall: int,
+        bits: NDArray[np.uint8],
+        converged: NDArray[np.bool_],
+        iterations: NDArray[np.int64],
+    ) -> None:
+        if lanes not in (4, 8, 16):
+            raise ValueError(f"lanes must be 4, 8 or 16, got {lanes!r}")
+        if priors.dtype != np.float32 or not priors.flags.c_contiguous:
+            raise ValueError("priors must be a C-contiguous float32 array")
+        self._code = (check_ptr, check_var)
+        self._priors, self._syndromes = priors, syndromes
+        self._out = (bits, converged, iterations)
+        self._limits = (int(max_iter), int(stall))
+        self._state = _new_pool(lanes, priors.shape[1], check_ptr.size - 1, check_var.size)
+        self._no_warm = np.zeros((0, check_var.size), dtype=np.float32)
+        self.waiting: list[int] = []
+
+    @property
+    def lanes(self) -> int:
+        """Current width of the pool (16, 8 or 4)."""
+        return int(self._state[0].shape[1])
+
+    @property
+    def busy(self) -> int:
+        """Lanes decoding a frame."""
+        return int((self._state[5] >= 0).sum())
+
+    def push(self, frames: list[int]) -> None:
+        """Queue frames (rows of ``priors``) for a fresh attempt."""
+        self.waiting.extend(int(f) for f in frames)
+
+    def run(self) -> list[int]:
+        """Decode until every lane is idle with no frame waiting, or a quarter of the lanes
+        are; return the frames that stopped meanwhile (their outputs are written)."""
+        queue = np.array(self.waiting, dtype=np.int64)
+        q_pos = np.array([0, queue.size], dtype=np.int64)
+        lanes = self.lanes
+        done = np.empty(queue.size + lanes, dtype=np.int64)
+        n_done = np.zeros(1, dtype=np.int64)
+        args: list[Any] = [*self._code, self._priors, self._syndromes, queue, q_pos]
+        args += [*self._state, *self._limits, *self._out, self._no_warm, done, n_done]
+        _run_pool(*args, max(1, lanes // 4))  # type: ignore[call-arg]
+        self.waiting = self.waiting[int(q_pos[0]) :]
+        busy = self.busy
+        if not self.waiting and lanes > 4 and 0 < busy <= lanes // 2:
+            self._state = _narrow(4 if busy <= 4 else 8, *self._state)
+        return done[: int(n_done[0])].tolist()  # type: ignore[no-any-return]
+
+
 def decode_frames(
     check_ptr: NDArray[np.int64],
     check_var: NDArray[np.int64],
@@ -360,12 +567,7 @@ def decode_frames(
 ) -> tuple[NDArray[np.uint8], NDArray[np.bool_], NDArray[np.int64]]:
     """Decode every row of ``priors`` against its syndrome; frames spread over threads.
 
-    Frame ``i`` goes to thread ``i % t``, with ``t`` the smaller of ``threads`` and the
-    number of pools the frames fill: pools of :data:`LANES` lanes, or of 8 for 9 to 16
-    frames (a pool costs the same whether its lanes are busy or not; an 8-lane one costs
-    about 0.6 of a 16-lane one, so two of them cut the wall time by 40 % for 18 % more CPU,
-    while 8 frames or fewer stay on one thread: two 4-lane pools would cost 1.7 times the
-    CPU of one 8-lane pool for 15 % less wall time). Each thread runs one pool,
+    Frames are split between pools, one per thread, by :func:`split_frames`; each pool is
     :func:`pool_width` lanes wide. Returns ``(bits, converged, iterations)`` as
     :func:`_ldpc_kernels.layered_decode` does. The result does not depend on ``threads``:
     lanes never interact.
@@ -390,10 +592,8 @@ def decode_frames(
     iterations = np.zeros(n_frames, dtype=np.int64)
     if n_frames == 0:
         return bits, converged, iterations
-    cap = default_threads() if threads is None else int(threads)
-    per_pool = W if n_frames > W else W // 2  # 9-16 frames: two 8-lane pools, not one
-    t = max(1, min(cap, -(-n_frames // per_pool)))  # no pool left idle
-    chunks = [np.arange(i, n_frames, t, dtype=np.int64) for i in range(t)]
+    chunks = split_frames(n_frames, threads)
+    t = len(chunks)
 
     def work(frames: NDArray[np.int64]) -> None:
         decode_lanes(

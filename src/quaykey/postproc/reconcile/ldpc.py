@@ -24,7 +24,11 @@ same rate (the smallest power of two ``n_t >= 256`` with ``n_t - d_t >= k_t``, s
    the frame's public reveal order: first the punctured positions (last punctured first,
    turning them into shortened ones), then key positions in a public pseudo-random order.
    Bob fixes those bits and decodes again (afresh by default; see ``restart_every``). All
-   pending frames share one request per round. After ``max_rounds`` reveal rounds a frame
+   pending frames share one request per round; with ``schedule="frames"`` a frame instead
+   asks as soon as its own attempt fails (with the others of its pool that failed
+   meanwhile), while the other frames go on decoding: the same reveals and the same
+   result for every frame, more but smaller requests, and no decoder lanes left idle
+   waiting for the slowest frame of a round. After ``max_rounds`` reveal rounds a frame
    that still fails is reported in ``failed_frames`` and Bob keeps his own bits for it.
    A converged frame satisfies Alice's syndrome but may still (rarely) differ from her
    frame; the pipeline's verification hash catches that.
@@ -59,6 +63,8 @@ J. Martinez-Mateo, D. Elkouss, V. Martin, "Blind reconciliation", QIC 12(9&10):7
 from __future__ import annotations
 
 import math
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -67,7 +73,12 @@ from numpy.typing import NDArray
 
 from quaykey.postproc.reconcile._ldpc_array import ArrayCode, decode_frames_array, gpu_module
 from quaykey.postproc.reconcile._ldpc_kernels import layered_decode
-from quaykey.postproc.reconcile._ldpc_lanes import decode_frames
+from quaykey.postproc.reconcile._ldpc_lanes import (
+    LanePool,
+    decode_frames,
+    pool_width,
+    split_frames,
+)
 from quaykey.postproc.reconcile.base import Ask, ReconcileResult
 from quaykey.postproc.reconcile.codes import RATES, LdpcCode, build_code
 from quaykey.units import binary_entropy
@@ -90,6 +101,8 @@ KNOWN_LLR = 100.0
 #: (:mod:`._ldpc_lanes`: float32, 16 frames in SIMD lanes per thread, all CPUs), and
 #: sum-product on a GPU through CuPy (:mod:`._ldpc_array`: float64, flooding; optional).
 DECODERS = ("sum-product", "min-sum", "sum-product-lanes", "sum-product-gpu")
+#: Schedules of the blind rounds: all pending frames per request, or each frame on its own.
+SCHEDULES = ("rounds", "frames")
 #: Planning QBER floor: rates and step sizes are chosen as if Q were at least this.
 _Q_FLOOR = 0.005
 
@@ -511,6 +524,14 @@ class LdpcBob:
     threads
         Threads of ``"sum-product-lanes"`` (default: every CPU this process may use). The
         result does not depend on it.
+    schedule
+        ``"rounds"`` (default): every pending frame is decoded, then one request reveals
+        more bits of all that failed. ``"frames"`` (``"sum-product-lanes"`` with
+        ``restart_every=1`` only): a frame's reveal is asked as soon as its attempt fails,
+        together with those of its decoder pool that failed meanwhile, and its next attempt
+        joins the pool while the other frames keep decoding. Every frame gets the same
+        reveals and the same result as with ``"rounds"`` (so the same leak); there are
+        more round trips, and much less decoder time is spent on idle lanes.
 
     Raises
     ------
@@ -554,6 +575,7 @@ class LdpcBob:
         stall: int = 0,
         decoder: str = "sum-product",
         threads: int | None = None,
+        schedule: str = "rounds",
     ) -> None:
         self._bits = _as_bits(frame_bits, "frame_bits")
         if not 0.0 <= qber < 0.5:
@@ -574,6 +596,13 @@ class LdpcBob:
             raise ValueError(f"decoder must be one of {DECODERS}, got {decoder!r}")
         if decoder == "sum-product-gpu" and restart_every != 1:
             raise ValueError("decoder 'sum-product-gpu' decodes fresh only: restart_every=1")
+        if schedule not in SCHEDULES:
+            raise ValueError(f"schedule must be one of {SCHEDULES}, got {schedule!r}")
+        if schedule == "frames" and (decoder != "sum-product-lanes" or restart_every != 1):
+            raise ValueError(
+                "schedule 'frames' needs decoder 'sum-product-lanes' and restart_every=1"
+            )
+        self._schedule = schedule
         self._xp = gpu_module() if decoder == "sum-product-gpu" else None
         self._array_codes: dict[int, ArrayCode] = {}  # per code length, kept between rounds
         self._threads = threads
@@ -629,6 +658,15 @@ class LdpcBob:
         leaked = sum(s.size for s in syndromes) - int(plan.p0s.sum())
         round_trips = 1
         state = _Decoding.start(self._bits, plan, self._seed, self._qber, self._restart_every > 1)
+        if self._schedule == "frames":
+            more, trips, lost = self._run_by_frame(ask, state, plan, syndromes)
+            return ReconcileResult(
+                corrected=state.corrected,
+                leaked_bits=leaked + more,
+                round_trips=round_trips + trips,
+                frame_bounds=plan.bounds,
+                failed_frames=tuple(sorted(lost)),
+            )
         pending = np.arange(len(plan.frames))
         failed: list[int] = []
         for round_no in range(self._max_rounds + 1):
@@ -654,6 +692,98 @@ class LdpcBob:
             frame_bounds=plan.bounds,
             failed_frames=tuple(sorted(failed)),
         )
+
+    def _run_by_frame(
+        self,
+        ask: Ask,
+        state: _Decoding,
+        plan: _FramePlan,
+        syndromes: list[NDArray[np.uint8]],
+    ) -> tuple[int, int, list[int]]:
+        """The ``"frames"`` schedule: ``(revealed bits, reveal requests, failed frames)``.
+
+        Each code's frames are split between :class:`LanePool` s, one per thread. A pool's
+        thread decodes until some lanes are idle, then (one request at a time, under a
+        lock) asks for the reveals of its frames that failed and puts them back.
+        """
+        lock = threading.Lock()
+        attempts = np.zeros(len(plan.frames), dtype=np.int64)
+        tally = {"leaked": 0, "trips": 0}
+        failed: list[int] = []
+        jobs: list[tuple[LanePool, list[int], NDArray[np.float32], NDArray[Any], NDArray[Any]]]
+        jobs = []
+        for n_f, code in plan.codes.items():
+            group = [f for f, fr in enumerate(plan.frames) if fr[2] == n_f]
+            priors = np.ascontiguousarray(np.stack([state.llr[f] for f in group]), np.float32)
+            syn = np.ascontiguousarray(np.stack([syndromes[f] for f in group]), np.uint8)
+            bits = np.zeros((len(group), n_f), dtype=np.uint8)
+            ok = np.zeros(len(group), dtype=np.bool_)
+            its = np.zeros(len(group), dtype=np.int64)
+            for rows in split_frames(len(group), self._threads):
+                pool = LanePool(
+                    code.check_ptr,
+                    code.check_var,
+                    priors,
+                    syn,
+                    pool_width(rows.size),
+                    max_iter=self._max_iter,
+                    stall=self._stall,
+                    bits=bits,
+                    converged=ok,
+                    iterations=its,
+                )
+                pool.push(rows.tolist())
+                jobs.append((pool, group, priors, bits, ok))
+        aborted = threading.Event()
+
+        def work(
+            job: tuple[LanePool, list[int], NDArray[np.float32], NDArray[Any], NDArray[Any]],
+        ) -> None:
+            pool, group, priors, bits, ok = job
+            while (pool.busy or pool.waiting) and not aborted.is_set():
+                stopped = pool.run()
+                again: list[int] = []
+                with lock:
+                    try:
+                        for i in stopped:
+                            f = group[i]
+                            if ok[i]:
+                                lo, hi, _, _ = plan.frames[f]
+                                state.corrected[lo:hi] = bits[i, state.layouts[f].key_cols]
+                                continue
+                            attempts[f] += 1
+                            room = state.layouts[f].reveal_order.size - state.revealed[f]
+                            if attempts[f] > self._max_rounds or room <= 0:
+                                failed.append(f)
+                                continue
+                            again.append(i)
+                        if again:
+                            frames = np.array([group[i] for i in again], dtype=np.int64)
+                            counts = np.array(
+                                [
+                                    min(
+                                        plan.steps[f],
+                                        state.layouts[f].reveal_order.size - state.revealed[f],
+                                    )
+                                    for f in frames.tolist()
+                                ],
+                                dtype=np.int64,
+                            )
+                            tally["leaked"] += self._ask_reveal(ask, state, frames, counts)
+                            tally["trips"] += 1
+                            for i in again:
+                                priors[i] = state.llr[group[i]]
+                    except BaseException:
+                        aborted.set()
+                        raise
+                pool.push(again)
+
+        if len(jobs) == 1:
+            work(jobs[0])
+        else:
+            with ThreadPoolExecutor(max_workers=len(jobs)) as ex:
+                list(ex.map(work, jobs))
+        return tally["leaked"], tally["trips"], failed
 
     def _plan_frames(self) -> _FramePlan:
         """The public frame plan, codes, first punctured counts and reveal steps."""
