@@ -161,7 +161,7 @@ def main() -> None:
         bob = LdpcBob(warm_a, 0.05, seed=0, code_length=256, decoder=dec)
         bob.run(LdpcAlice(warm_a, rng=0).respond)
     header = (
-        f"{'Q':>5} {'rate':>5} {'f':>6} {'f_act':>6} {'FER':>6} {'undet':>5} {'rounds':>6} "
+        f"{'Q':>5} {'rate':>5} {'f':>6} {'f_act':>6} {'FER':>7} {'undet':>5} {'rounds':>6} "
         f"{'Mbit/s':>7} {'Mb/cpu-s':>8} {'vs today':>8} {'base':>6} {'ours_ok':>7} {'base_ok':>7}"
     )
     print(header)
@@ -193,7 +193,7 @@ def main() -> None:
             code, q, args.base_frames, args.seed + 7 * j, args.decoder
         )
         print(
-            f"{q:5.3f} {bob._rate:5.2f} {f:6.3f} {f_act:6.3f} {fer:6.3f} {undetected:5d} "
+            f"{q:5.3f} {bob._rate:5.2f} {f:6.3f} {f_act:6.3f} {fer:7.1e} {undetected:5d} "
             f"{res.round_trips:6d} {total / wall / 1e6:7.3f} {total / cpu / 1e6:8.3f} "
             f"{total / cpu / today:8.1f} {ours / base:6.2f} "
             f"{ours_ok:>4d}/{args.base_frames:<2d} {base_ok:>4d}/{args.base_frames:<2d}",

@@ -16,7 +16,10 @@ their syndrome (or that ran out of iterations, or stalled) write out their resul
 next waiting frame takes the lane. Once no frame waits and at most half the lanes are
 busy, their state moves to an 8- or 4-lane pool (:func:`_narrow`): every width computes
 the same bits, so a frame ends exactly as it would alone. The kernel releases the GIL, so
-:func:`decode_frames` runs one pool per thread.
+:func:`decode_frames` runs one pool per thread. A :class:`LanePool` is the same pool kept
+between calls: it hands back the frames that stopped while the others keep their state,
+and takes new ones while it runs (blind reconciliation frame by frame,
+``LdpcBob(schedule="frames")``).
 
 Why sum-product and not min-sum: on the project's codes (check degrees 11-42) normalised
 min-sum (alpha 0.4-0.85) failed to converge at Q = 2 % on the rate-0.8 code at f = 1.41,
