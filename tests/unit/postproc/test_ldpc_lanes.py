@@ -261,14 +261,15 @@ def test_warm_attempts_continue_exactly_where_the_last_stopped() -> None:
         lanes.decode_frames(cp, cv, llr, syn, max_iter=2, warm_msg=msg)
 
 
-def _frame_vs_round_schedule(q: float, frames: int, tail: int, **kw):  # type: ignore[no-untyped-def]
+def _frame_vs_round_schedule(q: float, frames: int, tail: int, q_est: float, **kw):  # type: ignore[no-untyped-def]
+    """Alice's bits and Bob's results with both schedules on the same channel."""
     rng = np.random.default_rng(31)
     a = rng.integers(0, 2, frames * 3686 + tail, dtype=np.uint8)
     b = a ^ (rng.random(a.size) < q).astype(np.uint8)
     out = {}
     for schedule in ("rounds", "frames"):
         bob = LdpcBob(
-            b, q, seed=6, code_length=4096, decoder="sum-product-lanes", schedule=schedule, **kw
+            b, q_est, seed=6, code_length=4096, decoder="sum-product-lanes", schedule=schedule, **kw
         )
         out[schedule] = bob.run(LdpcAlice(a, rng=2).respond)
     return a, out["rounds"], out["frames"]
@@ -279,7 +280,7 @@ def test_frame_schedule_gives_every_frame_the_round_schedule_result() -> None:
     # f_start low so most frames need several reveals: asking per frame while the others
     # decode must give each frame the same reveals and the same bits, so the same leak.
     a, rounds, frames = _frame_vs_round_schedule(
-        0.03, 21, 900, f_start=1.0, f_step=0.02, stall=6, threads=2
+        0.03, 21, 900, 0.03, f_start=1.0, f_step=0.02, stall=6, threads=2
     )
     assert rounds.round_trips >= 4  # several blind rounds ...
     assert frames.round_trips > rounds.round_trips  # ... asked in more, smaller requests
@@ -292,26 +293,11 @@ def test_frame_schedule_gives_every_frame_the_round_schedule_result() -> None:
 def test_frame_schedule_fails_the_same_frames_when_reveals_run_out() -> None:
     # Q = 9 % on the rate chosen for 3 %, one reveal round: frames fail after their second
     # attempt, in both schedules alike (same failed frames, same leak, Bob keeps his bits).
-    rng = np.random.default_rng(8)
-    a = rng.integers(0, 2, 10 * 3686, dtype=np.uint8)
-    b = a ^ (rng.random(a.size) < 0.09).astype(np.uint8)
-    out = {}
-    for schedule in ("rounds", "frames"):
-        bob = LdpcBob(
-            b,
-            0.03,
-            seed=1,
-            code_length=4096,
-            decoder="sum-product-lanes",
-            schedule=schedule,
-            max_rounds=1,
-            threads=2,
-        )
-        out[schedule] = bob.run(LdpcAlice(a, rng=2).respond)
-    assert len(out["frames"].failed_frames) >= 5
-    assert out["frames"].failed_frames == out["rounds"].failed_frames
-    assert out["frames"].leaked_bits == out["rounds"].leaked_bits
-    np.testing.assert_array_equal(out["frames"].corrected, out["rounds"].corrected)
+    _, rounds, frames = _frame_vs_round_schedule(0.09, 10, 0, 0.03, max_rounds=1, threads=2)
+    assert len(frames.failed_frames) >= 5
+    assert frames.failed_frames == rounds.failed_frames
+    assert frames.leaked_bits == rounds.leaked_bits
+    np.testing.assert_array_equal(frames.corrected, rounds.corrected)
 
 
 def test_frame_schedule_needs_the_lanes_decoder_and_fresh_attempts() -> None:
