@@ -15,7 +15,7 @@ import pytest
 import quaykey.postproc.reconcile._ldpc_array as arr
 from quaykey.errors import AcceleratorUnavailableError
 from quaykey.postproc.reconcile._ldpc_array import decode_frames_array
-from quaykey.postproc.reconcile._ldpc_lanes import decode_frames
+from quaykey.postproc.reconcile._ldpc_pools import decode_frames
 from quaykey.postproc.reconcile.codes import build_code
 from quaykey.postproc.reconcile.ldpc import LdpcAlice, LdpcBob, decode_syndrome
 

@@ -9,6 +9,7 @@ import pytest
 
 from quaykey.postproc.reconcile import _ldpc_kernels as kernels
 from quaykey.postproc.reconcile import _ldpc_lanes as lanes
+from quaykey.postproc.reconcile import _ldpc_pools as pools
 from quaykey.postproc.reconcile import _ldpc_vector as vector
 from quaykey.postproc.reconcile.codes import build_code
 from quaykey.postproc.reconcile.ldpc import LdpcAlice, LdpcBob, decode_syndrome
@@ -91,7 +92,7 @@ def test_agrees_with_slow_twin_on_decisions() -> None:
         code.check_ptr, code.check_var, post, msg, syn, 30, False, 1.0, True, 0,
         phi=kernels.phi.py_func,
     )  # fmt: skip
-    bits_l, ok_l, _ = lanes.decode_frames(code.check_ptr, code.check_var, llr, syn, max_iter=30)
+    bits_l, ok_l, _ = pools.decode_frames(code.check_ptr, code.check_var, llr, syn, max_iter=30)
     both = ok_r & ok_l
     assert both.sum() >= 6
     np.testing.assert_array_equal(bits_l[both], bits_r[both])
@@ -101,17 +102,17 @@ def test_result_independent_of_threads_and_pool_filling() -> None:
     # 37 frames: with 1 thread the pool of 16 lanes is refilled twice; with 2 or 3 threads
     # the pools are partly empty. Lanes never interact, so every split gives the same result.
     code, _, llr, syn = _noisy_frames(0.7, 2048, 0.04, 37, seed=8)
-    base = lanes.decode_frames(code.check_ptr, code.check_var, llr, syn, max_iter=40, threads=1)
+    base = pools.decode_frames(code.check_ptr, code.check_var, llr, syn, max_iter=40, threads=1)
     for threads in (2, 3):
-        out = lanes.decode_frames(
+        out = pools.decode_frames(
             code.check_ptr, code.check_var, llr, syn, max_iter=40, threads=threads
         )
         for a, b in zip(base, out, strict=True):
             np.testing.assert_array_equal(a, b)
     # Few frames run in a narrower pool (8 or 4 lanes: other vector code), same results.
     for few in (7, 3):
-        assert lanes.pool_width(few) == (8 if few == 7 else 4)
-        out = lanes.decode_frames(code.check_ptr, code.check_var, llr[:few], syn[:few], max_iter=40)
+        assert pools.pool_width(few) == (8 if few == 7 else 4)
+        out = pools.decode_frames(code.check_ptr, code.check_var, llr[:few], syn[:few], max_iter=40)
         for a, b in zip(base, out, strict=True):
             np.testing.assert_array_equal(a[:few], b)
 
@@ -146,21 +147,21 @@ def test_nine_to_sixteen_frames_run_as_two_eight_lane_pools(monkeypatch) -> None
     # 12 frames, 2 threads: two pools of 8 lanes (6 frames each), not one of 16; the result
     # is the same as on one thread. 6 frames stay on one thread.
     code, _, llr, syn = _noisy_frames(0.7, 2048, 0.04, 12, seed=5)
-    one = lanes.decode_frames(code.check_ptr, code.check_var, llr, syn, max_iter=40, threads=1)
+    one = pools.decode_frames(code.check_ptr, code.check_var, llr, syn, max_iter=40, threads=1)
     widths: list[tuple[int, int]] = []
-    real = lanes.decode_lanes
+    real = pools.decode_lanes
 
     def spy(*args):  # type: ignore[no-untyped-def]
         widths.append((args[4].size, args[5]))
         return real(*args)
 
-    monkeypatch.setattr(lanes, "decode_lanes", spy)
-    two = lanes.decode_frames(code.check_ptr, code.check_var, llr, syn, max_iter=40, threads=2)
+    monkeypatch.setattr(pools, "decode_lanes", spy)
+    two = pools.decode_frames(code.check_ptr, code.check_var, llr, syn, max_iter=40, threads=2)
     assert sorted(widths) == [(6, 8), (6, 8)]
     for a, b in zip(one, two, strict=True):
         np.testing.assert_array_equal(a, b)
     widths.clear()
-    lanes.decode_frames(code.check_ptr, code.check_var, llr[:6], syn[:6], max_iter=40, threads=2)
+    pools.decode_frames(code.check_ptr, code.check_var, llr[:6], syn[:6], max_iter=40, threads=2)
     assert widths == [(6, 8)]
 
 
@@ -173,10 +174,10 @@ def test_every_pool_width_computes_the_same_bits() -> None:
     for few in (16, 8, 4):
         post = np.ascontiguousarray(llr[:few], dtype=np.float32)
         msg = np.zeros((few, n_edges), dtype=np.float32)
-        lanes.decode_frames(
+        pools.decode_frames(
             code.check_ptr, code.check_var, post, syn[:few], max_iter=5, warm_msg=msg
         )
-        assert lanes.pool_width(few) == few
+        assert pools.pool_width(few) == few
         outs.append((post[:4], msg[:4]))
     for post, msg in outs[1:]:
         np.testing.assert_array_equal(post, outs[0][0])
@@ -188,13 +189,13 @@ def test_narrowing_the_pool_keeps_every_frame_exact() -> None:
     # at most 8 (then 4) lanes are busy, their state moves to an 8- (then 4-) lane pool.
     # Every frame must come out exactly as when it is decoded on its own.
     code, _, llr, syn = _noisy_frames(0.7, 2048, 0.03, 20, seed=12)
-    together = lanes.decode_frames(
+    together = pools.decode_frames(
         code.check_ptr, code.check_var, llr, syn, max_iter=60, stall=8, threads=1
     )
     assert together[1].sum() >= 15  # most converge (18 of 20 with this seed) ...
     assert len(set(together[2].tolist())) > 5  # ... at many different iterations
     for f in range(20):
-        alone = lanes.decode_frames(
+        alone = pools.decode_frames(
             code.check_ptr, code.check_var, llr[f : f + 1], syn[f : f + 1], max_iter=60, stall=8
         )
         for a, b in zip(together, alone, strict=True):
@@ -205,9 +206,9 @@ def test_stall_gives_up_early_and_max_iter_bounds() -> None:
     # Far above threshold (Q = 15 % on a rate-0.8 code) nothing converges: with stall=3 the
     # frames stop well before max_iter; without it they run exactly max_iter iterations.
     code, _, llr, syn = _noisy_frames(0.8, 1024, 0.15, 6, seed=3)
-    _, ok, its = lanes.decode_frames(code.check_ptr, code.check_var, llr, syn, max_iter=50)
+    _, ok, its = pools.decode_frames(code.check_ptr, code.check_var, llr, syn, max_iter=50)
     assert not ok.any() and np.all(its == 50)
-    _, ok, its = lanes.decode_frames(code.check_ptr, code.check_var, llr, syn, max_iter=50, stall=3)
+    _, ok, its = pools.decode_frames(code.check_ptr, code.check_var, llr, syn, max_iter=50, stall=3)
     assert not ok.any() and np.all(its < 50)
 
 
@@ -246,19 +247,19 @@ def test_warm_attempts_continue_exactly_where_the_last_stopped() -> None:
     cp, cv = code.check_ptr, code.check_var
     once = np.ascontiguousarray(llr, dtype=np.float32)
     msg_once = np.zeros((5, code.n_edges), dtype=np.float32)
-    bits_1, ok_1, it_1 = lanes.decode_frames(cp, cv, once, syn, max_iter=25, warm_msg=msg_once)
+    bits_1, ok_1, it_1 = pools.decode_frames(cp, cv, once, syn, max_iter=25, warm_msg=msg_once)
     twice = np.ascontiguousarray(llr, dtype=np.float32)
     msg = np.zeros((5, code.n_edges), dtype=np.float32)
-    _, ok_a, it_a = lanes.decode_frames(cp, cv, twice, syn, max_iter=12, warm_msg=msg)
+    _, ok_a, it_a = pools.decode_frames(cp, cv, twice, syn, max_iter=12, warm_msg=msg)
     assert np.all(it_a == 12) and not ok_a.any()  # nothing converges that early here
-    bits_2, ok_2, it_2 = lanes.decode_frames(cp, cv, twice, syn, max_iter=13, warm_msg=msg)
+    bits_2, ok_2, it_2 = pools.decode_frames(cp, cv, twice, syn, max_iter=13, warm_msg=msg)
     np.testing.assert_array_equal(bits_2, bits_1)
     np.testing.assert_array_equal(ok_2, ok_1)
     np.testing.assert_array_equal(it_a + it_2, it_1)
     np.testing.assert_array_equal(twice, once)
     np.testing.assert_array_equal(msg, msg_once)
     with pytest.raises(ValueError, match="float32"):
-        lanes.decode_frames(cp, cv, llr, syn, max_iter=2, warm_msg=msg)
+        pools.decode_frames(cp, cv, llr, syn, max_iter=2, warm_msg=msg)
 
 
 def _frame_vs_round_schedule(q: float, frames: int, tail: int, q_est: float, **kw):  # type: ignore[no-untyped-def]
@@ -341,12 +342,12 @@ def test_lane_pool_hands_back_stopped_frames_and_takes_new_ones() -> None:
     # frames that stopped (a quarter of the lanes idle, none waiting); frames pushed later
     # join the running pool. Every frame ends exactly as decode_frames decodes it.
     code, _, llr, syn = _noisy_frames(0.7, 2048, 0.03, 20, seed=12)
-    want = lanes.decode_frames(code.check_ptr, code.check_var, llr, syn, max_iter=60, stall=8)
+    want = pools.decode_frames(code.check_ptr, code.check_var, llr, syn, max_iter=60, stall=8)
     pri = np.ascontiguousarray(llr, dtype=np.float32)
     bits = np.zeros((20, code.length), dtype=np.uint8)
     ok = np.zeros(20, dtype=np.bool_)
     its = np.zeros(20, dtype=np.int64)
-    pool = lanes.LanePool(
+    pool = pools.LanePool(
         code.check_ptr,
         code.check_var,
         pri,
@@ -371,7 +372,7 @@ def test_lane_pool_hands_back_stopped_frames_and_takes_new_ones() -> None:
     for got, exp in zip((bits, ok, its), want, strict=True):
         np.testing.assert_array_equal(got, exp)
     with pytest.raises(ValueError, match="lanes must be 4, 8 or 16"):
-        lanes.LanePool(
+        pools.LanePool(
             code.check_ptr,
             code.check_var,
             pri,

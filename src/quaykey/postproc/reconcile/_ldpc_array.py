@@ -165,7 +165,7 @@ def decode_frames_array(
     """Decode every row of ``priors`` against its syndrome on array module ``xp``.
 
     Returns NumPy ``(bits, converged, iterations)`` as
-    :func:`._ldpc_lanes.decode_frames` does; the stopping rules are the same. ``layout``
+    :func:`._ldpc_pools.decode_frames` does; the stopping rules are the same. ``layout``
     is the code's :class:`ArrayCode` on ``xp`` when the caller keeps one between calls
     (built here otherwise).
     """

@@ -73,7 +73,7 @@ from numpy.typing import NDArray
 
 from quaykey.postproc.reconcile._ldpc_array import ArrayCode, decode_frames_array, gpu_module
 from quaykey.postproc.reconcile._ldpc_kernels import layered_decode
-from quaykey.postproc.reconcile._ldpc_lanes import (
+from quaykey.postproc.reconcile._ldpc_pools import (
     LanePool,
     decode_frames,
     pool_width,
