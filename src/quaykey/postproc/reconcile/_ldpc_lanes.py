@@ -51,6 +51,19 @@ __all__ = ["LANES", "decode_lanes"]
 #: Lanes per pool: frames decoded together by one thread (one 64-byte vector of float32).
 LANES = W
 
+#: A pool's state: ``post, msg, fresh, syn_sign, syn_word, frame_of, it, best, best_it``.
+PoolState = tuple[
+    NDArray[np.float32],
+    NDArray[np.float32],
+    NDArray[np.int32],
+    NDArray[np.float32],
+    NDArray[np.uint64],
+    NDArray[np.int64],
+    NDArray[np.int64],
+    NDArray[np.int64],
+    NDArray[np.int64],
+]
+
 
 @njit(cache=True, nogil=True)
 def _iteration(
@@ -157,17 +170,7 @@ def _narrow(
     it: NDArray[np.int64],
     best: NDArray[np.int64],
     best_it: NDArray[np.int64],
-) -> tuple[
-    NDArray[np.float32],
-    NDArray[np.float32],
-    NDArray[np.int32],
-    NDArray[np.float32],
-    NDArray[np.uint64],
-    NDArray[np.int64],
-    NDArray[np.int64],
-    NDArray[np.int64],
-    NDArray[np.int64],
-]:  # pragma: no cover - compiled
+) -> PoolState:  # pragma: no cover - compiled
     """The busy lanes' state, moved into a pool of ``width`` lanes (at least as many).
 
     The state is copied exactly, so a frame's decoding does not change; the lanes left
@@ -211,19 +214,7 @@ def _narrow(
 
 
 @njit(cache=True, nogil=True)
-def _new_pool(
-    lanes: int, n: int, m: int, n_edges: int
-) -> tuple[
-    NDArray[np.float32],
-    NDArray[np.float32],
-    NDArray[np.int32],
-    NDArray[np.float32],
-    NDArray[np.uint64],
-    NDArray[np.int64],
-    NDArray[np.int64],
-    NDArray[np.int64],
-    NDArray[np.int64],
-]:  # pragma: no cover - compiled
+def _new_pool(lanes: int, n: int, m: int, n_edges: int) -> PoolState:  # pragma: no cover - compiled
     """An idle pool of ``lanes`` lanes: the state arrays :func:`_narrow` also returns."""
     return (
         np.zeros((n, lanes), dtype=np.float32),
