@@ -743,6 +743,7 @@ class LdpcBob:
             while (pool.busy or pool.waiting) and not aborted.is_set():
                 stopped = pool.run()
                 again: list[int] = []
+                counts: list[int] = []
                 with lock:
                     try:
                         for i in stopped:
@@ -757,19 +758,12 @@ class LdpcBob:
                                 failed.append(f)
                                 continue
                             again.append(i)
+                            counts.append(min(int(plan.steps[f]), int(room)))
                         if again:
                             frames = np.array([group[i] for i in again], dtype=np.int64)
-                            counts = np.array(
-                                [
-                                    min(
-                                        plan.steps[f],
-                                        state.layouts[f].reveal_order.size - state.revealed[f],
-                                    )
-                                    for f in frames.tolist()
-                                ],
-                                dtype=np.int64,
+                            tally["leaked"] += self._ask_reveal(
+                                ask, state, frames, np.array(counts, dtype=np.int64)
                             )
-                            tally["leaked"] += self._ask_reveal(ask, state, frames, counts)
                             tally["trips"] += 1
                             for i in again:
                                 priors[i] = state.llr[group[i]]
