@@ -710,8 +710,7 @@ class LdpcBob:
         attempts = np.zeros(len(plan.frames), dtype=np.int64)
         tally = {"leaked": 0, "trips": 0}
         failed: list[int] = []
-        jobs: list[tuple[LanePool, list[int], NDArray[np.float32], NDArray[Any], NDArray[Any]]]
-        jobs = []
+        jobs: list[_PoolJob] = []
         for n_f, code in plan.codes.items():
             group = [f for f, fr in enumerate(plan.frames) if fr[2] == n_f]
             priors = np.ascontiguousarray(np.stack([state.llr[f] for f in group]), np.float32)
@@ -737,7 +736,7 @@ class LdpcBob:
         aborted = threading.Event()
 
         def work(
-            job: tuple[LanePool, list[int], NDArray[np.float32], NDArray[Any], NDArray[Any]],
+            job: _PoolJob,
         ) -> None:
             pool, group, priors, bits, ok = job
             while (pool.busy or pool.waiting) and not aborted.is_set():
@@ -923,6 +922,11 @@ class LdpcBob:
         values = _as_bits(reply, "reveal reply")
         state.fix_revealed(pending, counts, values)
         return int(values.size)
+
+
+#: One pool of the frame schedule: the pool, its code's frames (plan indices, by row), and
+#: the priors, bits and converged flags it shares with the other pools of that code.
+_PoolJob = tuple[LanePool, list[int], NDArray[np.float32], NDArray[np.uint8], NDArray[np.bool_]]
 
 
 @dataclass(frozen=True, eq=False)
