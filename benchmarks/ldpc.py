@@ -24,6 +24,11 @@ and are reconciled with :class:`quaykey.postproc.reconcile.ldpc.LdpcBob` /
   on ``--base-frames`` frames; our kernel decodes the very same frames (60 layered
   iterations, sum-product). ``base_ok``/``ours_ok`` count converged frames.
 
+``--tail 0.2 0.4 0.7`` measures blocks shorter than one frame instead: each block is a
+single short last frame on its own (shorter) code, ``--frames`` blocks per QBER and
+fraction; columns ``n_t`` (that code's length), ``f``, ``FER``, ``undet`` and the mean
+``rounds``.
+
 Timings are wall-clock on whatever machine runs this; say which (cores, other load).
 """
 
@@ -43,7 +48,13 @@ from quaykey.errors import AcceleratorUnavailableError
 from quaykey.postproc.reconcile import LDPC_LANES_OPTIONS
 from quaykey.postproc.reconcile._ldpc_array import gpu_module
 from quaykey.postproc.reconcile.codes import build_code
-from quaykey.postproc.reconcile.ldpc import DECODERS, LdpcAlice, LdpcBob, decode_syndrome
+from quaykey.postproc.reconcile.ldpc import (
+    DECODERS,
+    LdpcAlice,
+    LdpcBob,
+    _frame_codes,
+    decode_syndrome,
+)
 from quaykey.units import binary_entropy
 
 
@@ -118,6 +129,15 @@ def main() -> None:
     )
     parser.add_argument("--stall", type=int, default=None, help="LdpcBob stall (default 0)")
     parser.add_argument(
+        "--tail",
+        type=float,
+        nargs="+",
+        default=None,
+        metavar="FRACTION",
+        help="instead: blocks of FRACTION x k bits, each a single short last frame on its "
+        "own code (--frames blocks per QBER and fraction); prints f and FER per case",
+    )
+    parser.add_argument(
         "--profile",
         choices=["ldpc-lanes"],
         default=None,
@@ -155,6 +175,9 @@ def main() -> None:
         f"{platform.processor() or platform.machine()}; cpus {os.cpu_count()}, "
         f"load {os.getloadavg()[0]:.1f}"
     )
+    if args.tail:
+        _tails(args, options)
+        return
     # Compile the kernels before timing anything.
     warm_a = np.zeros(100, dtype=np.uint8)
     for dec in ("sum-product", args.decoder):
@@ -199,6 +222,40 @@ def main() -> None:
             f"{ours_ok:>4d}/{args.base_frames:<2d} {base_ok:>4d}/{args.base_frames:<2d}",
             flush=True,
         )
+    print(f"# load average after: {os.getloadavg()[0]:.1f}")
+
+
+def _tails(args: argparse.Namespace, options: dict[str, object]) -> None:
+    """f and FER of blocks shorter than a frame: one short last frame each, on its own code."""
+    n = args.length
+    d = round(0.1 * n)
+    k = n - d
+    cols = ("Q", "tail", "bits", "n_t", "f", "FER", "undet", "rounds")
+    print(" ".join(f"{c:>{w}}" for c, w in zip(cols, (5, 5, 6, 6, 6, 7, 5, 6), strict=True)))
+    for j, q in enumerate(args.qber):
+        for frac in args.tail:
+            if not 0.0 < frac < 1.0:
+                sys.exit(f"error: --tail: fractions must be in (0, 1), got {frac}")
+            k_t = max(1, round(frac * k))
+            n_t = _frame_codes(n, d, k_t)[-1][2]
+            leaked = bad = undet = trips = 0
+            for i in range(args.frames):
+                rng = np.random.default_rng([args.seed, j, i, k_t])
+                a = rng.integers(0, 2, k_t, dtype=np.uint8)
+                b = a ^ (rng.random(k_t) < q).astype(np.uint8)
+                bob = LdpcBob(b, q, seed=args.seed, code_length=n, decoder=args.decoder, **options)
+                res = bob.run(LdpcAlice(a, rng=[args.seed, j, i]).respond)
+                wrong = not np.array_equal(res.corrected, a)
+                bad += int(wrong or bool(res.failed_frames))
+                undet += int(wrong and not res.failed_frames)
+                leaked += res.leaked_bits
+                trips += res.round_trips
+            f = leaked / (args.frames * k_t * binary_entropy(q))
+            print(
+                f"{q:5.3f} {frac:5.2f} {k_t:6d} {n_t:6d} {f:6.3f} {bad / args.frames:7.1e} "
+                f"{undet:5d} {trips / args.frames:6.1f}",
+                flush=True,
+            )
     print(f"# load average after: {os.getloadavg()[0]:.1f}")
 
 
