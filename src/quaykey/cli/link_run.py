@@ -88,7 +88,10 @@ def run(
         10.0, "--block-s", help="Seconds of link time per block (the last may be shorter)."
     ),
     seed: int = typer.Option(1, help="Seed of the simulation and of the public randomness."),
-    reconciler: str = typer.Option("cascade", help="Reconciler: cascade or ldpc."),
+    reconciler: str = typer.Option(
+        "cascade",
+        help="Reconciler: cascade, ldpc or ldpc-lanes (LDPC, many frames on every core).",
+    ),
     eve: str = typer.Option(None, help="Eavesdropper, e.g. intercept-resend:0.3."),
     param: list[str] = typer.Option(
         [], "--param", help="Override a parameter, e.g. source.basis_probability_x=0.5."
@@ -136,6 +139,13 @@ def run(
     if summary["aborted"]:
         if not as_json:
             err_console.print(f"[bold red]no key:[/] {summary['diagnosis']}")
+            longer = summary.get("shortest_key_block_s")
+            if longer is not None:
+                # half again the model's threshold: sampled blocks spread around the model
+                err_console.print(
+                    f"try --block-s {float(f'{1.5 * longer:.2g}'):g} (the model gives key from "
+                    f"{longer:g} s; longer blocks leave room for the spread of sampled blocks)"
+                )
         raise typer.Exit(code=1)
 
 

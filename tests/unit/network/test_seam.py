@@ -19,6 +19,7 @@ from quaykey.network.links import (
     diagnose,
     link_model,
     make_block,
+    shortest_key_block,
 )
 from quaykey.network.sim import NetworkSimulation, SimulationConfig
 from quaykey.network.topology import topology_from_dict
@@ -122,6 +123,26 @@ def test_diagnosis_tells_loss_and_noise_from_an_eavesdropper() -> None:
     short = diagnose([_outcome(near.qber_z + 0.005, 50)], near)
     assert "too few detections" in short and "eavesdropping" not in short
     assert diagnose([_outcome(0.01, 1e4, aborted=False)], near) == "key made"
+
+
+def test_blocks_too_short_for_key_are_told_from_a_link_that_gives_none() -> None:
+    params = load_preset("backbone", distance_km=50.0)
+    short = link_model(params, 0.1)
+    assert short.key_rate_bps == 0
+    longer = shortest_key_block(params, 0.1)
+    assert longer is not None and 0.1 < longer < 10
+    # the model gives key at the length returned, and none 3 % below it (1 % bisection,
+    # rounded up to two significant figures)
+    assert link_model(params, longer).key_rate_bps > 0
+    assert link_model(params, 0.97 * longer).key_rate_bps == 0
+    said = diagnose([_outcome(short.qber_z, 200)], short, longer)
+    assert "too short" in said and f"{longer:g} s" in said and "too lossy" not in said
+    assert "possible eavesdropping" not in said
+    # blocks that already give key, and a link no block up to a day helps, get no length
+    assert shortest_key_block(params, 10.0) is None
+    far = load_preset("backbone", distance_km=300.0)
+    assert shortest_key_block(far, 0.1) is None
+    assert "too lossy or noisy" in diagnose([_outcome(0.48, 200)], link_model(far, 0.1), None)
 
 
 def test_runner_runs_consecutive_windows_with_a_shorter_last_block() -> None:

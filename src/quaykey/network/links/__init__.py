@@ -15,7 +15,14 @@ from quaykey.network.links.block import (
     LossProfile,
 )
 from quaykey.network.links.exact import ExactBlock
-from quaykey.network.links.runner import LinkRunner, RunSummary, diagnose, make_block, summarise
+from quaykey.network.links.runner import (
+    LinkRunner,
+    RunSummary,
+    diagnose,
+    make_block,
+    shortest_key_block,
+    summarise,
+)
 from quaykey.network.links.statistical import (
     LinkModel,
     StatisticalBlock,
@@ -41,5 +48,6 @@ __all__ = [
     "error_correction_leak_bits",
     "link_model",
     "make_block",
+    "shortest_key_block",
     "summarise",
 ]

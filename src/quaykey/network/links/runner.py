@@ -192,6 +192,9 @@ class RunSummary:
     auth_bits_used: int
     auth_bits_replenished: int
     stage_seconds: dict[str, float]
+    #: Where no block made key because blocks this short cannot: the shortest block length
+    #: (s) for which the link's model gives key (:func:`shortest_key_block`), else None.
+    shortest_key_block_s: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready mapping."""
@@ -205,13 +208,63 @@ def _weighted(pairs: Sequence[tuple[float, float]]) -> float | None:
     return sum(v * w for v, w in pairs) / total if total > 0 else None
 
 
-def diagnose(outcomes: Sequence[BlockOutcome], model: LinkModel | None) -> str:
-    """Why a run made no key: loss and noise, or a QBER above the link's own expectation.
+#: Longest block :func:`shortest_key_block` considers: one day of link time.
+_LONGEST_BLOCK_S = 86_400.0
+
+
+def shortest_key_block(params: LinkParams, block_duration_s: float) -> float | None:
+    """The shortest block (s) for which the link's model gives key, if blocks of
+    ``block_duration_s`` give none: the finite-key length grows with the block.
+
+    Doubles the block up to a day, then narrows the first positive one down by bisection
+    to within 1 %, rounded up to two significant figures. ``None`` if blocks of
+    ``block_duration_s`` already give key, if no block up to a day does, or if the source
+    has no counts model.
+
+    Example
+    -------
+    >>> from quaykey.physics.params import load_preset
+    >>> p = load_preset("backbone", distance_km=50)
+    >>> shortest_key_block(p, 0.1), shortest_key_block(p, 1.0), shortest_key_block(
+    ...     load_preset("backbone", distance_km=300), 0.1)
+    (0.68, None, None)
+    """
+
+    def gives_key(block_s: float) -> bool:
+        return link_model(params, block_s).key_rate_bps > 0
+
+    try:
+        if gives_key(block_duration_s):
+            return None
+    except ValueError:  # not a three-intensity decoy source: no counts model
+        return None
+    lo, hi = block_duration_s, 2.0 * block_duration_s
+    while not gives_key(hi):
+        if hi >= _LONGEST_BLOCK_S:
+            return None
+        lo, hi = hi, min(2.0 * hi, _LONGEST_BLOCK_S)
+    while hi - lo > 0.01 * hi:
+        mid = 0.5 * (lo + hi)
+        lo, hi = (lo, mid) if gives_key(mid) else (mid, hi)
+    digits = 1 - math.floor(math.log10(hi))
+    rounded = math.ceil(hi * 10.0**digits) / 10.0**digits
+    return float(f"{rounded:.12g}")
+
+
+def diagnose(
+    outcomes: Sequence[BlockOutcome],
+    model: LinkModel | None,
+    shortest_block_s: float | None = None,
+) -> str:
+    """Why a run made no key: loss and noise, blocks too short, or a QBER above the link's
+    own expectation.
 
     The observed test-basis QBER is compared with the one the link's parameters predict
     (``model.qber_z``); more than ``max(0.02, 3 sigma)`` above it (binomial sigma of the
-    observed test bits) is reported as possible eavesdropping, anything else as a link too
-    lossy or noisy for a key.
+    observed test bits) is reported as possible eavesdropping. Otherwise, where the model
+    gives no key at this block length, the run's blocks are too short if longer ones
+    (``shortest_block_s``, see :func:`shortest_key_block`) would give key, and the link is
+    too lossy or noisy for a key if none would.
     """
     if any(not o.aborted for o in outcomes):
         return "key made"
@@ -230,6 +283,12 @@ def diagnose(outcomes: Sequence[BlockOutcome], model: LinkModel | None) -> str:
                 "and noise: possible eavesdropping (or a fault on the link)"
             )
     seen = "no detections" if observed is None else f"observed QBER {observed:.2%}"
+    if model.key_rate_bps <= 0 and shortest_block_s is not None:
+        return (
+            f"blocks of {model.block_duration_s:g} s are too short for a positive finite-key "
+            f"length on this link ({seen}, {e:.2%} expected); blocks of about "
+            f"{shortest_block_s:g} s or more would give key; not a sign of eavesdropping"
+        )
     if model.key_rate_bps <= 0:
         return (
             f"the link is too lossy or noisy for a key ({model.loss_db:.1f} dB; expected "
@@ -268,6 +327,11 @@ def summarise(
         model: LinkModel | None = link_model(params, block_duration_s)
     except ValueError:  # not a three-intensity decoy source: no counts model to compare with
         model = None
+    longer = (
+        shortest_key_block(params, block_duration_s)
+        if not made and model is not None and model.key_rate_bps <= 0
+        else None
+    )
     source = made or outcomes
     return RunSummary(
         keys_match=_keys_match(outcomes),
@@ -279,7 +343,8 @@ def summarise(
         reconciliation_efficiency=leaked / ideal if ideal > 0 else None,
         aborted=not made,
         abort_reason=aborts[0] if aborts and not made else None,
-        diagnosis=diagnose(outcomes, model),
+        diagnosis=diagnose(outcomes, model, longer),
+        shortest_key_block_s=longer,
         blocks=len(outcomes),
         blocks_aborted=len(aborts),
         block_abort_reasons=aborts,
