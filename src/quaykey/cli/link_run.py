@@ -119,7 +119,7 @@ def run(
             outcomes = runner.run(
                 duration_s, attack, lambda i, n: progress.update(task, completed=i, total=n)
             )
-        summary = summarise(outcomes, params, block_s).to_dict()
+        summary = summarise(outcomes, params, block_s, reconciler).to_dict()
         summary.update(
             preset=preset,
             distance_km=params.distance_km,

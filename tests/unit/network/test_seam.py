@@ -20,6 +20,7 @@ from quaykey.network.links import (
     link_model,
     make_block,
     shortest_key_block,
+    summarise,
 )
 from quaykey.network.sim import NetworkSimulation, SimulationConfig
 from quaykey.network.topology import topology_from_dict
@@ -143,6 +144,14 @@ def test_blocks_too_short_for_key_are_told_from_a_link_that_gives_none() -> None
     far = load_preset("backbone", distance_km=300.0)
     assert shortest_key_block(far, 0.1) is None
     assert "too lossy or noisy" in diagnose([_outcome(0.48, 200)], link_model(far, 0.1), None)
+    # summarise asks the model of the run's own reconciler
+    for reconciler in ("cascade", "ldpc-lanes"):
+        summary = summarise([_outcome(short.qber_z, 200)], params, 0.1, reconciler)
+        assert summary.shortest_key_block_s == shortest_key_block(params, 0.1, reconciler)
+    assert (
+        link_model(params, 1.0, "ldpc-lanes").key_rate_bps
+        < link_model(params, 1.0, "cascade").key_rate_bps
+    )
 
 
 def test_runner_runs_consecutive_windows_with_a_shorter_last_block() -> None:

@@ -212,9 +212,13 @@ def _weighted(pairs: Sequence[tuple[float, float]]) -> float | None:
 _LONGEST_BLOCK_S = 86_400.0
 
 
-def shortest_key_block(params: LinkParams, block_duration_s: float) -> float | None:
+def shortest_key_block(
+    params: LinkParams, block_duration_s: float, reconciler: str = "cascade"
+) -> float | None:
     """The shortest block (s) for which the link's model gives key, if blocks of
     ``block_duration_s`` give none: the finite-key length grows with the block.
+
+    The model charges error correction what ``reconciler`` was measured to leak.
 
     Doubles the block up to a day, then narrows the first positive one down by bisection
     to within 1 %, rounded up to two significant figures. ``None`` if blocks of
@@ -231,7 +235,7 @@ def shortest_key_block(params: LinkParams, block_duration_s: float) -> float | N
     """
 
     def gives_key(block_s: float) -> bool:
-        return link_model(params, block_s).key_rate_bps > 0
+        return link_model(params, block_s, reconciler).key_rate_bps > 0
 
     try:
         if gives_key(block_duration_s):
@@ -308,9 +312,15 @@ def _keys_match(outcomes: Sequence[BlockOutcome]) -> bool | None:
 
 
 def summarise(
-    outcomes: Sequence[BlockOutcome], params: LinkParams, block_duration_s: float
+    outcomes: Sequence[BlockOutcome],
+    params: LinkParams,
+    block_duration_s: float,
+    reconciler: str = "cascade",
 ) -> RunSummary:
-    """Add up consecutive blocks of one link and say why there is no key, if there is none."""
+    """Add up consecutive blocks of one link and say why there is no key, if there is none.
+
+    The expectations it compares with are the link's model with ``reconciler``'s leak.
+    """
     reports = [r for o in outcomes for r in (o.report, o.swapped_report) if r is not None]
     stage_seconds: dict[str, float] = {}
     for rep in reports:
@@ -324,11 +334,11 @@ def summarise(
     leaked = sum(r.ec_leaked_bits for r in reports)
     duration = sum(o.duration_s for o in outcomes)
     try:
-        model: LinkModel | None = link_model(params, block_duration_s)
+        model: LinkModel | None = link_model(params, block_duration_s, reconciler)
     except ValueError:  # not a three-intensity decoy source: no counts model to compare with
         model = None
     longer = (
-        shortest_key_block(params, block_duration_s)
+        shortest_key_block(params, block_duration_s, reconciler)
         if not made and model is not None and model.key_rate_bps <= 0
         else None
     )
